@@ -1,0 +1,58 @@
+# Latent Explorer: `make run` installs and starts the app, `make test` installs and runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT := $(shell command -v apt-get 2>/dev/null)
+ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+
+.PHONY: run test test-fast install data chromium bench clean
+
+run: install data
+	$(VENV)/bin/streamlit run explorer/app.py
+
+test: install data chromium
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow and not e2e"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# Fashion-MNIST from Debian's dataset-fashion-mnist package when we can install it;
+# otherwise the app uses the bundled digits set and says how to get more.
+data:
+	@if [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then \
+	  echo "Fashion-MNIST: found in /usr/share/datasets/fashion-mnist"; \
+	elif [ -n "$(APT)" ] && [ "$(ROOT)" = yes ]; then \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || \
+	  echo "note: could not install dataset-fashion-mnist; run: $(PY) -m explorer fetch-data fashion-mnist"; \
+	else \
+	  echo "note: Fashion-MNIST not found. Install it with 'sudo apt-get install dataset-fashion-mnist'"; \
+	  echo "      or download it with '$(PY) -m explorer fetch-data fashion-mnist'. The app falls back to digits."; \
+	fi
+
+# Debian's Chromium drives the end-to-end browser tests (Playwright's own download is not used).
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then \
+	  echo "Chromium: $$(command -v chromium)"; \
+	elif [ -n "$(APT)" ] && [ "$(ROOT)" = yes ]; then \
+	  apt-get update -qq && apt-get install -y -qq chromium; \
+	else \
+	  echo "error: the browser tests need Chromium. Install it with 'sudo apt-get install chromium'"; \
+	  echo "       (or set EXPLORER_CHROMIUM to a Chromium/Chrome binary) and run make test again."; \
+	  exit 1; \
+	fi
+
+bench: install data
+	$(PY) -m explorer bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,0 +1,78 @@
+"""The model card (README.md) written into every checkpoint."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .checkpoints import Checkpoint
+
+KIND_TITLES = {
+    "vae": "Variational autoencoder",
+    "cvae": "Conditional variational autoencoder",
+    "hybrid": "Hybrid VAE with a classifier head",
+    "classifier": "CNN classifier",
+}
+
+METRIC_NOTES = {
+    "neg_elbo": "negative ELBO, nats per image (lower is better)",
+    "recon": "reconstruction term -E_q[log p(x|z)], nats per image",
+    "kl": "KL(q(z|x) || p(z)), nats per image",
+    "iwae_nll": "importance-weighted estimate of -log p(x), nats per image",
+    "active_units": "latent dimensions the encoder uses (Cov_x E[z_d] > 0.01)",
+    "pixel_entropy_floor": "the least -log p(x) a Bernoulli decoder can reach on these grey levels",
+    "accuracy": "share of test images classified correctly",
+    "macro_f1": "F1 averaged over classes",
+    "conditional_fidelity": "share of class-conditional samples the classifier assigns to the requested class",
+    "sample_diversity": "spread of a class's samples over the spread of its real images",
+}
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+    return str(v)
+
+
+def model_card(ckpt: "Checkpoint") -> str:
+    cfg, tc, st = ckpt.model_cfg, ckpt.train_cfg, ckpt.state
+    title = KIND_TITLES.get(cfg.kind, cfg.kind)
+    lines = [f"# {ckpt.path.name}: {title} on {ckpt.dataset}", ""]
+    if cfg.kind == "classifier":
+        lines.append(f"A CNN over {cfg.image_shape[1]}x{cfg.image_shape[2]} images with {cfg.num_classes} classes; "
+                     "it colours the latent map and judges every decoded image in the app.")
+    else:
+        lines.append(f"A {cfg.latent_dim}-D latent {title.lower()} with a Bernoulli likelihood on intensities in [0, 1], "
+                     f"beta = {cfg.beta}" + (f", lambda = {cfg.cls_weight}" if cfg.kind == "hybrid" else "") + ".")
+    lines += ["", "## How it was made", ""]
+    command = ckpt.extra.get("command")
+    if command:
+        lines += ["```", command, "```", ""]
+    lines.append(f"Trained {st.epoch} epoch(s), {st.step} optimiser steps; status: {st.status or 'unknown'}. "
+                 f"{st.message}".rstrip())
+    secs = sum(float(h.get("seconds", 0.0)) for h in st.history)
+    if secs:
+        lines.append(f"Training time: {secs / 60:.1f} min on {ckpt.extra.get('device', 'the recorded device')}.")
+    lines += ["", "| setting | value |", "| --- | --- |"]
+    for k, v in {**cfg.to_dict(), **{f"train.{k}": v for k, v in tc.to_dict().items()}}.items():
+        lines.append(f"| {k} | {v} |")
+    if ckpt.metrics:
+        lines += ["", "## Test-set figures", "", "Measured by `python -m explorer evaluate` on the test split.", "",
+                  "| figure | value | meaning |", "| --- | --- | --- |"]
+        for k, v in ckpt.metrics.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                lines.append(f"| {k} | {_fmt(v)} | {METRIC_NOTES.get(k, '')} |")
+        per_class = ckpt.metrics.get("conditional_fidelity_per_class")
+        if per_class:
+            lines += ["", "Conditional fidelity per class: " + ", ".join(f"{i}: {p:.3f}" for i, p in enumerate(per_class))]
+    ref = ckpt.extra.get("reference")
+    if ref:
+        lines += ["", "## Reference", "", ref.get("description", ""), ""]
+        for k, v in ref.items():
+            if k != "description":
+                lines.append(f"- {k}: {_fmt(v)}")
+    notes = ckpt.extra.get("notes")
+    if notes:
+        lines += ["", "## Notes", "", notes]
+    lines += ["", "Files: `config.json` (configs, history, versions), `model.safetensors` (weights), "
+              "`metrics.json` (figures above). Load with `explorer.checkpoints.load_checkpoint`.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,325 @@
+"""Checkpoints: a directory that describes itself, loaded without ever unpickling.
+
+    <dir>/config.json          kind, model and training config, dataset, state, history, versions
+    <dir>/model.safetensors    the weights
+    <dir>/optimizer.safetensors  optimiser state for resuming (optional)
+    <dir>/metrics.json         test-set figures written by `evaluate` (optional)
+    <dir>/README.md            the model card
+    <dir>/projections/         cached 2-D maps (optional)
+
+Saving writes everything into a temporary sibling directory and renames it into place,
+so an interrupted save leaves either the old checkpoint or the new one, never a mix.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import ConfigError, ModelConfig, TrainConfig
+from .models import build_model
+from .training.loop import TrainState
+
+FORMAT = "latent-explorer/1"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+METRICS_FILE = "metrics.json"
+CARD_FILE = "README.md"
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+MAX_PARAMETERS = 50_000_000
+
+
+class CheckpointError(Exception):
+    """A directory that is not a loadable checkpoint; the message names the file and the problem."""
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    dataset: str
+    state: TrainState
+    model: nn.Module | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)   # e.g. the reference figures for the card
+
+    @property
+    def kind(self) -> str:
+        return self.model_cfg.kind
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+# ---------------------------------------------------------------- saving
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import safetensors
+    from . import __version__
+    return {"latent_explorer": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "safetensors": safetensors.__version__, "python": platform.python_version()}
+
+
+def _flatten_optimizer(opt_state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimiser state dict into tensors (for safetensors) and plain JSON."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta_state: dict[str, dict] = {}
+    for pid, pstate in opt_state["state"].items():
+        meta_state[str(pid)] = {}
+        for k, v in pstate.items():
+            if torch.is_tensor(v):
+                tensors[f"state.{pid}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                meta_state[str(pid)][k] = v
+    return tensors, {"param_groups": opt_state["param_groups"], "scalars": meta_state}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {int(pid): dict(v) for pid, v in meta.get("scalars", {}).items()}
+    for key, t in tensors.items():
+        _, pid, name = key.split(".", 2)
+        state.setdefault(int(pid), {})[name] = t
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    dataset: str,
+    state: TrainState,
+    optimizer: torch.optim.Optimizer | None = None,
+    metrics: dict | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write a checkpoint directory atomically; an existing one at `path` is replaced whole.
+
+    Projections cached in the old directory are carried over when the weights are unchanged
+    in shape only if the caller asks; by default a new checkpoint starts with no maps."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, tmp / WEIGHTS_FILE)
+        config: dict[str, Any] = {
+            "format": FORMAT,
+            "kind": model_cfg.kind,
+            "dataset": dataset,
+            "model": model_cfg.to_dict(),
+            "train": train_cfg.to_dict(),
+            "state": {"epoch": state.epoch, "step": state.step, "status": state.status, "message": state.message},
+            "history": state.history,
+            "versions": _versions(),
+            "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "extra": extra or {},
+        }
+        if optimizer is not None:
+            opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+            save_file(opt_tensors, tmp / OPTIMIZER_FILE)
+            config["optimizer"] = opt_meta
+        _write_json(tmp / CONFIG_FILE, config)
+        if metrics is not None:
+            _write_json(tmp / METRICS_FILE, metrics)
+        ckpt = Checkpoint(path=path, model_cfg=model_cfg, train_cfg=train_cfg, dataset=dataset, state=state,
+                          metrics=metrics or {}, extra=extra or {})
+        from .card import model_card
+        (tmp / CARD_FILE).write_text(model_card(ckpt), encoding="utf-8")
+        _fsync_dir(tmp)
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def write_metrics(path: str | os.PathLike, metrics: dict) -> None:
+    """Replace a checkpoint's metrics.json (atomically) and refresh its model card."""
+    path = Path(path)
+    _atomic_write_text(path / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    ckpt = load_checkpoint(path, with_model=False)
+    from .card import model_card
+    _atomic_write_text(path / CARD_FILE, model_card(ckpt))
+
+
+def _write_json(p: Path, obj: Any) -> None:
+    p.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _atomic_write_text(p: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(d: Path) -> None:
+    for p in d.iterdir():
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+
+
+def _swap_into_place(tmp: Path, path: Path) -> None:
+    """Rename `tmp` to `path`; an old `path` is moved aside first and removed after."""
+    if not path.exists():
+        os.rename(tmp, path)
+        return
+    old = path.parent / f".{path.name}.old-{os.getpid()}-{time.time_ns()}"
+    os.rename(path, old)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        os.rename(old, path)
+        raise
+    # keep the old maps if they were computed for these very weights? no: new weights, new maps
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_interrupted(path: Path) -> None:
+    """If a save was killed between its two renames, put the old checkpoint back."""
+    if path.exists():
+        return
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"))
+    if olds:
+        os.rename(olds[-1], path)
+
+
+# ---------------------------------------------------------------- loading
+
+def is_checkpoint_dir(path: str | os.PathLike) -> bool:
+    p = Path(path)
+    return p.is_dir() and (p / CONFIG_FILE).is_file() and (p / WEIGHTS_FILE).is_file()
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    cfg_path = path / CONFIG_FILE
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is not a checkpoint: it is not a directory")
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{path} is not a checkpoint: it has no {CONFIG_FILE}")
+    size = cfg_path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{cfg_path} is {size} bytes, too large for a checkpoint config")
+    try:
+        raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{cfg_path} is not valid JSON ({e})") from e
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise CheckpointError(f"{cfg_path} is not a Latent Explorer checkpoint config (expected format {FORMAT!r})")
+    return raw
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", with_model: bool = True,
+                    with_optimizer: bool = False) -> Checkpoint:
+    """Load a checkpoint directory. The model comes from the registry and config.json, the
+    weights from safetensors; nothing is unpickled. Raises CheckpointError on any mismatch."""
+    path = Path(path)
+    recover_interrupted(path)
+    raw = read_config(path)
+    cfg_path = path / CONFIG_FILE
+    try:
+        model_cfg = ModelConfig.from_dict(raw.get("model"))
+        train_cfg = TrainConfig.from_dict(raw.get("train", {}))
+    except ConfigError as e:
+        raise CheckpointError(f"{cfg_path}: {e}") from e
+    if raw.get("kind") != model_cfg.kind:
+        raise CheckpointError(f"{cfg_path}: kind {raw.get('kind')!r} disagrees with the model config's {model_cfg.kind!r}")
+    s = raw.get("state", {}) or {}
+    state = TrainState(epoch=int(s.get("epoch", 0)), step=int(s.get("step", 0)), status=str(s.get("status", "")),
+                       message=str(s.get("message", "")), history=list(raw.get("history", []) or []))
+    metrics = {}
+    if (path / METRICS_FILE).is_file():
+        try:
+            metrics = json.loads((path / METRICS_FILE).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            metrics = {}
+    ckpt = Checkpoint(path=path, model_cfg=model_cfg, train_cfg=train_cfg, dataset=str(raw.get("dataset", "")),
+                      state=state, metrics=metrics if isinstance(metrics, dict) else {},
+                      extra=raw.get("extra", {}) or {})
+    if with_model:
+        ckpt.model = _load_model(path, model_cfg, torch.device(device))
+    if with_optimizer:
+        ckpt.extra["optimizer_state"] = _load_optimizer(path, raw)
+    return ckpt
+
+
+def _load_model(path: Path, model_cfg: ModelConfig, device: torch.device) -> nn.Module:
+    weights_path = path / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise CheckpointError(f"{path} is not a checkpoint: it has no {WEIGHTS_FILE}")
+    # Build on the meta device first: costs no memory, so absurd configs are caught cheaply.
+    with torch.device("meta"):
+        skeleton = build_model(model_cfg)
+    n_params = sum(p.numel() for p in skeleton.parameters())
+    if n_params > MAX_PARAMETERS:
+        raise CheckpointError(f"{path / CONFIG_FILE} describes a model of {n_params:,} parameters, "
+                              f"more than the {MAX_PARAMETERS:,} this app will load")
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    try:
+        weights = load_file(weights_path, device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{weights_path} could not be read as safetensors ({e}); "
+                              "it may be truncated, empty or another format (pickles are never loaded)") from e
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{weights_path} does not fit {CONFIG_FILE}: "
+                              f"missing {_few(missing)}; unexpected {_few(unexpected)}")
+    for k, shape in expected.items():
+        if tuple(weights[k].shape) != shape:
+            raise CheckpointError(f"{weights_path} does not fit {CONFIG_FILE}: tensor {k} has shape "
+                                  f"{tuple(weights[k].shape)}, the config needs {shape}")
+        if not (weights[k].dtype.is_floating_point or k.endswith("num_batches_tracked")):
+            raise CheckpointError(f"{weights_path}: tensor {k} has dtype {weights[k].dtype}, expected floating point")
+    model = build_model(model_cfg)
+    model.load_state_dict(weights, strict=True)
+    return model.to(device).eval()
+
+
+def _load_optimizer(path: Path, raw: dict) -> dict | None:
+    opt_path = path / OPTIMIZER_FILE
+    if not opt_path.is_file() or "optimizer" not in raw:
+        return None
+    try:
+        tensors = load_file(opt_path, device="cpu")
+        return _unflatten_optimizer(tensors, raw["optimizer"])
+    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError) as e:
+        raise CheckpointError(f"{opt_path} could not be read ({e}); resume is not possible from it") from e
+
+
+def _few(items: list[str], n: int = 4) -> str:
+    if not items:
+        return "none"
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def list_checkpoints(root: str | os.PathLike) -> list[Path]:
+    """Checkpoint directories under `root` (<root>/<dataset>/<name>/ or deeper), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p.parent for p in root.rglob(CONFIG_FILE) if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    return sorted(p for p in found if (p / WEIGHTS_FILE).is_file())

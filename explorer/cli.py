@@ -1,0 +1,345 @@
+"""`python -m explorer <command>`: train, evaluate, sample, predict, fetch-data.
+
+The CLI and the app call the same functions; this file only parses arguments,
+reports progress and turns errors into one clear line and a non-zero exit status.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A mistake in what was asked for; printed as one line, exit status 2."""
+
+
+def default_checkpoint_root() -> Path:
+    return Path(os.environ.get("EXPLORER_CHECKPOINTS") or "checkpoints")
+
+
+# ---------------------------------------------------------------- train
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+    from .config import ConfigError, ModelConfig, TrainConfig
+    from .data import load_dataset
+    from .training.loop import train
+
+    train_data = load_dataset(args.dataset, "train", data_dir=args.data_dir)
+    test_data = load_dataset(args.dataset, "test", data_dir=args.data_dir)
+    spec = train_data.spec
+    name = args.name or default_name(args)
+    out = Path(args.out_dir or default_checkpoint_root()) / spec.name / name
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    model = optimizer_state = state = None
+    if args.resume:
+        if not out.exists():
+            raise UserError(f"--resume: there is no checkpoint at {out} to resume")
+        ckpt = load_checkpoint(out, with_optimizer=True)
+        model_cfg = ckpt.model_cfg
+        train_cfg = TrainConfig.from_dict({**ckpt.train_cfg.to_dict(), "epochs": args.epochs or ckpt.train_cfg.epochs})
+        model, state, optimizer_state = ckpt.model, ckpt.state, ckpt.extra.get("optimizer_state")
+        if state.epoch >= train_cfg.epochs:
+            print(f"{out} has already trained {state.epoch} of {train_cfg.epochs} epochs; pass --epochs N to go further")
+            return 0
+        print(f"resuming {out} from epoch {state.epoch}, step {state.step}")
+    else:
+        if out.exists() and not args.overwrite:
+            raise UserError(f"{out} already exists; pass --resume to continue it, --overwrite to replace it, "
+                            "or --name to pick another name")
+        try:
+            model_cfg = ModelConfig(
+                kind=args.kind, image_shape=spec.image_shape, num_classes=spec.num_classes,
+                latent_dim=args.latent_dim, channels=tuple(args.channels), hidden=args.hidden, depth=args.depth,
+                beta=args.beta, cls_weight=args.cls_weight if args.kind == "hybrid" else 0.0, dropout=args.dropout,
+            )
+            train_cfg = TrainConfig(
+                dataset=spec.name, epochs=args.epochs or 10, batch_size=args.batch_size, lr=args.lr,
+                weight_decay=args.weight_decay, seed=args.seed, device=args.device, amp=not args.no_amp,
+                lr_schedule=args.lr_schedule, kl_warmup_epochs=args.kl_warmup, augment=args.augment,
+                max_steps=args.max_steps,
+            )
+        except ConfigError as e:
+            raise UserError(str(e)) from e
+
+    command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    extra = {"command": command, "notes": args.notes or ""}
+    cancel = {"flag": False}
+
+    def on_sigint(signum, frame):  # first Ctrl-C: stop after this step, keep the last epoch
+        if cancel["flag"]:
+            raise KeyboardInterrupt
+        cancel["flag"] = True
+        tqdm.write("stopping after this step (Ctrl-C again to abort)...")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    bar = tqdm(total=train_cfg.epochs, initial=state.epoch if state else 0, unit="epoch", disable=args.quiet,
+               dynamic_ncols=True)
+
+    def on_progress(p):
+        bar.set_postfix_str(f"step {p.step} " + " ".join(f"{k.removeprefix('train_')}={v:.3g}"
+                                                         for k, v in p.losses.items()) + f" {p.images_per_s:.0f} img/s")
+        if p.epoch_done:
+            bar.update(1)
+            if p.test_losses:
+                tqdm.write(f"epoch {p.epoch}: " + " ".join(f"test_{k}={v:.4g}" for k, v in p.test_losses.items()))
+
+    def on_epoch_end(result):  # a checkpoint every epoch: a killed run keeps its last epoch
+        extra["device"] = result.device
+        save_checkpoint(out, result.model, model_cfg, train_cfg, spec.name, result.state,
+                        optimizer=None if args.slim else result.optimizer, extra=extra)
+
+    try:
+        result = train(model_cfg, train_cfg, train_data, test_data, model=model, optimizer_state=optimizer_state,
+                       state=state, on_progress=on_progress, on_epoch_end=on_epoch_end,
+                       should_stop=lambda: cancel["flag"])
+    finally:
+        bar.close()
+        signal.signal(signal.SIGINT, previous)
+    extra["device"] = result.device
+    if result.state.epoch > 0:
+        save_checkpoint(out, result.model, model_cfg, train_cfg, spec.name, result.state,
+                        optimizer=None if args.slim else result.optimizer, extra=extra)
+    print(result.state.message)
+    if result.state.status == "diverged":
+        print(f"error: {result.state.message}", file=sys.stderr)
+        return 1
+    if result.state.epoch == 0:
+        print("no epoch completed, so no checkpoint was written")
+        return 1
+    print(f"checkpoint: {out}")
+    if result.state.status == "finished" and not args.no_evaluate:
+        metrics = run_evaluate(out, classifier=args.classifier, iwae_k=args.iwae_k, data_dir=args.data_dir)
+        print(json.dumps(_headline(metrics)))
+    return 0
+
+
+def default_name(args: argparse.Namespace) -> str:
+    if args.kind == "classifier":
+        return "classifier"
+    name = f"{args.kind}-{args.latent_dim}d"
+    if args.beta != 1.0:
+        name += f"-beta{args.beta:g}"
+    if args.kind == "hybrid":
+        name += f"-lambda{args.cls_weight:g}"
+    return name
+
+
+# ---------------------------------------------------------------- evaluate
+
+def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None) -> dict:
+    from .checkpoints import load_checkpoint, write_metrics
+    from .data import load_dataset
+    from .metrics import evaluate_model
+
+    ckpt = load_checkpoint(checkpoint)
+    test = load_dataset(ckpt.dataset, "test", data_dir=data_dir)
+    clf_model = None
+    if classifier:
+        clf = load_checkpoint(classifier)
+        if clf.kind not in ("classifier", "hybrid"):
+            raise UserError(f"--classifier {classifier} is a {clf.kind}, not a classifier")
+        if clf.dataset != ckpt.dataset:
+            raise UserError(f"--classifier {classifier} was trained on {clf.dataset}, the checkpoint on {ckpt.dataset}")
+        clf_model = clf.model
+    metrics = evaluate_model(ckpt.model, test.images, test.labels, iwae_k=iwae_k, classifier=clf_model)
+    metrics["dataset"] = ckpt.dataset
+    if classifier:
+        metrics["judged_by"] = str(Path(classifier))
+    old = ckpt.metrics or {}
+    for k in ("conditional_fidelity", "conditional_fidelity_per_class", "sample_diversity", "judged_by"):
+        if k in old and k not in metrics:  # keep fidelity figures measured earlier with a classifier
+            metrics[k] = old[k]
+    write_metrics(checkpoint, metrics)
+    return metrics
+
+
+def _headline(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if not isinstance(v, list)}
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    metrics = run_evaluate(args.checkpoint, classifier=args.classifier, iwae_k=args.iwae_k, data_dir=args.data_dir)
+    print(json.dumps(metrics))
+    return 0
+
+
+# ---------------------------------------------------------------- sample / predict
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .checkpoints import load_checkpoint
+    from .metrics import sample_images
+
+    ckpt = load_checkpoint(args.checkpoint)
+    if ckpt.kind == "classifier":
+        raise UserError(f"{args.checkpoint} is a classifier; sample needs a vae, cvae or hybrid checkpoint")
+    if not (1 <= args.n <= 100_000):
+        raise UserError(f"--n must be between 1 and 100000, got {args.n}")
+    k = ckpt.model_cfg.num_classes
+    if ckpt.kind == "cvae":
+        if args.label is None:
+            raise UserError(f"{args.checkpoint} is a conditional VAE: pass --label K with K in 0..{k - 1}")
+        if not (0 <= args.label < k):
+            raise UserError(f"--label must be in 0..{k - 1}, got {args.label}")
+    elif args.label is not None:
+        raise UserError(f"--label only applies to a cvae; {args.checkpoint} is a {ckpt.kind}, which has no labels "
+                        "to condition on (leave --label out to sample from the prior)")
+    images = sample_images(ckpt.model, args.n, label=args.label, seed=args.seed).astype(np.float32)
+    _save_npy(args.out, images)
+    print(f"wrote {images.shape[0]} images of shape {tuple(images.shape[1:])} to {args.out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .checkpoints import load_checkpoint
+    from .metrics import predict_proba
+
+    ckpt = load_checkpoint(args.checkpoint)
+    if ckpt.kind not in ("classifier", "hybrid"):
+        raise UserError(f"{args.checkpoint} is a {ckpt.kind}; predict needs a classifier or hybrid checkpoint")
+    try:
+        images = np.load(args.images, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"--images {args.images}: no such file")
+    except (ValueError, OSError) as e:
+        raise UserError(f"--images {args.images} is not a readable .npy array ({e})")
+    shape = tuple(ckpt.model_cfg.image_shape)
+    if images.ndim != 4 or tuple(images.shape[1:]) != shape:
+        raise UserError(f"--images {args.images} has shape {images.shape}; this model needs (N, {', '.join(map(str, shape))})")
+    if not np.issubdtype(images.dtype, np.floating):
+        raise UserError(f"--images {args.images} has dtype {images.dtype}; expected float32 intensities in [0, 1]")
+    if images.size and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 1):
+        raise UserError(f"--images {args.images} has values outside [0, 1] (or NaN); scale intensities to [0, 1]")
+    pred = predict_proba(ckpt.model, images.astype(np.float32)).argmax(1).astype(np.int64)
+    _save_npy(args.out, pred)
+    print(f"wrote {len(pred)} predictions to {args.out}")
+    return 0
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
+    """np.save via a temporary file, so a failed write leaves no half file."""
+    path = Path(path)
+    if path.suffix != ".npy":
+        raise UserError(f"--out {path} must end in .npy")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+def cmd_fetch_data(args: argparse.Namespace) -> int:
+    from .data.cli import fetch_data_command
+    return fetch_data_command(args)
+
+
+# ---------------------------------------------------------------- parser
+
+def _channels(text: str) -> list[int]:
+    try:
+        vals = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"channels must be two integers like 32,64, got {text!r}")
+    if len(vals) != 2:
+        raise argparse.ArgumentTypeError(f"channels must be two integers like 32,64, got {text!r}")
+    return vals
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer: train, evaluate and use VAEs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model and write a checkpoint")
+    t.add_argument("--kind", choices=["vae", "cvae", "hybrid", "classifier"], default="vae")
+    t.add_argument("--dataset", default="fashion-mnist")
+    t.add_argument("--data-dir", default=None)
+    t.add_argument("--latent-dim", type=int, default=16)
+    t.add_argument("--channels", type=_channels, default=[32, 64])
+    t.add_argument("--hidden", type=int, default=256)
+    t.add_argument("--depth", type=int, default=1)
+    t.add_argument("--beta", type=float, default=1.0)
+    t.add_argument("--lambda", dest="cls_weight", type=float, default=10.0, help="hybrid: weight of the cross-entropy")
+    t.add_argument("--dropout", type=float, default=0.0)
+    t.add_argument("--epochs", type=int, default=None, help="total epochs (default 10; with --resume, the new total)")
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine")
+    t.add_argument("--kl-warmup", type=float, default=0.0, help="epochs over which beta ramps up from 0")
+    t.add_argument("--augment", choices=["none", "shift", "shift+flip"], default="none")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    t.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    t.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
+    t.add_argument("--name", default=None, help="checkpoint name (default from kind, latent size, beta, lambda)")
+    t.add_argument("--out-dir", default=None, help="checkpoint root (default $EXPLORER_CHECKPOINTS or checkpoints/)")
+    t.add_argument("--resume", action="store_true", help="continue the checkpoint of this name")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint of this name")
+    t.add_argument("--slim", action="store_true", help="leave out the optimiser state (smaller; cannot resume)")
+    t.add_argument("--no-evaluate", action="store_true", help="skip the test-set evaluation at the end")
+    t.add_argument("--classifier", default=None, help="cvae: classifier checkpoint to judge conditional fidelity")
+    t.add_argument("--iwae-k", type=int, default=100)
+    t.add_argument("--notes", default=None, help="a note for the model card")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="test-set figures as JSON, also written to DIR/metrics.json")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--classifier", default=None, help="cvae: classifier checkpoint for conditional fidelity")
+    e.add_argument("--iwae-k", type=int, default=100)
+    e.add_argument("--data-dir", default=None)
+    e.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("sample", help="decoded samples from the prior as a float32 .npy (N, C, H, W)")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--label", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_sample)
+
+    pr = sub.add_parser("predict", help="predicted classes (int64 .npy) for images in a float32 .npy")
+    pr.add_argument("--checkpoint", required=True)
+    pr.add_argument("--images", required=True)
+    pr.add_argument("--out", required=True)
+    pr.set_defaults(func=cmd_predict)
+
+    f = sub.add_parser("fetch-data", help="download a dataset (checksums verified)")
+    f.add_argument("name", choices=["fashion-mnist", "mnist", "digits"])
+    f.add_argument("--data-dir", default=None)
+    f.add_argument("--mirror", action="append", default=None, help="base URL to download from (repeatable)")
+    f.add_argument("--force", action="store_true", help="download even if the files are found locally")
+    f.set_defaults(func=cmd_fetch_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoints import CheckpointError
+    from .config import ConfigError
+    from .data import DataError
+    from .training.device import DeviceError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UserError, CheckpointError, DataError, ConfigError, DeviceError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

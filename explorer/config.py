@@ -1,0 +1,143 @@
+"""Typed, validated configs for models and training, saved as JSON beside the weights."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ModelKind = Literal["vae", "cvae", "hybrid", "classifier"]
+MODEL_KINDS: tuple[str, ...] = ("vae", "cvae", "hybrid", "classifier")
+VAE_KINDS: tuple[str, ...] = ("vae", "cvae", "hybrid")
+
+# Bounds that keep a hostile or mistyped config from allocating absurd tensors.
+MAX_LATENT_DIM = 512
+MAX_CHANNELS = 256
+MAX_IMAGE_SIDE = 128
+MAX_CLASSES = 1000
+
+
+class ConfigError(ValueError):
+    """A config that names an unknown option or an impossible size."""
+
+
+@dataclass
+class ModelConfig:
+    kind: str = "vae"                      # one of MODEL_KINDS
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W); H and W divisible by 4
+    num_classes: int = 10                  # cvae conditioning, hybrid head, classifier output
+    latent_dim: int = 16                   # size of z (unused by the classifier)
+    channels: tuple[int, int] = (32, 64)   # conv widths of the two stride-2 stages
+    hidden: int = 256                      # width of the dense layer between conv trunk and z
+    depth: int = 1                         # residual 3x3 conv blocks per decoder stage
+    beta: float = 1.0                      # weight of the KL term (beta-VAE); 1 is the true ELBO
+    cls_weight: float = 0.0                # hybrid only: lambda on the head's cross-entropy
+    dropout: float = 0.0                   # classifier only: dropout before the last layer
+
+    def __post_init__(self) -> None:
+        self.image_shape = tuple(int(s) for s in self.image_shape)  # type: ignore[assignment]
+        self.channels = tuple(int(c) for c in self.channels)  # type: ignore[assignment]
+        self.validate()
+
+    def validate(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise ConfigError(f"unknown model kind {self.kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+        if len(self.image_shape) != 3:
+            raise ConfigError(f"image_shape must be (C, H, W), got {self.image_shape}")
+        c, h, w = self.image_shape
+        if not (1 <= c <= 4) or not (4 <= h <= MAX_IMAGE_SIDE) or not (4 <= w <= MAX_IMAGE_SIDE):
+            raise ConfigError(f"image_shape {self.image_shape} is out of range (1-4 channels, 4-{MAX_IMAGE_SIDE} px)")
+        if h % 4 or w % 4:
+            raise ConfigError(f"image height and width must be divisible by 4, got {h}x{w}")
+        if not (2 <= self.num_classes <= MAX_CLASSES):
+            raise ConfigError(f"num_classes must be 2..{MAX_CLASSES}, got {self.num_classes}")
+        if not (1 <= self.latent_dim <= MAX_LATENT_DIM):
+            raise ConfigError(f"latent_dim must be 1..{MAX_LATENT_DIM}, got {self.latent_dim}")
+        if len(self.channels) != 2 or not all(1 <= ch <= MAX_CHANNELS for ch in self.channels):
+            raise ConfigError(f"channels must be two widths in 1..{MAX_CHANNELS}, got {self.channels}")
+        if not (1 <= self.hidden <= 2048):
+            raise ConfigError(f"hidden must be 1..2048, got {self.hidden}")
+        if not (0 <= self.depth <= 8):
+            raise ConfigError(f"depth must be 0..8, got {self.depth}")
+        if not (0.0 <= self.beta <= 1000.0):
+            raise ConfigError(f"beta must be in [0, 1000], got {self.beta}")
+        if not (0.0 <= self.cls_weight <= 10000.0):
+            raise ConfigError(f"cls_weight (lambda) must be in [0, 10000], got {self.cls_weight}")
+        if not (0.0 <= self.dropout < 1.0):
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def is_vae(self) -> bool:
+        return self.kind in VAE_KINDS
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["image_shape"] = list(self.image_shape)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        return _from_dict(cls, d)
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "fashion-mnist"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"                   # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
+    amp: bool = True                       # mixed precision (only ever used on CUDA)
+    lr_schedule: str = "cosine"            # "cosine" | "constant"
+    kl_warmup_epochs: float = 0.0          # ramp beta from 0 over this many epochs
+    augment: str = "none"                  # "none" | "shift" | "shift+flip" (random translations, mirror)
+    max_steps: int = 0                     # stop after this many optimiser steps (0: no limit)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if not (1 <= self.epochs <= 10000):
+            raise ConfigError(f"epochs must be 1..10000, got {self.epochs}")
+        if not (1 <= self.batch_size <= 65536):
+            raise ConfigError(f"batch_size must be 1..65536, got {self.batch_size}")
+        if not (0.0 < self.lr <= 1.0):
+            raise ConfigError(f"lr must be in (0, 1], got {self.lr}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ConfigError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        if self.augment not in ("none", "shift", "shift+flip"):
+            raise ConfigError(f"augment must be 'none', 'shift' or 'shift+flip', got {self.augment!r}")
+        if self.kl_warmup_epochs < 0:
+            raise ConfigError("kl_warmup_epochs must be >= 0")
+        if self.max_steps < 0:
+            raise ConfigError("max_steps must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        return _from_dict(cls, d)
+
+
+def _from_dict(cls, d: dict[str, Any]):
+    if not isinstance(d, dict):
+        raise ConfigError(f"{cls.__name__} must be a JSON object, got {type(d).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+    try:
+        return cls(**d)
+    except TypeError as e:  # wrong value types, e.g. a string where a list belongs
+        raise ConfigError(f"bad {cls.__name__}: {e}") from e
+
+
+def replace(cfg, **changes):
+    """A copy of a config with some fields changed (validated again)."""
+    return dataclasses.replace(cfg, **changes)
+
+
+__all__ = ["ModelConfig", "TrainConfig", "ConfigError", "MODEL_KINDS", "VAE_KINDS", "replace"]

@@ -1,0 +1,27 @@
+"""The data layer: dataset registry, IDX reader, loaders and downloader.
+
+Everything here is plain numpy; nothing imports torch or streamlit.
+"""
+
+from explorer.data.download import fetch
+from explorer.data.errors import DataError
+from explorer.data.idx import read_idx, write_idx
+from explorer.data.loader import ImageDataset, available_datasets, load_dataset
+from explorer.data.paths import cache_dir, locate_files
+from explorer.data.registry import DATASETS, DatasetSpec, FileSpec, get_spec
+
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "DatasetSpec",
+    "FileSpec",
+    "ImageDataset",
+    "available_datasets",
+    "cache_dir",
+    "fetch",
+    "get_spec",
+    "load_dataset",
+    "locate_files",
+    "read_idx",
+    "write_idx",
+]

@@ -1,0 +1,208 @@
+"""Loading a dataset split into memory as float32 images and int64 labels.
+
+IDX files are parsed once; the decoded uint8 arrays are kept as ``.npy`` files in
+``cache_dir() / "decoded"``, keyed by the source file's path, size and mtime, so
+later loads skip the gzip and parse steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explorer.data.errors import DataError
+from explorer.data.idx import atomic_write_bytes, read_idx
+from explorer.data.paths import cache_dir, find_file, locate_files, search_dirs, ways_to_get
+from explorer.data.registry import DATASETS, DatasetSpec, check_split, get_spec
+
+DECODED_FORMAT = 1  # bump to invalidate every decoded .npy copy
+DIGITS_SEED = 0
+
+
+@dataclass
+class ImageDataset:
+    """One split of a dataset, in memory."""
+
+    images: np.ndarray  # float32 (N, C, H, W) in [0, 1]
+    labels: np.ndarray  # int64 (N,)
+    spec: DatasetSpec
+    split: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_dataset(
+    name: str | DatasetSpec, split: str = "train", data_dir: str | os.PathLike | None = None
+) -> ImageDataset:
+    """Load ``split`` ("train" or "test") of dataset ``name``.
+
+    Files are looked up with :func:`locate_files`; nothing is downloaded. Raises
+    DataError, naming the file and the ways to get the data, when files are
+    missing, corrupt, or do not match the spec.
+    """
+    spec = get_spec(name)
+    check_split(split)
+    if spec.name in BUILTIN_LOADERS and not spec.files:
+        images, labels = BUILTIN_LOADERS[spec.name](split)
+    else:
+        images, labels = _load_idx_split(spec, split, data_dir)
+    return ImageDataset(images=images, labels=labels, spec=spec, split=split)
+
+
+def available_datasets(data_dir: str | os.PathLike | None = None) -> list[str]:
+    """Names of the datasets loadable without a download, best first (digits always).
+
+    A dataset counts when :func:`locate_files` finds its files; their contents are
+    checked only when it is loaded.
+    """
+    return [
+        name
+        for name, spec in DATASETS.items()
+        if not spec.files or locate_files(spec, data_dir) is not None
+    ]
+
+
+# --- IDX datasets ----------------------------------------------------------------
+
+
+def _load_idx_split(
+    spec: DatasetSpec, split: str, data_dir: str | os.PathLike | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Find, read (through the decoded cache), validate and convert one split."""
+    directory = locate_files(spec, data_dir)
+    if directory is None:
+        raise _missing_files_error(spec, data_dir)
+    images_path = find_file(directory, spec.file_for(split, "images"))
+    labels_path = find_file(directory, spec.file_for(split, "labels"))
+    assert images_path is not None and labels_path is not None  # locate_files checked
+    raw_images = _read_decoded(images_path, spec)
+    raw_labels = _read_decoded(labels_path, spec)
+    _validate(spec, split, images_path, raw_images, labels_path, raw_labels)
+    return _to_float_images(raw_images), raw_labels.astype(np.int64)
+
+
+def _missing_files_error(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> DataError:
+    """The error for a dataset whose files are in none of the searched places."""
+    names = ", ".join(file.filename for file in spec.files)
+    looked = "\n".join(
+        f"  {base / spec.name} and {base}" for base in search_dirs(spec, data_dir)
+    )
+    return DataError(
+        f"{spec.name}: the data files were not found ({names}; .gz or uncompressed). "
+        f"Looked in:\n{looked}\n{ways_to_get(spec)}"
+    )
+
+
+def _validate(
+    spec: DatasetSpec,
+    split: str,
+    images_path: Path,
+    images: np.ndarray,
+    labels_path: Path,
+    labels: np.ndarray,
+) -> None:
+    """Check kinds, counts, image shape and label range against the spec."""
+    hint = ways_to_get(spec)
+    if images.ndim != 3:
+        raise DataError(f"{images_path}: expected an images file (3-D), found {images.ndim}-D\n{hint}")
+    if labels.ndim != 1:
+        raise DataError(f"{labels_path}: expected a labels file (1-D), found {labels.ndim}-D\n{hint}")
+    expected = spec.split_size(split)
+    if not len(images) == len(labels) == expected:
+        raise DataError(
+            f"{images_path} holds {len(images)} images and {labels_path} holds "
+            f"{len(labels)} labels; the {spec.name} {split} split has {expected} of each\n{hint}"
+        )
+    if (1, *images.shape[1:]) != spec.image_shape:
+        raise DataError(
+            f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, "
+            f"but {spec.name} images are {spec.image_shape[1]}x{spec.image_shape[2]}\n{hint}"
+        )
+    if labels.size and int(labels.max()) >= spec.num_classes:
+        raise DataError(
+            f"{labels_path}: label {int(labels.max())} is out of range; "
+            f"{spec.name} labels run from 0 to {spec.num_classes - 1}\n{hint}"
+        )
+
+
+def _to_float_images(raw: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W) -> float32 (N, 1, H, W) in [0, 1]."""
+    images = np.empty((raw.shape[0], 1, *raw.shape[1:]), dtype=np.float32)
+    np.divide(raw[:, None], np.float32(255), out=images, dtype=np.float32)
+    return images
+
+
+# --- decoded cache ------------------------------------------------------------------
+
+
+def _decoded_path(source: Path) -> Path:
+    """Where the decoded copy of ``source`` lives.
+
+    The name is ``<file name>-<path hash>-<version hash>.npy``: the path hash tells
+    sources apart, the version hash (size and mtime) tells a changed file apart.
+    """
+    stat = source.stat()
+    location = _short_hash(str(source.resolve()))
+    version = _short_hash(f"{DECODED_FORMAT}|{stat.st_size}|{stat.st_mtime_ns}")
+    return cache_dir() / "decoded" / f"{source.name}-{location}-{version}.npy"
+
+
+def _short_hash(text: str) -> str:
+    """16 hex digits of the SHA-256 of ``text``."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _read_decoded(source: Path, spec: DatasetSpec) -> np.ndarray:
+    """The uint8 array in IDX file ``source``, from the decoded cache when fresh."""
+    decoded = _decoded_path(source)
+    try:
+        return np.load(decoded, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        pass  # missing or unreadable: (re)build it below
+    array = read_idx(source, hint=ways_to_get(spec))
+    _store_decoded(decoded, array)
+    return array
+
+
+def _store_decoded(decoded: Path, array: np.ndarray) -> None:
+    """Save a decoded copy atomically and drop stale copies of the same source.
+
+    A cache that cannot be written only costs speed, so failures are warnings.
+    """
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    try:
+        atomic_write_bytes(decoded, buffer.getvalue())
+    except OSError as error:
+        warnings.warn(f"could not cache decoded data in {decoded.parent}: {error}", stacklevel=3)
+        return
+    same_source = decoded.name.rsplit("-", 1)[0]
+    for stale in decoded.parent.glob(f"{same_source}-*.npy"):
+        if stale != decoded:
+            stale.unlink(missing_ok=True)
+
+
+# --- built-in datasets ----------------------------------------------------------------
+
+
+def _load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits, split 1437/360 by a fixed permutation (seed 0)."""
+    from sklearn.datasets import load_digits  # imported here: sklearn is slow to import
+
+    bunch = load_digits()
+    images = (bunch.images / 16.0).astype(np.float32)[:, None]
+    labels = bunch.target.astype(np.int64)
+    permutation = np.random.default_rng(DIGITS_SEED).permutation(len(labels))
+    n_test = DATASETS["digits"].n_test
+    chosen = permutation[:n_test] if split == "test" else permutation[n_test:]
+    return np.ascontiguousarray(images[chosen]), labels[chosen]
+
+
+BUILTIN_LOADERS = {"digits": _load_digits}

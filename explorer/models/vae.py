@@ -1,0 +1,135 @@
+"""The VAE family: plain (`vae`), class-conditional (`cvae`) and with a classifier head (`hybrid`).
+
+All three share one objective, the negative ELBO of Kingma & Welling (2014) with a
+Bernoulli likelihood on intensities in [0, 1]:
+
+    -ELBO(x) = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I))
+
+The KL term has a closed form for a diagonal Gaussian posterior (Appendix B of the
+paper): KL = -0.5 * sum(1 + log sigma^2 - mu^2 - sigma^2).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from ..config import ModelConfig
+from .layers import ConvDecoder, ConvEncoder
+
+
+@dataclass
+class VAEOutput:
+    logits: torch.Tensor                      # (B, C, H, W) Bernoulli logits of the reconstruction
+    mu: torch.Tensor                          # (B, D) posterior mean
+    logvar: torch.Tensor                      # (B, D) posterior log-variance
+    z: torch.Tensor                           # (B, D) the sampled code
+    class_logits: torch.Tensor | None = None  # (B, K) hybrid head on mu
+
+
+@dataclass
+class LossTerms:
+    total: torch.Tensor           # scalar to minimise (mean per image)
+    terms: dict[str, torch.Tensor]  # detached scalars for logging: recon, kl, neg_elbo, ce, acc
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z) per image, in nats: binary cross-entropy summed over pixels. (B,)"""
+    return F.binary_cross_entropy_with_logits(logits.float(), x, reduction="none").flatten(1).sum(1)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) per image, summed over dimensions. (B,)"""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).float().sum(1)
+
+
+class VAE(nn.Module):
+    """Convolutional VAE; `cvae` and `hybrid` subclass it and change only what differs."""
+
+    conditional = False
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        cond = cfg.num_classes if self.conditional else 0
+        self.encoder = ConvEncoder(cfg, cond_dim=cond)
+        self.to_mu = nn.Linear(cfg.hidden, cfg.latent_dim)
+        self.to_logvar = nn.Linear(cfg.hidden, cfg.latent_dim)
+        self.decoder = ConvDecoder(cfg, cfg.latent_dim, cond_dim=cond)
+
+    def _onehot(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        if y is None:
+            raise ValueError("a conditional VAE needs class labels y")
+        return F.one_hot(y.long(), self.cfg.num_classes).to(self.to_mu.weight.dtype)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x): mean and log-variance, each (B, D)."""
+        h = self.encoder(x, self._onehot(y))
+        return self.to_mu(h), self.to_logvar(h).clamp(-30.0, 20.0)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = mu + sigma * eps with eps ~ N(0, I), so gradients flow through mu and sigma."""
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """p(x|z): Bernoulli logits (B, C, H, W); apply sigmoid for the mean image."""
+        return self.decoder(z, self._onehot(y))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
+        mu, logvar = self.encode(x, y)
+        z = self.reparameterize(mu, logvar) if self.training else mu
+        return VAEOutput(logits=self.decode(z, y), mu=mu, logvar=logvar, z=z, class_logits=self._head(mu))
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, kl_scale: float = 1.0) -> LossTerms:
+        # Always a sampled z, in eval mode too, so the figure is an honest one-sample ELBO estimate.
+        mu, logvar = self.encode(x, y)
+        z = self.reparameterize(mu, logvar)
+        out = VAEOutput(logits=self.decode(z, y), mu=mu, logvar=logvar, z=z, class_logits=self._head(mu))
+        recon = bernoulli_nll(out.logits, x)
+        kl = gaussian_kl(out.mu, out.logvar)
+        total = (recon + kl_scale * self.cfg.beta * kl).mean()
+        terms = {"recon": recon.mean(), "kl": kl.mean(), "neg_elbo": (recon + kl).mean()}
+        return self._extra_loss(out, y, total, terms)
+
+    def _head(self, mu: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def _extra_loss(self, out: VAEOutput, y, total, terms) -> LossTerms:
+        return LossTerms(total=total, terms={k: v.detach() for k, v in terms.items()})
+
+
+class CVAE(VAE):
+    """Conditional VAE (Sohn et al., 2015): encoder and decoder both see the one-hot class."""
+
+    conditional = True
+
+
+class HybridVAE(VAE):
+    """VAE with a classifier head on the latent mean, trained on -ELBO + lambda * CE."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.head = nn.Sequential(
+            nn.Linear(cfg.latent_dim, 256), nn.SiLU(), nn.Dropout(0.2), nn.Linear(256, cfg.num_classes)
+        )
+
+    def _head(self, mu: torch.Tensor) -> torch.Tensor:
+        return self.head(mu)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, K) from the head on the posterior mean."""
+        mu, _ = self.encode(x)
+        return self.head(mu)
+
+    def _extra_loss(self, out: VAEOutput, y, total, terms) -> LossTerms:
+        if y is not None:
+            ce = F.cross_entropy(out.class_logits.float(), y)
+            total = total + self.cfg.cls_weight * ce
+            terms["ce"] = ce
+            terms["acc"] = (out.class_logits.argmax(1) == y).float().mean()
+        return LossTerms(total=total, terms={k: v.detach() for k, v in terms.items()})

@@ -1,0 +1,47 @@
+"""Choosing the device to train on: CUDA, then Apple MPS, then the CPU, unless told otherwise."""
+from __future__ import annotations
+
+import torch
+
+
+class DeviceError(ValueError):
+    """A device that was asked for but is not there."""
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """The device for `preference` ("auto", "cpu", "cuda", "cuda:N" or "mps")."""
+    pref = (preference or "auto").strip().lower()
+    if pref == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if pref == "cpu":
+        return torch.device("cpu")
+    if pref.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {preference!r} was asked for, but no CUDA GPU is visible; use --device cpu or auto")
+        dev = torch.device(pref)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {preference!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+        return dev
+    if pref == "mps":
+        if not _mps_available():
+            raise DeviceError("device 'mps' was asked for, but Apple MPS is not available; use --device cpu or auto")
+        return torch.device("mps")
+    raise DeviceError(f"unknown device {preference!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def describe_device(device: torch.device) -> str:
+    """A short human description, e.g. 'CUDA: NVIDIA H100 80GB HBM3' or 'CPU (2 threads)'."""
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "Apple MPS"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The exact commands that produced the shipped checkpoints in checkpoints/ (CPU, 2 threads).
+# Run from the repository root: bash scripts/train_shipped.sh [fashion|digits|all]
+set -euo pipefail
+what="${1:-all}"
+run() { echo "+ $*"; "$@"; }
+
+if [[ "$what" == digits || "$what" == all ]]; then
+  run python -m explorer train --kind classifier --dataset digits --epochs 40 --batch-size 64 --lr 2e-3 \
+      --dropout 0.3 --augment shift --weight-decay 5e-4 --slim --overwrite --quiet
+  run python -m explorer train --kind vae --dataset digits --latent-dim 8 --epochs 120 --batch-size 64 --slim --overwrite --quiet
+  run python -m explorer train --kind cvae --dataset digits --latent-dim 8 --epochs 120 --batch-size 64 --slim --overwrite --quiet \
+      --classifier checkpoints/digits/classifier
+  run python -m explorer train --kind vae --dataset digits --latent-dim 2 --epochs 120 --batch-size 64 --slim --overwrite --quiet
+fi
+
+if [[ "$what" == fashion || "$what" == all ]]; then
+  run python -m explorer train --kind classifier --dataset fashion-mnist --epochs 15 --batch-size 128 --lr 2e-3 \
+      --dropout 0.3 --augment shift+flip --weight-decay 5e-4 --slim --overwrite --quiet
+  run python -m explorer train --kind vae --dataset fashion-mnist --latent-dim 16 --epochs 15 --lr 1.5e-3 --slim --overwrite --quiet
+  run python -m explorer train --kind cvae --dataset fashion-mnist --latent-dim 16 --epochs 15 --lr 1.5e-3 --slim --overwrite --quiet \
+      --classifier checkpoints/fashion-mnist/classifier
+  run python -m explorer train --kind hybrid --dataset fashion-mnist --latent-dim 16 --lambda 10 --epochs 15 --lr 1.5e-3 \
+      --slim --overwrite --quiet
+  run python -m explorer train --kind vae --dataset fashion-mnist --latent-dim 2 --depth 0 --epochs 10 --lr 1.5e-3 --slim --overwrite --quiet
+fi
