@@ -13,6 +13,7 @@ so an interrupted save leaves either the old checkpoint or the new one, never a 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -152,14 +153,25 @@ def save_checkpoint(
 def write_metrics(path: str | os.PathLike, metrics: dict) -> None:
     """Replace a checkpoint's metrics.json (atomically) and refresh its model card."""
     path = Path(path)
-    _atomic_write_text(path / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    _atomic_write_text(path / METRICS_FILE, json.dumps(_json_safe(metrics), indent=2, sort_keys=True) + "\n")
     ckpt = load_checkpoint(path, with_model=False)
     from .card import model_card
     _atomic_write_text(path / CARD_FILE, model_card(ckpt))
 
 
+def _json_safe(obj: Any) -> Any:
+    """NaN and infinities become null: JSON has no spelling for them."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def _write_json(p: Path, obj: Any) -> None:
-    p.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    p.write_text(json.dumps(_json_safe(obj), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _atomic_write_text(p: Path, text: str) -> None:
@@ -202,7 +214,7 @@ def recover_interrupted(path: Path) -> None:
     """If a save was killed between its two renames, put the old checkpoint back."""
     if path.exists():
         return
-    olds = sorted(path.parent.glob(f".{path.name}.old-*"))
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
     if olds:
         os.rename(olds[-1], path)
 
@@ -248,8 +260,11 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     if raw.get("kind") != model_cfg.kind:
         raise CheckpointError(f"{cfg_path}: kind {raw.get('kind')!r} disagrees with the model config's {model_cfg.kind!r}")
     s = raw.get("state", {}) or {}
-    state = TrainState(epoch=int(s.get("epoch", 0)), step=int(s.get("step", 0)), status=str(s.get("status", "")),
-                       message=str(s.get("message", "")), history=list(raw.get("history", []) or []))
+    try:
+        state = TrainState(epoch=int(s.get("epoch", 0)), step=int(s.get("step", 0)), status=str(s.get("status", "")),
+                           message=str(s.get("message", "")), history=list(raw.get("history", []) or []))
+    except (AttributeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{cfg_path}: bad training state or history ({e})") from e
     metrics = {}
     if (path / METRICS_FILE).is_file():
         try:

@@ -51,7 +51,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError(f"--resume: there is no checkpoint at {out} to resume")
         ckpt = load_checkpoint(out, with_optimizer=True)
         model_cfg = ckpt.model_cfg
-        train_cfg = TrainConfig.from_dict({**ckpt.train_cfg.to_dict(), "epochs": args.epochs or ckpt.train_cfg.epochs})
+        # --max-steps is this run's cap (0: none), not the one a smoke run left in the checkpoint
+        train_cfg = TrainConfig.from_dict({**ckpt.train_cfg.to_dict(), "epochs": args.epochs or ckpt.train_cfg.epochs,
+                                           "max_steps": args.max_steps,
+                                           "device": args.device})  # resume wherever we are now
         model, state, optimizer_state = ckpt.model, ckpt.state, ckpt.extra.get("optimizer_state")
         if state.epoch >= train_cfg.epochs:
             print(f"{out} has already trained {state.epoch} of {train_cfg.epochs} epochs; pass --epochs N to go further")
@@ -76,7 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         except ConfigError as e:
             raise UserError(str(e)) from e
 
-    command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python -m explorer " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     extra = {"command": command, "notes": args.notes or ""}
     cancel = {"flag": False}
 
@@ -123,7 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     print(f"checkpoint: {out}")
     if result.state.status == "finished" and not args.no_evaluate:
-        metrics = run_evaluate(out, classifier=args.classifier, iwae_k=args.iwae_k, data_dir=args.data_dir)
+        metrics = run_evaluate(out, classifier=args.classifier, iwae_k=args.iwae_k, data_dir=args.data_dir,
+                               reference=args.reference)
         print(json.dumps(_headline(metrics)))
     return 0
 
@@ -141,7 +145,7 @@ def default_name(args: argparse.Namespace) -> str:
 
 # ---------------------------------------------------------------- evaluate
 
-def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None) -> dict:
+def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, reference: bool = False) -> dict:
     from .checkpoints import load_checkpoint, write_metrics
     from .data import load_dataset
     from .metrics import evaluate_model
@@ -158,12 +162,24 @@ def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None) 
         clf_model = clf.model
     metrics = evaluate_model(ckpt.model, test.images, test.labels, iwae_k=iwae_k, classifier=clf_model)
     metrics["dataset"] = ckpt.dataset
+    if reference and ckpt.kind in ("vae", "cvae", "hybrid"):
+        from .reference import train_reference
+        train = load_dataset(ckpt.dataset, "train", data_dir=data_dir)
+        _, ref = train_reference(train, test)
+        metrics["reference_mlp_neg_elbo"] = ref["neg_elbo"]
+        metrics["reference_mlp_recon"] = ref["recon"]
+        metrics["reference_mlp_kl"] = ref["kl"]
+        metrics["reference_mlp_train_seconds"] = ref["train_seconds"]
+        metrics["neg_elbo_vs_reference"] = (metrics["neg_elbo"] - ref["neg_elbo"]) / ref["neg_elbo"]
     if classifier:
         metrics["judged_by"] = str(Path(classifier))
     old = ckpt.metrics or {}
-    for k in ("conditional_fidelity", "conditional_fidelity_per_class", "sample_diversity", "judged_by"):
+    for k in ("conditional_fidelity", "conditional_fidelity_per_class", "sample_diversity", "judged_by",
+              "reference_mlp_neg_elbo", "reference_mlp_recon", "reference_mlp_kl", "reference_mlp_train_seconds"):
         if k in old and k not in metrics:  # keep fidelity figures measured earlier with a classifier
             metrics[k] = old[k]
+    if "reference_mlp_neg_elbo" in metrics and "neg_elbo" in metrics:
+        metrics["neg_elbo_vs_reference"] = (metrics["neg_elbo"] - metrics["reference_mlp_neg_elbo"]) / metrics["reference_mlp_neg_elbo"]
     write_metrics(checkpoint, metrics)
     return metrics
 
@@ -173,8 +189,10 @@ def _headline(metrics: dict) -> dict:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    metrics = run_evaluate(args.checkpoint, classifier=args.classifier, iwae_k=args.iwae_k, data_dir=args.data_dir)
-    print(json.dumps(metrics))
+    metrics = run_evaluate(args.checkpoint, classifier=args.classifier, iwae_k=args.iwae_k, data_dir=args.data_dir,
+                           reference=args.reference)
+    from .checkpoints import _json_safe
+    print(json.dumps(_json_safe(metrics)))
     return 0
 
 
@@ -217,6 +235,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UserError(f"--images {args.images}: no such file")
     except (ValueError, OSError) as e:
         raise UserError(f"--images {args.images} is not a readable .npy array ({e})")
+    if not isinstance(images, np.ndarray):  # np.load opens an .npz archive whatever the file is called
+        raise UserError(f"--images {args.images} is not a readable .npy array (it is an .npz archive)")
     shape = tuple(ckpt.model_cfg.image_shape)
     if images.ndim != 4 or tuple(images.shape[1:]) != shape:
         raise UserError(f"--images {args.images} has shape {images.shape}; this model needs (N, {', '.join(map(str, shape))})")
@@ -294,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-evaluate", action="store_true", help="skip the test-set evaluation at the end")
     t.add_argument("--classifier", default=None, help="cvae: classifier checkpoint to judge conditional fidelity")
     t.add_argument("--iwae-k", type=int, default=100)
+    t.add_argument("--reference", action="store_true", help="evaluate: also score the reference MLP VAE")
     t.add_argument("--notes", default=None, help="a note for the model card")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
@@ -303,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--classifier", default=None, help="cvae: classifier checkpoint for conditional fidelity")
     e.add_argument("--iwae-k", type=int, default=100)
     e.add_argument("--data-dir", default=None)
+    e.add_argument("--reference", action="store_true",
+                   help="also train the reference MLP VAE (pytorch/examples shape, 10 epochs) and score it the same way")
     e.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("sample", help="decoded samples from the prior as a float32 .npy (N, C, H, W)")
@@ -325,6 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--mirror", action="append", default=None, help="base URL to download from (repeatable)")
     f.add_argument("--force", action="store_true", help="download even if the files are found locally")
     f.set_defaults(func=cmd_fetch_data)
+
+    pj = sub.add_parser("project", help="map the test set's latent means to 2-D and cache it in DIR/projections")
+    pj.add_argument("--checkpoint", required=True)
+    pj.add_argument("--method", choices=["umap", "tsne", "pca"], required=True)
+    pj.add_argument("--n-neighbors", type=int, default=None, help="umap: neighbours (default 15)")
+    pj.add_argument("--min-dist", type=float, default=None, help="umap: minimum distance (default 0.1)")
+    pj.add_argument("--perplexity", type=float, default=None, help="tsne: perplexity (default 30)")
+    pj.add_argument("--seed", type=int, default=0)
+    pj.add_argument("--data-dir", default=None)
+    pj.set_defaults(func=cmd_project)
     return p
 
 
@@ -335,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     from .training.device import DeviceError
 
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card
     try:
         return args.func(args)
     except (UserError, CheckpointError, DataError, ConfigError, DeviceError) as e:
@@ -343,3 +377,38 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+# ---------------------------------------------------------------- project
+
+def cmd_project(args: argparse.Namespace) -> int:
+    """Encode the test set's means (a cvae with the true labels), map them, cache the map."""
+    from .checkpoints import load_checkpoint
+    from .data import load_dataset
+    from .latent import encode
+    from .projection import ProjectionError, project, trustworthiness
+
+    flags = {"umap": {"n_neighbors": args.n_neighbors, "min_dist": args.min_dist},
+             "tsne": {"perplexity": args.perplexity}, "pca": {}}
+    for method, given in flags.items():
+        for name, value in given.items():
+            if value is not None and method != args.method:
+                raise UserError(f"--{name.replace('_', '-')} applies to --method {method} only, not {args.method}")
+    params = {k: v for k, v in flags[args.method].items() if v is not None}
+    ckpt = load_checkpoint(args.checkpoint)
+    if ckpt.kind == "classifier":
+        raise UserError(f"{args.checkpoint} is a classifier, which has no latent space; project needs a vae, "
+                        "cvae or hybrid checkpoint")
+    test = load_dataset(ckpt.dataset, "test", data_dir=args.data_dir)
+    mu, _ = encode(ckpt.model, test.images, test.labels)
+    try:
+        proj = project(mu, args.method, params, seed=args.seed, cache_dir=Path(args.checkpoint) / "projections")
+        trust = trustworthiness(mu, proj.coords)
+    except ProjectionError as e:
+        raise UserError(str(e)) from e
+    if "cache_error" in proj.extra:
+        print(f"warning: {proj.extra['cache_error']}", file=sys.stderr)
+    print(json.dumps({"method": proj.method, "params": proj.params, "key": proj.key,
+                      "seconds": round(proj.seconds, 3), "from_cache": proj.from_cache,
+                      "trustworthiness": round(trust, 4), "n": int(len(proj.coords))}))
+    return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ class ModelConfig:
         self.validate()
 
     def validate(self) -> None:
+        _require_ints(self, "num_classes", "latent_dim", "hidden", "depth")
         if self.kind not in MODEL_KINDS:
             raise ConfigError(f"unknown model kind {self.kind!r}; choose one of {', '.join(MODEL_KINDS)}")
         if len(self.image_shape) != 3:
@@ -99,6 +101,7 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
+        _require_ints(self, "epochs", "batch_size", "seed", "max_steps")
         if not (1 <= self.epochs <= 10000):
             raise ConfigError(f"epochs must be 1..10000, got {self.epochs}")
         if not (1 <= self.batch_size <= 65536):
@@ -131,8 +134,19 @@ def _from_dict(cls, d: dict[str, Any]):
         raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
     try:
         return cls(**d)
-    except TypeError as e:  # wrong value types, e.g. a string where a list belongs
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as e:  # wrong value types, e.g. a string where a list belongs
         raise ConfigError(f"bad {cls.__name__}: {e}") from e
+
+
+def _require_ints(cfg, *names: str) -> None:
+    # a float size (latent_dim 2.5 in a hand-edited config.json) would pass the range checks
+    # and fail later, deep inside torch, with no word about the config
+    for name in names:
+        value = getattr(cfg, name)
+        if not isinstance(value, numbers.Integral):
+            raise ConfigError(f"{name} must be a whole number, got {value!r}")
 
 
 def replace(cfg, **changes):

@@ -17,10 +17,11 @@ fi
 if [[ "$what" == fashion || "$what" == all ]]; then
   run python -m explorer train --kind classifier --dataset fashion-mnist --epochs 15 --batch-size 128 --lr 2e-3 \
       --dropout 0.3 --augment shift+flip --weight-decay 5e-4 --slim --overwrite --quiet
-  run python -m explorer train --kind vae --dataset fashion-mnist --latent-dim 16 --epochs 15 --lr 1.5e-3 --slim --overwrite --quiet
+  run python -m explorer train --kind vae --dataset fashion-mnist --latent-dim 16 --epochs 15 --lr 1.5e-3 --slim --overwrite --quiet \
+      --reference
   run python -m explorer train --kind cvae --dataset fashion-mnist --latent-dim 16 --epochs 15 --lr 1.5e-3 --slim --overwrite --quiet \
       --classifier checkpoints/fashion-mnist/classifier
-  run python -m explorer train --kind hybrid --dataset fashion-mnist --latent-dim 16 --lambda 10 --epochs 15 --lr 1.5e-3 \
+  run python -m explorer train --kind hybrid --dataset fashion-mnist --latent-dim 16 --lambda 20 --augment shift+flip --epochs 15 --lr 1.5e-3 \
       --slim --overwrite --quiet
   run python -m explorer train --kind vae --dataset fashion-mnist --latent-dim 2 --depth 0 --epochs 10 --lr 1.5e-3 --slim --overwrite --quiet
 fi
