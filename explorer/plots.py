@@ -1,0 +1,275 @@
+"""Figures for the app and notebooks: plotly figures and PIL images, built from numpy arrays.
+
+Sized for a projector: base font 16 px, legends with class names, captions under images.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image, ImageDraw, ImageFont
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# Okabe & Ito (2008), the colour-blind-safe set, with its yellow darkened to show on white,
+# plus grey and brown for classes 9 and 10.
+CLASS_COLORS: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#56B4E9",  # sky blue
+    "#CC79A7",  # reddish purple
+    "#C9B400",  # dark yellow
+    "#000000",  # black
+    "#999999",  # grey
+    "#8C564B",  # brown
+)
+HIGHLIGHT_COLOR = "#D55E00"
+FONT_SIZE = 16
+COLOR_BY = ("predicted", "label", "correct", "confidence", "recon_error")
+_COLORBAR_TITLES = {"confidence": "CNN confidence", "recon_error": "recon. error (nats)"}
+_COLORSCALES = {"confidence": "Viridis", "recon_error": "Plasma"}
+NOT_A_TEST_POINT = -1  # customdata of the path and marker traces: no test image behind them
+
+
+def class_color(k: int) -> str:
+    return CLASS_COLORS[k % len(CLASS_COLORS)]
+
+
+def _marker_size(n: int) -> float:
+    """Points shrink as the map fills: 9 px for a few hundred, 4 px for 10,000."""
+    return float(np.clip(13 - 2.2 * np.log10(max(n, 1)), 3.5, 9))
+
+
+# ---------------------------------------------------------------- the latent map
+
+def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_names: Sequence[str], *,
+               selected: Sequence[int] | None = None, path: np.ndarray | None = None,
+               marker: tuple[float, float] | None = None, title: str = "",
+               backdrop: tuple[Image.Image, float, float, float, float] | None = None,
+               height: int = 600, axis_titles: tuple[str, str] | None = None) -> go.Figure:
+    """WebGL scatter of the map, coloured by `color_by`:
+
+    - "predicted" / "label": `values` are class indices; one trace per class, named by class.
+    - "correct": `values` are booleans; two traces, correct and misclassified.
+    - "confidence" / "recon_error": `values` are numbers; one trace with a colour bar.
+
+    Every point's `customdata` is its index into the test set (-1 on the path and marker
+    traces, which are not test images). `selected` indices get a ring, `path` (M, 2) is
+    drawn as a line with markers, `marker` (x, y) as a star, and `backdrop` (image, x0, x1,
+    y0, y1) as an image behind the points (a 2-D latent's decoded manifold)."""
+    coords = np.asarray(coords, dtype=np.float64)
+    values = np.asarray(values)
+    n = len(coords)
+    if coords.ndim != 2 or coords.shape[1] != 2:
+        raise ValueError(f"coords must be (N, 2), got {coords.shape}")
+    if len(values) != n:
+        raise ValueError(f"values must have one entry per point ({n}), got {len(values)}")
+    idx = np.arange(n)
+    size = _marker_size(n)
+    fig = go.Figure()
+    if color_by in ("predicted", "label"):
+        values = values.astype(np.int64)
+        for k, name in enumerate(class_names):
+            m = values == k
+            fig.add_trace(go.Scattergl(
+                x=coords[m, 0], y=coords[m, 1], mode="markers", name=str(name), customdata=idx[m],
+                marker=dict(size=size, color=class_color(k), opacity=0.8),
+                hovertemplate=f"{name}<br>image %{{customdata}}<extra></extra>",
+            ))
+        legend_title = "CNN prediction" if color_by == "predicted" else "true label"
+    elif color_by == "correct":
+        values = values.astype(bool)
+        for label, m, color, opacity in (("correct", values, "#9DB4C8", 0.55),
+                                         ("misclassified", ~values, HIGHLIGHT_COLOR, 0.95)):
+            fig.add_trace(go.Scattergl(
+                x=coords[m, 0], y=coords[m, 1], mode="markers", name=label, customdata=idx[m],
+                marker=dict(size=size if label == "correct" else size * 1.3, color=color, opacity=opacity),
+                hovertemplate=f"{label}<br>image %{{customdata}}<extra></extra>",
+            ))
+        legend_title = "CNN vs true label"
+    elif color_by in ("confidence", "recon_error"):
+        values = values.astype(np.float64)
+        fig.add_trace(go.Scattergl(
+            x=coords[:, 0], y=coords[:, 1], mode="markers", name=_COLORBAR_TITLES[color_by], customdata=idx,
+            marker=dict(size=size, color=values, colorscale=_COLORSCALES[color_by], opacity=0.85, showscale=True,
+                        colorbar=dict(title=dict(text=_COLORBAR_TITLES[color_by]), thickness=16)),
+            hovertemplate="image %{customdata}<br>" + _COLORBAR_TITLES[color_by] + " %{marker.color:.3g}<extra></extra>",
+            showlegend=False,
+        ))
+        legend_title = ""
+    else:
+        raise ValueError(f"color_by must be one of {', '.join(COLOR_BY)}, got {color_by!r}")
+
+    if selected is not None and len(selected):
+        sel = np.asarray(selected, dtype=np.int64)
+        sel = sel[(sel >= 0) & (sel < n)]
+        fig.add_trace(go.Scattergl(
+            x=coords[sel, 0], y=coords[sel, 1], mode="markers", name="selected", customdata=sel,
+            marker=dict(symbol="circle-open", size=max(14, 3 * size), color="#000000", line=dict(width=2.5)),
+            hovertemplate="selected<br>image %{customdata}<extra></extra>",
+        ))
+    if path is not None and len(path):
+        path = np.asarray(path, dtype=np.float64)
+        t = np.linspace(0, 1, len(path))
+        fig.add_trace(go.Scatter(
+            x=path[:, 0], y=path[:, 1], mode="lines+markers", name="path",
+            customdata=np.full(len(path), NOT_A_TEST_POINT), text=[f"t = {v:.2f}" for v in t],
+            line=dict(color="#222222", width=3), marker=dict(size=8, color="#FFFFFF", line=dict(width=2, color="#222222")),
+            hovertemplate="%{text}<extra>path</extra>",
+        ))
+    if marker is not None:
+        fig.add_trace(go.Scatter(
+            x=[float(marker[0])], y=[float(marker[1])], mode="markers", name="current code",
+            customdata=[NOT_A_TEST_POINT],
+            marker=dict(symbol="star", size=26, color="#FFD700", line=dict(width=2, color="#000000")),
+            hovertemplate="current code<extra></extra>",
+        ))
+
+    axis = dict(showgrid=False, zeroline=False, showline=True, linecolor="#BBBBBB", mirror=True, ticks="")
+    fig.update_layout(
+        template="plotly_white", height=height, font=dict(size=FONT_SIZE),
+        title=dict(text=title) if title else None, dragmode="lasso", hovermode="closest",
+        legend=dict(title=dict(text=legend_title), itemsizing="constant", font=dict(size=FONT_SIZE)),
+        margin=dict(l=40, r=20, t=60 if title else 20, b=40), plot_bgcolor="#FFFFFF",
+        xaxis=dict(axis, title=dict(text=axis_titles[0]) if axis_titles else None),
+        yaxis=dict(axis, title=dict(text=axis_titles[1]) if axis_titles else None, scaleanchor="x", scaleratio=1),
+    )
+    if backdrop is not None:
+        image, x0, x1, y0, y1 = backdrop
+        fig.add_layout_image(dict(source=image, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
+                                  sizing="stretch", layer="below", opacity=0.55))
+        fig.update_xaxes(range=[x0, x1])
+        fig.update_yaxes(range=[y0, y1])
+    return fig
+
+
+def manifold_grid(model: "nn.Module", extent: tuple[float, float, float, float], n: int = 15,
+                  label: int | None = None) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """A 2-D latent's decoded manifold: decode an n x n grid of codes spread over `extent`
+    (x0, x1, y0, y1), tiled into one greyscale image with the top row at y1.
+
+    Cell centres sit on the grid points, so the image covers half a cell more on every
+    side; the returned extent is what the image covers (use it for the backdrop)."""
+    from .latent import decode
+
+    if model.cfg.latent_dim != 2:
+        raise ValueError(f"a manifold grid needs a 2-D latent; this model's is {model.cfg.latent_dim}-D")
+    x0, x1, y0, y1 = (float(v) for v in extent)
+    xs = np.linspace(x0, x1, n)
+    ys = np.linspace(y1, y0, n)  # top row first
+    gx, gy = np.meshgrid(xs, ys)  # (n, n), row r has y = ys[r]
+    z = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    images = decode(model, z, label)  # (n*n, C, H, W)
+    _, _, h, w = images.shape
+    tiles = images[:, 0].reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)
+    img = Image.fromarray(_to_uint8(tiles))
+    dx = (x1 - x0) / (n - 1) if n > 1 else 1.0
+    dy = (y1 - y0) / (n - 1) if n > 1 else 1.0
+    return img, (x0 - dx / 2, x1 + dx / 2, y0 - dy / 2, y1 + dy / 2)
+
+
+# ---------------------------------------------------------------- images
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    return (np.clip(np.nan_to_num(np.asarray(a, dtype=np.float32)), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def _hwc(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) or (H, W) in [0, 1] -> uint8 (H, W) for grey, (H, W, 3) for colour."""
+    a = np.asarray(image)
+    if a.ndim == 3:
+        a = a[0] if a.shape[0] == 1 else np.moveaxis(a[:3], 0, -1)
+    return _to_uint8(a)
+
+
+def to_pil(image: np.ndarray, scale: int = 4) -> Image.Image:
+    """One (C, H, W) image in [0, 1] as a PIL image, upscaled `scale` times (nearest neighbour)."""
+    a = _hwc(image)
+    img = Image.fromarray(a)  # (H, W) uint8 is "L", (H, W, 3) is "RGB"
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale != 1 else img
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one bitmap size only
+        return ImageFont.load_default()
+
+
+def image_grid(images: np.ndarray, ncols: int, captions: Sequence[str] | None = None, scale: int = 3,
+               pad: int = 2, highlight: Sequence[int] | None = None, font_size: int = 14) -> Image.Image:
+    """Tile (N, C, H, W) images in [0, 1] into one RGB image on white, `ncols` per row.
+
+    Each image is upscaled `scale` times (nearest neighbour); cells are `pad` pixels apart
+    and from the edge. Without captions the size is exactly
+    (ncols * W * scale + (ncols + 1) * pad) x (rows * H * scale + (rows + 1) * pad).
+    `captions` (one per image; "\\n" starts a second line) are drawn under each cell, and
+    cells are widened to fit them. `highlight` cells get a coloured border in the padding
+    (the padding grows to at least 3 px for it), e.g. where the CNN's label changes."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[:, None]
+    n = len(images)
+    ncols = max(1, min(int(ncols), max(n, 1)))
+    rows = max(1, -(-n // ncols))
+    h, w = images.shape[2] * scale, images.shape[3] * scale
+    highlight = set(int(i) for i in (highlight or ()))
+    border = 3 if highlight else 0
+    pad = max(int(pad), border)
+    font = _font(font_size)
+    cap_lines = [str(c).split("\n") for c in captions] if captions is not None else None
+    if cap_lines is not None and len(cap_lines) != n:
+        raise ValueError(f"{len(cap_lines)} captions for {n} images")
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    line_h = 0
+    cell_w = w
+    if cap_lines:
+        line_h = font_size + 4
+        widths = [measure.textlength(line, font=font) for lines in cap_lines for line in lines]
+        cell_w = max(w, int(np.ceil(max(widths, default=0))) + 4)
+    cap_h = line_h * max(len(lines) for lines in cap_lines) + 2 if cap_lines else 0
+    cell_h = h + cap_h
+    canvas = Image.new("RGB", (ncols * cell_w + (ncols + 1) * pad, rows * cell_h + (rows + 1) * pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        cx = pad + c * (cell_w + pad)
+        cy = pad + r * (cell_h + pad)
+        ix = cx + (cell_w - w) // 2
+        tile = to_pil(images[i], scale=scale).convert("RGB")
+        canvas.paste(tile, (ix, cy))
+        if i in highlight:
+            draw.rectangle([ix - border, cy - border, ix + w + border - 1, cy + h + border - 1],
+                           outline=HIGHLIGHT_COLOR, width=border)
+        if cap_lines:
+            for j, line in enumerate(cap_lines[i]):
+                tw = draw.textlength(line, font=font)
+                draw.text((cx + (cell_w - tw) / 2, cy + h + 2 + j * line_h), line, fill="#111111", font=font)
+    return canvas
+
+
+# ---------------------------------------------------------------- training curves
+
+def curves_figure(history: Sequence[dict], keys: Sequence[str], title: str = "", height: int = 400) -> go.Figure:
+    """Training curves: one line per key of the per-epoch `history` records, epoch on x."""
+    fig = go.Figure()
+    for i, key in enumerate(keys):
+        pts = [(rec.get("epoch", j + 1), rec[key]) for j, rec in enumerate(history) if key in rec]
+        if not pts:
+            continue
+        x, y = zip(*pts)
+        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=key,
+                                 line=dict(color=class_color(i), width=3)))
+    fig.update_layout(template="plotly_white", height=height, font=dict(size=FONT_SIZE),
+                      title=dict(text=title) if title else None, hovermode="x unified",
+                      xaxis=dict(title=dict(text="epoch"), showgrid=False),
+                      yaxis=dict(showgrid=True, gridcolor="#EEEEEE"),
+                      margin=dict(l=50, r=20, t=60 if title else 20, b=50))
+    return fig
+
+
+__all__ = ["CLASS_COLORS", "latent_map", "manifold_grid", "image_grid", "to_pil", "curves_figure", "class_color"]

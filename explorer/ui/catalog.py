@@ -1,0 +1,123 @@
+"""Which checkpoints the app can offer, grouped by dataset, and which it opens first.
+
+Roots searched, in this order:
+
+- ``$EXPLORER_CHECKPOINTS``: one or more directories (joined with ``os.pathsep``), each laid
+  out as ``<root>/<dataset>/<name>/``;
+- the repository's ``checkpoints/`` (beside the ``explorer`` package), unless
+  ``EXPLORER_CHECKPOINTS_ONLY=1``, which the tests set to see only their own tiny checkpoints.
+
+A checkpoint belongs to the dataset named by its parent directory (when that is a known
+dataset), so one whose config names another dataset is still listed, and the app says
+plainly that it does not fit. A directory whose ``config.json`` cannot be read is listed too,
+marked, so that choosing it gives a clear message instead of silently vanishing.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from explorer.checkpoints import CheckpointError, list_checkpoints, read_config
+from explorer.data import DATASETS
+
+CHECKPOINTS_ENV = "EXPLORER_CHECKPOINTS"
+ONLY_ENV = "EXPLORER_CHECKPOINTS_ONLY"
+REPO_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+
+# The kind a first-time viewer should see first: a plain VAE's map clusters by class, a
+# hybrid's even more so; a cvae's latent space holds style, not class.
+KIND_RANK = {"vae": 0, "hybrid": 1, "cvae": 2}
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    path: Path
+    dataset: str          # the dataset directory it sits in
+    kind: str             # "" when config.json cannot be read
+    latent_dim: int       # 0 for classifiers and unreadable configs
+    problem: str = ""     # why config.json could not be read
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def is_vae(self) -> bool:
+        return self.kind in KIND_RANK
+
+    @property
+    def label(self) -> str:
+        """What the sidebar shows: name, kind and latent size, or that it is unreadable."""
+        if self.problem:
+            return f"{self.name} (unreadable)"
+        if self.kind == "classifier":
+            return self.name
+        return f"{self.name} ({self.kind}, {self.latent_dim}-D)"
+
+
+def checkpoint_roots() -> list[Path]:
+    """The directories searched for checkpoints, extra roots first."""
+    roots = [Path(p).expanduser() for p in os.environ.get(CHECKPOINTS_ENV, "").split(os.pathsep) if p.strip()]
+    if os.environ.get(ONLY_ENV, "").strip() not in ("1", "true", "yes"):
+        roots.append(REPO_CHECKPOINTS)
+    unique: list[Path] = []
+    for root in roots:
+        if root.resolve() not in [r.resolve() for r in unique]:
+            unique.append(root)
+    return unique
+
+
+def describe(path: Path) -> CheckpointEntry:
+    """Read just config.json (no weights) to say what a checkpoint is."""
+    parent = path.parent.name
+    try:
+        raw = read_config(path)
+    except CheckpointError as e:
+        return CheckpointEntry(path, parent, "", 0, problem=str(e))
+    model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+    dataset = parent if parent in DATASETS else str(raw.get("dataset", parent))
+    kind = str(raw.get("kind", ""))
+    latent_dim = int(model.get("latent_dim", 0) or 0) if kind != "classifier" else 0
+    return CheckpointEntry(path, dataset, kind, latent_dim)
+
+
+def scan(roots: list[Path] | None = None) -> list[CheckpointEntry]:
+    """Every checkpoint under the roots, unreadable ones included."""
+    entries: list[CheckpointEntry] = []
+    seen: set[Path] = set()
+    for root in roots if roots is not None else checkpoint_roots():
+        for path in list_checkpoints(root):
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                entries.append(describe(path))
+    return entries
+
+
+def datasets_with_checkpoints(entries: list[CheckpointEntry]) -> list[str]:
+    """Datasets that have at least one VAE checkpoint (or a broken one), registry order first."""
+    names = {e.dataset for e in entries if e.is_vae or e.problem}
+    known = [n for n in DATASETS if n in names]
+    return known + sorted(names - set(known))
+
+
+def vae_choices(entries: list[CheckpointEntry], dataset: str) -> list[CheckpointEntry]:
+    """The dataset's VAE checkpoints, best first; unreadable ones last."""
+    chosen = [e for e in entries if e.dataset == dataset and (e.is_vae or e.problem)]
+    return sorted(chosen, key=lambda e: (bool(e.problem), KIND_RANK.get(e.kind, 9), e.latent_dim == 2, e.name))
+
+
+def classifier_choices(entries: list[CheckpointEntry], dataset: str) -> list[CheckpointEntry]:
+    """The dataset's classifier checkpoints; one named "classifier" first, unreadable ones last."""
+    chosen = [e for e in entries if e.dataset == dataset and (e.kind == "classifier" or e.problem)]
+    return sorted(chosen, key=lambda e: (bool(e.problem), e.name != "classifier", e.name))
+
+
+def default_dataset(entries: list[CheckpointEntry], available: list[str]) -> str | None:
+    """The best dataset that is both present on disk and has a VAE checkpoint."""
+    with_vae = {e.dataset for e in entries if e.is_vae}
+    for name in available:
+        if name in with_vae:
+            return name
+    candidates = datasets_with_checkpoints(entries)
+    return candidates[0] if candidates else None

@@ -1,0 +1,144 @@
+"""Cached loaders: models once per process (`st.cache_resource`), arrays once per checkpoint.
+
+Models and datasets are shared between sessions and never mutated. Functions that take a
+model name it `_model` (left out of the cache key) and take the checkpoint's `key` instead:
+its path and the modification times of its files, so a retrained checkpoint is reloaded.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from explorer import latent, plots, projection
+from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
+from explorer.data import ImageDataset, load_dataset
+
+from .catalog import CheckpointEntry, scan
+
+SCAN_TTL_S = 20  # new checkpoints (training in the background) show up within this long
+
+
+def checkpoint_key(path: Path) -> str:
+    """Path plus file times: the identity of a checkpoint's contents for caching."""
+    stamps = []
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        try:
+            stamps.append(f"{(path / name).stat().st_mtime_ns}")
+        except OSError:
+            stamps.append("-")
+    return f"{path.resolve()}@{'/'.join(stamps)}"
+
+
+@st.cache_data(ttl=SCAN_TTL_S, show_spinner=False)
+def checkpoint_entries(roots: tuple[str, ...]) -> list[CheckpointEntry]:
+    return scan([Path(r) for r in roots])
+
+
+@st.cache_resource(show_spinner="Loading checkpoint...", max_entries=12)
+def _load(path: str, key: str) -> Checkpoint:
+    return load_checkpoint(path)
+
+
+def checkpoint(path: Path) -> Checkpoint:
+    """The loaded checkpoint (model on CPU, eval mode). Raises CheckpointError."""
+    return _load(str(path), checkpoint_key(path))
+
+
+@st.cache_resource(show_spinner="Loading the test set...", max_entries=4)
+def test_set(name: str) -> ImageDataset:
+    """The test split, read-only. Raises DataError when its files are missing or broken."""
+    return load_dataset(name, "test")
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def available() -> list[str]:
+    """Datasets whose files are present (checked at most once a minute)."""
+    from explorer.data import available_datasets
+    return available_datasets()
+
+
+def _condition(model, labels: np.ndarray) -> np.ndarray | None:
+    """A cvae's encoder needs the true labels; other models take none."""
+    return labels if getattr(model, "conditional", False) else None
+
+
+@st.cache_data(show_spinner="Encoding the test set...", max_entries=8)
+def encodings(_model, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances of the test set, each (N, D)."""
+    data = test_set(dataset)
+    return latent.encode(_model, data.images, _condition(_model, data.labels))
+
+
+@st.cache_data(show_spinner="The classifier is judging the test set...", max_entries=8)
+def judgements(_model, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """The classifier's predictions (N,) and probabilities (N, K) on the test set."""
+    return latent.classify(_model, test_set(dataset).images)
+
+
+@st.cache_data(show_spinner="Measuring reconstruction error...", max_entries=8)
+def recon_errors(_model, key: str, dataset: str) -> np.ndarray:
+    data = test_set(dataset)
+    return latent.recon_error(_model, data.images, _condition(_model, data.labels))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def reconstructions(_model, key: str, dataset: str, indices: tuple[int, ...]) -> np.ndarray:
+    data = test_set(dataset)
+    idx = np.asarray(indices, dtype=np.int64)
+    return latent.reconstruct(_model, data.images[idx], _condition(_model, data.labels[idx]))
+
+
+def cached_map(key: str, method: str, params_json: str, n: int, cache_dir: str) -> projection.Projection | None:
+    """A map already on disk for these parameters, or None; never computes. (Not memoised:
+    a miss now may be a hit after the Map page computes it; reading the file takes a moment.)"""
+    params = json.loads(params_json)
+    try:
+        found = projection.load_cached(Path(cache_dir), method)
+    except Exception:  # an unreadable cache file is just a cache miss
+        return None
+    if found is None or len(found.coords) != n:
+        return None
+    try:
+        wanted = projection.check_params(method, params, n)
+    except projection.ProjectionError:
+        return None
+    return found if found.params == wanted else None
+
+
+def map_ready(latents: np.ndarray, key: str, method: str, params_json: str, cache_dir: str) -> bool:
+    """Whether computed_map() would answer at once: computed in this process, or on disk."""
+    if (key, method, params_json) in _COMPUTED:
+        return True
+    try:
+        params = projection.check_params(method, json.loads(params_json), len(latents))
+        codes = np.ascontiguousarray(latents, dtype=np.float32)
+        return (Path(cache_dir) / f"{method}-{projection.cache_key(codes, method, params, 0)}.npz").is_file()
+    except projection.ProjectionError:
+        return False
+
+
+_COMPUTED: set[tuple[str, str, str]] = set()  # maps computed_map() holds in memory
+
+
+def computed_map(latents: np.ndarray, key: str, method: str, params_json: str,
+                 cache_dir: str) -> projection.Projection:
+    """Project the latents (through the on-disk cache, and memoised). Raises ProjectionError and friends."""
+    proj = _computed_map(latents, key, method, params_json, cache_dir)
+    _COMPUTED.add((key, method, params_json))
+    return proj
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _computed_map(_latents: np.ndarray, key: str, method: str, params_json: str,
+                  cache_dir: str) -> projection.Projection:
+    return projection.project(_latents, method, json.loads(params_json), seed=0, cache_dir=Path(cache_dir))
+
+
+@st.cache_data(show_spinner="Decoding the latent plane...", max_entries=8)
+def manifold(_model, key: str, extent: tuple[float, float, float, float], n: int, label: int | None):
+    """A 2-D latent plane's decoded images as a map backdrop: (image, x0, x1, y0, y1)."""
+    image, (x0, x1, y0, y1) = plots.manifold_grid(_model, extent, n=n, label=label)
+    return image, x0, x1, y0, y1

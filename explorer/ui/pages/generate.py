@@ -1,0 +1,141 @@
+"""Generate: new images from the prior, of a chosen class when the VAE is conditional.
+
+With a cvae: pick a class and move the code (or reseed) to make new images of it; a grid
+of samples for every class, each judged by the CNN, with the share it agrees with the
+class asked for; and style swap, one test image's code rendered as every class. With a
+plain vae or hybrid: samples from the prior, and each class's mean code decoded.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import latent
+from explorer.ui.state import Context, context, current_index
+from explorer.ui.widgets import big, guarded, show_in, strip
+
+SLIDERS = 4       # latent sliders for the top dimensions by KL
+PER_CLASS = 8     # samples per class in the grid
+SEED = "gen_seed"
+
+
+def reseed() -> None:
+    st.session_state[SEED] = st.session_state.get(SEED, 0) + 1
+
+
+def seed_code(ctx: Context, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(ctx.latent_dim).astype(np.float32)
+
+
+@st.fragment
+@guarded
+def make_one(ctx: Context, seed: int, order: np.ndarray, kl: np.ndarray) -> None:
+    """Class choice, a few latent sliders and the decoded image with the CNN's verdict."""
+    k = st.segmented_control("Class", list(range(ctx.num_classes)), format_func=lambda c: ctx.class_names[c],
+                             default=0, required=True, key="gen_class", persist_state="session", width="stretch")
+    if ctx.conditional:
+        base = seed_code(ctx, seed)   # the style; the class comes from the condition
+        sig = (ctx.vae_key, seed)
+    else:
+        base = latent.class_means(ctx.mu, ctx.data.labels, ctx.num_classes)[k]
+        sig = (ctx.vae_key, k)
+    dims = [int(d) for d in order[:SLIDERS]]
+    keys = [f"gen_z{d}" for d in dims]
+    if st.session_state.get("gen_sig") != sig or any(key not in st.session_state for key in keys):
+        for d, key in zip(dims, keys):
+            st.session_state[key] = round(float(np.clip(base[d], -3.5, 3.5)), 2)
+        st.session_state["gen_sig"] = sig
+    controls, image = st.columns([3, 2], gap="large")
+    z = base.copy()
+    with controls:
+        for d, key in zip(dims, keys):
+            z[d] = st.slider(f"z{d} · KL {kl[d]:.2f}", -3.5, 3.5, step=0.05, key=key, format="%.2f")
+        st.caption(("A cvae: the class is an input, the code is the style. "
+                    if ctx.conditional else
+                    "A plain VAE has no class input: this is the chosen class's mean code, moved by the sliders. ")
+                   + f"Sliders: the {len(dims)} most active dimensions; the others stay fixed.")
+    decoded = ctx.decode(z[None], k)
+    pred, proba = ctx.judge_images(decoded)
+    with image:
+        asked = "Asked for" if ctx.conditional else "Mean code of"
+        show_in(st, big(ctx, decoded[0], 260),
+                caption=f"{asked} {ctx.class_names[k]} · CNN: {ctx.verdict(pred, proba, 0)}")
+
+
+def class_grid(ctx: Context, seed: int, temperature: float) -> None:
+    """PER_CLASS samples of every class (same codes across rows), with the CNN's agreement."""
+    st.subheader("Samples of every class")
+    agree = []
+    for k in range(ctx.num_classes):
+        images, _ = latent.sample_prior(ctx.model, PER_CLASS, label=k, seed=seed, temperature=temperature)
+        pred, proba = ctx.judge_images(images)
+        share = float((pred == k).mean()) if pred is not None else float("nan")
+        agree.append(share)
+        name, row, score = st.columns([3, 20, 3], vertical_alignment="center")
+        name.markdown(f"**{ctx.class_names[k]}**")
+        wrong = [i for i in range(PER_CLASS) if pred is not None and pred[i] != k]
+        show_in(row, strip(ctx, images, ctx.verdicts(pred, proba, PER_CLASS), px=84, highlight=wrong))
+        score.markdown(f"**{share:.0%}** agree" if pred is not None else "")
+    if ctx.judge is not None:
+        st.caption(f"Each row asks the cvae for one class with the same {PER_CLASS} codes (one per column). "
+                   f"The CNN agrees with the class asked for in {np.mean(agree):.0%} of all samples; "
+                   "outlined: where it does not.")
+
+
+def style_swap(ctx: Context) -> None:
+    """One test image's code decoded as every class."""
+    st.subheader("Style swap")
+    picked = current_index(ctx)
+    left, right = st.columns([2, 9], gap="medium")
+    with left:
+        i = st.number_input("Test image no.", 0, len(ctx.data.labels) - 1, picked if picked is not None else 0,
+                            key="gen_swap_index")
+        true = int(ctx.data.labels[i])
+        show_in(st, big(ctx, ctx.data.images[i], 112), caption=f"#{i} {ctx.class_names[true]}")
+    swapped = ctx.decode(np.repeat(ctx.mu[i][None], ctx.num_classes, 0), np.arange(ctx.num_classes))
+    pred, proba = ctx.judge_images(swapped)
+    with right:
+        captions = [f"as {ctx.class_names[k]}\n{ctx.verdict(pred, proba, k)}" for k in range(ctx.num_classes)]
+        show_in(st, strip(ctx, swapped, captions, px=112, ncols=5))
+        st.caption("The image's code (its style) decoded with every class as the condition; "
+                   "under each, what the CNN thinks it is.")
+
+
+def prior_and_means(ctx: Context, seed: int, temperature: float) -> None:
+    """For a VAE without a class input: samples from N(0, I) and each class's mean code."""
+    st.subheader("Samples from the prior")
+    images, _ = latent.sample_prior(ctx.model, 2 * PER_CLASS, seed=seed, temperature=temperature)
+    pred, proba = ctx.judge_images(images)
+    show_in(st, strip(ctx, images, ctx.verdicts(pred, proba, len(images)), px=84, ncols=PER_CLASS))
+    st.caption("Codes drawn from the prior N(0, I) and decoded; the VAE cannot be asked for a class. "
+               "Captions: what the CNN thinks each one is.")
+    st.subheader("Class-mean codes")
+    means = latent.class_means(ctx.mu, ctx.data.labels, ctx.num_classes)
+    decoded = ctx.decode(means)
+    pred, proba = ctx.judge_images(decoded)
+    captions = [f"{ctx.class_names[k]}\n{ctx.verdict(pred, proba, k)}" for k in range(ctx.num_classes)]
+    show_in(st, strip(ctx, decoded, captions, px=112, ncols=5))
+    st.caption("Each class's average test code, decoded: the VAE's idea of a typical member. "
+               "First line: the class; second: what the CNN thinks the image is.")
+
+
+@guarded
+def render() -> None:
+    ctx = context()
+    seed = st.session_state.setdefault(SEED, 0)
+    kl = latent.kl_per_dim(ctx.mu, ctx.logvar)
+    order = latent.active_order(ctx.mu, ctx.logvar)
+    make_one(ctx, seed, order, kl)
+    a, b, _ = st.columns([2, 3, 6], vertical_alignment="bottom")
+    a.button("New samples", key="gen_reseed", on_click=reseed, icon=":material/casino:",
+             help="Draw new codes from the prior")
+    temperature = b.slider("Temperature", 0.5, 1.5, 1.0, step=0.1, key="gen_temperature", persist_state="session",
+                           help="Scale of the prior samples: below 1 safer, above 1 wilder")
+    if ctx.conditional:
+        class_grid(ctx, seed, temperature)
+        style_swap(ctx)
+    else:
+        prior_and_means(ctx, seed, temperature)
+
+
+render()

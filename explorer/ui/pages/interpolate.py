@@ -1,0 +1,168 @@
+"""Interpolate: walk a straight (or spherical) line between two images' codes.
+
+Every frame is judged by the CNN; the point where its label flips is named, the path is
+drawn on the map, and a slider scrubs along it (in a fragment, so only that part reruns).
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import latent, projection
+from explorer.ui.state import ENDPOINTS, Context, context, selection
+from explorer.ui.widgets import big, guarded, quick_map, show_in, small_map, strip
+
+FINE_STEPS = 101  # the flip point is located on a path this fine
+METHODS = {"linear": "Linear", "slerp": "Slerp"}
+SIDES = ("a", "b")
+
+
+# ---------------------------------------------------------------- endpoints
+
+def class_members(ctx: Context, k: int) -> np.ndarray:
+    return np.flatnonzero(ctx.data.labels == k)
+
+
+def default_endpoints(ctx: Context) -> list[int]:
+    """The map selection's first two, else the first image of class 0 and of its nearest class."""
+    picked = selection(ctx.dataset)
+    if len(picked) >= 2:
+        return picked[:2]
+    means = latent.class_means(ctx.mu, ctx.data.labels, ctx.num_classes)
+    a_class = int(ctx.data.labels[picked[0]]) if picked else 0
+    d = ((means - means[a_class]) ** 2).sum(1)
+    d[a_class] = np.inf
+    a = picked[0] if picked else int(class_members(ctx, a_class)[0])
+    return [a, int(class_members(ctx, int(d.argmin()))[0])]
+
+
+def endpoints(ctx: Context) -> list[int]:
+    saved = st.session_state.get(ENDPOINTS)
+    if not saved or saved[0] != ctx.dataset or max(saved[1]) >= len(ctx.data.labels):
+        st.session_state[ENDPOINTS] = (ctx.dataset, default_endpoints(ctx))
+    return list(st.session_state[ENDPOINTS][1])
+
+
+def set_endpoint(ctx: Context, side: int, index: int, sync_widgets: bool = True) -> None:
+    ends = endpoints(ctx)
+    ends[side] = int(index)
+    st.session_state[ENDPOINTS] = (ctx.dataset, ends)
+    if sync_widgets:
+        k = int(ctx.data.labels[index])
+        st.session_state[f"interp_{SIDES[side]}_class"] = k
+        st.session_state[f"interp_{SIDES[side]}_nth"] = int(np.searchsorted(class_members(ctx, k), index)) + 1
+
+
+def _from_widgets(ctx: Context, side: int) -> None:
+    s = SIDES[side]
+    members = class_members(ctx, st.session_state[f"interp_{s}_class"])
+    nth = int(st.session_state[f"interp_{s}_nth"] or 1)
+    set_endpoint(ctx, side, int(members[(nth - 1) % len(members)]), sync_widgets=False)
+
+
+def _random(ctx: Context, side: int) -> None:
+    rng = np.random.default_rng()
+    set_endpoint(ctx, side, int(rng.integers(len(ctx.data.labels))))
+
+
+def _from_map(ctx: Context, side: int) -> None:
+    picked = selection(ctx.dataset)
+    if picked:  # A takes the first picked image, B the second (or the first when only one)
+        set_endpoint(ctx, side, picked[min(side, len(picked) - 1)])
+
+
+def endpoint_controls(ctx: Context, side: int, index: int) -> None:
+    s = SIDES[side]
+    if f"interp_{s}_class" not in st.session_state or f"interp_{s}_nth" not in st.session_state:
+        set_endpoint(ctx, side, index)
+    true = int(ctx.data.labels[index])
+    pic, ctl = st.columns([1, 2])
+    show_in(pic, big(ctx, ctx.data.images[index], 96))
+    with ctl:
+        st.selectbox(f"{s.upper()}: class", list(range(ctx.num_classes)), format_func=lambda c: ctx.class_names[c],
+                     key=f"interp_{s}_class", on_change=_from_widgets, args=(ctx, side))
+        st.number_input("image no. in class", min_value=1, step=1, key=f"interp_{s}_nth",
+                        on_change=_from_widgets, args=(ctx, side))
+    st.caption(f"**{s.upper()}**: test image #{index}, a {ctx.class_names[true]}; "
+               f"CNN: {ctx.verdict(ctx.pred, ctx.proba, index)}")
+    b1, b2 = st.columns(2)
+    b1.button("From map", key=f"interp_{s}_from_map", on_click=_from_map, args=(ctx, side), width="stretch",
+              disabled=not selection(ctx.dataset), help="Use the image picked on the Map page")
+    b2.button("Random", key=f"interp_{s}_random", on_click=_random, args=(ctx, side), width="stretch")
+
+
+# ---------------------------------------------------------------- the path
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def fine_labels(_ctx: Context, key: tuple, a: int, b: int, method: str, label: int | None) -> np.ndarray | None:
+    """The CNN's label along a fine version of the path, (FINE_STEPS,), to place the flips."""
+    z = latent.interpolate(_ctx.mu[a], _ctx.mu[b], FINE_STEPS, method)
+    pred, _ = _ctx.judge_images(_ctx.decode(z, label))
+    return pred
+
+
+def flips_text(ctx: Context, fine: np.ndarray | None) -> str:
+    """E.g. "t = 0.43: Shirt to T-shirt"; every flip along the path, or that there is none."""
+    if fine is None:
+        return "No classifier to judge the frames."
+    changes = latent.label_changes(fine)
+    if not changes:
+        return f"No flip: the CNN calls the whole path {ctx.class_names[int(fine[0])]}."
+    t = np.linspace(0, 1, len(fine))
+    return " · ".join(f"t = {t[i]:.2f}: {ctx.class_names[int(fine[i - 1])]} to {ctx.class_names[int(fine[i])]}"
+                      for i in changes[:4]) + (" · ..." if len(changes) > 4 else "")
+
+
+@st.fragment
+@guarded
+def scrub(ctx: Context, frames: np.ndarray, pred, proba, path_xy: np.ndarray, ends: list[int]) -> None:
+    """A slider along the path, the frame at t shown large, and where it is on the map."""
+    ts = [round(float(t), 2) for t in np.linspace(0, 1, len(frames))]
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        t = st.select_slider("Scrub along the path: t", ts, format_func=lambda v: f"{v:.2f}", key="interp_t")
+        k = ts.index(t)
+        show_in(st, big(ctx, frames[k], 240), caption=f"t = {t:.2f} · CNN: {ctx.verdict(pred, proba, k)}")
+    with right:
+        small_map(ctx, key="interp_map", path=path_xy, marker=(float(path_xy[k, 0]), float(path_xy[k, 1])),
+                  selected=ends, height=360)
+
+
+@guarded
+def render() -> None:
+    ctx = context()
+    ends = endpoints(ctx)
+    col_a, col_b, col_how = st.columns([4, 4, 3], gap="large")
+    with col_a:
+        endpoint_controls(ctx, 0, ends[0])
+    with col_b:
+        endpoint_controls(ctx, 1, ends[1])
+    ends = endpoints(ctx)
+    with col_how:
+        method = st.segmented_control("Path", list(METHODS), format_func=METHODS.get, default="linear",
+                                      required=True, key="interp_method", persist_state="session")
+        steps = st.slider("Frames", 5, 15, 11, key="interp_steps", persist_state="session")
+        label = None
+        if ctx.conditional:
+            label = st.selectbox("Decode as class (cvae)", list(range(ctx.num_classes)),
+                                 index=int(ctx.data.labels[ends[0]]), format_func=lambda c: ctx.class_names[c],
+                                 key="interp_cvae_class")
+
+    z = latent.interpolate(ctx.mu[ends[0]], ctx.mu[ends[1]], steps, method)
+    frames = ctx.decode(z, label)
+    pred, proba = ctx.judge_images(frames)
+    fine = fine_labels(ctx, (ctx.vae_key, ctx.judge_key), ends[0], ends[1], method, label)
+    st.markdown(f"#### {flips_text(ctx, fine)}")
+    changes = latent.label_changes(pred) if pred is not None else []
+    captions = [f"t {t:.2f}\n" + ctx.verdict(pred, proba, i).replace(" (", "\n(") for i, t in
+                enumerate(np.linspace(0, 1, steps))]
+    show_in(st, strip(ctx, frames, captions, px=84, highlight=changes))
+    note = (" A cvae keeps the class apart from z: every frame is decoded as the chosen class."
+            if label is not None else "")
+    st.caption("Frames from A (t = 0) to B (t = 1), each captioned with the CNN's label; "
+               "outlined where it changes." + note)
+    path_xy = projection.place(quick_map(ctx), ctx.mu, z)
+    scrub(ctx, frames, pred, proba, path_xy, ends)
+
+
+render()

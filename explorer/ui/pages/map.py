@@ -1,0 +1,163 @@
+"""Map: the test set's latent means in 2-D, coloured by what the CNN thinks each image is.
+
+Click a point, or drag a box or lasso, to see those images beside the map with their
+reconstructions and the CNN's verdicts. The picked images are shared with the other pages.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer import projection
+from explorer.ui import loaders
+from explorer.ui.sidebar import banner
+from explorer.ui.state import Context, context, select, selection
+from explorer.ui.widgets import (MAP_CHOICE, METHOD_TITLES, PLANE, get_map, guarded, map_figure, map_methods, pair,
+                                 show_in)
+
+CHART = "map_chart"  # the chart's key is CHART + a generation number, bumped by "Clear"
+COLORINGS = {
+    "predicted": "CNN prediction",
+    "label": "True label",
+    "correct": "Correct / misclassified",
+    "confidence": "CNN confidence",
+    "recon_error": "Reconstruction error",
+}
+MAX_SHOWN = 5
+
+
+def controls(ctx: Context) -> tuple[str, str, dict]:
+    """Method, colouring and projection parameters."""
+    methods = map_methods(ctx)
+    if st.session_state.get("map_for") != ctx.vae_key:  # another checkpoint: a 2-D one opens as its plane
+        st.session_state["map_for"] = ctx.vae_key
+        if methods[0] == PLANE:
+            st.session_state["map_method"] = PLANE
+    left, mid, right = st.columns([3, 2, 2], vertical_alignment="bottom")
+    method = left.segmented_control("Map", methods, default=methods[0], required=True, key="map_method",
+                                    format_func=METHOD_TITLES.get, persist_state="session")
+    colorings = list(COLORINGS) if ctx.pred is not None else ["label", "recon_error"]
+    color_by = mid.selectbox("Colour by", colorings, format_func=COLORINGS.get, key="map_color",
+                             persist_state="session")
+    with right.popover("Map settings", width="stretch", key="map_settings"):
+        params = _params_form(method)
+    return method, color_by, params
+
+
+def _params_form(method: str) -> dict:
+    """Projection parameters, applied together (a new UMAP or t-SNE map takes a while)."""
+    defaults = projection.DEFAULT_PARAMS
+    with st.form("map_params_form", border=False):
+        nn = st.slider("UMAP neighbours", 2, 200, int(defaults["umap"]["n_neighbors"]), key="map_umap_nn",
+                       persist_state="session", help="More neighbours: more global structure, fewer small islands.")
+        md = st.slider("UMAP min-dist", 0.0, 0.99, float(defaults["umap"]["min_dist"]), step=0.01,
+                       key="map_umap_md", persist_state="session", help="Smaller: tighter clusters.")
+        perp = st.slider("t-SNE perplexity", 2.0, 200.0, float(defaults["tsne"]["perplexity"]), step=1.0,
+                         key="map_tsne_perp", persist_state="session",
+                         help="About how many neighbours each point cares about (less than a third of the points).")
+        st.form_submit_button("Apply", type="primary", key="map_apply")
+    return {"umap": {"n_neighbors": nn, "min_dist": md}, "tsne": {"perplexity": perp}}.get(method, {})
+
+
+def the_map(ctx: Context, method: str, color_by: str, params: dict) -> None:
+    title = METHOD_TITLES[method]
+    cached = get_map(ctx, method, params, compute=False)
+    if cached is None:
+        with st.spinner(f"Computing the {title} map of {len(ctx.mu):,} codes (once per checkpoint and settings)...",
+                        show_time=True):
+            try:
+                proj = get_map(ctx, method, params, compute=True)
+            except Exception as e:  # a failed projection leaves the rest of the page working
+                st.error(f"The {title} map could not be computed: {e}. Try another method or other settings.")
+                return
+    else:
+        proj = cached
+    st.session_state[MAP_CHOICE] = (ctx.vae_key, method, params)
+
+    backdrop = None
+    if proj.method == "identity" and not ctx.conditional:  # a cvae's plane decodes differently per class
+        lo, hi = proj.coords.min(0), proj.coords.max(0)
+        pad = 0.05 * (hi - lo)
+        extent = (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+        backdrop = loaders.manifold(ctx.model, ctx.vae_key, extent, 15, None)
+    fig = main_figure(ctx, proj, (ctx.vae_key, ctx.judge_key, proj.method, proj.key), color_by,
+                      tuple(selection(ctx.dataset)), backdrop)
+    st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
+                    config={"displaylogo": False})
+    how = "from the cache" if proj.from_cache else f"computed in {proj.seconds:.1f} s"
+    settings = ", ".join(f"{k} {v}" for k, v in (proj.params or {}).items())
+    st.caption(f"{title} of {len(proj.coords):,} test images" + (f" ({settings})" if settings else "")
+               + f", {how}. Colour: {COLORINGS[color_by]}."
+               + (" Backdrop: images decoded across the plane." if backdrop is not None else ""))
+
+
+def chart_key() -> str:
+    return f"{CHART}_{st.session_state.get('map_chart_gen', 0)}"
+
+
+def clear_selection(ctx: Context) -> None:
+    """Forget the picked images; a new chart key also drops the chart's own selection."""
+    select(ctx.dataset, [])
+    st.session_state["map_chart_gen"] = st.session_state.get("map_chart_gen", 0) + 1
+    st.session_state.pop("map_last_event", None)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def main_figure(_ctx: Context, _proj, key: tuple, color_by: str, selected: tuple[int, ...], _backdrop):
+    """The big map's figure, built once per checkpoint, map, colouring and selection."""
+    return map_figure(_ctx, _proj, color_by, height=560, selected=list(selected) or None, backdrop=_backdrop)
+
+
+def absorb_selection(ctx: Context) -> None:
+    """Copy the chart's latest selection (test indices in customdata) into the shared state."""
+    try:
+        points = st.session_state[chart_key()]["selection"]["points"]
+    except (KeyError, TypeError):
+        points = []
+    picked: list[int] = []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, (list, tuple)):
+            cd = cd[0] if cd else None
+        if cd is not None and int(cd) >= 0 and int(cd) not in picked:
+            picked.append(int(cd))
+    if picked and picked != st.session_state.get("map_last_event"):
+        st.session_state["map_last_event"] = picked
+        select(ctx.dataset, picked)
+
+
+def selected_panel(ctx: Context) -> None:
+    picked = selection(ctx.dataset)
+    if not picked:
+        st.info("Click a point, or drag a box or lasso, to see those images here "
+                "with their reconstructions and the CNN's verdicts.")
+        return
+    head, clear = st.columns([3, 1], vertical_alignment="center")
+    head.markdown(f"**{len(picked)} selected**" + (f" (first {MAX_SHOWN})" if len(picked) > MAX_SHOWN else ""))
+    clear.button("Clear", key="map_clear", on_click=clear_selection, args=(ctx,))
+    shown = picked[:MAX_SHOWN]
+    recons = loaders.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown))
+    r_pred, r_proba = ctx.judge_images(recons)
+    for n, i in enumerate(shown):
+        pic, text = st.columns([1, 1], vertical_alignment="center")
+        show_in(pic, pair(ctx, ctx.data.images[i], recons[n], px=84), caption=f"#{i}")
+        text.markdown(f"True: **{ctx.class_names[int(ctx.data.labels[i])]}**  \n"
+                      f"CNN: {ctx.verdict(ctx.pred, ctx.proba, i)}  \n"
+                      f"recon: {ctx.verdict(r_pred, r_proba, n)}")
+    st.caption("Left: the test image and its true label; right: the VAE's reconstruction. "
+               "CNN: what the classifier says about each.")
+
+
+@guarded
+def render() -> None:
+    banner()
+    ctx = context()
+    absorb_selection(ctx)
+    method, color_by, params = controls(ctx)
+    left, right = st.columns([5, 3], gap="medium")
+    with left:
+        the_map(ctx, method, color_by, params)
+    with right:
+        selected_panel(ctx)
+
+
+render()

@@ -1,0 +1,130 @@
+"""Traverse: move one latent dimension at a time and watch the decoded image and its label.
+
+Dimensions are ordered by how much information they carry (mean KL to the prior over the
+test set); a collapsed dimension (KL near 0) changes nothing. The sliders and the image
+they drive sit in a fragment, so a slider move reruns only that part.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import latent, projection
+from explorer.ui.state import Context, context, current_index
+from explorer.ui.widgets import big, guarded, quick_map, show_in, small_map, strip
+
+TOP = 8           # sliders shown before the "more dimensions" expander
+GRID_ROWS = 6     # rows of the traversal grid
+ACTIVE_KL = 0.05  # nats: below this a dimension counts as collapsed
+GRID_COLS = 7     # -3 .. +3 standard deviations
+BASES = {"selected": "Selected image", "class": "Class mean", "origin": "Origin"}
+
+
+def choose_base(ctx: Context) -> tuple[np.ndarray, int | None, tuple, str]:
+    """The base code, the cvae condition (None for other kinds), an identity and a description."""
+    left, right, _ = st.columns([3, 2, 3], vertical_alignment="bottom")
+    base = left.segmented_control("Start from", list(BASES), format_func=BASES.get, default="selected",
+                                  required=True, key="trav_base", persist_state="session")
+    names = list(range(ctx.num_classes))
+    k = None
+    if base == "class" or (base == "origin" and ctx.conditional):
+        label = "Class" if base == "class" else "Decode as class (cvae)"
+        k = right.selectbox(label, names, format_func=lambda c: ctx.class_names[c], key="trav_class",
+                            persist_state="session")
+    if base == "selected":
+        i = current_index(ctx)
+        note = ""
+        if i is None:
+            i, note = 0, " (nothing selected on the Map page yet)"
+        true = int(ctx.data.labels[i])
+        return ctx.mu[i], (true if ctx.conditional else None), ("selected", i), \
+            f"test image #{i}, a {ctx.class_names[true]}{note}"
+    if base == "class":
+        means = latent.class_means(ctx.mu, ctx.data.labels, ctx.num_classes)
+        return means[k], k, ("class", k), f"the mean code of class {ctx.class_names[k]}"
+    return np.zeros(ctx.latent_dim, np.float32), k, ("origin", k), "the origin (the prior's mean)"
+
+
+def reset_sliders(ctx: Context, base_z: np.ndarray, ident: tuple) -> None:
+    """Put the sliders on the base code when the base (or the checkpoint) changes."""
+    sig = (ctx.vae_key, ident)
+    keys = [f"trav_z{d}" for d in range(ctx.latent_dim)]
+    if st.session_state.get("trav_sig") != sig or any(k not in st.session_state for k in keys):
+        for d, k in enumerate(keys):
+            st.session_state[k] = round(float(base_z[d]), 2)
+        st.session_state["trav_sig"] = sig
+
+
+def slider_range(ctx: Context, d: int, base: float) -> tuple[float, float]:
+    v = latent.traversal_values(ctx.mu, d, n=2, span=3.0)
+    return round(min(float(v[0]), base) - 0.05, 2), round(max(float(v[-1]), base) + 0.05, 2)
+
+
+@st.fragment
+@guarded
+def live(ctx: Context, base_z: np.ndarray, label: int | None, order: np.ndarray, kl: np.ndarray) -> None:
+    """Sliders, the decoded image with the CNN's verdict, and the code's place on the map."""
+    sliders, image, where = st.columns([5, 4, 4], gap="medium")
+    z = base_z.astype(np.float32).copy()
+    with sliders:
+        for n, d in enumerate(order):
+            if n == TOP:
+                more = st.expander(f"{len(order) - TOP} more dimensions (less active)", key="trav_more")
+            box = more if n >= TOP else st.container()
+            lo, hi = slider_range(ctx, int(d), float(base_z[d]))
+            z[d] = box.slider(f"z{d} · KL {kl[d]:.2f}", lo, hi, step=0.05, key=f"trav_z{d}", format="%.2f")
+    decoded = ctx.decode(z[None], label)
+    pred, proba = ctx.judge_images(decoded)
+    with image:
+        show_in(st, big(ctx, decoded[0], 260), caption=f"CNN: {ctx.verdict(pred, proba, 0)}")
+        if label is not None:
+            st.caption(f"Decoded as class {ctx.class_names[label]} (cvae condition).")
+    with where:
+        proj = quick_map(ctx)
+        xy = projection.place(proj, ctx.mu, z[None])[0]
+        small_map(ctx, key="trav_map", marker=(float(xy[0]), float(xy[1])), height=300)
+
+
+def _collapse_note(active: list[int], collapsed: list[int]) -> str:
+    if not active:
+        return " No dimension carries information here (posterior collapse): every image is about the same."
+    if collapsed and len(active) < GRID_ROWS:
+        return " The last row is a collapsed dimension, for contrast: moving it changes nothing."
+    return ""
+
+
+def grid(ctx: Context, base_z: np.ndarray, label: int | None, order: np.ndarray, kl: np.ndarray) -> None:
+    """Rows: the most active dimensions; columns: -3..+3 std; each cell with the CNN's label."""
+    active = [int(d) for d in order if kl[d] > ACTIVE_KL][:GRID_ROWS]
+    collapsed = [int(d) for d in order if kl[d] <= ACTIVE_KL]
+    dims = np.array(active + collapsed[:1] if len(active) < GRID_ROWS else active, dtype=np.int64)
+    values = np.stack([latent.traversal_values(ctx.mu, int(d), n=GRID_COLS, span=3.0) for d in dims])
+    images = latent.traverse(ctx.model, base_z, dims, values, label if ctx.conditional else None)
+    st.subheader("Traversal grid")
+    st.caption("Each row sweeps one dimension from -3 to +3 standard deviations of the test codes, "
+               "the others held at the base code. Captions: the CNN's label. Outlined: where the label changes."
+               + _collapse_note(active, collapsed))
+    for r, d in enumerate(dims):
+        pred, proba = ctx.judge_images(images[r])
+        changes = latent.label_changes(pred) if pred is not None else []
+        name, row = st.columns([3, 20], vertical_alignment="center")
+        name.markdown(f"**z{d}**  \nKL {kl[d]:.2f}" + ("  \n(collapsed)" if kl[d] <= ACTIVE_KL else ""))
+        captions = [ctx.class_names[int(p)] for p in pred] if pred is not None else None
+        show_in(row, strip(ctx, images[r], captions, px=84, highlight=changes))
+
+
+@guarded
+def render() -> None:
+    ctx = context()
+    base_z, label, ident, described = choose_base(ctx)
+    reset_sliders(ctx, base_z, ident)
+    kl = latent.kl_per_dim(ctx.mu, ctx.logvar)
+    order = latent.active_order(ctx.mu, ctx.logvar)
+    active = int((kl > ACTIVE_KL).sum())
+    st.caption(f"Base: {described}. Sliders ordered by KL (nats); {active} of {ctx.latent_dim} dimensions "
+               f"are active (KL > {ACTIVE_KL}), the rest have collapsed to the prior.")
+    live(ctx, base_z, label, order, kl)
+    grid(ctx, base_z, label, order, kl)
+
+
+render()

@@ -1,0 +1,196 @@
+"""What every page shares: the loaded models and test set (`Context`), and the session's
+selection (test-set indices picked on the map, the two interpolation endpoints).
+
+The sidebar stores the user's choice in `st.session_state[CHOICE]`; `context()` turns it into
+loaded models, showing a clear message in the page (and stopping the page) when it cannot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from torch import nn
+
+from explorer import latent
+from explorer.checkpoints import Checkpoint, CheckpointError
+from explorer.config import VAE_KINDS
+from explorer.data import DataError, ImageDataset
+
+from . import loaders
+
+CHOICE = "choice"            # the sidebar's Choice
+SELECTED = "selected"        # list[int]: test-set indices picked on the map, first = current
+SELECTED_FOR = "selected_for"  # the dataset the indices refer to
+ENDPOINTS = "endpoints"      # [int, int]: interpolation endpoints (test-set indices)
+HEAD = "__head__"            # classifier choice meaning "the hybrid VAE's own head"
+
+
+@dataclass(frozen=True)
+class Choice:
+    dataset: str
+    vae: Path | None
+    classifier: Path | str | None   # a path, HEAD, or None
+
+
+@dataclass
+class Context:
+    """Everything a page needs, loaded and cached."""
+
+    dataset: str
+    data: ImageDataset                # the test split
+    vae: Checkpoint
+    vae_key: str
+    judge: nn.Module | None           # the classifier (or the hybrid's head); None if unusable
+    judge_name: str
+    mu: np.ndarray                    # (N, D) posterior means of the test set
+    logvar: np.ndarray                # (N, D)
+    pred: np.ndarray | None           # (N,) the judge's predictions on the test set
+    proba: np.ndarray | None          # (N, K)
+    judge_key: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def model(self) -> nn.Module:
+        return self.vae.model
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.data.spec.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.vae.model_cfg.latent_dim
+
+    @property
+    def conditional(self) -> bool:
+        return self.vae.kind == "cvae"
+
+    @property
+    def image_side(self) -> int:
+        return self.data.images.shape[-1]
+
+    def judge_images(self, images: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The judge's predictions (M,) and probabilities (M, K), or (None, None) without one."""
+        if self.judge is None or len(images) == 0:
+            return None, None
+        return latent.classify(self.judge, images)
+
+    def verdict(self, pred: np.ndarray | None, proba: np.ndarray | None, i: int) -> str:
+        """Short caption: the judge's label and confidence for item i, e.g. "Shirt (87%)"."""
+        if pred is None or proba is None:
+            return "no classifier"
+        k = int(pred[i])
+        return f"{self.class_names[k]} ({proba[i, k]:.0%})"
+
+    def verdicts(self, pred, proba, n: int) -> list[str]:
+        return [self.verdict(pred, proba, i) for i in range(n)]
+
+    def decode(self, z: np.ndarray, label: int | np.ndarray | None = None) -> np.ndarray:
+        """Decode codes (M, D) to images (M, C, H, W); a cvae needs a label (int or (M,))."""
+        return latent.decode(self.model, np.asarray(z, dtype=np.float32), label if self.conditional else None)
+
+
+# ---------------------------------------------------------------- selection
+
+def selection(dataset: str) -> list[int]:
+    """The test indices picked on the map (empty when none, or picked for another dataset)."""
+    if st.session_state.get(SELECTED_FOR) != dataset:
+        return []
+    return list(st.session_state.get(SELECTED, []))
+
+
+def select(dataset: str, indices: list[int]) -> None:
+    st.session_state[SELECTED] = [int(i) for i in indices]
+    st.session_state[SELECTED_FOR] = dataset
+
+
+def current_index(ctx: Context) -> int | None:
+    picked = selection(ctx.dataset)
+    return picked[0] if picked else None
+
+
+# ---------------------------------------------------------------- loading
+
+def context() -> Context:
+    """Load what the sidebar chose; on failure show why in the page and stop the page."""
+    choice: Choice | None = st.session_state.get(CHOICE)
+    if choice is None or choice.vae is None:
+        st.error("No VAE checkpoint found. Train one, e.g. "
+                 "`python -m explorer train --kind vae --dataset digits --latent-dim 8`, "
+                 "or point `EXPLORER_CHECKPOINTS` at a folder of checkpoints.")
+        st.stop()
+    try:
+        data = loaders.test_set(choice.dataset)
+    except DataError as e:
+        st.error(f"The {choice.dataset} test set cannot be loaded.\n\n{e}")
+        st.stop()
+    vae = _load_vae(choice.vae, data)
+    vae_key = loaders.checkpoint_key(vae.path)
+    mu, logvar = loaders.encodings(vae.model, vae_key, choice.dataset)
+    judge, judge_name, judge_key = _load_judge(choice.classifier, vae, data, vae_key)
+    pred = proba = None
+    if judge is not None:
+        pred, proba = loaders.judgements(judge, judge_key, choice.dataset)
+    return Context(dataset=choice.dataset, data=data, vae=vae, vae_key=vae_key, judge=judge,
+                   judge_name=judge_name, mu=mu, logvar=logvar, pred=pred, proba=proba, judge_key=judge_key)
+
+
+def _load_vae(path: Path, data: ImageDataset) -> Checkpoint:
+    try:
+        ckpt = loaders.checkpoint(path)
+    except CheckpointError as e:
+        st.error(f"The VAE checkpoint **{path.name}** cannot be loaded: {e}\n\n"
+                 "Pick another checkpoint in the sidebar.")
+        st.stop()
+    problem = _mismatch(ckpt, data)
+    if ckpt.kind not in VAE_KINDS:
+        problem = f"it is a {ckpt.kind}, not a VAE"
+    if problem:
+        st.error(f"The checkpoint **{path.name}** does not fit: {problem}. Pick another in the sidebar.")
+        st.stop()
+    return ckpt
+
+
+def _load_judge(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
+    """(model, name, cache key) of the classifier that judges every image; None on a problem."""
+    if choice == HEAD:
+        if vae.kind == "hybrid":
+            return vae.model, f"{vae.name}'s own classifier head", vae_key
+        choice = None
+    if choice is None:
+        st.warning("No classifier for this dataset, so images carry no predicted label. Train one with "
+                   f"`python -m explorer train --kind classifier --dataset {data.spec.name}`.")
+        return None, "", ""
+    path = Path(choice)
+    try:
+        ckpt = loaders.checkpoint(path)
+    except CheckpointError as e:
+        st.error(f"The classifier **{path.name}** cannot be loaded: {e}\n\n"
+                 "Images carry no predicted label until another classifier is picked in the sidebar.")
+        return None, "", ""
+    problem = _mismatch(ckpt, data)
+    if not hasattr(ckpt.model, "classify"):
+        problem = f"it is a {ckpt.kind}, not a classifier"
+    if problem:
+        st.error(f"The classifier **{path.name}** does not fit: {problem}. "
+                 "Images carry no predicted label until another is picked in the sidebar.")
+        return None, "", ""
+    return ckpt.model, ckpt.name, loaders.checkpoint_key(path)
+
+
+def _mismatch(ckpt: Checkpoint, data: ImageDataset) -> str:
+    """Why a checkpoint cannot be used with this dataset ("" when it can)."""
+    if ckpt.dataset != data.spec.name:
+        return f"it was trained on {ckpt.dataset or 'an unnamed dataset'}, not on {data.spec.name}"
+    if tuple(ckpt.model_cfg.image_shape) != tuple(data.images.shape[1:]):
+        return (f"it expects images of shape {tuple(ckpt.model_cfg.image_shape)}, "
+                f"the test set has {tuple(data.images.shape[1:])}")
+    if ckpt.model_cfg.num_classes != data.spec.num_classes:
+        return f"it has {ckpt.model_cfg.num_classes} classes, the dataset {data.spec.num_classes}"
+    return ""

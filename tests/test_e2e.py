@@ -1,0 +1,183 @@
+"""End to end: the real `streamlit run explorer/app.py`, driven in headless Chromium as a person would.
+
+Open the map, click a point, go to Interpolate, take the clicked image as an endpoint and
+scrub along the path with the keyboard, go to Generate, switch to the conditional VAE and
+pick a class; each step waits for what the page then shows. A failing step saves a
+screenshot in test-artifacts/.
+
+Uses Debian's Chromium (/usr/bin/chromium, or $EXPLORER_CHROMIUM) through Playwright's
+Python package; Playwright's own browser download is not used. `make chromium` installs it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1280, "height": 800}
+WAIT_MS = 60_000
+
+
+def chromium_path() -> Path:
+    return Path(os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with status {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"streamlit did not answer on {url} within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def chromium() -> Path:
+    path = chromium_path()
+    if not path.is_file():
+        pytest.fail(f"Chromium not found at {path}. Run `make chromium` (make test installs it), "
+                    "or set EXPLORER_CHROMIUM to a Chromium or Chrome binary.")
+    return path
+
+
+@pytest.fixture
+def server(chromium: Path, tiny_checkpoints: Path, tmp_path: Path) -> Iterator[str]:
+    """The app on a free port of 127.0.0.1, showing only the tiny checkpoints; always stopped."""
+    port = free_port()
+    env = {**os.environ, "EXPLORER_CHECKPOINTS": str(tiny_checkpoints), "EXPLORER_CHECKPOINTS_ONLY": "1",
+           "EXPLORER_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
+    log = tmp_path / "streamlit.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def page(server: str, chromium: Path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        try:
+            pg = browser.new_page(viewport=VIEWPORT)
+            pg.set_default_timeout(WAIT_MS)
+            pg.goto(server)
+            yield pg
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def step(page, name: str):
+    """Run one step; if it fails, save a screenshot named after it before re-raising."""
+    try:
+        yield
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(ARTIFACTS / f"e2e-{re.sub(r'[^a-z0-9]+', '-', name.lower())}.png"))
+        raise
+
+
+# The screen position of a test point on the plotly map (and its test-set index).
+POINT_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout;
+  const tr = gd._fullData.find(t => t.visible !== false && t.customdata && t.customdata.length > 0
+                                    && Number(t.customdata[0]) >= 0);
+  const box = gd.getBoundingClientRect();
+  const i = Math.floor(tr.customdata.length / 2);
+  return {x: box.left + fl._size.l + fl.xaxis.l2p(Number(tr.x[i])),
+          y: box.top + fl._size.t + fl.yaxis.l2p(Number(tr.y[i])),
+          index: Number(tr.customdata[i])};
+}"""
+
+
+def test_a_person_walks_through_the_app(page):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+
+    with step(page, "open the map"):
+        expect(page.get_by_text("Latent plane of 360 test images")).to_be_visible()
+        expect(page.locator(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas").first).to_be_attached()
+        page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                               " return gd && gd._fullLayout && gd._fullData && gd._fullData.length > 0; }")
+
+    with step(page, "click a point"):
+        point = page.evaluate(POINT_JS)
+        page.mouse.move(point["x"], point["y"])
+        page.wait_for_timeout(300)
+        page.mouse.click(point["x"], point["y"])
+        expect(page.get_by_text("1 selected")).to_be_visible()
+        caption = page.locator('[data-testid="stImageCaption"]').filter(has_text=re.compile(r"^#\d+$"))
+        expect(caption).to_be_visible()
+        picked = int(caption.inner_text()[1:])  # the point under the cursor
+        expect(page.get_by_text(re.compile(r"CNN: \d \(\d+%\)\s+recon: \d \(\d+%\)"))).to_be_visible()
+
+    with step(page, "go to interpolate"):
+        page.get_by_role("link", name="Interpolate").click()
+        expect(page.get_by_text("Scrub along the path")).to_be_visible()
+        page.get_by_role("button", name="From map").first.click()
+        expect(page.get_by_text(f"test image #{picked},")).to_be_visible()
+        expect(page.locator("h4").filter(has_text=re.compile(r"t = \d\.\d\d: .+ to |No flip"))).to_be_visible()
+
+    with step(page, "scrub along the path"):
+        expect(page.get_by_text(re.compile(r"^t = 0\.00 · CNN: "))).to_be_visible()
+        slider = page.locator('[data-testid="stSlider"]').filter(has_text="Scrub along the path")
+        slider.get_by_role("slider").focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
+        expect(page.get_by_text(re.compile(r"^t = 0\.20 · CNN: \d \(\d+%\)$"))).to_be_visible()
+
+    with step(page, "go to generate and pick a class"):
+        page.get_by_role("link", name="Generate").click()
+        expect(page.get_by_text(re.compile(r"^Mean code of 0 · CNN: "))).to_be_visible()
+        page.get_by_role("combobox", name="VAE checkpoint").click()
+        page.get_by_role("option", name=re.compile(r"^cvae-4d")).click()
+        expect(page.get_by_text(re.compile(r"^Asked for 0 · CNN: "))).to_be_visible()
+        page.get_by_role("radiogroup", name="Class").get_by_role("radio", name="7", exact=True).click()
+        expect(page.get_by_text(re.compile(r"^Asked for 7 · CNN: \d \(\d+%\)$"))).to_be_visible()
+        expect(page.get_by_text("Samples of every class")).to_be_visible()
