@@ -15,7 +15,7 @@ if [[ "$what" == digits || "$what" == all ]]; then
 fi
 
 if [[ "$what" == fashion || "$what" == all ]]; then
-  run python -m explorer train --kind classifier --dataset fashion-mnist --epochs 15 --batch-size 128 --lr 2e-3 \
+  run python -m explorer train --kind classifier --dataset fashion-mnist --epochs 20 --batch-size 128 --lr 2e-3 \
       --dropout 0.3 --augment shift+flip --weight-decay 5e-4 --slim --overwrite --quiet
   run python -m explorer train --kind vae --dataset fashion-mnist --latent-dim 16 --epochs 15 --lr 1.5e-3 --slim --overwrite --quiet \
       --reference
