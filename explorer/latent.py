@@ -31,7 +31,7 @@ def _labels_for(model: nn.Module, labels, n: int) -> np.ndarray | None:
         return None
     k = model.cfg.num_classes
     if labels is None:
-        raise ValueError(f"a conditional VAE needs a class label (0..{k - 1}) for every image or code")
+        raise ValueError(f"a conditional VAE needs class labels (0..{k - 1}): one int, or one per image or code")
     labels = np.asarray(labels, dtype=np.int64)
     if labels.ndim == 0:
         labels = np.full(n, int(labels), dtype=np.int64)

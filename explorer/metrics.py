@@ -6,22 +6,12 @@ import math
 import numpy as np
 import torch
 from torch import nn
-import torch.nn.functional as F
 
+from . import latent
+from .latent import _batches, _device
 from .models import bernoulli_nll, gaussian_kl
 
 LOG_2PI = math.log(2 * math.pi)
-
-
-def _batches(x: np.ndarray, y: np.ndarray | None, batch_size: int, device: torch.device):
-    for i in range(0, len(x), batch_size):
-        xb = torch.as_tensor(x[i:i + batch_size], dtype=torch.float32, device=device)
-        yb = None if y is None else torch.as_tensor(y[i:i + batch_size], dtype=torch.long, device=device)
-        yield xb, yb
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 @torch.no_grad()
@@ -78,23 +68,15 @@ def active_units(model: nn.Module, images: np.ndarray, labels: np.ndarray | None
     return int((mu.var(axis=0) > threshold).sum())
 
 
-@torch.no_grad()
 def encode_means(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = None,
                  batch_size: int = 1000) -> np.ndarray:
-    model.eval()
-    dev = _device(model)
-    labels = labels if getattr(model, "conditional", False) else None
-    out = [model.encode(xb, yb)[0].float().cpu().numpy() for xb, yb in _batches(images, labels, batch_size, dev)]
-    return np.concatenate(out)
+    """Posterior means (N, D); see `latent.encode`."""
+    return latent.encode(model, images, labels, batch_size)[0]
 
 
-@torch.no_grad()
 def predict_proba(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Class probabilities (N, K) from a classifier or a hybrid's head."""
-    model.eval()
-    dev = _device(model)
-    out = [F.softmax(model.classify(xb).float(), dim=1).cpu().numpy() for xb, _ in _batches(images, None, batch_size, dev)]
-    return np.concatenate(out) if out else np.zeros((0, model.cfg.num_classes), np.float32)
+    """Class probabilities (N, K) from a classifier or a hybrid's head; see `latent.classify`."""
+    return latent.classify(model, images, batch_size)[1]
 
 
 def classification_metrics(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
@@ -116,16 +98,11 @@ def pixel_entropy_floor(images: np.ndarray) -> float:
     return float(h.reshape(len(images), -1).sum(1).mean())
 
 
-@torch.no_grad()
 def sample_images(model: nn.Module, n: int, label: int | None = None, seed: int = 0,
                   temperature: float = 1.0) -> np.ndarray:
-    """Decoder means (n, C, H, W) in [0, 1] for z ~ N(0, temperature^2 I), of class `label` for a cvae."""
-    model.eval()
-    dev = _device(model)
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    z = (torch.randn(n, model.cfg.latent_dim, generator=g) * temperature).to(dev)
-    y = None if label is None else torch.full((n,), int(label), dtype=torch.long, device=dev)
-    return torch.sigmoid(model.decode(z, y)).float().cpu().numpy()
+    """Decoder means (n, C, H, W) in [0, 1] for z ~ N(0, temperature^2 I), of class `label` for a cvae;
+    see `latent.sample_prior`."""
+    return latent.sample_prior(model, n, label, seed, temperature)[0]
 
 
 def _mean_pairwise_distance(x: np.ndarray, max_n: int = 500, seed: int = 0) -> float:
