@@ -109,10 +109,8 @@ def save_checkpoint(
     metrics: dict | None = None,
     extra: dict | None = None,
 ) -> Path:
-    """Write a checkpoint directory atomically; an existing one at `path` is replaced whole.
-
-    Projections cached in the old directory are carried over when the weights are unchanged
-    in shape only if the caller asks; by default a new checkpoint starts with no maps."""
+    """Write a checkpoint directory atomically; an existing one at `path` is replaced whole,
+    cached maps included (new weights, new maps)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
@@ -208,7 +206,6 @@ def _swap_into_place(tmp: Path, path: Path) -> None:
     except BaseException:
         os.rename(old, path)
         raise
-    # keep the old maps if they were computed for these very weights? no: new weights, new maps
     shutil.rmtree(old, ignore_errors=True)
 
 
