@@ -45,3 +45,15 @@ def describe_device(device: torch.device) -> str:
 def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps and mps.is_available())
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """(choice, description) for every device this machine can train on, "auto" first."""
+    auto = select_device("auto")
+    out = [("auto", f"auto: {describe_device(auto)}"), ("cpu", f"cpu: {describe_device(torch.device('cpu'))}")]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            out.append((f"cuda:{i}", f"cuda:{i}: {torch.cuda.get_device_name(i)}"))
+    if _mps_available():
+        out.append(("mps", "mps: Apple GPU"))
+    return out

@@ -1,0 +1,471 @@
+"""Training runs in the background: one child process per run, watched through files.
+
+The app (or a notebook) calls `start(spec)`; that writes the run's folder under
+`runs_dir()` and starts `python -m explorer.training.jobs <run folder>`, a process of its own
+(niced, so the app's sessions stay responsive) that runs the same `train()` as the CLI:
+
+    <run folder>/spec.json       what to train and where the checkpoint goes
+    <run folder>/status.json     where the run is: state, epoch, step, speed, history, message
+    <run folder>/snapshots/      per epoch: reconstructions of fixed test images and a 2-D map
+    <run folder>/cancel          present = please stop (the loop checks it every step)
+    <run folder>/log.txt         the child's own output, for when something unexpected happens
+
+A checkpoint is saved atomically after every completed epoch, so cancelling, a NaN, or a
+killed process all leave the last completed epoch on disk; `resume` goes on from it. When a
+run finishes, the test-set figures (`evaluate`) are written into the checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SPEC_FILE = "spec.json"
+STATUS_FILE = "status.json"
+CANCEL_FILE = "cancel"
+LOG_FILE = "log.txt"
+SNAPSHOTS = "snapshots"
+ACTIVE = ("starting", "running", "evaluating")
+MAX_ACTIVE = 2          # runs at once on one machine: more would only slow every one of them
+MAP_POINTS = 2000       # test images drawn on the live map
+STRIP = 8               # test images whose reconstructions are shown every epoch
+
+
+class JobError(ValueError):
+    """A run that cannot be started (bad settings, name taken, too many runs); says what to do."""
+
+
+@dataclass
+class JobSpec:
+    model: dict[str, Any]            # ModelConfig.to_dict()
+    train: dict[str, Any]            # TrainConfig.to_dict()
+    out: str                         # the checkpoint folder it trains into
+    resume: bool = False             # go on from the checkpoint at `out`
+    classifier: str | None = None    # judges a cvae's samples in the final evaluation
+    iwae_k: int = 20                 # importance samples for the final IWAE figure (0: skip it)
+    owner: str = ""                  # the session that started it
+    threads: int = 0                 # torch threads in the child (0: torch's default)
+    nice: int = 10                   # the child's niceness: the app's sessions come first
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "JobSpec":
+        raw = json.loads(text)
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+@dataclass
+class Run:
+    """A run as the app sees it: its folder and its latest status."""
+    id: str
+    dir: Path
+    spec: JobSpec
+    status: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state(self) -> str:
+        return str(self.status.get("state", "starting"))
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    @property
+    def out(self) -> Path:
+        return Path(self.spec.out)
+
+    @property
+    def name(self) -> str:
+        return self.out.name
+
+    @property
+    def history(self) -> list[dict]:
+        return list(self.status.get("history") or [])
+
+
+# ---------------------------------------------------------------- where runs live
+
+def runs_dir() -> Path:
+    """`$EXPLORER_RUNS_DIR`, else `<cache dir>/runs`."""
+    env = os.environ.get("EXPLORER_RUNS_DIR", "").strip()
+    if env:
+        return Path(env).expanduser()
+    from ..data.paths import cache_dir
+    return cache_dir() / "runs"
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=_plain), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _plain(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON: {type(o).__name__}")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return raw if isinstance(raw, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+# ---------------------------------------------------------------- the app's side
+
+_PROCS: dict[str, subprocess.Popen] = {}  # children of this process, polled so none is left a zombie
+
+
+def validate(spec: JobSpec) -> tuple[Any, Any]:
+    """The typed configs of a spec, or JobError saying what is wrong with it."""
+    from ..config import ConfigError, ModelConfig, TrainConfig
+    try:
+        return ModelConfig.from_dict(spec.model), TrainConfig.from_dict(spec.train)
+    except (ConfigError, TypeError, ValueError, KeyError) as e:
+        raise JobError(str(e)) from e
+
+
+def start(spec: JobSpec, root: Path | None = None) -> Run:
+    """Check the spec, then start its run in a child process and return at once."""
+    validate(spec)
+    out = Path(spec.out)
+    if not out.name or out.name.startswith("."):
+        raise JobError("give the checkpoint a name (letters, digits, '-' or '_')")
+    active = [r for r in list_runs(root) if r.active]
+    for r in active:
+        if r.out.resolve() == out.resolve():
+            raise JobError(f"a run is already training into {out.name} (run {r.id}); wait for it, "
+                           "cancel it, or pick another name")
+    if len(active) >= MAX_ACTIVE:
+        raise JobError(f"{len(active)} runs are training already, the most this machine runs at once; "
+                       "wait for one to finish or cancel one")
+    if spec.resume:
+        from ..checkpoints import CheckpointError, load_checkpoint
+        try:
+            ckpt = load_checkpoint(out, with_model=False)
+        except CheckpointError as e:
+            raise JobError(f"there is no checkpoint to resume at {out}: {e}") from e
+        if not (out / "optimizer.safetensors").exists():
+            raise JobError(f"{out.name} was saved without its optimizer state, so it cannot be resumed exactly; "
+                           "train a new run instead")
+        if ckpt.state.epoch >= int(spec.train.get("epochs", 0)):
+            raise JobError(f"{out.name} has trained {ckpt.state.epoch} epochs already; ask for more epochs to go on")
+    elif out.exists():
+        raise JobError(f"a checkpoint named {out.name} already exists in {out.parent}; pick another name")
+
+    root = root or runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    run_dir = root / run_id
+    (run_dir / SNAPSHOTS).mkdir(parents=True)
+    (run_dir / SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
+    _write_json_atomic(run_dir / STATUS_FILE, {"state": "starting", "message": "starting...", "run_id": run_id,
+                                                "started": time.time(), "updated": time.time()})
+    env = dict(os.environ)
+    repo = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    with open(run_dir / LOG_FILE, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "explorer.training.jobs", str(run_dir)],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=repo)
+    _PROCS[run_id] = proc
+    return get(run_id, root)
+
+
+def cancel(run: Run) -> None:
+    """Ask the run to stop; it keeps the last completed epoch."""
+    (run.dir / CANCEL_FILE).touch()
+
+
+def get(run_id: str, root: Path | None = None) -> Run:
+    """The run with this id, with its status as of now. Raises JobError if there is none."""
+    root = root or runs_dir()
+    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+        raise JobError(f"no run {run_id!r}")
+    run_dir = root / run_id
+    try:
+        spec = JobSpec.from_json((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError) as e:
+        raise JobError(f"no run {run_id!r} in {root}") from e
+    status = _read_json(run_dir / STATUS_FILE)
+    run = Run(id=run_id, dir=run_dir, spec=spec, status=status)
+    _check_alive(run)
+    return run
+
+
+def list_runs(root: Path | None = None, owner: str | None = None) -> list[Run]:
+    """Runs under `root`, newest first; only `owner`'s when given."""
+    root = root or runs_dir()
+    if not root.is_dir():
+        return []
+    runs = []
+    for d in sorted(root.iterdir(), reverse=True):
+        if (d / SPEC_FILE).is_file():
+            try:
+                run = get(d.name, root)
+            except JobError:
+                continue
+            if owner is None or run.spec.owner == owner:
+                runs.append(run)
+    return runs
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _check_alive(run: Run) -> None:
+    """A run whose process died without saying so (killed, out of memory) is marked stopped."""
+    proc = _PROCS.get(run.id)
+    if proc is not None and proc.poll() is not None:
+        _PROCS.pop(run.id, None)
+    if not run.active:
+        return
+    pid = run.status.get("pid")
+    if proc is not None and proc.poll() is None:
+        return
+    if pid is None:  # not started yet: give the child a little while to say hello
+        if time.time() - float(run.status.get("started", time.time())) < 60 or run.id in _PROCS:
+            return
+    elif _pid_alive(int(pid)):
+        return
+    epoch = int(run.status.get("epoch_done", 0) or 0)
+    run.status = {**run.status, "state": "stopped",
+                  "message": (f"the training process stopped unexpectedly (see {run.dir / LOG_FILE}); "
+                              + (f"the checkpoint keeps epoch {epoch}, and Resume goes on from it"
+                                 if epoch else "no epoch had completed, so there is no checkpoint"))}
+    try:
+        _write_json_atomic(run.dir / STATUS_FILE, run.status)
+    except OSError:
+        pass
+
+
+def snapshot_epochs(run: Run) -> list[int]:
+    out = []
+    for p in (run.dir / SNAPSHOTS).glob("epoch-*.npz"):
+        try:
+            out.append(int(p.stem.split("-")[1]))
+        except (IndexError, ValueError):
+            continue
+    return sorted(out)
+
+
+def read_snapshot(run: Run, epoch: int | None = None) -> dict[str, np.ndarray] | None:
+    """The snapshot of `epoch` (the latest when None): recon, images, coords, labels, epoch."""
+    epochs = snapshot_epochs(run)
+    if not epochs:
+        return None
+    epoch = epochs[-1] if epoch is None else epoch
+    try:
+        with np.load(run.dir / SNAPSHOTS / f"epoch-{epoch:04d}.npz", allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def wait(run: Run, states=("finished", "cancelled", "diverged", "failed", "stopped"), timeout: float = 60.0,
+         poll: float = 0.2) -> Run:
+    """Poll until the run reaches one of `states` (for notebooks and tests)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = get(run.id, run.dir.parent)
+        if run.state in states or time.monotonic() > deadline:
+            return run
+        time.sleep(poll)
+
+
+# ---------------------------------------------------------------- the child's side
+
+class _Reporter:
+    """Writes status.json: at most every `every_s` seconds, and at once for what matters."""
+
+    def __init__(self, run_dir: Path, base: dict, every_s: float = 0.5):
+        self.path = run_dir / STATUS_FILE
+        self.status = dict(base)
+        self.every_s = every_s
+        self.last = 0.0
+
+    def update(self, force: bool = False, **fields) -> None:
+        self.status.update(fields)
+        now = time.time()
+        if force or now - self.last >= self.every_s:
+            self.status["updated"] = now
+            _write_json_atomic(self.path, self.status)
+            self.last = now
+
+
+def _map_coords(mu: np.ndarray) -> np.ndarray:
+    """The latent plane itself for a 2-D latent, else the first two principal components
+    (signs fixed so the map does not flip between epochs)."""
+    if mu.shape[1] <= 2:
+        return np.pad(mu, ((0, 0), (0, 2 - mu.shape[1]))).astype(np.float32)
+    x = mu - mu.mean(0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    comps = vt[:2]
+    signs = np.sign(comps[np.arange(2), np.abs(comps).argmax(1)])
+    return (x @ (comps * signs[:, None]).T).astype(np.float32)
+
+
+def _snapshot(run_dir: Path, model, epoch: int, test, map_idx: np.ndarray, strip_idx: np.ndarray) -> None:
+    from .. import latent
+    kind = model.cfg.kind
+    arrays: dict[str, np.ndarray] = {"epoch": np.array(epoch)}
+    if kind != "classifier":
+        labels = test.labels
+        mu, _ = latent.encode(model, test.images[map_idx], labels[map_idx])
+        arrays["coords"] = _map_coords(mu)
+        arrays["labels"] = labels[map_idx].astype(np.int64)
+        arrays["images"] = test.images[strip_idx].astype(np.float32)
+        arrays["recon"] = latent.reconstruct(model, test.images[strip_idx], labels[strip_idx]).astype(np.float32)
+    path = run_dir / SNAPSHOTS / f"epoch-{epoch:04d}.npz"
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _strip_indices(labels: np.ndarray, n: int) -> np.ndarray:
+    """n fixed test images, one per class first."""
+    first = [int(np.flatnonzero(labels == k)[0]) for k in np.unique(labels)]
+    rest = [i for i in range(len(labels)) if i not in set(first)]
+    return np.array((first + rest)[:n])
+
+
+def run_child(run_dir: Path) -> int:
+    """The child process: train as the spec says, reporting through files. Returns an exit status."""
+    run_dir = Path(run_dir)
+    spec = JobSpec.from_json((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    base = _read_json(run_dir / STATUS_FILE)
+    rep = _Reporter(run_dir, {**base, "state": "starting", "pid": os.getpid(), "owner": spec.owner,
+                               "message": "loading the data..."})
+    rep.update(force=True)
+    if spec.nice:
+        try:
+            os.nice(spec.nice)
+        except OSError:
+            pass
+    # A SIGINT/SIGTERM (Ctrl-C in the app's terminal, a shutdown) means cancel: keep the last epoch.
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        return _train_child(run_dir, spec, rep, stop)
+    except Exception as e:  # the child must always say how it ended
+        traceback.print_exc()
+        rep.update(force=True, state="failed", message=f"training failed: {type(e).__name__}: {e}")
+        return 1
+
+
+def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> int:
+    import torch
+
+    from ..checkpoints import load_checkpoint, save_checkpoint
+    from ..config import ModelConfig, TrainConfig
+    from ..data import load_dataset
+    from .device import describe_device, select_device
+    from .loop import train
+
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    model_cfg, train_cfg = ModelConfig.from_dict(spec.model), TrainConfig.from_dict(spec.train)
+    out = Path(spec.out)
+    train_data = load_dataset(train_cfg.dataset, "train")
+    test_data = load_dataset(train_cfg.dataset, "test")
+    model = optimizer_state = state = None
+    if spec.resume:
+        ckpt = load_checkpoint(out, with_optimizer=True)
+        model_cfg = ckpt.model_cfg
+        train_cfg = TrainConfig.from_dict({**ckpt.train_cfg.to_dict(), "epochs": train_cfg.epochs,
+                                           "device": train_cfg.device, "max_steps": 0})
+        model, state, optimizer_state = ckpt.model, ckpt.state, ckpt.extra.get("optimizer_state")
+    device = describe_device(select_device(train_cfg.device))
+    n_train = len(train_data.images)
+    steps_per_epoch = max(1, n_train // min(train_cfg.batch_size, n_train))
+    rng = np.random.default_rng(0)
+    map_idx = np.sort(rng.choice(len(test_data.images), min(MAP_POINTS, len(test_data.images)), replace=False))
+    strip_idx = _strip_indices(test_data.labels, STRIP)
+    history = list(state.history) if state else []
+    first_epoch = state.epoch if state else 0
+    rep.update(force=True, state="running", device=device, kind=model_cfg.kind, dataset=train_cfg.dataset,
+               out=str(out), epoch=first_epoch, epochs=train_cfg.epochs, epoch_done=first_epoch,
+               step=state.step if state else 0, steps_per_epoch=steps_per_epoch,
+               total_steps=steps_per_epoch * train_cfg.epochs, history=history, images_per_s=0.0, eta_s=None,
+               losses={}, message=f"training on {device}")
+
+    if model is None:
+        from ..models import build_model
+        torch.manual_seed(train_cfg.seed)
+        model = build_model(model_cfg)
+    model.eval()
+    _snapshot(run_dir, model, first_epoch, test_data, map_idx, strip_idx)  # the untrained space, to start from
+    extra = {"command": "trained in the app (Train page)", "notes": "", "device": device, "run": run_dir.name}
+
+    def on_progress(p):
+        rep.update(force=p.epoch_done, epoch=p.epoch, step=p.step, images_per_s=p.images_per_s, eta_s=p.eta_s,
+                   losses=p.losses)
+
+    def on_epoch_end(result):
+        save_checkpoint(out, result.model, model_cfg, train_cfg, train_cfg.dataset, result.state,
+                        optimizer=result.optimizer, extra=extra)
+        result.model.eval()
+        _snapshot(run_dir, result.model, result.state.epoch, test_data, map_idx, strip_idx)
+        result.model.train()
+        rep.update(force=True, epoch_done=result.state.epoch, history=list(result.state.history))
+
+    cancel_file = run_dir / CANCEL_FILE
+    result = train(model_cfg, train_cfg, train_data, test_data, model=model, optimizer_state=optimizer_state,
+                   state=state, on_progress=on_progress, on_epoch_end=on_epoch_end,
+                   should_stop=lambda: stop["flag"] or cancel_file.exists())
+    st_ = result.state
+    if st_.status == "finished":
+        rep.update(force=True, state="evaluating", message="training done; measuring the test-set figures...",
+                   epoch_done=st_.epoch, history=list(st_.history), eta_s=0)
+        from ..cli import run_evaluate
+        metrics = run_evaluate(out, classifier=spec.classifier if model_cfg.kind == "cvae" else None,
+                               iwae_k=spec.iwae_k)
+        headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        rep.update(force=True, state="finished", message=st_.message, metrics=headline)
+        return 0
+    if st_.status == "cancelled":
+        kept = f"the checkpoint keeps epoch {st_.epoch}" if st_.epoch else "no epoch had completed, so no checkpoint"
+        rep.update(force=True, state="cancelled", message=f"cancelled; {kept}", epoch_done=st_.epoch)
+        return 0
+    rep.update(force=True, state="diverged", message=st_.message, epoch_done=st_.epoch)
+    return 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: python -m explorer.training.jobs RUN_DIR", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run_child(Path(sys.argv[1])))

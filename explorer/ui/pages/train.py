@@ -1,0 +1,344 @@
+"""Train: pick a model and its settings, train it in the background, watch it learn.
+
+The run is a child process (explorer.training.jobs) on the same loop as the CLI; this page only
+starts it and reads its status files, so the page, and every other session, stay responsive.
+A session sees the runs it started (and a run named in the URL, `?run=ID`, so a reload finds
+it again); leaving the page does not stop a run.
+"""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from explorer import plots
+from explorer.config import VAE_KINDS, ConfigError, ModelConfig, TrainConfig
+from explorer.data import get_spec
+from explorer.training import jobs
+from explorer.training.device import available_devices
+from explorer.ui import catalog, loaders
+from explorer.ui.widgets import guarded, show_in
+
+MY_RUNS = "train_runs"     # run ids this session started or opened, newest first
+VIEW = "train_view"        # the run shown in the live panel
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+KINDS = {"vae": "vae: plain VAE", "cvae": "cvae: conditioned on the class",
+         "hybrid": "hybrid: VAE + classifier head", "classifier": "classifier: the CNN that judges images"}
+LATENTS = [2, 4, 8, 16, 32, 64]
+BATCHES = [32, 64, 128, 256, 512]
+LRS = [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2]
+STATE_TEXT = {"starting": "starting", "running": "training", "evaluating": "measuring", "finished": "finished",
+              "cancelled": "cancelled", "diverged": "stopped: NaN", "failed": "failed", "stopped": "stopped"}
+
+
+def session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "local"
+
+
+def my_runs() -> list[str]:
+    runs = list(st.session_state.get(MY_RUNS, []))
+    linked = st.query_params.get("run")
+    if linked and linked not in runs:
+        try:
+            jobs.get(linked)
+            runs.insert(0, linked)
+            st.session_state[VIEW] = linked
+        except jobs.JobError:
+            st.warning(f"The link names a training run ({linked}) that is not on this server any more.")
+            del st.query_params["run"]
+    st.session_state[MY_RUNS] = runs
+    return runs
+
+
+def default_name(kind: str, latent_dim: int, beta: float, cls_weight: float) -> str:
+    if kind == "classifier":
+        return "classifier-mine"
+    name = f"{kind}-{latent_dim}d"
+    if beta != 1.0:
+        name += f"-beta{beta:g}"
+    if kind == "hybrid":
+        name += f"-lambda{cls_weight:g}"
+    return name
+
+
+def free_name(root: Path, dataset: str, name: str) -> str:
+    """`name`, or `name-2`, `name-3`... if a checkpoint of that name exists."""
+    if not (root / dataset / name).exists():
+        return name
+    i = 2
+    while (root / dataset / f"{name}-{i}").exists():
+        i += 1
+    return f"{name}-{i}"
+
+
+# ---------------------------------------------------------------- the settings form
+
+def settings() -> jobs.JobSpec | None:
+    """The settings column; returns a spec when Start was pressed and the settings are sound."""
+    available = loaders.available()
+    datasets = [d for d in available if d in ("digits", "fashion-mnist", "mnist")] or ["digits"]
+    default_ds = "digits" if "digits" in datasets else datasets[0]
+    dataset = st.selectbox("Dataset", datasets, index=datasets.index(default_ds), key="tr_dataset",
+                           format_func=lambda n: get_spec(n).title,
+                           help="digits trains in seconds; Fashion-MNIST takes about a minute an epoch on a CPU")
+    kind = st.selectbox("Model", list(KINDS), format_func=KINDS.get, key="tr_kind")
+    c1, c2 = st.columns(2)
+    latent_dim, beta, cls_weight = 2, 1.0, 0.0
+    if kind in VAE_KINDS:
+        latent_dim = c1.select_slider("Latent dimensions", LATENTS, value=2, key="tr_latent",
+                                      help="2 makes the latent plane itself the map")
+        beta = c2.select_slider("beta (weight of the KL term)", [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0], value=1.0,
+                                key="tr_beta", help="Above 1 pushes codes toward the prior: smoother, blurrier, and "
+                                                   "at large beta whole dimensions collapse (they carry no information)")
+        if kind == "hybrid":
+            cls_weight = st.select_slider("lambda (weight of the classifier's cross-entropy)",
+                                          [0.0, 1.0, 5.0, 10.0, 20.0, 50.0], value=10.0, key="tr_lambda",
+                                          help="0: a plain VAE with an untrained head; larger: the latent space "
+                                               "organises itself by class")
+    epochs = c1.number_input("Epochs", 1, 200, 10 if dataset == "digits" else 3, key="tr_epochs")
+    batch = c2.select_slider("Batch size", BATCHES, value=128 if dataset != "digits" else 64, key="tr_batch")
+    lr = c1.select_slider("Learning rate", LRS, value=1e-3, key="tr_lr", format_func=lambda v: f"{v:g}")
+    seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="tr_seed")
+    devices = available_devices()
+    described = dict(devices)
+    device = st.selectbox("Device", [d for d, _ in devices], format_func=described.get, key="tr_device")
+    root = catalog.checkpoint_roots()[0]
+    suggested = free_name(root, dataset, default_name(kind, latent_dim, beta, cls_weight))
+    name = st.text_input("Checkpoint name", value=suggested, key=f"tr_name_{dataset}_{kind}_{latent_dim}_{beta}_{cls_weight}",
+                         help=f"Saved as {root}/{dataset}/NAME")
+    start = st.button("Start training", type="primary", key="tr_start", icon=":material/play_arrow:",
+                      width="stretch")
+    if not start:
+        return None
+    name = name.strip()
+    if not NAME_RE.match(name):
+        st.error("The checkpoint name may use letters, digits, '.', '-' and '_' (up to 64), starting with a "
+                 "letter or digit. Pick another name.")
+        return None
+    spec = get_spec(dataset)
+    try:
+        model_cfg = ModelConfig(kind=kind, image_shape=spec.image_shape, num_classes=spec.num_classes,
+                                latent_dim=int(latent_dim), beta=float(beta), cls_weight=float(cls_weight),
+                                depth=0 if dataset == "digits" else 1)
+        train_cfg = TrainConfig(dataset=dataset, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
+                                seed=int(seed), device=device)
+    except ConfigError as e:
+        st.error(f"These settings cannot be trained: {e}")
+        return None
+    classifier = root / dataset / "classifier"
+    clf_paths = [e.path for e in catalog.classifier_choices(loaders.checkpoint_entries(
+        tuple(str(r) for r in catalog.checkpoint_roots())), dataset) if not e.problem]
+    return jobs.JobSpec(model=model_cfg.to_dict(), train=train_cfg.to_dict(), out=str(root / dataset / name),
+                        classifier=str(clf_paths[0]) if clf_paths else (str(classifier) if classifier.exists() else None),
+                        owner=session_id(), iwae_k=20)
+
+
+def launch(spec: jobs.JobSpec) -> None:
+    try:
+        run = jobs.start(spec)
+    except jobs.JobError as e:
+        st.error(f"Training did not start: {e}")
+        return
+    st.session_state[MY_RUNS] = [run.id, *st.session_state.get(MY_RUNS, [])]
+    st.session_state[VIEW] = run.id
+    st.query_params["run"] = run.id
+
+
+# ---------------------------------------------------------------- the live panel
+
+def _fmt_s(s) -> str:
+    if s is None:
+        return "-"
+    s = int(round(float(s)))
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
+def progress_text(status: dict) -> tuple[float, str]:
+    epochs = int(status.get("epochs") or 0)
+    step, total = int(status.get("step") or 0), int(status.get("total_steps") or 0)
+    frac = min(1.0, step / total) if total else 0.0
+    state = status.get("state", "starting")
+    if state in ("starting",) or not epochs:
+        return 0.0, status.get("message", "starting...")
+    rate = float(status.get("images_per_s") or 0)
+    left = _fmt_s(status.get("eta_s")) if state == "running" else "-"
+    return frac, (f"{STATE_TEXT.get(state, state)} · epoch {min(int(status.get('epoch') or 0), epochs)}/{epochs} · "
+                  f"step {step:,}/{total:,} · {rate:,.0f} images/s · {left} left")
+
+
+def curves(history: list[dict], kind: str) -> None:
+    if not history:
+        st.caption("The curves appear after the first epoch.")
+        return
+    if kind == "classifier":
+        cols = st.columns(2)
+        cols[0].plotly_chart(plots.curves_figure(history, ["train_ce", "test_ce"], "Cross-entropy", height=260),
+                             key="tr_curve_ce")
+        cols[1].plotly_chart(plots.curves_figure(history, ["train_acc", "test_acc"], "Accuracy", height=260),
+                             key="tr_curve_acc")
+        return
+    cols = st.columns(3 if kind == "hybrid" else 2)
+    cols[0].plotly_chart(plots.curves_figure(history, ["train_recon", "test_recon"],
+                                             "Reconstruction (nats/image)", height=260), key="tr_curve_recon")
+    cols[1].plotly_chart(plots.curves_figure(history, ["train_kl", "test_kl"], "KL to the prior (nats/image)",
+                                             height=260), key="tr_curve_kl")
+    if kind == "hybrid":
+        cols[2].plotly_chart(plots.curves_figure(history, ["train_acc", "test_acc"], "Head accuracy", height=260),
+                             key="tr_curve_acc")
+
+
+def snapshot_view(run: jobs.Run) -> None:
+    snap = jobs.read_snapshot(run)
+    if snap is None or "coords" not in snap:
+        return
+    names = get_spec(run.status.get("dataset") or run.spec.train["dataset"]).class_names
+    epoch = int(snap["epoch"])
+    left, right = st.columns([3, 2])
+    with left:
+        latent_dim = int(run.spec.model.get("latent_dim", 2))
+        how = "the latent plane itself" if latent_dim <= 2 else "its first two principal components"
+        fig = plots.latent_map(snap["coords"], "label", snap["labels"], list(names), height=380,
+                               title=f"Test codes after epoch {epoch} ({how})")
+        fig.update_layout(uirevision=None)
+        st.plotly_chart(fig, key="tr_map", config={"displayModeBar": False})
+    with right:
+        side = snap["images"].shape[-1]
+        both = np.concatenate([snap["images"], snap["recon"]])
+        grid = plots.image_grid(both, len(snap["images"]), scale=max(1, 40 // side))
+        show_in(st, grid, caption=f"Test images (top) and their reconstructions (bottom) after epoch {epoch}")
+
+
+def open_in_explorer(run: jobs.Run) -> None:
+    """Callback: select the new checkpoint in the sidebar (callbacks run before the widgets)."""
+    loaders.checkpoint_entries.clear()
+    st.session_state["sb_dataset"] = run.spec.train["dataset"]
+    if run.spec.model.get("kind") == "classifier":
+        st.session_state["sb_classifier"] = run.out
+    else:
+        st.session_state["sb_vae"] = run.out
+
+
+def actions(run: jobs.Run) -> None:
+    cols = st.columns(4)
+    if run.active:
+        if cols[0].button("Cancel", key=f"tr_cancel_{run.id}", icon=":material/stop:",
+                          help="Stops within a second or two; the checkpoint keeps the last completed epoch"):
+            jobs.cancel(run)
+            st.toast("Cancelling: the run stops after the current step.")
+        return
+    kept = int(run.status.get("epoch_done") or 0) > 0 and run.out.exists()
+    if kept and run.state in ("cancelled", "stopped", "diverged", "failed"):
+        if cols[0].button("Resume", key=f"tr_resume_{run.id}", icon=":material/play_arrow:", type="primary",
+                          help="Go on from the last completed epoch, with the same optimiser state"):
+            spec = jobs.JobSpec(**{**run.spec.__dict__, "resume": True, "owner": session_id()})
+            launch(spec)
+            st.rerun()
+    if kept:
+        if cols[1].button("Open in Map", key=f"tr_open_{run.id}", icon=":material/scatter_plot:",
+                          on_click=open_in_explorer, args=(run,), type="primary" if run.state == "finished" else
+                          "secondary"):
+            page = "ui/pages/map.py" if run.spec.model.get("kind") != "classifier" else "ui/pages/generate.py"
+            st.switch_page(page)
+
+
+def panel(run_id: str) -> None:
+    try:
+        run = jobs.get(run_id)
+    except jobs.JobError:
+        st.info("That run is gone (its folder was removed).")
+        return
+    kind = run.spec.model.get("kind", "vae")
+    st.subheader(f"{run.name}  ·  {KINDS.get(kind, kind).split(':')[0]} on {run.spec.train['dataset']}")
+    frac, text = progress_text(run.status)
+    st.progress(frac, text=text)
+    msg = run.status.get("message", "")
+    if run.state in ("diverged", "failed", "stopped"):
+        st.error(msg)
+    elif run.state == "cancelled":
+        st.warning(msg)
+    elif run.state == "finished":
+        metrics = run.status.get("metrics") or {}
+        figures = [(k, metrics[k]) for k in ("neg_elbo", "recon", "kl", "iwae_nll", "active_units", "accuracy",
+                                             "macro_f1", "conditional_fidelity") if k in metrics]
+        st.success(f"Finished: {msg}. Checkpoint: `{run.out}`")
+        if figures:
+            cols = st.columns(len(figures))
+            for col, (k, v) in zip(cols, figures):
+                col.metric(k, f"{v:.3f}" if isinstance(v, float) and abs(v) < 10 else f"{v:.1f}"
+                           if isinstance(v, float) else f"{v}")
+    else:
+        st.caption(f"{msg} · device: {run.status.get('device', '...')}")
+    actions(run)
+    curves(run.history, kind)
+    snapshot_view(run)
+
+
+def live(run_id: str) -> None:
+    """The panel; while the run is active it redraws itself every second (a fragment: only it reruns)."""
+    try:
+        active = jobs.get(run_id).active
+    except jobs.JobError:
+        active = False
+
+    @st.fragment(run_every=1.0 if active else None)
+    def _live():
+        run_now = None
+        try:
+            run_now = jobs.get(run_id)
+        except jobs.JobError:
+            pass
+        guarded(panel)(run_id)
+        if active and (run_now is None or not run_now.active):
+            st.rerun()  # the run ended: redraw the whole page once and stop polling
+
+    _live()
+
+
+def runs_table(runs: list[str]) -> None:
+    rows = []
+    for rid in runs:
+        try:
+            run = jobs.get(rid)
+        except jobs.JobError:
+            continue
+        rows.append((rid, f"{run.name} ({run.spec.train['dataset']}) · {STATE_TEXT.get(run.state, run.state)}"))
+    if len(rows) > 1:
+        labels = dict(rows)
+        st.radio("Your runs", [r for r, _ in rows], format_func=labels.get, key=VIEW, horizontal=True)
+
+
+@guarded
+def page() -> None:
+    st.title("Train a model")
+    with st.expander("What am I looking at?"):
+        st.markdown(
+            "Pick a model and its settings and press **Start**. Training runs in the background on the same "
+            "loop as `python -m explorer train`: the curves show the two parts of the loss, **reconstruction** "
+            "(how well the decoder redraws the image) and **KL** (how far the codes are from the prior), on the "
+            "training and the test images. The map shows where the test images' codes sit after each epoch: "
+            "watch the classes sort themselves out. Cancel keeps the last completed epoch; Resume goes on from it. "
+            "When a run finishes, its test-set figures are measured and **Open in Map** explores it.")
+    runs = my_runs()
+    left, right = st.columns([1, 2.4], gap="large")
+    with left:
+        spec = settings()
+        if spec is not None:
+            launch(spec)
+            runs = st.session_state[MY_RUNS]
+    with right:
+        if not runs:
+            st.info("No run yet in this session. Choose the settings on the left and press **Start training**. "
+                    "Try digits with a 2-D latent first: it trains in seconds.")
+            return
+        if st.session_state.get(VIEW) not in runs:
+            st.session_state[VIEW] = runs[0]
+        runs_table(runs)
+        live(st.session_state[VIEW])
+
+
+page()

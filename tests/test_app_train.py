@@ -1,0 +1,175 @@
+"""The Train page (AppTest): its controls, a real run started from the page, cancel, resume,
+two sessions apart, and the compare page. Runs train real (small) models on digits in a
+child process, so these tests are marked slow."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.checkpoints import load_checkpoint
+from explorer.training import jobs
+from ui_fixtures import app_env, tiny_checkpoints  # noqa: F401  (fixtures)
+
+APP = Path(__file__).resolve().parents[1] / "explorer" / "app.py"
+
+
+@pytest.fixture
+def train_env(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_RUNS_DIR", str(tmp_path / "runs"))
+    yield {**app_env, "EXPLORER_RUNS_DIR": str(tmp_path / "runs")}
+    for run in jobs.list_runs(tmp_path / "runs"):  # no run outlives its test
+        if run.active:
+            jobs.cancel(run)
+            jobs.wait(run, timeout=30)
+
+
+def train_page() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.session_state["map_method"] = "pca"
+    at.run()
+    at.switch_page("ui/pages/train.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in (*at.markdown, *at.caption, *at.info, *at.success, *at.warning, *at.error, *at.subheader)]
+    return "\n".join(str(p) for p in parts)
+
+
+def name_box(at: AppTest):
+    return next(t for t in at.text_input if t.key.startswith("tr_name"))
+
+
+def start(at: AppTest, name: str, epochs: int, kind: str = "vae") -> jobs.Run:
+    at.selectbox(key="tr_kind").set_value(kind).run()
+    at.number_input(key="tr_epochs").set_value(epochs).run()
+    name_box(at).set_value(name).run()
+    at.button(key="tr_start").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    run_id = at.session_state["train_view"]
+    return jobs.get(run_id)
+
+
+def rerun_until(at: AppTest, run: jobs.Run, pred, timeout: float = 120) -> jobs.Run:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        run = jobs.get(run.id)
+        if pred(run):
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"the run did not get there: {run.status}")
+
+
+def test_the_page_offers_every_setting_with_sensible_defaults(train_env):
+    at = train_page()
+    assert at.selectbox(key="tr_dataset").value == "digits"
+    assert at.selectbox(key="tr_kind").options == ["vae: plain VAE", "cvae: conditioned on the class",
+                                                   "hybrid: VAE + classifier head",
+                                                   "classifier: the CNN that judges images"]
+    for key in ("tr_latent", "tr_beta", "tr_batch", "tr_lr"):
+        assert at.select_slider(key=key) is not None
+    assert at.number_input(key="tr_epochs").value == 10 and at.number_input(key="tr_seed").value == 0
+    assert at.selectbox(key="tr_device").value == "auto"
+    assert any("cpu" in o.lower() for o in at.selectbox(key="tr_device").options)
+    assert name_box(at).value == "vae-2d-2"          # vae-2d exists already: never overwrite it
+    assert "No run yet" in texts(at)
+    at.selectbox(key="tr_kind").set_value("hybrid").run()
+    assert at.select_slider(key="tr_lambda").value == 10.0 and name_box(at).value == "hybrid-2d-lambda10"
+    at.selectbox(key="tr_kind").set_value("classifier").run()
+    assert not [s for s in at.select_slider if s.key in ("tr_latent", "tr_beta", "tr_lambda")]
+
+
+def test_bad_settings_are_messages_and_start_nothing(train_env):
+    at = train_page()
+    name_box(at).set_value("../../etc").run()
+    at.button(key="tr_start").click().run()
+    assert "name may use letters" in "\n".join(e.value for e in at.error)
+    name_box(at).set_value("vae-2d").run()        # the tiny fixture checkpoint already has this name
+    at.button(key="tr_start").click().run()
+    assert "already exists" in "\n".join(e.value for e in at.error)
+    assert not jobs.list_runs()
+
+
+@pytest.mark.slow
+def test_train_from_the_page_watch_it_cancel_resume_and_open_it(train_env, tiny_checkpoints):
+    at = train_page()
+    run = start(at, "mine", epochs=300)
+    assert at.query_params["run"] == run.id
+    run = rerun_until(at, run, lambda r: int(r.status.get("epoch_done") or 0) >= 1)
+    bar = at.get("progress")[0]
+    assert "epoch" in bar.proto.text and "images/s" in bar.proto.text and bar.value > 0
+    assert "Reconstruction (nats" in str([c.proto.spec for c in at.get("plotly_chart")])
+    assert any("reconstructions" in cap for img in at.image for cap in img.captions)
+
+    at.button(key=f"tr_cancel_{run.id}").click().run()
+    run = rerun_until(at, run, lambda r: not r.active, timeout=30)
+    assert run.state == "cancelled"
+    assert "cancelled" in texts(at) and "keeps epoch" in texts(at)
+    kept = load_checkpoint(run.out)
+    assert kept.state.epoch >= 1
+
+    at.button(key=f"tr_resume_{run.id}").click().run()
+    resumed = jobs.get(at.session_state["train_view"])
+    assert resumed.id != run.id and resumed.spec.resume
+    resumed = rerun_until(at, resumed, lambda r: int(r.status.get("epoch_done") or 0) > kept.state.epoch)
+    at.button(key=f"tr_cancel_{resumed.id}").click().run()
+    resumed = rerun_until(at, resumed, lambda r: not r.active, timeout=30)
+    assert load_checkpoint(run.out).state.epoch > kept.state.epoch
+    assert len(at.radio(key="train_view").options) == 2    # both runs of this session are listed
+
+    at.button(key=f"tr_open_{resumed.id}").click().run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="sb_vae").value == run.out   # the new model is the one explored
+
+
+@pytest.mark.slow
+def test_two_sessions_train_at_once_without_mixing(train_env):
+    a, b = train_page(), train_page()
+    run_a = start(a, "from-a", epochs=300)
+    run_b = start(b, "from-b", epochs=300, kind="hybrid")
+    try:
+        run_a = rerun_until(a, run_a, lambda r: int(r.status.get("epoch_done") or 0) >= 1)
+        run_b = rerun_until(b, run_b, lambda r: int(r.status.get("epoch_done") or 0) >= 1)
+        assert "from-a" in texts(a) and "from-b" not in texts(a)
+        assert "from-b" in texts(b) and "from-a" not in texts(b)
+        assert "Head accuracy" in str([c.proto.spec for c in b.get("plotly_chart")])
+        assert "Head accuracy" not in str([c.proto.spec for c in a.get("plotly_chart")])
+        assert a.session_state["train_runs"] == [run_a.id] and b.session_state["train_runs"] == [run_b.id]
+    finally:
+        jobs.cancel(run_a), jobs.cancel(run_b)
+        jobs.wait(run_a), jobs.wait(run_b)
+
+
+@pytest.mark.slow
+def test_a_link_with_the_run_reopens_it_in_a_new_session(train_env):
+    at = train_page()
+    run = start(at, "linked", epochs=1)
+    jobs.wait(run, timeout=120)
+    other = AppTest.from_file(str(APP), default_timeout=60)
+    other.query_params["run"] = run.id
+    other.run()
+    other.switch_page("ui/pages/train.py").run()
+    assert "linked" in texts(other) and "Finished" in texts(other)
+
+
+def test_compare_shows_two_checkpoints_side_by_side(train_env, tiny_checkpoints):
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.session_state["map_method"] = "pca"
+    at.run()
+    at.switch_page("ui/pages/compare.py").run()
+    assert not at.exception, at.exception
+    a, b = at.selectbox(key="cmp_a"), at.selectbox(key="cmp_b")
+    assert a.value != b.value
+    table = at.dataframe[0].value
+    assert list(table.index[:3]) == ["kind", "latent dimensions", "beta"] and table.shape[1] == 2
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert len(specs) >= 3 and "collapsed below this" in specs[2]
+    b.set_value(tiny_checkpoints / "digits" / "hybrid-10d").run()
+    assert "hybrid" in at.dataframe[0].value.to_string()
