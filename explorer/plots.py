@@ -254,19 +254,22 @@ def image_grid(images: np.ndarray, ncols: int, captions: Sequence[str] | None = 
 
 # ---------------------------------------------------------------- training curves
 
-def curves_figure(history: Sequence[dict], keys: Sequence[str], title: str = "", height: int = 400) -> go.Figure:
-    """Training curves: one line per key of the per-epoch `history` records, epoch on x."""
+def curves_figure(history: Sequence[dict], keys: Sequence[str], title: str = "", height: int = 400,
+                  names: Sequence[str] | None = None) -> go.Figure:
+    """Training curves: one line per key of the per-epoch `history` records, epoch on x
+    (named by `names` when given, else by the keys)."""
     fig = go.Figure()
+    last_epoch = max((rec.get("epoch", j + 1) for j, rec in enumerate(history)), default=1)
     for i, key in enumerate(keys):
         pts = [(rec.get("epoch", j + 1), rec[key]) for j, rec in enumerate(history) if key in rec]
         if not pts:
             continue
         x, y = zip(*pts)
-        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=key,
+        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=names[i] if names else key,
                                  line=dict(color=class_color(i), width=3)))
     fig.update_layout(template="plotly_white", height=height, font=dict(size=FONT_SIZE),
                       title=dict(text=title) if title else None, hovermode="x unified",
-                      xaxis=dict(title=dict(text="epoch"), showgrid=False),
+                      xaxis=dict(title=dict(text="epoch"), showgrid=False, dtick=max(1, round(last_epoch / 8))),
                       yaxis=dict(showgrid=True, gridcolor="#EEEEEE"),
                       margin=dict(l=50, r=20, t=60 if title else 20, b=50))
     return fig

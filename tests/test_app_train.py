@@ -62,6 +62,8 @@ def rerun_until(at: AppTest, run: jobs.Run, pred, timeout: float = 120) -> jobs.
         assert not at.exception, at.exception
         run = jobs.get(run.id)
         if pred(run):
+            at.run()  # the page as it is now, not as it was a moment before the run got there
+            assert not at.exception, at.exception
             return run
         time.sleep(0.3)
     raise AssertionError(f"the run did not get there: {run.status}")
@@ -127,6 +129,8 @@ def test_train_from_the_page_watch_it_cancel_resume_and_open_it(train_env, tiny_
     at.button(key=f"tr_open_{resumed.id}").click().run()
     assert not at.exception, at.exception
     assert at.sidebar.selectbox(key="sb_vae").value == run.out   # the new model is the one explored
+    at.switch_page("ui/pages/train.py").run()                    # coming back shows the runs again
+    assert "mine" in texts(at) and len(at.radio(key="train_view").options) == 2
 
 
 @pytest.mark.slow

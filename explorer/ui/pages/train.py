@@ -30,6 +30,7 @@ KINDS = {"vae": "vae: plain VAE", "cvae": "cvae: conditioned on the class",
 LATENTS = [2, 4, 8, 16, 32, 64]
 BATCHES = [32, 64, 128, 256, 512]
 LRS = [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2]
+TT = ("train", "test")
 STATE_TEXT = {"starting": "starting", "running": "training", "evaluating": "measuring", "finished": "finished",
               "cancelled": "cancelled", "diverged": "stopped: NaN", "failed": "failed", "stopped": "stopped"}
 
@@ -177,18 +178,18 @@ def curves(history: list[dict], kind: str) -> None:
         return
     if kind == "classifier":
         cols = st.columns(2)
-        cols[0].plotly_chart(plots.curves_figure(history, ["train_ce", "test_ce"], "Cross-entropy", height=260),
+        cols[0].plotly_chart(plots.curves_figure(history, ["train_ce", "test_ce"], "Cross-entropy", height=260, names=TT),
                              key="tr_curve_ce")
-        cols[1].plotly_chart(plots.curves_figure(history, ["train_acc", "test_acc"], "Accuracy", height=260),
+        cols[1].plotly_chart(plots.curves_figure(history, ["train_acc", "test_acc"], "Accuracy", height=260, names=TT),
                              key="tr_curve_acc")
         return
     cols = st.columns(3 if kind == "hybrid" else 2)
     cols[0].plotly_chart(plots.curves_figure(history, ["train_recon", "test_recon"],
-                                             "Reconstruction (nats/image)", height=260), key="tr_curve_recon")
+                                             "Reconstruction (nats/image)", height=260, names=TT), key="tr_curve_recon")
     cols[1].plotly_chart(plots.curves_figure(history, ["train_kl", "test_kl"], "KL to the prior (nats/image)",
-                                             height=260), key="tr_curve_kl")
+                                             height=260, names=TT), key="tr_curve_kl")
     if kind == "hybrid":
-        cols[2].plotly_chart(plots.curves_figure(history, ["train_acc", "test_acc"], "Head accuracy", height=260),
+        cols[2].plotly_chart(plots.curves_figure(history, ["train_acc", "test_acc"], "Head accuracy", height=260, names=TT),
                              key="tr_curve_acc")
 
 
@@ -209,7 +210,7 @@ def snapshot_view(run: jobs.Run) -> None:
     with right:
         side = snap["images"].shape[-1]
         both = np.concatenate([snap["images"], snap["recon"]])
-        grid = plots.image_grid(both, len(snap["images"]), scale=max(1, 40 // side))
+        grid = plots.image_grid(both, len(snap["images"]), scale=max(1, 64 // side))
         show_in(st, grid, caption=f"Test images (top) and their reconstructions (bottom) after epoch {epoch}")
 
 
@@ -272,7 +273,8 @@ def panel(run_id: str) -> None:
                 col.metric(k, f"{v:.3f}" if isinstance(v, float) and abs(v) < 10 else f"{v:.1f}"
                            if isinstance(v, float) else f"{v}")
     else:
-        st.caption(f"{msg} · device: {run.status.get('device', '...')}")
+        device = run.status.get("device", "")
+        st.caption(msg if not device or device in msg else f"{msg} · {device}")
     actions(run)
     curves(run.history, kind)
     snapshot_view(run)

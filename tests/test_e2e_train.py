@@ -1,0 +1,81 @@
+"""End to end: train a small model on digits for one epoch in the browser, then explore it.
+
+The real server and headless Chromium, as in test_e2e.py; the run trains in a real child
+process and its checkpoint lands in a copy of the tiny checkpoint root."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_e2e import ARTIFACTS, CHROMIUM_ARGS, REPO, VIEWPORT, chromium, free_port, wait_until_up  # noqa: F401
+from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture
+def train_server(chromium, tiny_checkpoints: Path, tmp_path: Path):
+    root = tmp_path / "checkpoints"
+    shutil.copytree(tiny_checkpoints, root)
+    port = free_port()
+    env = {**os.environ, "EXPLORER_CHECKPOINTS": str(root), "EXPLORER_CHECKPOINTS_ONLY": "1",
+           "EXPLORER_CACHE_DIR": str(tmp_path / "cache"), "EXPLORER_RUNS_DIR": str(tmp_path / "runs"),
+           "PYTHONPATH": str(REPO)}
+    log = tmp_path / "streamlit.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, proc, log)
+        yield url, root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["pkill", "-f", str(tmp_path / "runs")], check=False)  # no run outlives the test
+
+
+def test_train_one_epoch_in_the_browser_and_open_it_on_the_map(train_server, chromium):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, root = train_server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport=VIEWPORT)
+        pg.set_default_timeout(60_000)
+        try:
+            pg.goto(f"{url}/train")
+            epochs = pg.get_by_label("Epochs", exact=True).and_(pg.locator("input"))
+            epochs.fill("1")
+            epochs.press("Enter")
+            name = pg.get_by_label("Checkpoint name", exact=True).and_(pg.locator("input"))
+            name.fill("e2e-run")
+            name.press("Enter")
+            pg.get_by_role("button", name="Start training").click()
+            expect(pg.get_by_text("e2e-run · vae on digits")).to_be_visible()  # the live panel of this run
+            expect(pg.get_by_text("Finished", exact=False).first).to_be_visible(timeout=300_000)
+            expect(pg.get_by_text("Test codes after epoch 1").first).to_be_visible()
+            assert (root / "digits" / "e2e-run" / "metrics.json").is_file()
+            pg.get_by_role("button", name="Open in Map").click()
+            pg.wait_for_url(f"{url}/")                                   # the Map page is the default page
+            sidebar = pg.get_by_test_id("stSidebar")
+            expect(sidebar.get_by_role("combobox", name="VAE checkpoint")).to_have_value("e2e-run (vae, 2-D)")
+            expect(pg.locator(".js-plotly-plot").first).to_be_visible()
+            expect(pg.get_by_text("Something went wrong")).to_have_count(0)
+        except Exception:
+            ARTIFACTS.mkdir(exist_ok=True)
+            pg.screenshot(path=str(ARTIFACTS / "e2e-train-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
