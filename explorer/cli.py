@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -32,7 +33,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+    from .checkpoints import CheckpointError, is_inside, load_checkpoint, save_checkpoint
     from .config import ConfigError, ModelConfig, TrainConfig
     from .data import load_dataset
     from .training.loop import train
@@ -41,7 +42,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     test_data = load_dataset(args.dataset, "test", data_dir=args.data_dir)
     spec = train_data.spec
     name = args.name or default_name(args)
-    out = Path(args.out_dir or default_checkpoint_root()) / spec.name / name
+    out_root = Path(args.out_dir or default_checkpoint_root())
+    out = out_root / spec.name / name
+    if out.is_symlink() and not is_inside(out, out_root):
+        raise UserError(f"{out} is a symlink that leads outside {out_root}; "
+                        "training does not write through it (pick another --name)")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -130,6 +135,21 @@ def cmd_train(args: argparse.Namespace) -> int:
                                reference=args.reference)
         print(json.dumps(_headline(metrics)))
     return 0
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Checkpoint arguments: ids (digits/vae-8d) resolved in the checkpoints folder, escapes from
+    it refused; a checkpoint name is one plain file name (no '/', '..' or leading dot)."""
+    from .checkpoints import locate
+
+    root = default_checkpoint_root()
+    for attr in ("checkpoint", "classifier"):
+        if getattr(args, attr, None):
+            setattr(args, attr, str(locate(getattr(args, attr), root)))
+    name = getattr(args, "name", None)
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,99}", name):
+        raise UserError(f"--name {name!r} must be a plain name (letters, digits, '.', '_', '+', '=', '-'; "
+                        "no '/' or '..'), like vae-16d")
 
 
 def default_name(args: argparse.Namespace) -> str:
@@ -370,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card
     try:
+        _check_paths(args)
         return args.func(args)
     except (UserError, CheckpointError, DataError, ConfigError, DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)
