@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.checkpoints import CheckpointError, is_checkpoint_dir, is_inside, list_checkpoints, read_config, resolve_ref
+from explorer.config import ConfigError, ModelConfig
 from explorer.data import DATASETS
 
 CHECKPOINTS_ENV = "EXPLORER_CHECKPOINTS"
@@ -76,6 +77,10 @@ def describe(path: Path) -> CheckpointEntry:
     except CheckpointError as e:
         return CheckpointEntry(path, parent, "", 0, problem=str(e))
     model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+    try:  # an unknown kind or an absurd size is listed as unreadable, not as a model to offer
+        ModelConfig.from_dict(model)
+    except ConfigError as e:
+        return CheckpointEntry(path, parent, "", 0, problem=f"{path / 'config.json'}: {e}")
     dataset = parent if parent in DATASETS else str(raw.get("dataset", parent))
     kind = str(raw.get("kind", ""))
     latent_dim = int(model.get("latent_dim", 0) or 0) if kind != "classifier" else 0
