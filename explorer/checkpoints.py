@@ -114,7 +114,7 @@ def save_checkpoint(
     cached maps included (new weights, new maps)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a checkpoint is for everyone who runs the app
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -211,12 +211,39 @@ def _swap_into_place(tmp: Path, path: Path) -> None:
 
 
 def recover_interrupted(path: Path) -> None:
-    """If a save was killed between its two renames, put the old checkpoint back."""
+    """If a save was killed between its two renames, put the old checkpoint back; then remove
+    what killed saves left behind (temporary and old copies of processes no longer running)."""
+    path = Path(path)
+    if not path.exists():
+        olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
+        if olds:
+            os.rename(olds[-1], path)
     if path.exists():
-        return
-    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
-    if olds:
-        os.rename(olds[-1], path)
+        for leftover in [*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{path.name}.old-*")]:
+            if not _pid_alive(_pid_of(leftover)):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _pid_of(leftover: Path) -> int | None:
+    """The pid in `.<name>.tmp-<pid>-...` or `.<name>.old-<pid>-...`; None for other names."""
+    tail = leftover.name.rsplit(".tmp-", 1)[-1] if ".tmp-" in leftover.name else leftover.name.rsplit(".old-", 1)[-1]
+    head = tail.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _pid_alive(pid: int | None) -> bool:
+    """Whether a process of this pid runs; unknown (None) counts as alive, so is left alone."""
+    if pid is None:
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # ---------------------------------------------------------------- loading

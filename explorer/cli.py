@@ -31,6 +31,7 @@ def default_checkpoint_root() -> Path:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
+    from safetensors import SafetensorError
     from tqdm import tqdm
 
     from .checkpoints import CheckpointError, is_inside, load_checkpoint, save_checkpoint
@@ -106,10 +107,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             if p.test_losses:
                 tqdm.write(f"epoch {p.epoch}: " + " ".join(f"test_{k}={v:.4g}" for k, v in p.test_losses.items()))
 
+    def save(result) -> None:  # a failed save (a full disk) leaves the last good checkpoint as it was
+        try:
+            save_checkpoint(out, result.model, model_cfg, train_cfg, spec.name, result.state,
+                            optimizer=None if args.slim else result.optimizer, extra=extra)
+        except (OSError, SafetensorError) as e:  # safetensors reports a full disk as its own error
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise UserError(f"could not save the checkpoint at epoch {result.state.epoch} to {out}: "
+                            f"{reason}; {_kept(out)} Free some space and run again with --resume.") from e
+
     def on_epoch_end(result):  # a checkpoint every epoch: a killed run keeps its last epoch
         extra["device"] = result.device
-        save_checkpoint(out, result.model, model_cfg, train_cfg, spec.name, result.state,
-                        optimizer=None if args.slim else result.optimizer, extra=extra)
+        save(result)
 
     try:
         result = train(model_cfg, train_cfg, train_data, test_data, model=model, optimizer_state=optimizer_state,
@@ -120,8 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
     extra["device"] = result.device
     if result.state.epoch > 0:
-        save_checkpoint(out, result.model, model_cfg, train_cfg, spec.name, result.state,
-                        optimizer=None if args.slim else result.optimizer, extra=extra)
+        save(result)
     print(result.state.message)
     if result.state.status == "diverged":
         print(f"error: {result.state.message}", file=sys.stderr)
@@ -135,6 +143,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                                reference=args.reference)
         print(json.dumps(_headline(metrics)))
     return 0
+
+
+def _kept(out: Path) -> str:
+    """What a failed save left at `out`, in words."""
+    from .checkpoints import CheckpointError, load_checkpoint
+    try:
+        return f"the checkpoint there is unchanged (epoch {load_checkpoint(out, with_model=False).state.epoch})."
+    except CheckpointError:
+        return "no checkpoint was written."
 
 
 def _check_paths(args: argparse.Namespace) -> None:
