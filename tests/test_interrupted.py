@@ -45,11 +45,18 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_checkpoint(tmp_path):
     rng = random.Random(SEED)
     seen_epoch, loaded, absent, kill_log = 0, 0, 0, []
     for i in range(KILLS):
+        before = _identity(path)
         proc = subprocess.Popen(train_cmd(root, name, 10_000, resume=path.exists()), cwd=REPO, env=env_for(tmp_path),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # The first run is killed late enough to have saved a few epochs, the others anywhere
-        # from start-up (importing torch) to the middle of saving.
-        delay = rng.uniform(6.0, 10.0) if i == 0 else rng.uniform(0.5, 8.0)
+        # Two kills in three land while it trains: a random moment within ~2 s after this run's
+        # first save, which spans several epochs and their saves. The third lands anywhere from
+        # start-up (importing torch) on.
+        if i % 3 != 2 and _wait_for_a_save(path, before, proc):
+            delay = rng.uniform(0.0, 2.0)
+            moment = "training"
+        else:
+            delay = rng.uniform(0.2, 6.0)
+            moment = "anywhere"
         time.sleep(delay)
         assert proc.poll() is None, f"training ended by itself: {proc.stderr.read().decode()[-2000:]}"
         proc.send_signal(signal.SIGKILL)
@@ -57,8 +64,10 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_checkpoint(tmp_path):
         proc.stderr.close()
         if not path.exists() and not list(path.parent.glob(f".{name}.old-*")):
             absent += 1
-            kill_log.append((round(delay, 2), None))
+            kill_log.append((moment, round(delay, 2), None))
             continue
+        caught_saving = [p.name.split(".")[2].split("-")[0] for p in path.parent.iterdir()
+                         if p.name.startswith(f".{name}.")]  # "tmp" / "old": a save was under way
         try:
             ckpt = load_checkpoint(path, with_optimizer=True)  # puts back an interrupted save's old copy
         except CheckpointError as e:
@@ -67,11 +76,11 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_checkpoint(tmp_path):
         assert ckpt.extra["optimizer_state"] is not None, "the optimiser state (for --resume) is missing"
         seen_epoch = ckpt.state.epoch
         loaded += 1
-        kill_log.append((round(delay, 2), ckpt.state.epoch))
+        kill_log.append((moment, round(delay, 2), ckpt.state.epoch, *caught_saving))
         leftovers = [p.name for p in path.parent.iterdir() if p.name.startswith(f".{name}.")]
         assert leftovers == [], f"what killed saves left behind was not cleaned up: {leftovers}"
-    print(f"{KILLS} kills (delay s, epoch on disk after): {kill_log}")
-    assert loaded >= KILLS // 2 and seen_epoch > 0, kill_log
+    print(f"{KILLS} kills (when, delay s, epoch on disk after, leftovers of a save under way): {kill_log}")
+    assert loaded >= KILLS // 2 and seen_epoch > 1, kill_log
     assert list_checkpoints(root) == [path]
 
     # And the run resumes from where the last kill left it.
@@ -80,6 +89,26 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_checkpoint(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"resuming {path} from epoch {seen_epoch}" in proc.stdout
     assert load_checkpoint(path).state.epoch == seen_epoch + 1
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """What tells one saved checkpoint from the next: a save renames a new directory into place."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def _wait_for_a_save(path: Path, before, proc: subprocess.Popen, timeout_s: float = 120.0) -> bool:
+    """Wait until the run has saved at least once (True), or has ended or taken too long (False)."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and proc.poll() is None:
+        now = _identity(path)
+        if now is not None and now != before:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def test_leftovers_of_killed_saves_are_removed_on_load_but_not_those_of_a_live_save(tmp_path):
