@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from .config import ConfigError, ModelConfig, TrainConfig
 from .models import build_model
@@ -40,6 +40,7 @@ METRICS_FILE = "metrics.json"
 CARD_FILE = "README.md"
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_PARAMETERS = 50_000_000
+FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}  # safetensors' names
 
 
 class CheckpointError(Exception):
@@ -113,7 +114,7 @@ def save_checkpoint(
     cached maps included (new weights, new maps)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a checkpoint is for everyone who runs the app
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -210,12 +211,39 @@ def _swap_into_place(tmp: Path, path: Path) -> None:
 
 
 def recover_interrupted(path: Path) -> None:
-    """If a save was killed between its two renames, put the old checkpoint back."""
+    """If a save was killed between its two renames, put the old checkpoint back; then remove
+    what killed saves left behind (temporary and old copies of processes no longer running)."""
+    path = Path(path)
+    if not path.exists():
+        olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
+        if olds:
+            os.rename(olds[-1], path)
     if path.exists():
-        return
-    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
-    if olds:
-        os.rename(olds[-1], path)
+        for leftover in [*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{path.name}.old-*")]:
+            if not _pid_alive(_pid_of(leftover)):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _pid_of(leftover: Path) -> int | None:
+    """The pid in `.<name>.tmp-<pid>-...` or `.<name>.old-<pid>-...`; None for other names."""
+    tail = leftover.name.rsplit(".tmp-", 1)[-1] if ".tmp-" in leftover.name else leftover.name.rsplit(".old-", 1)[-1]
+    head = tail.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _pid_alive(pid: int | None) -> bool:
+    """Whether a process of this pid runs; unknown (None) counts as alive, so is left alone."""
+    if pid is None:
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # ---------------------------------------------------------------- loading
@@ -225,10 +253,66 @@ def is_checkpoint_dir(path: str | os.PathLike) -> bool:
     return p.is_dir() and (p / CONFIG_FILE).is_file() and (p / WEIGHTS_FILE).is_file()
 
 
+def is_inside(path: str | os.PathLike, root: str | os.PathLike) -> bool:
+    """Whether `path`, with every symlink and `..` resolved, lies in (or is) `root`, likewise resolved."""
+    try:
+        Path(path).resolve().relative_to(Path(root).resolve())
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return False
+    return True
+
+
+def resolve_ref(ref: str, root: str | os.PathLike) -> Path:
+    """The checkpoint a root-relative id such as ``fashion-mnist/vae-16d`` names inside `root`.
+
+    Refuses ids that are absolute, contain ``..``, ``.`` or hidden parts (saves in progress),
+    and ids that lead outside `root` through a symlink. Raises CheckpointError; does not load."""
+    text = str(ref).strip()
+    parts = text.replace("\\", "/").split("/")
+    if not text or "\x00" in text:
+        raise CheckpointError(f"{ref!r} is not a checkpoint id; use one like fashion-mnist/vae-16d")
+    if text.startswith(("/", "\\", "~")) or Path(text).is_absolute() or (len(text) > 1 and text[1] == ":"):
+        raise CheckpointError(f"checkpoint {ref!r} is an absolute path; name a checkpoint inside the "
+                              "checkpoints folder, like fashion-mnist/vae-16d")
+    if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+        raise CheckpointError(f"checkpoint {ref!r} has an empty, '.', '..' or hidden part; name a checkpoint "
+                              "inside the checkpoints folder, like fashion-mnist/vae-16d")
+    path = Path(root) / Path(*parts)
+    if not is_inside(path, root):
+        raise CheckpointError(f"checkpoint {ref!r} leads outside the checkpoints folder {root} "
+                              "through a symlink; it is not loaded")
+    return path
+
+
+def locate(arg: str | os.PathLike, root: str | os.PathLike) -> Path:
+    """A checkpoint as given on the command line: a path, or an id inside `root` (`digits/vae-8d`).
+
+    A path of one's own anywhere is taken as given; but a path written inside `root`
+    (``checkpoints/...``) must stay inside it once `..` and symlinks are resolved."""
+    path, root = Path(arg), Path(root)
+    if not path.exists() and not path.is_absolute() and (root / path).exists():
+        return resolve_ref(str(arg), root)
+    rel_root = Path(os.path.abspath(root)).parts
+    if Path(os.getcwd(), path).parts[:len(rel_root)] == rel_root and not is_inside(path, root):
+        raise CheckpointError(f"{arg} is written inside the checkpoints folder {root} but leads "
+                              "outside it (through '..' or a symlink); it is not loaded")
+    return path
+
+
+def _check_members(path: Path) -> None:
+    """A checkpoint's files must be its own: refuse symlinks that lead out of its directory."""
+    for name in (CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE):
+        member = path / name
+        if member.is_symlink() and not is_inside(member, path):
+            raise CheckpointError(f"{member} is a symlink to {os.path.realpath(member)}, outside the "
+                                  "checkpoint directory; refusing to read it")
+
+
 def read_config(path: Path) -> dict[str, Any]:
     cfg_path = path / CONFIG_FILE
     if not path.is_dir():
         raise CheckpointError(f"{path} is not a checkpoint: it is not a directory")
+    _check_members(path)
     if not cfg_path.is_file():
         raise CheckpointError(f"{path} is not a checkpoint: it has no {CONFIG_FILE}")
     size = cfg_path.stat().st_size
@@ -292,22 +376,29 @@ def _load_model(path: Path, model_cfg: ModelConfig, device: torch.device) -> nn.
         raise CheckpointError(f"{path / CONFIG_FILE} describes a model of {n_params:,} parameters, "
                               f"more than the {MAX_PARAMETERS:,} this app will load")
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    # Check names, shapes and dtypes from the header before reading any tensor: a hostile file
+    # declaring a huge tensor is refused without allocating it.
     try:
-        weights = load_file(weights_path, device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        with safe_open(weights_path, framework="pt", device="cpu") as f:
+            header = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+            missing = sorted(set(expected) - set(header))
+            unexpected = sorted(set(header) - set(expected))
+            if missing or unexpected:
+                raise CheckpointError(f"{weights_path} does not fit {CONFIG_FILE}: "
+                                      f"missing {_few(missing)}; unexpected {_few(unexpected)}")
+            for k, shape in expected.items():
+                if header[k][0] != shape:
+                    raise CheckpointError(f"{weights_path} does not fit {CONFIG_FILE}: tensor {k} has shape "
+                                          f"{header[k][0]}, the config needs {shape}")
+                if not (header[k][1] in FLOAT_DTYPES or k.endswith("num_batches_tracked")):
+                    raise CheckpointError(f"{weights_path}: tensor {k} has dtype {header[k][1]}, "
+                                          "expected floating point")
+            weights = {k: f.get_tensor(k) for k in expected}
+    except CheckpointError:
+        raise
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
         raise CheckpointError(f"{weights_path} could not be read as safetensors ({e}); "
                               "it may be truncated, empty or another format (pickles are never loaded)") from e
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"{weights_path} does not fit {CONFIG_FILE}: "
-                              f"missing {_few(missing)}; unexpected {_few(unexpected)}")
-    for k, shape in expected.items():
-        if tuple(weights[k].shape) != shape:
-            raise CheckpointError(f"{weights_path} does not fit {CONFIG_FILE}: tensor {k} has shape "
-                                  f"{tuple(weights[k].shape)}, the config needs {shape}")
-        if not (weights[k].dtype.is_floating_point or k.endswith("num_batches_tracked")):
-            raise CheckpointError(f"{weights_path}: tensor {k} has dtype {weights[k].dtype}, expected floating point")
     model = build_model(model_cfg)
     model.load_state_dict(weights, strict=True)
     return model.to(device).eval()
@@ -318,7 +409,8 @@ def _load_optimizer(path: Path, raw: dict) -> dict | None:
     if not opt_path.is_file() or "optimizer" not in raw:
         return None
     try:
-        tensors = load_file(opt_path, device="cpu")
+        with safe_open(opt_path, framework="pt", device="cpu") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
         return _unflatten_optimizer(tensors, raw["optimizer"])
     except (SafetensorError, OSError, ValueError, KeyError, RuntimeError) as e:
         raise CheckpointError(f"{opt_path} could not be read ({e}); resume is not possible from it") from e
@@ -331,9 +423,13 @@ def _few(items: list[str], n: int = 4) -> str:
 
 
 def list_checkpoints(root: str | os.PathLike) -> list[Path]:
-    """Checkpoint directories under `root` (<root>/<dataset>/<name>/ or deeper), sorted."""
+    """Checkpoint directories under `root` (<root>/<dataset>/<name>/ or deeper), sorted.
+
+    Hidden directories (saves in progress) are skipped, and so is anything that a symlink
+    leads outside `root`: what is listed is what lies in the folder."""
     root = Path(root)
     if not root.is_dir():
         return []
     found = [p.parent for p in root.rglob(CONFIG_FILE) if not any(part.startswith(".") for part in p.relative_to(root).parts)]
-    return sorted(p for p in found if (p / WEIGHTS_FILE).is_file())
+    return sorted(p for p in found if (p / WEIGHTS_FILE).is_file() and is_inside(p, root)
+                  and is_inside(p / CONFIG_FILE, root) and is_inside(p / WEIGHTS_FILE, root))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -30,9 +31,10 @@ def default_checkpoint_root() -> Path:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
+    from safetensors import SafetensorError
     from tqdm import tqdm
 
-    from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+    from .checkpoints import CheckpointError, is_inside, load_checkpoint, save_checkpoint
     from .config import ConfigError, ModelConfig, TrainConfig
     from .data import load_dataset
     from .training.loop import train
@@ -41,7 +43,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     test_data = load_dataset(args.dataset, "test", data_dir=args.data_dir)
     spec = train_data.spec
     name = args.name or default_name(args)
-    out = Path(args.out_dir or default_checkpoint_root()) / spec.name / name
+    out_root = Path(args.out_dir or default_checkpoint_root())
+    out = out_root / spec.name / name
+    if out.is_symlink() and not is_inside(out, out_root):
+        raise UserError(f"{out} is a symlink that leads outside {out_root}; "
+                        "training does not write through it (pick another --name)")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -101,10 +107,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             if p.test_losses:
                 tqdm.write(f"epoch {p.epoch}: " + " ".join(f"test_{k}={v:.4g}" for k, v in p.test_losses.items()))
 
+    def save(result) -> None:  # a failed save (a full disk) leaves the last good checkpoint as it was
+        try:
+            save_checkpoint(out, result.model, model_cfg, train_cfg, spec.name, result.state,
+                            optimizer=None if args.slim else result.optimizer, extra=extra)
+        except (OSError, SafetensorError) as e:  # safetensors reports a full disk as its own error
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise UserError(f"could not save the checkpoint at epoch {result.state.epoch} to {out}: "
+                            f"{reason}; {_kept(out)} Free some space and run again with --resume.") from e
+
     def on_epoch_end(result):  # a checkpoint every epoch: a killed run keeps its last epoch
         extra["device"] = result.device
-        save_checkpoint(out, result.model, model_cfg, train_cfg, spec.name, result.state,
-                        optimizer=None if args.slim else result.optimizer, extra=extra)
+        save(result)
 
     try:
         result = train(model_cfg, train_cfg, train_data, test_data, model=model, optimizer_state=optimizer_state,
@@ -115,8 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
     extra["device"] = result.device
     if result.state.epoch > 0:
-        save_checkpoint(out, result.model, model_cfg, train_cfg, spec.name, result.state,
-                        optimizer=None if args.slim else result.optimizer, extra=extra)
+        save(result)
     print(result.state.message)
     if result.state.status == "diverged":
         print(f"error: {result.state.message}", file=sys.stderr)
@@ -130,6 +143,30 @@ def cmd_train(args: argparse.Namespace) -> int:
                                reference=args.reference)
         print(json.dumps(_headline(metrics)))
     return 0
+
+
+def _kept(out: Path) -> str:
+    """What a failed save left at `out`, in words."""
+    from .checkpoints import CheckpointError, load_checkpoint
+    try:
+        return f"the checkpoint there is unchanged (epoch {load_checkpoint(out, with_model=False).state.epoch})."
+    except CheckpointError:
+        return "no checkpoint was written."
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Checkpoint arguments: ids (digits/vae-8d) resolved in the checkpoints folder, escapes from
+    it refused; a checkpoint name is one plain file name (no '/', '..' or leading dot)."""
+    from .checkpoints import locate
+
+    root = default_checkpoint_root()
+    for attr in ("checkpoint", "classifier"):
+        if getattr(args, attr, None):
+            setattr(args, attr, str(locate(getattr(args, attr), root)))
+    name = getattr(args, "name", None)
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,99}", name):
+        raise UserError(f"--name {name!r} must be a plain name (letters, digits, '.', '_', '+', '=', '-'; "
+                        "no '/' or '..'), like vae-16d")
 
 
 def default_name(args: argparse.Namespace) -> str:
@@ -370,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card
     try:
+        _check_paths(args)
         return args.func(args)
     except (UserError, CheckpointError, DataError, ConfigError, DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -18,7 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.checkpoints import CheckpointError, list_checkpoints, read_config
+from explorer.checkpoints import CheckpointError, is_checkpoint_dir, is_inside, list_checkpoints, read_config, resolve_ref
+from explorer.config import ConfigError, ModelConfig
 from explorer.data import DATASETS
 
 CHECKPOINTS_ENV = "EXPLORER_CHECKPOINTS"
@@ -76,6 +77,10 @@ def describe(path: Path) -> CheckpointEntry:
     except CheckpointError as e:
         return CheckpointEntry(path, parent, "", 0, problem=str(e))
     model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+    try:  # an unknown kind or an absurd size is listed as unreadable, not as a model to offer
+        ModelConfig.from_dict(model)
+    except ConfigError as e:
+        return CheckpointEntry(path, parent, "", 0, problem=f"{path / 'config.json'}: {e}")
     dataset = parent if parent in DATASETS else str(raw.get("dataset", parent))
     kind = str(raw.get("kind", ""))
     latent_dim = int(model.get("latent_dim", 0) or 0) if kind != "classifier" else 0
@@ -83,7 +88,8 @@ def describe(path: Path) -> CheckpointEntry:
 
 
 def scan(roots: list[Path] | None = None) -> list[CheckpointEntry]:
-    """Every checkpoint under the roots, unreadable ones included."""
+    """Every checkpoint under the roots, unreadable ones included; none that a symlink leads
+    outside its root (list_checkpoints leaves those out)."""
     entries: list[CheckpointEntry] = []
     seen: set[Path] = set()
     for root in roots if roots is not None else checkpoint_roots():
@@ -121,3 +127,30 @@ def default_dataset(entries: list[CheckpointEntry], available: list[str]) -> str
             return name
     candidates = datasets_with_checkpoints(entries)
     return candidates[0] if candidates else None
+
+
+def resolve_entry(ref: str, roots: list[Path] | None = None) -> CheckpointEntry:
+    """The checkpoint named by a root-relative id such as ``fashion-mnist/vae-16d`` (as kept in
+    a URL), from the first root that has it.
+
+    Raises CheckpointError with a message fit for the page for an id that is absolute, holds
+    ``..`` or a hidden part, leads outside its root through a symlink, or names no checkpoint."""
+    roots = roots if roots is not None else checkpoint_roots()
+    for root in roots:
+        path = resolve_ref(ref, root)  # refuses bad ids and symlink escapes, whatever the root
+        if is_checkpoint_dir(path):
+            return describe(path)
+    raise CheckpointError(f"there is no checkpoint {ref!r} in " + ", ".join(str(r) for r in roots))
+
+
+def entry_ref(entry: CheckpointEntry | Path, roots: list[Path] | None = None) -> str | None:
+    """The root-relative id of a checkpoint (the inverse of resolve_entry), or None if it lies
+    in no root."""
+    path = entry.path if isinstance(entry, CheckpointEntry) else Path(entry)
+    for root in roots if roots is not None else checkpoint_roots():
+        if is_inside(path, root):
+            try:
+                return path.relative_to(root).as_posix()
+            except ValueError:
+                return path.resolve().relative_to(root.resolve()).as_posix()
+    return None
