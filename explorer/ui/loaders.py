@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explorer import latent, plots, projection
+from explorer import arraycache, latent, plots, projection
 from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
 from explorer.data import ImageDataset, load_dataset
 
@@ -65,23 +65,41 @@ def _condition(model, labels: np.ndarray) -> np.ndarray | None:
     return labels if getattr(model, "conditional", False) else None
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def test_set_key(name: str) -> str:
+    """A hash of the test split's images and labels, for the on-disk array cache."""
+    data = test_set(name)
+    return arraycache.data_key(data.images, data.labels)
+
+
+# The passes over the whole test set below are kept on disk too (explorer/arraycache.py), so a
+# checkpoint opened before opens in a new server without running its models over 10,000 images.
+
 @st.cache_data(show_spinner="Encoding the test set...", max_entries=8)
 def encodings(_model, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of the test set, each (N, D)."""
     data = test_set(dataset)
-    return latent.encode(_model, data.images, _condition(_model, data.labels))
+    mu, logvar = arraycache.arrays("encode", key, test_set_key(dataset), rows=len(data.images),
+                                   compute=lambda: latent.encode(_model, data.images, _condition(_model, data.labels)))
+    return mu, logvar
 
 
 @st.cache_data(show_spinner="The classifier is judging the test set...", max_entries=8)
 def judgements(_model, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """The classifier's predictions (N,) and probabilities (N, K) on the test set."""
-    return latent.classify(_model, test_set(dataset).images)
+    data = test_set(dataset)
+    pred, proba = arraycache.arrays("classify", key, test_set_key(dataset), rows=len(data.images),
+                                    compute=lambda: latent.classify(_model, data.images))
+    return pred, proba
 
 
 @st.cache_data(show_spinner="Measuring reconstruction error...", max_entries=8)
 def recon_errors(_model, key: str, dataset: str) -> np.ndarray:
     data = test_set(dataset)
-    return latent.recon_error(_model, data.images, _condition(_model, data.labels))
+    (errors,) = arraycache.arrays("recon_error", key, test_set_key(dataset), rows=len(data.images),
+                                  compute=lambda: (latent.recon_error(_model, data.images,
+                                                                      _condition(_model, data.labels)),))
+    return errors
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
