@@ -198,6 +198,24 @@ BASELINE_PAGE = textwrap.dedent(f"""\
 """)
 
 
+# The slider baseline: a fragment holding one slider and the image it draws, nothing else.
+SLIDER_BASELINE_PAGE = textwrap.dedent("""\
+    import numpy as np
+    import streamlit as st
+    from PIL import Image
+
+    @st.fragment
+    def live():
+        v = st.slider("v", 0.0, 1.0, 0.5, step=0.05, key="v")
+        x = np.linspace(0, 1, 28 * 28).reshape(28, 28)
+        img = ((np.sin(x * 12 + v * 6) + 1) * 127.5).astype(np.uint8)
+        st.image(Image.fromarray(img).resize((252, 252), Image.NEAREST), caption=f"CNN: {v:.2f}",
+                 output_format="PNG")
+
+    live()
+""")
+
+
 def time_to_plot(b, script: Path, log: Path, points: int, env=None, after: Callable | None = None) -> tuple[float, Any]:
     """Seconds from starting `streamlit run script` to a scatter of >= points drawn; `after(page, url, proc)` runs next."""
     with streamlit_server(script, log, env) as (url, proc, t0):
@@ -330,14 +348,53 @@ CHANGED_JS = """(before) => {
 }"""
 
 
-def bench_slider(s: Settings, rep: Report, work: Path) -> None:
-    log = work / "timing.jsonl"
-    env = streamlit_env({"EXPLORER_TIMING_LOG": str(log)})
-    moves = 6 if s.quick else SLIDER_MOVES
+def warm_slider(page) -> None:
+    """Two moves there and back: the first moves pay one-off costs (caches, fonts)."""
+    page.locator('[data-testid="stSlider"]').first.get_by_role("slider").focus()
+    for key in ("ArrowRight", "ArrowLeft"):
+        before = page.evaluate(DECODED_SRC_JS)
+        page.keyboard.press(key)
+        page.wait_for_function(CHANGED_JS, arg=before, polling="raf", timeout=30_000)
+        page.wait_for_timeout(300)
+
+
+def slider_moves(page, moves: int) -> tuple[list[float], int]:
+    """Move the first slider on the page `moves` times with the keyboard; the milliseconds from
+    each key press to the new decoded image loaded in the page, and how many moves changed nothing."""
+    page.locator('[data-testid="stSlider"]').first.get_by_role("slider").focus()
     roundtrips: list[float] = []
     misses = 0
-    with browser(s) as b, streamlit_server(REPO / "explorer" / "app.py", work / "slider.log", env) as (url, proc, _):
+    for i in range(moves):
+        before = page.evaluate(DECODED_SRC_JS)
+        key = "ArrowRight" if (i // 5) % 2 == 0 else "ArrowLeft"  # wander back and forth, stay in range
+        t0 = time.perf_counter()
+        page.keyboard.press(key)
+        try:
+            page.wait_for_function(CHANGED_JS, arg=before, polling="raf", timeout=10_000)
+        except Exception:  # the image did not change (same pixels): not a round trip
+            misses += 1
+            continue
+        roundtrips.append((time.perf_counter() - t0) * 1000)
+        page.wait_for_timeout(300)  # let the rest of the fragment (the small map) settle before the next move
+    return roundtrips, misses
+
+
+def bench_slider(s: Settings, rep: Report, work: Path) -> None:
+    """Traverse slider moves in the browser, alternating blocks with the same moves on a minimal
+    page (one slider, one image, in a fragment); the server's own fragment times from its log."""
+    log = work / "timing.jsonl"
+    env = streamlit_env({"EXPLORER_TIMING_LOG": str(log), "EXPLORER_CACHE_DIR": str(work / "cache")})
+    moves = 6 if s.quick else SLIDER_MOVES
+    baseline = work / "slider_baseline.py"
+    baseline.write_text(SLIDER_BASELINE_PAGE)
+    app_ms: list[float] = []
+    base_ms: list[float] = []
+    misses = 0
+    with browser(s) as b, \
+            streamlit_server(REPO / "explorer" / "app.py", work / "slider.log", env) as (url, proc, _), \
+            streamlit_server(baseline, work / "slider-base.log") as (base_url, base_proc, _):
         wait_until_up(url, proc, work / "slider.log")
+        wait_until_up(base_url, base_proc, work / "slider-base.log")
         page = b.new_page(viewport=VIEWPORT)
         page.set_default_timeout(120_000)
         page.goto(url)
@@ -345,37 +402,37 @@ def bench_slider(s: Settings, rep: Report, work: Path) -> None:
         page.get_by_role("link", name="Traverse").click()
         page.wait_for_function(f"() => ({DECODED_SRC_JS})() !== null", polling=50, timeout=120_000)
         page.wait_for_load_state("networkidle")
-        slider = page.locator('[data-testid="stSlider"]').first.get_by_role("slider")
-        slider.focus()
-        for warm in range(2):  # first moves pay one-off costs (caches, fonts)
-            before = page.evaluate(DECODED_SRC_JS)
-            page.keyboard.press("ArrowRight" if warm == 0 else "ArrowLeft")
-            page.wait_for_function(CHANGED_JS, arg=before, polling="raf", timeout=30_000)
+        base_page = b.new_page(viewport=VIEWPORT)
+        base_page.set_default_timeout(120_000)
+        base_page.goto(base_url)
+        base_page.wait_for_function(f"() => ({DECODED_SRC_JS})() !== null", polling=50, timeout=120_000)
+        warm_slider(page)
+        warm_slider(base_page)
         log.unlink(missing_ok=True)  # the server-side times of the measured moves only
-        for i in range(moves):
-            before = page.evaluate(DECODED_SRC_JS)
-            key = "ArrowRight" if (i // 5) % 2 == 0 else "ArrowLeft"  # wander back and forth, stay in range
-            t0 = time.perf_counter()
-            page.keyboard.press(key)
-            try:
-                page.wait_for_function(CHANGED_JS, arg=before, polling="raf", timeout=10_000)
-            except Exception:  # the image did not change (same pixels): not a round trip
-                misses += 1
-                continue
-            roundtrips.append((time.perf_counter() - t0) * 1000)
-            page.wait_for_timeout(150)  # let the fragment settle (the small map, the caption) before the next move
+        half = max(1, moves // 2)
+        for block in range(2):  # app, baseline, app, baseline: load drift hits both
+            got, missed = slider_moves(page, half)
+            app_ms += got
+            misses += missed
+            got, _ = slider_moves(base_page, half)
+            base_ms += got
         page.close()
+        base_page.close()
     server = [json.loads(line)["ms"] for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
-    if roundtrips:
-        rep.figures["slider_roundtrip_ms"] = round(median(roundtrips), 1)
+    if app_ms:
+        rep.figures["slider_roundtrip_ms"] = round(median(app_ms), 1)
+        if base_ms:
+            rep.figures["baseline_slider_roundtrip_ms"] = round(median(base_ms), 1)
     else:
         rep.skipped["slider_roundtrip_ms"] = "no slider move changed the decoded image"
     if server:
         rep.figures["slider_server_ms"] = round(median(server), 1)
     else:
         rep.skipped["slider_server_ms"] = "the server wrote no timing lines (EXPLORER_TIMING_LOG)"
-    rep.details["slider"] = {"moves": moves, "misses": misses, "roundtrip_ms": [round(x, 1) for x in roundtrips],
-                             "server_ms": server}
+    rep.details["slider"] = {"moves": len(app_ms) + misses, "misses": misses,
+                             "roundtrip_ms": [round(x, 1) for x in app_ms],
+                             "baseline_roundtrip_ms": [round(x, 1) for x in base_ms], "server_ms": server,
+                             "baseline": "a page with one slider and the image it draws, in a fragment"}
 
 
 # ---------------------------------------------------------------- projections
