@@ -21,16 +21,16 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from .config import ConfigError, ModelConfig, TrainConfig
-from .models import build_model
-from .training.loop import TrainState
+from .training.state import TrainState
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: listing and
+    import torch   # describing checkpoints (the app's sidebar) does not need it
+    from torch import nn
 
 FORMAT = "latent-explorer/1"
 CONFIG_FILE = "config.json"
@@ -72,6 +72,8 @@ class Checkpoint:
 def _versions() -> dict[str, str]:
     import numpy
     import safetensors
+    import torch
+
     from . import __version__
     return {"latent_explorer": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "safetensors": safetensors.__version__, "python": platform.python_version()}
@@ -79,6 +81,8 @@ def _versions() -> dict[str, str]:
 
 def _flatten_optimizer(opt_state: dict) -> tuple[dict[str, torch.Tensor], dict]:
     """Split an optimiser state dict into tensors (for safetensors) and plain JSON."""
+    import torch
+
     tensors: dict[str, torch.Tensor] = {}
     meta_state: dict[str, dict] = {}
     for pid, pstate in opt_state["state"].items():
@@ -112,6 +116,8 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint directory atomically; an existing one at `path` is replaced whole,
     cached maps included (new weights, new maps)."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
@@ -358,6 +364,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
                       state=state, metrics=metrics if isinstance(metrics, dict) else {},
                       extra=raw.get("extra", {}) or {})
     if with_model:
+        import torch
+
         ckpt.model = _load_model(path, model_cfg, torch.device(device))
     if with_optimizer:
         ckpt.extra["optimizer_state"] = _load_optimizer(path, raw)
@@ -365,6 +373,11 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
 
 
 def _load_model(path: Path, model_cfg: ModelConfig, device: torch.device) -> nn.Module:
+    import torch
+    from safetensors.torch import load_file
+
+    from .models import build_model
+
     weights_path = path / WEIGHTS_FILE
     if not weights_path.is_file():
         raise CheckpointError(f"{path} is not a checkpoint: it has no {WEIGHTS_FILE}")
@@ -405,6 +418,8 @@ def _load_model(path: Path, model_cfg: ModelConfig, device: torch.device) -> nn.
 
 
 def _load_optimizer(path: Path, raw: dict) -> dict | None:
+    from safetensors.torch import load_file
+
     opt_path = path / OPTIMIZER_FILE
     if not opt_path.is_file() or "optimizer" not in raw:
         return None

@@ -1,4 +1,4 @@
-"""`python -m explorer <command>`: train, evaluate, sample, predict, fetch-data.
+"""`python -m explorer <command>`: train, evaluate, sample, predict, fetch-data, project, bench.
 
 The CLI and the app call the same functions; this file only parses arguments,
 reports progress and turns errors into one clear line and a non-zero exit status.
@@ -395,6 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
     pj.add_argument("--seed", type=int, default=0)
     pj.add_argument("--data-dir", default=None)
     pj.set_defaults(func=cmd_project)
+
+    b = sub.add_parser("bench", help="speed and memory figures, each beside its baseline (JSON on stdout, a table on stderr)")
+    b.add_argument("--only", default=None, help="comma-separated groups: map, slider, projection, cached, train, gpu, users")
+    b.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
+    b.add_argument("--quick", action="store_true", help="small settings: a smoke test, not figures to quote")
+    b.add_argument("--users", type=int, default=10, help="users: how many sessions the load test drives")
+    b.add_argument("--out", default=None, help="also write the JSON to this file")
+    b.set_defaults(func=cmd_bench)
     return p
 
 
@@ -415,6 +423,35 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+# ---------------------------------------------------------------- bench
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import Settings, parse_only, run, table
+
+    try:
+        groups = parse_only(args.only)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    if args.repeats < 1:
+        raise UserError(f"--repeats must be at least 1, got {args.repeats}")
+    if args.users < 1:
+        raise UserError(f"--users must be at least 1, got {args.users}")
+    settings = Settings(repeats=args.repeats, quick=args.quick, users=args.users)
+    result = run(groups, settings, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    text = json.dumps(result, indent=2)
+    if args.out:
+        out = Path(args.out)
+        tmp = out.with_name(f".{out.name}.tmp")
+        try:
+            tmp.write_text(text + "\n", encoding="utf-8")
+            os.replace(tmp, out)
+        except OSError as e:
+            raise UserError(f"cannot write {out}: {e}") from e
+    print(table(result), file=sys.stderr)
+    print(text)
+    return 0
 
 
 # ---------------------------------------------------------------- project

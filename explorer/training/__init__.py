@@ -1,6 +1,19 @@
-"""The one training loop for every model kind, and device selection."""
-from .device import DeviceError, describe_device, select_device
-from .loop import Progress, TrainResult, TrainState, evaluate_losses, train
+"""The one training loop for every model kind, and device selection.
+
+Names are imported on first use (PEP 562), so `explorer.training.state` can be read
+without importing torch."""
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {"train": "loop", "Progress": "loop", "TrainResult": "loop", "evaluate_losses": "loop",
+          "TrainState": "state", "select_device": "device", "describe_device": "device", "DeviceError": "device"}
 
 __all__ = ["train", "Progress", "TrainResult", "TrainState", "evaluate_losses", "select_device",
            "describe_device", "DeviceError"]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ..config import ModelConfig, TrainConfig
 from ..models import build_model
 from .device import describe_device, select_device
+from .state import TrainState
 
 
 @dataclass
@@ -35,16 +36,6 @@ class Progress:
     eta_s: float               # estimated seconds left
     epoch_done: bool = False
     test_losses: dict[str, float] | None = None
-
-
-@dataclass
-class TrainState:
-    """The counters that resume needs, saved in the checkpoint."""
-    epoch: int = 0             # completed epochs
-    step: int = 0              # optimiser steps taken
-    status: str = "new"        # new | finished | cancelled | diverged
-    message: str = ""
-    history: list[dict] = field(default_factory=list)  # one dict of train/test figures per epoch
 
 
 @dataclass

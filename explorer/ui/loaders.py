@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explorer import latent, plots, projection
+from explorer import arraycache, plots, projection
 from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
 from explorer.data import ImageDataset, load_dataset
 
@@ -47,6 +47,33 @@ def checkpoint(path: Path) -> Checkpoint:
     return _load(str(path), checkpoint_key(path))
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _load_info(path: str, key: str) -> Checkpoint:
+    return load_checkpoint(path, with_model=False)
+
+
+def checkpoint_info(path: Path) -> Checkpoint:
+    """The checkpoint's config, state and metrics, without its model (and without torch).
+    Raises CheckpointError."""
+    return _load_info(str(path), checkpoint_key(path))
+
+
+_PREFETCHED = False
+
+
+def prefetch_models() -> None:
+    """Import torch and the models in a background thread, once per process, so the first
+    page that needs a model finds them ready (the Map page calls this once it is drawn)."""
+    global _PREFETCHED
+    if not _PREFETCHED:
+        import importlib
+        import threading
+
+        _PREFETCHED = True
+        threading.Thread(target=importlib.import_module, args=("explorer.latent",), daemon=True,
+                         name="explorer-prefetch").start()
+
+
 @st.cache_resource(show_spinner="Loading the test set...", max_entries=4)
 def test_set(name: str) -> ImageDataset:
     """The test split, read-only. Raises DataError when its files are missing or broken."""
@@ -65,38 +92,71 @@ def _condition(model, labels: np.ndarray) -> np.ndarray | None:
     return labels if getattr(model, "conditional", False) else None
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def test_set_key(name: str) -> str:
+    """A hash of the test split's images and labels, for the on-disk array cache."""
+    data = test_set(name)
+    return arraycache.data_key(data.images, data.labels)
+
+
+# The passes over the whole test set below are kept on disk too (explorer/arraycache.py), so a
+# checkpoint opened before opens in a new server without running its models over 10,000 images.
+
 @st.cache_data(show_spinner="Encoding the test set...", max_entries=8)
-def encodings(_model, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means and log-variances of the test set, each (N, D)."""
+def encodings(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances of the test set under the VAE at `path`, each (N, D)."""
     data = test_set(dataset)
-    return latent.encode(_model, data.images, _condition(_model, data.labels))
+
+    def compute():
+        from explorer import latent
+        model = checkpoint(Path(path)).model
+        return latent.encode(model, data.images, _condition(model, data.labels))
+
+    mu, logvar = arraycache.arrays("encode", key, test_set_key(dataset), compute, rows=len(data.images))
+    return mu, logvar
 
 
 @st.cache_data(show_spinner="The classifier is judging the test set...", max_entries=8)
-def judgements(_model, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    """The classifier's predictions (N,) and probabilities (N, K) on the test set."""
-    return latent.classify(_model, test_set(dataset).images)
+def judgements(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions (N,) and probabilities (N, K) on the test set of the classifier (or hybrid head) at `path`."""
+    data = test_set(dataset)
+
+    def compute():
+        from explorer import latent
+        return latent.classify(checkpoint(Path(path)).model, data.images)
+
+    pred, proba = arraycache.arrays("classify", key, test_set_key(dataset), compute, rows=len(data.images))
+    return pred, proba
 
 
 @st.cache_data(show_spinner="Measuring reconstruction error...", max_entries=8)
-def recon_errors(_model, key: str, dataset: str) -> np.ndarray:
+def recon_errors(path: str, key: str, dataset: str) -> np.ndarray:
+    """-log p(x | z = mu) per test image under the VAE at `path`, (N,)."""
     data = test_set(dataset)
-    return latent.recon_error(_model, data.images, _condition(_model, data.labels))
+
+    def compute():
+        from explorer import latent
+        model = checkpoint(Path(path)).model
+        return (latent.recon_error(model, data.images, _condition(model, data.labels)),)
+
+    (errors,) = arraycache.arrays("recon_error", key, test_set_key(dataset), compute, rows=len(data.images))
+    return errors
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def reconstructions(_model, key: str, dataset: str, indices: tuple[int, ...]) -> np.ndarray:
+    from explorer import latent
     data = test_set(dataset)
     idx = np.asarray(indices, dtype=np.int64)
     return latent.reconstruct(_model, data.images[idx], _condition(_model, data.labels[idx]))
 
 
 def cached_map(key: str, method: str, params_json: str, n: int, cache_dir: str) -> projection.Projection | None:
-    """A map already on disk for these parameters, or None; never computes. (Not memoised:
-    a miss now may be a hit after the Map page computes it; reading the file takes a moment.)"""
+    """A map already on disk for these parameters, or None; never computes. (Read once per set
+    of map files on disk: a miss now is a hit as soon as the Map page has written the map.)"""
     params = json.loads(params_json)
     try:
-        found = projection.load_cached(Path(cache_dir), method)
+        found = _newest_cached(cache_dir, method, _cache_files(cache_dir, method))
     except Exception:  # an unreadable cache file is just a cache miss
         return None
     if found is None or len(found.coords) != n:
@@ -106,6 +166,24 @@ def cached_map(key: str, method: str, params_json: str, n: int, cache_dir: str) 
     except projection.ProjectionError:
         return None
     return found if found.params == wanted else None
+
+
+def _cache_files(cache_dir: str, method: str) -> tuple[tuple[str, int], ...]:
+    """The method's cached map files with their modification times (a few stat calls)."""
+    out = []
+    for p in Path(cache_dir).glob(f"{method}-*.npz"):
+        try:
+            out.append((p.name, p.stat().st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(sorted(out))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _newest_cached(cache_dir: str, method: str, files: tuple[tuple[str, int], ...]) -> projection.Projection | None:
+    """load_cached(), read once per set of files (a new or rewritten map file is a new key).
+    Shared and never mutated."""
+    return projection.load_cached(Path(cache_dir), method)
 
 
 def map_ready(latents: np.ndarray, key: str, method: str, params_json: str, cache_dir: str) -> bool:

@@ -3,22 +3,27 @@ selection (test-set indices picked on the map, the two interpolation endpoints).
 
 The sidebar stores the user's choice in `st.session_state[CHOICE]`; `context()` turns it into
 loaded models, showing a clear message in the page (and stopping the page) when it cannot.
+The models themselves load on first use (`ctx.model`, `ctx.judge`): the Map page draws from
+arrays cached on disk without importing torch, which is most of a cold start.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import streamlit as st
-from torch import nn
 
-from explorer import latent
 from explorer.checkpoints import Checkpoint, CheckpointError
 from explorer.config import VAE_KINDS
 from explorer.data import DataError, ImageDataset
 
 from . import loaders
+
+if TYPE_CHECKING:
+    from torch import nn
 
 CHOICE = "choice"            # the sidebar's Choice
 SELECTED = "selected"        # list[int]: test-set indices picked on the map, first = current
@@ -40,9 +45,9 @@ class Context:
 
     dataset: str
     data: ImageDataset                # the test split
-    vae: Checkpoint
+    vae: Checkpoint                   # its config; the model loads on first use of `model`
     vae_key: str
-    judge: nn.Module | None           # the classifier (or the hybrid's head); None if unusable
+    judge_path: Path | None           # the checkpoint holding the judge (the vae's own for a hybrid's head)
     judge_name: str
     mu: np.ndarray                    # (N, D) posterior means of the test set
     logvar: np.ndarray                # (N, D)
@@ -53,7 +58,12 @@ class Context:
 
     @property
     def model(self) -> nn.Module:
-        return self.vae.model
+        return loaders.checkpoint(self.vae.path).model
+
+    @property
+    def judge(self) -> nn.Module | None:
+        """The classifier (or the hybrid's head); None when there is none to use."""
+        return loaders.checkpoint(self.judge_path).model if self.judge_path is not None else None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -77,8 +87,9 @@ class Context:
 
     def judge_images(self, images: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The judge's predictions (M,) and probabilities (M, K), or (None, None) without one."""
-        if self.judge is None or len(images) == 0:
+        if self.judge_path is None or len(images) == 0:
             return None, None
+        from explorer import latent
         return latent.classify(self.judge, images)
 
     def verdict(self, pred: np.ndarray | None, proba: np.ndarray | None, i: int) -> str:
@@ -93,6 +104,7 @@ class Context:
 
     def decode(self, z: np.ndarray, label: int | np.ndarray | None = None) -> np.ndarray:
         """Decode codes (M, D) to images (M, C, H, W); a cvae needs a label (int or (M,))."""
+        from explorer import latent
         return latent.decode(self.model, np.asarray(z, dtype=np.float32), label if self.conditional else None)
 
 
@@ -132,18 +144,28 @@ def context() -> Context:
         st.stop()
     vae = _load_vae(choice.vae, data)
     vae_key = loaders.checkpoint_key(vae.path)
-    mu, logvar = loaders.encodings(vae.model, vae_key, choice.dataset)
-    judge, judge_name, judge_key = _load_judge(choice.classifier, vae, data, vae_key)
+    try:
+        mu, logvar = loaders.encodings(str(vae.path), vae_key, choice.dataset)
+    except CheckpointError as e:  # the weights are read only now (a cache miss)
+        st.error(f"The VAE checkpoint **{vae.path.name}** cannot be loaded: {e}\n\n"
+                 "Pick another checkpoint in the sidebar.")
+        st.stop()
+    judge_path, judge_name, judge_key = _load_judge(choice.classifier, vae, data, vae_key)
     pred = proba = None
-    if judge is not None:
-        pred, proba = loaders.judgements(judge, judge_key, choice.dataset)
-    return Context(dataset=choice.dataset, data=data, vae=vae, vae_key=vae_key, judge=judge,
+    if judge_path is not None:
+        try:
+            pred, proba = loaders.judgements(str(judge_path), judge_key, choice.dataset)
+        except CheckpointError as e:
+            st.error(f"The classifier **{judge_path.name}** cannot be loaded: {e}\n\n"
+                     "Images carry no predicted label until another classifier is picked in the sidebar.")
+            judge_path, judge_name, judge_key = None, "", ""
+    return Context(dataset=choice.dataset, data=data, vae=vae, vae_key=vae_key, judge_path=judge_path,
                    judge_name=judge_name, mu=mu, logvar=logvar, pred=pred, proba=proba, judge_key=judge_key)
 
 
 def _load_vae(path: Path, data: ImageDataset) -> Checkpoint:
     try:
-        ckpt = loaders.checkpoint(path)
+        ckpt = loaders.checkpoint_info(path)
     except CheckpointError as e:
         st.error(f"The VAE checkpoint **{path.name}** cannot be loaded: {e}\n\n"
                  "Pick another checkpoint in the sidebar.")
@@ -158,10 +180,10 @@ def _load_vae(path: Path, data: ImageDataset) -> Checkpoint:
 
 
 def _load_judge(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
-    """(model, name, cache key) of the classifier that judges every image; None on a problem."""
+    """(checkpoint path, name, cache key) of the classifier that judges every image; None on a problem."""
     if choice == HEAD:
         if vae.kind == "hybrid":
-            return vae.model, f"{vae.name}'s own classifier head", vae_key
+            return vae.path, f"{vae.name}'s own classifier head", vae_key
         choice = None
     if choice is None:
         st.warning("No classifier for this dataset, so images carry no predicted label. Train one with "
@@ -169,19 +191,19 @@ def _load_judge(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
         return None, "", ""
     path = Path(choice)
     try:
-        ckpt = loaders.checkpoint(path)
+        ckpt = loaders.checkpoint_info(path)
     except CheckpointError as e:
         st.error(f"The classifier **{path.name}** cannot be loaded: {e}\n\n"
                  "Images carry no predicted label until another classifier is picked in the sidebar.")
         return None, "", ""
     problem = _mismatch(ckpt, data)
-    if not hasattr(ckpt.model, "classify"):
+    if ckpt.kind not in ("classifier", "hybrid"):  # the kinds whose models can classify
         problem = f"it is a {ckpt.kind}, not a classifier"
     if problem:
         st.error(f"The classifier **{path.name}** does not fit: {problem}. "
                  "Images carry no predicted label until another is picked in the sidebar.")
         return None, "", ""
-    return ckpt.model, ckpt.name, loaders.checkpoint_key(path)
+    return ckpt.path, ckpt.name, loaders.checkpoint_key(path)
 
 
 def _mismatch(ckpt: Checkpoint, data: ImageDataset) -> str:

@@ -140,7 +140,7 @@ def color_values(ctx: Context, color_by: str) -> np.ndarray:
     if color_by == "confidence":
         return ctx.proba.max(1)
     if color_by == "recon_error":
-        return loaders.recon_errors(ctx.model, ctx.vae_key, ctx.dataset)
+        return loaders.recon_errors(str(ctx.vae.path), ctx.vae_key, ctx.dataset)
     raise ValueError(f"unknown colouring {color_by!r}")
 
 
@@ -167,8 +167,20 @@ def map_figure(ctx: Context, proj: projection.Projection, color_by: str, *, heig
 def small_map(ctx: Context, key: str, *, marker=None, path=None, selected=None, height: int = 330) -> None:
     """A compact map marking a code or a path; a caption names the projection.
 
-    It redraws on every slider move, so it shows at most SMALL_MAP_POINTS of the test points."""
+    It redraws on every slider move, so it shows at most SMALL_MAP_POINTS of the test points,
+    and a map that only marks a code is built once per session: a move only moves the star."""
     proj = quick_map(ctx)
+    if marker is not None and path is None and selected is None:
+        fig = _marker_map(ctx, proj, key, height)
+        fig.data[-1].update(x=[float(marker[0])], y=[float(marker[1])])  # the star is the last trace
+    else:
+        fig = _small_figure(ctx, proj, height, marker=marker, path=path, selected=selected)
+    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
+    how = {"identity": "", "pca": " (projected onto its two axes)"}.get(proj.method, " (placed by its nearest test codes)")
+    st.caption(f"Where it is on the {METHOD_TITLES.get(proj.method, proj.method)} map{how}.")
+
+
+def _small_figure(ctx: Context, proj: projection.Projection, height: int, *, marker=None, path=None, selected=None):
     n = len(proj.coords)
     keep = np.arange(0, n, max(1, -(-n // SMALL_MAP_POINTS)))
     if selected is not None:
@@ -180,6 +192,15 @@ def small_map(ctx: Context, key: str, *, marker=None, path=None, selected=None, 
     fig.update_layout(showlegend=False, margin=dict(l=0, r=0, t=0, b=0))
     # faint points, so the code, the path and the endpoints stand out
     fig.update_traces(marker_opacity=0.3, selector=lambda t: t.type == "scattergl" and t.name != "selected")
-    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
-    how = {"identity": "", "pca": " (projected onto its two axes)"}.get(proj.method, " (placed by its nearest test codes)")
-    st.caption(f"Where it is on the {METHOD_TITLES.get(proj.method, proj.method)} map{how}.")
+    return fig
+
+
+def _marker_map(ctx: Context, proj: projection.Projection, key: str, height: int):
+    """This session's small map with a star, built once per checkpoint, judge and map (building
+    a 3,000-point figure takes far longer than a slider move may)."""
+    sig = (ctx.vae_key, ctx.judge_key, proj.method, proj.key, height)
+    held = st.session_state.get(f"_fig_{key}")
+    if held is None or held[0] != sig:
+        held = (sig, _small_figure(ctx, proj, height, marker=(0.0, 0.0)))
+        st.session_state[f"_fig_{key}"] = held
+    return held[1]

@@ -158,6 +158,7 @@ def render() -> None:
         the_map(ctx, method, color_by, params)
     with right:
         selected_panel(ctx)
+    loaders.prefetch_models()  # the map is drawn: now get torch ready for the other pages
 
 
 render()

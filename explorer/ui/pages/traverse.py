@@ -11,6 +11,7 @@ import streamlit as st
 
 from explorer import latent, projection
 from explorer.ui.state import Context, context, current_index
+from explorer.ui.timing import timed
 from explorer.ui.widgets import big, guarded, quick_map, show_in, small_map, strip
 
 TOP = 8           # sliders shown before the "more dimensions" expander
@@ -61,6 +62,7 @@ def slider_range(ctx: Context, d: int, base: float) -> tuple[float, float]:
 
 
 @st.fragment
+@timed("traverse.live")
 @guarded
 def live(ctx: Context, base_z: np.ndarray, label: int | None, order: np.ndarray, kl: np.ndarray) -> None:
     """Sliders, the decoded image with the CNN's verdict, and the code's place on the map."""
