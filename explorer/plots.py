@@ -206,11 +206,10 @@ def add_disagreements(fig: go.Figure, coords: np.ndarray, wrong: np.ndarray | No
     coords = np.asarray(coords, dtype=np.float64)
     idx = np.arange(len(coords))
     size = max(8.0, 1.6 * _marker_size(len(coords)))
-    layers = (("CNN ≠ true label", wrong, dict(symbol="x-thin-open", size=size, color=WRONG_COLOR,
-                                               line=dict(width=1.5, color=WRONG_COLOR))),
-              ("reconstruction relabelled", relabelled, dict(symbol="circle-open", size=1.5 * size,
-                                                             color=RELABELLED_COLOR,
-                                                             line=dict(width=1.5, color=RELABELLED_COLOR))))
+    layers = (("CNN wrong", wrong, dict(symbol="x-thin-open", size=size, color=WRONG_COLOR, opacity=0.9,
+                                        line=dict(width=1.5, color=WRONG_COLOR))),
+              ("recon. relabelled", relabelled, dict(symbol="circle-open", size=1.3 * size, color=RELABELLED_COLOR,
+                                                     opacity=0.5, line=dict(width=1, color=RELABELLED_COLOR))))
     for name, mask, marker in layers:
         if mask is None:
             continue

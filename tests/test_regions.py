@@ -125,5 +125,5 @@ def test_disagreement_marks_carry_the_test_indices():
     relabelled[[7]] = True
     plots.add_disagreements(fig, coords, wrong, relabelled)
     marks = {t.name: t for t in fig.data if "(" in (t.name or "")}
-    assert list(marks["CNN ≠ true label (2)"].customdata) == [2, 7]
-    assert list(marks["reconstruction relabelled (1)"].customdata) == [7]
+    assert list(marks["CNN wrong (2)"].customdata) == [2, 7]
+    assert list(marks["recon. relabelled (1)"].customdata) == [7]

@@ -14,7 +14,7 @@ from explorer import plots, projection, regions
 from . import loaders
 from .state import Context
 
-GRID = 60  # regions are computed on a GRID x GRID grid over the map
+GRID = 50  # regions are computed on a GRID x GRID grid over the map
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
         pad = 0.05 * (hi - lo)
         extent = (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
         backdrop = loaders.manifold(ctx.model, ctx.vae_key, extent, 15, None)
-    fig = main_figure(ctx, proj, (ctx.vae_key, ctx.judge_key, proj.method, proj.key), color_by,
+    fig = main_figure(ctx, proj, (ctx.vae_key, ctx.judge_key, proj.method, proj.key, backdrop is not None), color_by,
                       tuple(selection(ctx.dataset)), backdrop)
     notes = overlays.apply(ctx, proj, fig, layers)
     st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
