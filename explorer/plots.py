@@ -201,15 +201,16 @@ def add_regions(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, classes: np.ndar
 def add_disagreements(fig: go.Figure, coords: np.ndarray, wrong: np.ndarray | None = None,
                       relabelled: np.ndarray | None = None) -> go.Figure:
     """Mark test points (customdata = test index) where the CNN disagrees with the true label
-    (a black cross) and where it labels the reconstruction differently from the original
-    (a magenta ring)."""
+    (a black cross, "CNN wrong") and where it labels the reconstruction differently from the
+    original (a magenta ring, "recon. differs"). Short legend names keep the map wide."""
     coords = np.asarray(coords, dtype=np.float64)
     idx = np.arange(len(coords))
     size = max(8.0, 1.6 * _marker_size(len(coords)))
-    layers = (("CNN wrong", wrong, dict(symbol="x-thin-open", size=size, color=WRONG_COLOR, opacity=0.9,
-                                        line=dict(width=1.5, color=WRONG_COLOR))),
-              ("recon. relabelled", relabelled, dict(symbol="circle-open", size=1.3 * size, color=RELABELLED_COLOR,
-                                                     opacity=0.5, line=dict(width=1, color=RELABELLED_COLOR))))
+    # rings first, crosses on top; thin and translucent, since thousands may be marked
+    layers = (("recon. differs", relabelled, dict(symbol="circle-open", size=1.2 * size, color=RELABELLED_COLOR,
+                                                  opacity=0.45, line=dict(width=1, color=RELABELLED_COLOR))),
+              ("CNN wrong", wrong, dict(symbol="x-thin-open", size=size, color=WRONG_COLOR, opacity=0.9,
+                                        line=dict(width=1.5, color=WRONG_COLOR))))
     for name, mask, marker in layers:
         if mask is None:
             continue
@@ -217,8 +218,8 @@ def add_disagreements(fig: go.Figure, coords: np.ndarray, wrong: np.ndarray | No
         if mask.shape != (len(coords),):
             raise ValueError(f"{name}: one flag per point ({len(coords)}) needed, got {mask.shape}")
         fig.add_trace(go.Scattergl(
-            x=coords[mask, 0], y=coords[mask, 1], mode="markers", customdata=idx[mask], marker=marker,
-            name=f"{name} ({int(mask.sum()):,})", hovertemplate=f"{name}<br>image %{{customdata}}<extra></extra>"))
+            x=coords[mask, 0], y=coords[mask, 1], mode="markers", customdata=idx[mask], marker=marker, name=name,
+            hovertemplate=f"{name}<br>image %{{customdata}}<extra></extra>"))
     return fig
 
 

@@ -15,10 +15,12 @@ Turning a map position back into a latent code (`unplace`, the inverse of
 - umap and tsne: an approximation, the inverse-distance-weighted mean of the codes of the k
   test points nearest on the map. umap-learn's own `inverse_transform` needs the fitted
   UMAP object (its graph and training data), which the map cache does not keep: it stores
-  the 2-D positions only, so nothing is ever unpickled. Getting it would mean refitting
-  UMAP on all the codes with the same settings and seed (about a minute on 10,000 codes
-  on a laptop CPU) and then optimising every grid point against that fit; its first step
-  is the same kind of weighted average of nearby training codes used here.
+  the 2-D positions only, so nothing is ever unpickled. `refit_umap` gets it back by
+  fitting UMAP again on the same codes with the same settings and seed (a minute or more
+  on 10,000 codes on a laptop CPU), checks that the refit reproduces the map, and
+  `regions(..., reducer=...)` then uses umap-learn's inverse_transform. That is slower
+  and still an approximation (many codes land on one spot of a 2-D map); its first step
+  is the same kind of weighted average of nearby training codes as the fast way.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import numpy as np
 from torch import nn
 
 from . import latent
-from .projection import IDENTITY, Projection, ProjectionError
+from .projection import IDENTITY, Projection, ProjectionError, umap_reducer
 
 EXACT = {IDENTITY: "exact: the map is the latent plane itself",
          "pca": "each background point is the code on the plane of the two principal axes"}
@@ -96,20 +98,55 @@ def unplace(projection: Projection, latents: np.ndarray, xy: np.ndarray, k: int 
     return out.astype(np.float32)
 
 
+def refit_umap(latents: np.ndarray, projection: Projection, tolerance: float = 0.01):
+    """The fitted umap.UMAP behind a cached UMAP map, by fitting it again (slow: the whole fit).
+
+    Raises ProjectionError when the refit does not reproduce the map (another umap-learn or
+    numba version, another machine's arithmetic): an inverse of a different map would mislead.
+    `tolerance` is a fraction of the map's size."""
+    if projection.method != "umap":
+        raise ProjectionError(f"refit_umap needs a UMAP map, not {projection.method}")
+    x = np.ascontiguousarray(latents, dtype=np.float32)
+    if len(x) != len(projection.coords):
+        raise ProjectionError(f"the map was made of {len(projection.coords)} codes, got {len(x)}")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reducer = umap_reducer(projection.params, projection.seed)
+        refit = reducer.fit_transform(x)
+    size = float(np.ptp(projection.coords, axis=0).max()) or 1.0
+    off = float(np.abs(refit - projection.coords).max()) / size
+    if off > tolerance:
+        raise ProjectionError(f"refitting UMAP did not reproduce this map (points moved by up to {off:.0%} of its "
+                              "size: another umap-learn or numba version made it); recompute the map first")
+    return reducer
+
+
 def regions(vae: nn.Module, judge: nn.Module, projection: Projection, latents: np.ndarray, n: int = 60,
-            box: tuple[float, float, float, float] | None = None, label: int | None = None, k: int = 10) -> Regions:
+            box: tuple[float, float, float, float] | None = None, label: int | None = None, k: int = 10,
+            reducer=None) -> Regions:
     """The classifier's label for the decoded code behind every point of an n x n grid over the map.
 
-    `label` is the class a conditional VAE decodes as (required for a cvae, ignored otherwise)."""
+    `label` is the class a conditional VAE decodes as (required for a cvae, ignored otherwise).
+    `reducer`: a UMAP map's refit model (refit_umap), to turn positions into codes with
+    umap-learn's inverse_transform instead of the nearest test codes."""
     box = box or extent(projection.coords)
     xs, ys, pts = grid(box, n)
-    codes = unplace(projection, latents, pts, k)
+    if reducer is not None:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            codes = np.asarray(reducer.inverse_transform(pts), dtype=np.float32)
+    else:
+        codes = unplace(projection, latents, pts, k)
     decoded = latent.decode(vae, codes, label if getattr(vae, "conditional", False) else None)
     pred, proba = latent.classify(judge, decoded)
     conf = proba[np.arange(len(pred)), pred]
     method = projection.method
     how = EXACT.get(method, f"approximate: each background point is the distance-weighted mean of the codes of its "
                             f"{k} nearest test points on the {_TITLES.get(method, method)} map")
+    if reducer is not None:
+        how = "approximate: umap-learn's inverse_transform of the refit UMAP turned each background point into a code"
     return Regions(xs=xs, ys=ys, classes=pred.reshape(n, n), confidence=conf.reshape(n, n).astype(np.float32),
                    exact=method in EXACT, how=how)
 
@@ -133,4 +170,4 @@ def disagreements(labels: np.ndarray, pred: np.ndarray, recon_pred: np.ndarray) 
     return Disagreements(wrong=pred != labels, relabelled=recon_pred != pred)
 
 
-__all__ = ["Regions", "Disagreements", "extent", "grid", "unplace", "regions", "recon_predictions", "disagreements"]
+__all__ = ["Regions", "Disagreements", "extent", "grid", "unplace", "regions", "refit_umap", "recon_predictions", "disagreements"]

@@ -129,10 +129,11 @@ def test_disagreement_marks_are_counted_and_drawn(app_env):
     at.toggle(key="map_marks").set_value(True).run()
     assert not at.exception
     spec = chart_spec(at)
-    assert "CNN wrong (" in spec and "recon. relabelled (" in spec
+    assert "CNN wrong" in spec and "recon. differs" in spec
     assert "test images the classifier gets wrong" in texts(at)
 
 
+@pytest.mark.slow  # a t-SNE map of 360 codes first
 def test_regions_on_a_higher_dimensional_map_are_called_an_approximation(app_env, tiny_checkpoints):
     at = open_app(vae="hybrid-10d", root=tiny_checkpoints, method="tsne")
     at.toggle(key="map_regions").set_value(True).run()
@@ -145,3 +146,16 @@ def test_regions_for_a_cvae_explain_why_not(app_env, tiny_checkpoints):
     at.toggle(key="map_regions").set_value(True).run()
     assert not at.exception
     assert "has no single decision map" in texts(at)
+
+
+@pytest.mark.slow  # fits UMAP twice (the map, then the refit), with numba compilation first
+def test_umaps_own_inverse_is_an_explicit_slow_action(app_env, tiny_checkpoints):
+    at = open_app(vae="hybrid-10d", root=tiny_checkpoints, method="umap")
+    at.default_timeout = 300
+    at.toggle(key="map_regions").set_value(True).run()
+    assert "nearest test points on the UMAP map" in texts(at)
+    at.button(key="map_refit").click().run()
+    assert not at.exception
+    shown = texts(at)
+    assert "inverse_transform of the refit UMAP" in shown and "The regions are an approximation." in shown
+    assert not at.warning                                      # the refit reproduced the map

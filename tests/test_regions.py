@@ -124,6 +124,21 @@ def test_disagreement_marks_carry_the_test_indices():
     relabelled = np.zeros(10, bool)
     relabelled[[7]] = True
     plots.add_disagreements(fig, coords, wrong, relabelled)
-    marks = {t.name: t for t in fig.data if "(" in (t.name or "")}
-    assert list(marks["CNN wrong (2)"].customdata) == [2, 7]
-    assert list(marks["recon. relabelled (1)"].customdata) == [7]
+    marks = {t.name: t for t in fig.data}
+    assert list(marks["CNN wrong"].customdata) == [2, 7]
+    assert list(marks["recon. differs"].customdata) == [7]
+    assert fig.data[-1].name == "CNN wrong"                        # crosses drawn over rings
+
+
+@pytest.mark.slow
+def test_umaps_own_inverse_after_a_refit_that_reproduces_the_map():
+    codes = np.random.default_rng(3).normal(size=(300, 4)).astype(np.float32)
+    codes[:150] += 4                                               # two clusters
+    umap_map = projection.project(codes, "umap", {"n_neighbors": 10})
+    reducer = regions.refit_umap(codes, umap_map)                  # same settings and seed: the same map
+    back = reducer.inverse_transform(umap_map.coords[:5])
+    assert np.linalg.norm(back - codes[:5], axis=1).mean() < 1.5   # near where those codes were
+    moved = projection.Projection(coords=umap_map.coords[::-1].copy(), method="umap", params=umap_map.params,
+                                  key="k", seconds=0.0, from_cache=True)
+    with pytest.raises(projection.ProjectionError, match="did not reproduce"):
+        regions.refit_umap(codes, moved)

@@ -43,6 +43,21 @@ def cached_regions(_ctx: Context, _proj: projection.Projection, key: tuple, n: i
     return regions.regions(_ctx.model, _ctx.judge, _proj, _ctx.mu, n=n)
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def refit(_ctx: Context, _proj: projection.Projection, key: tuple):
+    """The UMAP model behind a cached map, fitted again (shared: it is only read)."""
+    return regions.refit_umap(_ctx.mu, _proj)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def umap_regions(_ctx: Context, _proj: projection.Projection, key: tuple, n: int) -> regions.Regions:
+    return regions.regions(_ctx.model, _ctx.judge, _proj, _ctx.mu, n=n, reducer=refit(_ctx, _proj, key))
+
+
+def _ask_refit(key: tuple) -> None:
+    st.session_state["map_refit_for"] = key
+
+
 @st.cache_data(show_spinner="Reconstructing and judging the test set...", max_entries=8)
 def cached_recon_pred(_ctx: Context, key: tuple) -> np.ndarray:
     return regions.recon_predictions(_ctx.model, _ctx.judge, _ctx.data.images, _ctx.data.labels)
@@ -56,7 +71,21 @@ def apply(ctx: Context, proj: projection.Projection, fig: go.Figure, layers: Lay
             notes.append("A conditional VAE decodes every spot differently for each class, so it has no single "
                          "decision map; pick a vae or hybrid checkpoint to see the regions.")
         else:
-            reg = cached_regions(ctx, proj, (ctx.vae_key, ctx.judge_key, proj.method, proj.key), GRID)
+            key = (ctx.vae_key, ctx.judge_key, proj.method, proj.key)
+            reg = None
+            if proj.method == "umap" and st.session_state.get("map_refit_for") == key:
+                with st.spinner(f"Refitting UMAP on {len(ctx.mu):,} codes, then inverting it at {GRID * GRID:,} "
+                                "spots (a minute or more)...", show_time=True):
+                    try:
+                        reg = umap_regions(ctx, proj, key, GRID)
+                    except projection.ProjectionError as e:
+                        st.warning(f"UMAP's own inverse is not available: {e}. Showing the fast approximation.")
+                        st.session_state.pop("map_refit_for", None)
+            elif proj.method == "umap":
+                st.button("Use UMAP's own inverse (refits UMAP: slow)", key="map_refit", on_click=_ask_refit,
+                          args=(key,), help="The cached map keeps positions only. This fits UMAP again with the "
+                                            "same settings and seed and uses umap-learn's inverse_transform.")
+            reg = reg or cached_regions(ctx, proj, key, GRID)
             plots.add_regions(fig, reg.xs, reg.ys, reg.classes, list(ctx.class_names))
             notes.append(f"Background: the class {ctx.judge_name} gives the image decoded at each spot "
                          f"({GRID} x {GRID} grid; {reg.how})."
