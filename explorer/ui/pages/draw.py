@@ -60,9 +60,10 @@ def from_upload(ctx: Context) -> None:
     if upload is None:
         return
     try:
-        prepared = images.prepare_upload(upload.getvalue(), ctx.dataset, name=upload.name, side=ctx.image_side)
+        prepared = images.prepare_upload(upload.getvalue(), ctx.dataset, name=f"**{upload.name}**",
+                                         side=ctx.image_side)
     except images.ImageError as e:
-        st.error(f"**{upload.name}** cannot be used. {e}")
+        st.error(str(e))
         return
     for note in prepared.notes:
         st.caption(f"{upload.name}: {note}.")

@@ -101,12 +101,13 @@ def endpoint_controls(ctx: Context, side: int, index: int) -> None:
     else:
         st.caption(f"**{s.upper()}**: test image #{index}, a {ctx.class_names[int(ctx.data.labels[index])]}; "
                    f"CNN: {ctx.verdict(ctx.pred, ctx.proba, index)}")
-    b1, b2, b3 = st.columns(3)
+    b1, b2 = st.columns(2)
     b1.button("From map", key=f"interp_{s}_from_map", on_click=_from_map, args=(ctx, side), width="stretch",
               disabled=not selection(ctx.dataset), help="Use the image picked on the Map page")
     b2.button("Random", key=f"interp_{s}_random", on_click=_random, args=(ctx, side), width="stretch")
-    b3.button("Your image", key=f"interp_{s}_yours", on_click=_yours, args=(ctx, side), width="stretch",
-              disabled=mine is None, help="Use the image drawn or uploaded on the Your image page")
+    if mine is not None:
+        st.button("Your image", key=f"interp_{s}_yours", on_click=_yours, args=(ctx, side), width="stretch",
+                  icon=":material/draw:", help="Use the image drawn or uploaded on the Your image page")
 
 
 # ---------------------------------------------------------------- the path
