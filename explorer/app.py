@@ -23,6 +23,7 @@ page = st.navigation([
     st.Page("ui/pages/traverse.py", title="Traverse", icon=":material/tune:"),
     st.Page("ui/pages/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
     st.Page("ui/pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+    st.Page("ui/pages/draw.py", title="Your image", icon=":material/draw:"),
     st.Page("ui/pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("ui/pages/compare.py", title="Compare", icon=":material/compare:"),
 ])

@@ -172,6 +172,57 @@ def manifold_grid(model: "nn.Module", extent: tuple[float, float, float, float],
     return img, (x0 - dx / 2, x1 + dx / 2, y0 - dy / 2, y1 + dy / 2)
 
 
+# ---------------------------------------------------------------- layers on the map
+
+REGION_OPACITY = 0.3
+WRONG_COLOR = "#000000"
+RELABELLED_COLOR = "#CC00CC"
+
+
+def add_regions(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, classes: np.ndarray, class_names: Sequence[str],
+                opacity: float = REGION_OPACITY) -> go.Figure:
+    """Shade the map's background by class: `classes` (len(ys), len(xs)) is the label at each
+    grid point, drawn in that class's colour under the points (hover and clicks pass through)."""
+    classes = np.asarray(classes, dtype=np.int64)
+    if classes.shape != (len(ys), len(xs)):
+        raise ValueError(f"classes must be (len(ys), len(xs)) = ({len(ys)}, {len(xs)}), got {classes.shape}")
+    k = len(class_names)
+    # a stepped colour scale: value i (of 0..k-1) gets class i's colour exactly
+    scale = []
+    for i in range(k):
+        scale += [[i / k, class_color(i)], [(i + 1) / k, class_color(i)]]
+    fig.add_trace(go.Heatmap(x=np.asarray(xs, np.float64), y=np.asarray(ys, np.float64), z=classes,
+                             zmin=-0.5, zmax=k - 0.5, colorscale=scale, showscale=False, opacity=opacity,
+                             hoverinfo="skip", name="CNN's regions", zsmooth=False))
+    fig.data = (fig.data[-1], *fig.data[:-1])  # first trace: drawn under every point
+    return fig
+
+
+def add_disagreements(fig: go.Figure, coords: np.ndarray, wrong: np.ndarray | None = None,
+                      relabelled: np.ndarray | None = None) -> go.Figure:
+    """Mark test points (customdata = test index) where the CNN disagrees with the true label
+    (a black cross, "CNN wrong") and where it labels the reconstruction differently from the
+    original (a magenta ring, "recon. differs"). Short legend names keep the map wide."""
+    coords = np.asarray(coords, dtype=np.float64)
+    idx = np.arange(len(coords))
+    size = max(8.0, 1.6 * _marker_size(len(coords)))
+    # rings first, crosses on top; thin and translucent, since thousands may be marked
+    layers = (("recon. differs", relabelled, dict(symbol="circle-open", size=1.2 * size, color=RELABELLED_COLOR,
+                                                  opacity=0.45, line=dict(width=1, color=RELABELLED_COLOR))),
+              ("CNN wrong", wrong, dict(symbol="x-thin-open", size=size, color=WRONG_COLOR, opacity=0.9,
+                                        line=dict(width=1.5, color=WRONG_COLOR))))
+    for name, mask, marker in layers:
+        if mask is None:
+            continue
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (len(coords),):
+            raise ValueError(f"{name}: one flag per point ({len(coords)}) needed, got {mask.shape}")
+        fig.add_trace(go.Scattergl(
+            x=coords[mask, 0], y=coords[mask, 1], mode="markers", customdata=idx[mask], marker=marker, name=name,
+            hovertemplate=f"{name}<br>image %{{customdata}}<extra></extra>"))
+    return fig
+
+
 # ---------------------------------------------------------------- images
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:
@@ -275,4 +326,4 @@ def curves_figure(history: Sequence[dict], keys: Sequence[str], title: str = "",
     return fig
 
 
-__all__ = ["CLASS_COLORS", "latent_map", "manifold_grid", "image_grid", "to_pil", "curves_figure", "class_color"]
+__all__ = ["CLASS_COLORS", "latent_map", "manifold_grid", "add_regions", "add_disagreements", "image_grid", "to_pil", "curves_figure", "class_color"]

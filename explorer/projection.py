@@ -199,14 +199,19 @@ def _umap(x: np.ndarray, params: dict, seed: int) -> np.ndarray:
     # 500 below) cost a third of the time at 10,000 points and keep the map as trustworthy:
     # on Fashion-MNIST-like 16-D codes, trustworthiness 0.9685 against 0.9693 with 500.
     try:
-        import umap  # imported here: seconds of numba compilation
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            reducer = umap.UMAP(n_neighbors=params["n_neighbors"], min_dist=params["min_dist"], n_components=2,
-                                random_state=seed, low_memory=True, n_epochs=UMAP_EPOCHS)
-            return reducer.fit_transform(x)
+            return umap_reducer(params, seed).fit_transform(x)
     except Exception as e:  # anything inside umap, numba or pynndescent
         raise ProjectionError(f"UMAP failed ({type(e).__name__}: {e}); try other parameters or PCA") from e
+
+
+def umap_reducer(params: dict, seed: int):
+    """An unfitted umap.UMAP with the settings every map here is made with."""
+    import umap  # imported here: seconds of numba compilation
+
+    return umap.UMAP(n_neighbors=params["n_neighbors"], min_dist=params["min_dist"], n_components=2,
+                     random_state=seed, low_memory=True, n_epochs=UMAP_EPOCHS)
 
 
 def _tsne(x: np.ndarray, params: dict, seed: int) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import latent, projection
+from explorer.ui import yours
 from explorer.ui.state import ENDPOINTS, Context, context, selection
 from explorer.ui.widgets import big, guarded, quick_map, show_in, small_map, strip
 
@@ -38,7 +39,8 @@ def default_endpoints(ctx: Context) -> list[int]:
 
 def endpoints(ctx: Context) -> list[int]:
     saved = st.session_state.get(ENDPOINTS)
-    if not saved or saved[0] != ctx.dataset or max(saved[1]) >= len(ctx.data.labels):
+    if (not saved or saved[0] != ctx.dataset or max(saved[1]) >= len(ctx.data.labels)
+            or (yours.YOURS in saved[1] and yours.get(ctx) is None) or min(saved[1]) < yours.YOURS):
         st.session_state[ENDPOINTS] = (ctx.dataset, default_endpoints(ctx))
     return list(st.session_state[ENDPOINTS][1])
 
@@ -47,7 +49,7 @@ def set_endpoint(ctx: Context, side: int, index: int, sync_widgets: bool = True)
     ends = endpoints(ctx)
     ends[side] = int(index)
     st.session_state[ENDPOINTS] = (ctx.dataset, ends)
-    if sync_widgets:
+    if sync_widgets and index != yours.YOURS:
         k = int(ctx.data.labels[index])
         st.session_state[f"interp_{SIDES[side]}_class"] = k
         st.session_state[f"interp_{SIDES[side]}_nth"] = int(np.searchsorted(class_members(ctx, k), index)) + 1
@@ -71,24 +73,41 @@ def _from_map(ctx: Context, side: int) -> None:
         set_endpoint(ctx, side, picked[min(side, len(picked) - 1)])
 
 
+def endpoint_code(ctx: Context, index: int) -> np.ndarray:
+    """An endpoint's code: a test image's posterior mean, or your image's."""
+    return yours.code(ctx) if index == yours.YOURS else ctx.mu[index]
+
+
+def _yours(ctx: Context, side: int) -> None:
+    set_endpoint(ctx, side, yours.YOURS)
+
+
 def endpoint_controls(ctx: Context, side: int, index: int) -> None:
     s = SIDES[side]
-    if f"interp_{s}_class" not in st.session_state or f"interp_{s}_nth" not in st.session_state:
+    if index != yours.YOURS and (f"interp_{s}_class" not in st.session_state
+                                 or f"interp_{s}_nth" not in st.session_state):
         set_endpoint(ctx, side, index)
-    true = int(ctx.data.labels[index])
+    mine = yours.get(ctx)
     pic, ctl = st.columns([1, 2])
-    show_in(pic, big(ctx, ctx.data.images[index], 96))
+    show_in(pic, big(ctx, mine.image if index == yours.YOURS else ctx.data.images[index], 96))
     with ctl:
         st.selectbox(f"{s.upper()}: class", list(range(ctx.num_classes)), format_func=lambda c: ctx.class_names[c],
                      key=f"interp_{s}_class", on_change=_from_widgets, args=(ctx, side))
         st.number_input("image no. in class", min_value=1, step=1, key=f"interp_{s}_nth",
                         on_change=_from_widgets, args=(ctx, side))
-    st.caption(f"**{s.upper()}**: test image #{index}, a {ctx.class_names[true]}; "
-               f"CNN: {ctx.verdict(ctx.pred, ctx.proba, index)}")
+    if index == yours.YOURS:
+        pred, proba = ctx.judge_images(mine.image[None])
+        st.caption(f"**{s.upper()}**: {mine.source}; CNN: {ctx.verdict(pred, proba, 0)}")
+    else:
+        st.caption(f"**{s.upper()}**: test image #{index}, a {ctx.class_names[int(ctx.data.labels[index])]}; "
+                   f"CNN: {ctx.verdict(ctx.pred, ctx.proba, index)}")
     b1, b2 = st.columns(2)
     b1.button("From map", key=f"interp_{s}_from_map", on_click=_from_map, args=(ctx, side), width="stretch",
               disabled=not selection(ctx.dataset), help="Use the image picked on the Map page")
     b2.button("Random", key=f"interp_{s}_random", on_click=_random, args=(ctx, side), width="stretch")
+    if mine is not None:
+        st.button("Your image", key=f"interp_{s}_yours", on_click=_yours, args=(ctx, side), width="stretch",
+                  icon=":material/draw:", help="Use the image drawn or uploaded on the Your image page")
 
 
 # ---------------------------------------------------------------- the path
@@ -96,7 +115,7 @@ def endpoint_controls(ctx: Context, side: int, index: int) -> None:
 @st.cache_data(show_spinner=False, max_entries=32)
 def fine_labels(_ctx: Context, key: tuple, a: int, b: int, method: str, label: int | None) -> np.ndarray | None:
     """The CNN's label along a fine version of the path, (FINE_STEPS,), to place the flips."""
-    z = latent.interpolate(_ctx.mu[a], _ctx.mu[b], FINE_STEPS, method)
+    z = latent.interpolate(endpoint_code(_ctx, a), endpoint_code(_ctx, b), FINE_STEPS, method)
     pred, _ = _ctx.judge_images(_ctx.decode(z, label))
     return pred
 
@@ -125,7 +144,7 @@ def scrub(ctx: Context, frames: np.ndarray, pred, proba, path_xy: np.ndarray, en
         show_in(st, big(ctx, frames[k], 240), caption=f"t = {t:.2f} · CNN: {ctx.verdict(pred, proba, k)}")
     with right:
         small_map(ctx, key="interp_map", path=path_xy, marker=(float(path_xy[k, 0]), float(path_xy[k, 1])),
-                  selected=ends, height=360)
+                  selected=[e for e in ends if e >= 0], height=360)
 
 
 @guarded
@@ -145,13 +164,14 @@ def render() -> None:
         label = None
         if ctx.conditional:
             label = st.selectbox("Decode as class (cvae)", list(range(ctx.num_classes)),
-                                 index=int(ctx.data.labels[ends[0]]), format_func=lambda c: ctx.class_names[c],
+                                 index=int(ctx.data.labels[max(ends[0], 0)]), format_func=lambda c: ctx.class_names[c],
                                  key="interp_cvae_class")
 
-    z = latent.interpolate(ctx.mu[ends[0]], ctx.mu[ends[1]], steps, method)
+    z = latent.interpolate(endpoint_code(ctx, ends[0]), endpoint_code(ctx, ends[1]), steps, method)
     frames = ctx.decode(z, label)
     pred, proba = ctx.judge_images(frames)
-    fine = fine_labels(ctx, (ctx.vae_key, ctx.judge_key), ends[0], ends[1], method, label)
+    mine = yours.get(ctx)
+    fine = fine_labels(ctx, (ctx.vae_key, ctx.judge_key, mine.digest if mine else ""), ends[0], ends[1], method, label)
     st.markdown(f"#### {flips_text(ctx, fine)}")
     changes = latent.label_changes(pred) if pred is not None else []
     captions = [f"t {t:.2f}\n" + ctx.verdict(pred, proba, i).replace(" (", "\n(") for i, t in

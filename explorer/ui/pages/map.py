@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import projection
-from explorer.ui import loaders
+from explorer.ui import loaders, overlays
 from explorer.ui.sidebar import banner
 from explorer.ui.state import Context, context, select, selection
 from explorer.ui.widgets import (MAP_CHOICE, METHOD_TITLES, PLANE, get_map, guarded, map_figure, map_methods, pair,
@@ -58,7 +58,8 @@ def _params_form(method: str) -> dict:
     return {"umap": {"n_neighbors": nn, "min_dist": md}, "tsne": {"perplexity": perp}}.get(method, {})
 
 
-def the_map(ctx: Context, method: str, color_by: str, params: dict) -> None:
+def the_map(ctx: Context, method: str, color_by: str, params: dict,
+            layers: overlays.Layers = overlays.Layers()) -> None:
     title = METHOD_TITLES[method]
     cached = get_map(ctx, method, params, compute=False)
     if cached is None:
@@ -74,20 +75,23 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict) -> None:
     st.session_state[MAP_CHOICE] = (ctx.vae_key, method, params)
 
     backdrop = None
-    if proj.method == "identity" and not ctx.conditional:  # a cvae's plane decodes differently per class
+    # a cvae's plane decodes differently per class; shaded regions replace the decoded images
+    if proj.method == "identity" and not ctx.conditional and not layers.regions:
         lo, hi = proj.coords.min(0), proj.coords.max(0)
         pad = 0.05 * (hi - lo)
         extent = (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
         backdrop = loaders.manifold(ctx.model, ctx.vae_key, extent, 15, None)
-    fig = main_figure(ctx, proj, (ctx.vae_key, ctx.judge_key, proj.method, proj.key), color_by,
+    fig = main_figure(ctx, proj, (ctx.vae_key, ctx.judge_key, proj.method, proj.key, backdrop is not None), color_by,
                       tuple(selection(ctx.dataset)), backdrop)
+    notes = overlays.apply(ctx, proj, fig, layers)
     st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False})
     how = "from the cache" if proj.from_cache else f"computed in {proj.seconds:.1f} s"
     settings = ", ".join(f"{k} {v}" for k, v in (proj.params or {}).items())
     st.caption(f"{title} of {len(proj.coords):,} test images" + (f" ({settings})" if settings else "")
                + f", {how}. Colour: {COLORINGS[color_by]}."
-               + (" Backdrop: images decoded across the plane." if backdrop is not None else ""))
+               + (" Backdrop: images decoded across the plane." if backdrop is not None else "")
+               + "".join(f" {n}" for n in notes))
 
 
 def chart_key() -> str:
@@ -153,9 +157,10 @@ def render() -> None:
     ctx = context()
     absorb_selection(ctx)
     method, color_by, params = controls(ctx)
+    layers = overlays.controls(ctx)
     left, right = st.columns([5, 3], gap="medium")
     with left:
-        the_map(ctx, method, color_by, params)
+        the_map(ctx, method, color_by, params, layers)
     with right:
         selected_panel(ctx)
     loaders.prefetch_models()  # the map is drawn: now get torch ready for the other pages

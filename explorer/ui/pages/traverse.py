@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import latent, projection
+from explorer.ui import yours
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.timing import timed
 from explorer.ui.widgets import big, guarded, quick_map, show_in, small_map, strip
@@ -18,7 +19,7 @@ TOP = 8           # sliders shown before the "more dimensions" expander
 GRID_ROWS = 6     # rows of the traversal grid
 ACTIVE_KL = 0.05  # nats: below this a dimension counts as collapsed
 GRID_COLS = 7     # -3 .. +3 standard deviations
-BASES = {"selected": "Selected image", "class": "Class mean", "origin": "Origin"}
+BASES = {"selected": "Selected image", "class": "Class mean", "origin": "Origin", "yours": "Your image"}
 
 
 def choose_base(ctx: Context) -> tuple[np.ndarray, int | None, tuple, str]:
@@ -32,11 +33,17 @@ def choose_base(ctx: Context) -> tuple[np.ndarray, int | None, tuple, str]:
         label = "Class" if base == "class" else "Decode as class (cvae)"
         k = right.selectbox(label, names, format_func=lambda c: ctx.class_names[c], key="trav_class",
                             persist_state="session")
-    if base == "selected":
+    if base == "yours":
+        mine = yours.get(ctx)
+        if mine is not None:
+            return yours.code(ctx, mine), yours.condition(ctx, mine), ("yours", mine.digest), mine.source
+    if base in ("selected", "yours"):
         i = current_index(ctx)
         note = ""
+        if base == "yours":
+            note = " (no image of yours yet: draw or upload one on the Your image page)"
         if i is None:
-            i, note = 0, " (nothing selected on the Map page yet)"
+            i, note = 0, note or " (nothing selected on the Map page yet)"
         true = int(ctx.data.labels[i])
         return ctx.mu[i], (true if ctx.conditional else None), ("selected", i), \
             f"test image #{i}, a {ctx.class_names[true]}{note}"

@@ -1,0 +1,214 @@
+"""Your image: draw on a canvas or upload a picture, and see what the models make of it.
+
+The image is framed the way the dataset's images are (explorer.images), encoded by the VAE,
+reconstructed, judged by the CNN and by a hybrid VAE's classifier head side by side, placed
+on the map, and shown beside its nearest test images. Interpolate and Traverse can then
+start from it.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from explorer import images, latent, projection
+from explorer.checkpoints import CheckpointError
+from explorer.ui import catalog, loaders, yours
+from explorer.ui.state import ENDPOINTS, Context, context
+from explorer.ui.widgets import METHOD_TITLES, big, guarded, quick_map, show_in, small_map, strip
+
+CANVAS_PX = 280
+SOURCES = {"draw": "Draw", "upload": "Upload"}
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "webp", "bmp"]
+NEAREST = 8
+WHAT_TO_DRAW = {"fashion-mnist": "a piece of clothing, a shoe or a bag", "mnist": "a digit", "digits": "a digit"}
+PLACEMENT = {
+    "identity": "Its code is its position: this map is the latent plane itself.",
+    "pca": "PCA places it exactly: its code projected onto the map's two axes.",
+    "umap": "UMAP cannot place a new point here (the fitted UMAP model is not kept, only the map), so it is put "
+            "at the distance-weighted mean position of its 10 nearest test codes: an approximation.",
+    "tsne": "t-SNE cannot place a new point here (the fitted t-SNE model is not kept, only the map), so it is put "
+            "at the distance-weighted mean position of its 10 nearest test codes: an approximation.",
+}
+
+
+# ---------------------------------------------------------------- input
+
+def from_canvas(ctx: Context) -> None:
+    pen = st.slider("Pen width", 8, 40, 22, key="draw_pen")
+    result = st_canvas(stroke_width=pen, stroke_color="#000000", background_color="#FFFFFF",
+                       width=CANVAS_PX, height=CANVAS_PX, drawing_mode="freedraw", key=f"draw_canvas_{_gen()}",
+                       update_streamlit=True, display_toolbar=True)
+    st.caption(f"Draw {WHAT_TO_DRAW.get(ctx.dataset, 'something')} in black. The bin icon clears the canvas.")
+    data = getattr(result, "image_data", None)
+    if data is None:
+        return
+    try:
+        prepared = images.prepare_canvas(data, ctx.dataset, side=ctx.image_side)
+    except images.BlankImage:
+        return  # an empty canvas: keep whatever image was there before
+    except images.ImageError as e:
+        st.error(f"The drawing could not be used: {e}")
+        return
+    yours.store(ctx.dataset, prepared.image, "your drawing")
+
+
+def from_upload(ctx: Context) -> None:
+    upload = st.file_uploader("A picture (PNG or JPEG, up to 5 MB)", type=UPLOAD_TYPES,
+                              help="A photo or scan of one item on a plain background works best.",
+                              key=f"draw_upload_{_gen()}")
+    if upload is None:
+        return
+    try:
+        prepared = images.prepare_upload(upload.getvalue(), ctx.dataset, name=f"**{upload.name}**",
+                                         side=ctx.image_side)
+    except images.ImageError as e:
+        st.error(str(e))
+        return
+    for note in prepared.notes:
+        st.caption(f"{upload.name}: {note}.")
+    mine = yours.get(ctx)
+    if mine is None or mine.source != f"your upload {upload.name}" or not np.array_equal(mine.image, prepared.image):
+        yours.store(ctx.dataset, prepared.image, f"your upload {upload.name}")
+    show_in(st, big(ctx, prepared.original[None], 200) if max(prepared.original.shape) <= 200 else
+            _thumbnail(prepared.original), caption="As uploaded (grey)")
+
+
+def _gen() -> int:
+    """Bumped by "Forget it": new widget keys give an empty canvas and uploader."""
+    return int(st.session_state.get("draw_gen", 0))
+
+
+def forget() -> None:
+    yours.forget()
+    st.session_state["draw_gen"] = _gen() + 1
+
+
+def _thumbnail(grey: np.ndarray):
+    from PIL import Image
+
+    img = Image.fromarray((np.clip(grey, 0, 1) * 255).astype(np.uint8))
+    img.thumbnail((240, 240))
+    return img
+
+
+# ---------------------------------------------------------------- what the models say
+
+def judges(ctx: Context) -> list[tuple[str, object]]:
+    """(title, model) of the CNN and of a hybrid VAE's head for this dataset, where they exist."""
+    entries = loaders.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
+    found: list[tuple[str, object]] = []
+    cnns = [e for e in catalog.classifier_choices(entries, ctx.dataset) if not e.problem]
+    hybrids = [e for e in catalog.vae_choices(entries, ctx.dataset) if e.kind == "hybrid"]
+    if ctx.vae.kind == "hybrid":
+        hybrids = [e for e in hybrids if e.path.resolve() == ctx.vae.path.resolve()] or hybrids
+    for title, entry in (("CNN", cnns[0] if cnns else None), ("Hybrid's head", hybrids[0] if hybrids else None)):
+        if entry is None:
+            continue
+        try:
+            ckpt = loaders.checkpoint(entry.path)
+        except CheckpointError:
+            continue
+        if tuple(ckpt.model_cfg.image_shape) == tuple(ctx.data.images.shape[1:]) and hasattr(ckpt.model, "classify"):
+            found.append((f"{title} ({entry.name})", ckpt.model))
+    return found
+
+
+def top3(ctx: Context, proba: np.ndarray) -> str:
+    order = np.argsort(-proba)[:3]
+    return " · ".join(f"{ctx.class_names[k]} {proba[k]:.0%}" for k in order)
+
+
+def verdicts(ctx: Context, image: np.ndarray, recon: np.ndarray) -> None:
+    """A small table: each judge's top three classes for the image, the CNN's for the reconstruction."""
+    rows = []
+    found = judges(ctx)
+    for title, model in found:
+        _, proba = latent.classify(model, image[None])
+        rows.append(f"| {title} | **{ctx.class_names[int(proba[0].argmax())]}** | {top3(ctx, proba[0])} |")
+        if title.startswith("CNN"):
+            _, rp = latent.classify(model, recon[None])
+            rows.append(f"| CNN on the reconstruction | **{ctx.class_names[int(rp[0].argmax())]}** | {top3(ctx, rp[0])} |")
+    if not rows:
+        st.warning("No classifier for this dataset, so nothing judges your image. Train one with "
+                   f"`python -m explorer train --kind classifier --dataset {ctx.dataset}`.")
+        return
+    st.markdown("| judge | says | top three |\n| --- | --- | --- |\n" + "\n".join(rows))
+    if not any(t.startswith("Hybrid") for t, _ in found):
+        st.caption("No hybrid VAE for this dataset, so there is no classifier head to compare with.")
+
+
+def results(ctx: Context, mine: yours.Yours) -> None:
+    z = yours.code(ctx, mine)
+    label = yours.condition(ctx, mine)
+    recon = ctx.decode(z[None], label)[0]
+    a, b = st.columns(2)
+    show_in(a, big(ctx, mine.image, 200), caption="What the model sees")
+    show_in(b, big(ctx, recon, 200), caption="The VAE's reconstruction")
+    if label is not None:
+        st.caption(f"A cvae encodes and decodes with a class: {ctx.class_names[label]}, the judge's label.")
+    verdicts(ctx, mine.image, recon)
+
+    proj = quick_map(ctx)
+    xy = projection.place(proj, ctx.mu, z[None])[0]
+    near = latent.nearest(ctx.mu, z, NEAREST)
+    st.markdown(f"**On the {METHOD_TITLES.get(proj.method, proj.method)} map** (star; rings: nearest test images)")
+    small_map(ctx, key="draw_map", marker=(float(xy[0]), float(xy[1])), selected=list(near), height=320)
+    st.caption(PLACEMENT.get(proj.method, ""))
+    st.markdown("**Nearest test images** (by latent code)")
+    captions = [f"#{i}\n{ctx.class_names[int(ctx.data.labels[i])]}" for i in near]
+    show_in(st, strip(ctx, ctx.data.images[near], captions, px=64, ncols=NEAREST))
+
+
+def go_interpolate(ctx: Context, near: int) -> None:
+    st.session_state[ENDPOINTS] = (ctx.dataset, [yours.YOURS, int(near)])
+    st.session_state["draw_goto"] = "ui/pages/interpolate.py"
+
+
+def go_traverse() -> None:
+    st.session_state["trav_base"] = "yours"
+    st.session_state["draw_goto"] = "ui/pages/traverse.py"
+
+
+def next_steps(ctx: Context, mine: yours.Yours) -> None:
+    z = yours.code(ctx, mine)
+    pred, _ = ctx.judge_images(mine.image[None])
+    mine_class = int(pred[0]) if pred is not None else -1
+    order = latent.nearest(ctx.mu, z, len(ctx.mu))
+    other = next((int(i) for i in order if int(ctx.data.labels[i]) != mine_class), int(order[0]))
+    a, b, c = st.columns(3)
+    a.button("Interpolate from it", key="draw_to_interp", on_click=go_interpolate, args=(ctx, other),
+             width="stretch", help="Walk from your image to the nearest test image of another class")
+    b.button("Traverse around it", key="draw_to_trav", on_click=go_traverse, width="stretch",
+             help="Move one latent dimension at a time, starting from your image")
+    c.button("Forget it", key="draw_forget", on_click=forget, width="stretch")
+
+
+@guarded
+def render() -> None:
+    ctx = context()
+    goto = st.session_state.pop("draw_goto", None)
+    if goto:
+        st.switch_page(goto)
+    st.markdown("### Your image")
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        source = st.segmented_control("Source", list(SOURCES), format_func=SOURCES.get, default="draw",
+                                      required=True, key="draw_source", persist_state="session")
+        if source == "upload":
+            from_upload(ctx)
+        else:
+            from_canvas(ctx)
+    mine = yours.get(ctx)
+    with right:
+        if mine is None:
+            st.info(f"Draw {WHAT_TO_DRAW.get(ctx.dataset, 'something')} on the canvas, or upload a picture: "
+                    "it is cropped, scaled and centred the way the dataset's images are, then encoded, "
+                    "reconstructed, judged and placed on the map.")
+            return
+        st.caption(f"Showing {mine.source}.")
+        results(ctx, mine)
+        next_steps(ctx, mine)
+
+
+render()
