@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import shutil
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +18,7 @@ from . import plots
 
 GIF_FRAME_MS = 250      # per frame: a path of 11 frames plays in under 3 s
 PROGRESS_PX = 6         # height of the progress bar under each GIF frame
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")  # kaleido finds these
 CSV_COLUMNS = ("index", "x", "y", "true_label", "true_class", "predicted_label", "predicted_class")
 
 
@@ -119,4 +122,17 @@ def file_stem(*parts: str) -> str:
     return keep.strip("-_.") or "export"
 
 
-__all__ = ["ExportError", "png_bytes", "gif_frames", "gif_bytes", "map_html", "map_png", "map_csv", "file_stem"]
+def png_export_problem() -> str:
+    """Why map_png() cannot work on this machine ("" when it can): kaleido or a browser missing."""
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        return "PNG export of the map needs the `kaleido` package (pip install kaleido)."
+    if os.environ.get("BROWSER_PATH") or any(shutil.which(n) for n in BROWSERS):
+        return ""
+    return ("PNG export of the map needs Chrome or Chromium on this machine (e.g. `apt-get install chromium`); "
+            "the HTML export works without it.")
+
+
+__all__ = ["ExportError", "png_bytes", "gif_frames", "gif_bytes", "map_html", "map_png", "map_csv", "file_stem",
+           "png_export_problem"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explorer import latent, plots, projection
+from explorer import latent, plots, projection, teach
 from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
 from explorer.data import ImageDataset, load_dataset
 
@@ -142,3 +142,10 @@ def manifold(_model, key: str, extent: tuple[float, float, float, float], n: int
     """A 2-D latent plane's decoded images as a map backdrop: (image, x0, x1, y0, y1)."""
     image, (x0, x1, y0, y1) = plots.manifold_grid(_model, extent, n=n, label=label)
     return image, x0, x1, y0, y1
+
+
+@st.cache_data(show_spinner="Scoring every test image (once per checkpoint)...", max_entries=8)
+def anomaly_scores(_model, key: str, dataset: str) -> dict[str, np.ndarray]:
+    """Per test image: negative ELBO (4 draws of z), its terms, and -log p(x|z = mu), in nats."""
+    data = test_set(dataset)
+    return teach.anomaly_scores(_model, data.images, data.labels, samples=4, seed=0)

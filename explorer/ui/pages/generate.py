@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import latent
+from explorer.ui import help
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.widgets import big, guarded, show_in, strip
 
@@ -32,7 +33,8 @@ def seed_code(ctx: Context, seed: int) -> np.ndarray:
 def make_one(ctx: Context, seed: int, order: np.ndarray, kl: np.ndarray) -> None:
     """Class choice, a few latent sliders and the decoded image with the CNN's verdict."""
     k = st.segmented_control("Class", list(range(ctx.num_classes)), format_func=lambda c: ctx.class_names[c],
-                             default=0, required=True, key="gen_class", persist_state="session", width="stretch")
+                             default=0, required=True, key="gen_class", persist_state="session", width="stretch",
+                             bind="query-params")
     if ctx.conditional:
         base = seed_code(ctx, seed)   # the style; the class comes from the condition
         sig = (ctx.vae_key, seed)
@@ -122,6 +124,7 @@ def prior_and_means(ctx: Context, seed: int, temperature: float) -> None:
 @guarded
 def render() -> None:
     ctx = context()
+    help.explain("generate")
     seed = st.session_state.setdefault(SEED, 0)
     kl = latent.kl_per_dim(ctx.mu, ctx.logvar)
     order = latent.active_order(ctx.mu, ctx.logvar)
@@ -130,6 +133,7 @@ def render() -> None:
     a.button("New samples", key="gen_reseed", on_click=reseed, icon=":material/casino:",
              help="Draw new codes from the prior")
     temperature = b.slider("Temperature", 0.5, 1.5, 1.0, step=0.1, key="gen_temperature", persist_state="session",
+                           bind="query-params",
                            help="Scale of the prior samples: below 1 safer, above 1 wilder")
     if ctx.conditional:
         class_grid(ctx, seed, temperature)
