@@ -7,7 +7,10 @@ Anomalies pages only display what these return.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -66,13 +69,38 @@ def explain(model: nn.Module, image: np.ndarray, label: int | None = None, seed:
         pixel_nll=pixel, recon_nats=float(pixel.sum()), kl_per_dim=kl_dims, kl_nats=kl_total)
 
 
-def anomaly_scores(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = None, samples: int = 4,
-                   seed: int = 0) -> dict[str, np.ndarray]:
-    """Per test image, in nats: "neg_elbo" (-ELBO, `samples` draws of z), its "recon" and "kl"
-    terms, and "recon_at_mu" (-log p(x|z = mu), no sampling). Higher: explained worse."""
+def anomaly_scores(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = None, samples: int = 1,
+                   seed: int = 0, cache_file: Path | None = None) -> dict[str, np.ndarray]:
+    """Per image, in nats: "neg_elbo" (the negative ELBO, `samples` draws of z) and its terms
+    "recon" and "kl". Higher: explained worse.
+
+    With `cache_file` (a .npz named after the checkpoint's identity), the scores are read from
+    it when it holds as many as there are images, else computed and written (atomically)."""
+    if cache_file is not None:
+        try:
+            with np.load(cache_file) as f:
+                found = {k: f[k] for k in ("neg_elbo", "recon", "kl")}
+            if all(len(v) == len(images) for v in found.values()):
+                return found
+        except (OSError, KeyError, ValueError):
+            pass  # missing or unreadable: compute
     recon, kl = metrics.elbo_per_image(model, images, labels, samples=samples, seed=seed)
-    at_mu = latent.recon_error(model, images, labels if getattr(model, "conditional", False) else None)
-    return {"neg_elbo": recon + kl, "recon": recon, "kl": kl, "recon_at_mu": at_mu.astype(np.float64)}
+    scores = {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
+    if cache_file is not None:
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(tmp, **scores)
+            os.replace(tmp, cache_file)
+        except OSError:
+            pass  # a read-only cache only costs the time to compute again
+    return scores
+
+
+def scores_file(cache_dir: Path, identity: str, samples: int = 1, seed: int = 0) -> Path:
+    """Where anomaly_scores() keeps one checkpoint's scores: named by a hash of its identity."""
+    digest = hashlib.sha256(f"{identity}|{samples}|{seed}".encode()).hexdigest()[:20]
+    return Path(cache_dir) / "scores" / f"elbo-{digest}.npz"
 
 
 def extremes(scores: np.ndarray, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -87,4 +115,4 @@ def extremes(scores: np.ndarray, n: int, among: np.ndarray | None = None) -> tup
     return order[::-1][:n], order[:n]
 
 
-__all__ = ["Explanation", "explain", "anomaly_scores", "extremes"]
+__all__ = ["Explanation", "explain", "anomaly_scores", "scores_file", "extremes"]

@@ -52,7 +52,21 @@ def test_anomaly_scores_are_per_image_and_agree_with_the_mean_elbo(images):
     assert np.allclose(s["neg_elbo"], s["recon"] + s["kl"])
     mean = metrics.elbo_terms(model, images, samples=2, seed=0)
     assert s["neg_elbo"].mean() == pytest.approx(mean["neg_elbo"], rel=1e-5)
-    assert np.allclose(s["recon_at_mu"], latent.recon_error(model, images), rtol=1e-5)
+
+
+def test_anomaly_scores_are_kept_on_disk_per_checkpoint(images, tmp_path):
+    model = tiny()
+    where = teach.scores_file(tmp_path, "ckpt-a@123")
+    assert where != teach.scores_file(tmp_path, "ckpt-a@124")    # a retrained checkpoint is scored anew
+    first = teach.anomaly_scores(model, images, cache_file=where)
+    assert where.is_file() and not list(where.parent.glob("*.tmp*"))
+    with torch.no_grad():                                        # the file, not the model, answers now
+        for p in model.parameters():
+            p.add_(1.0)
+    again = teach.anomaly_scores(model, images, cache_file=where)
+    assert np.array_equal(first["neg_elbo"], again["neg_elbo"])
+    fresh = teach.anomaly_scores(model, images[:5], cache_file=where)   # other images: not the cached ones
+    assert not np.allclose(fresh["neg_elbo"], first["neg_elbo"][:5])
 
 
 def test_extremes_pick_the_worst_and_best_overall_and_within_a_group():

@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer import latent, plots, projection, teach
 from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
-from explorer.data import ImageDataset, load_dataset
+from explorer.data import ImageDataset, cache_dir, load_dataset
 
 from .catalog import CheckpointEntry, scan
 
@@ -146,6 +146,7 @@ def manifold(_model, key: str, extent: tuple[float, float, float, float], n: int
 
 @st.cache_data(show_spinner="Scoring every test image (once per checkpoint)...", max_entries=8)
 def anomaly_scores(_model, key: str, dataset: str) -> dict[str, np.ndarray]:
-    """Per test image: negative ELBO (4 draws of z), its terms, and -log p(x|z = mu), in nats."""
+    """Per test image: negative ELBO and its terms, in nats; kept on disk in the cache dir."""
     data = test_set(dataset)
-    return teach.anomaly_scores(_model, data.images, data.labels, samples=4, seed=0)
+    return teach.anomaly_scores(_model, data.images, data.labels, samples=1, seed=0,
+                                cache_file=teach.scores_file(cache_dir(), f"{key}|{dataset}"))

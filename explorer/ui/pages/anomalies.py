@@ -1,7 +1,7 @@
 """Anomalies: the test images the VAE explains worst and best, overall or within one class.
 
-Each image's score is its negative ELBO (nats; 4 draws of z) or its reconstruction error at
-z = mu, computed once per checkpoint (explorer/teach.py) and kept for the session.
+Each image's score is its negative ELBO (nats, one draw of z) or its reconstruction error at
+z = mu, computed once per checkpoint (explorer/teach.py; the ELBO is also kept in the cache dir).
 """
 from __future__ import annotations
 
@@ -55,7 +55,10 @@ def render() -> None:
     st.title("What the model finds unusual")
     help.explain("anomalies")
     score, k, n = controls(ctx)
-    values = loaders.anomaly_scores(ctx.model, ctx.vae_key, ctx.dataset)[score]
+    if score == "neg_elbo":
+        values = loaders.anomaly_scores(ctx.model, ctx.vae_key, ctx.dataset)["neg_elbo"]
+    else:
+        values = loaders.recon_errors(ctx.model, ctx.vae_key, ctx.dataset)
     among = None if k == ALL else np.flatnonzero(ctx.data.labels == k)
     worst, best = teach.extremes(values, n, among)
     where = "of all test images" if k == ALL else f"among the {ctx.class_names[k]} test images"

@@ -46,10 +46,10 @@ def nll_picture(ctx: Context, ex: teach.Explanation):
     return big(ctx, heat, 150)
 
 
-def encoder(ctx: Context, ex: teach.Explanation, dims: np.ndarray, true: int) -> None:
+def encoder(ctx: Context, ex: teach.Explanation, dims: np.ndarray, i: int, true: int) -> None:
     st.subheader("1 · The encoder: an image becomes a distribution")
     pic, text = st.columns([1, 3], gap="large")
-    show_in(pic, big(ctx, ex.image, 170), caption=f"x: test image, a {ctx.class_names[true]}")
+    show_in(pic, big(ctx, ex.image, 170), caption=f"x: test image #{i}, class {ctx.class_names[true]}")
     with text:
         st.markdown(
             f"The encoder is a small convolutional network. It does not output one code for the image but a "
@@ -167,7 +167,7 @@ def render() -> None:
     ex = teach.explain(ctx.model, ctx.data.images[i], true if ctx.conditional else None, seed=seed)
     kl_data = latent.kl_per_dim(ctx.mu, ctx.logvar)
     dims = latent.active_order(ctx.mu, ctx.logvar)[:MAX_DIMS]
-    encoder(ctx, ex, dims, true)
+    encoder(ctx, ex, dims, i, true)
     reparameterise(ctx, ex, dims, seed)
     decoder(ctx, ex)
     elbo(ctx, ex, kl_data, dims)
