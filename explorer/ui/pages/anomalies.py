@@ -14,6 +14,7 @@ from explorer.ui.state import Context, context, select
 from explorer.ui.widgets import guarded, show_in, strip
 
 SCORES = {"neg_elbo": "Negative ELBO", "recon_at_mu": "Reconstruction error"}
+PHRASES = {"neg_elbo": "negative ELBO", "recon_at_mu": "reconstruction error"}
 ALL = -1
 
 
@@ -35,7 +36,7 @@ def show_row(ctx: Context, title: str, idx: np.ndarray, values: np.ndarray, key:
         return
     recons = loaders.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(int(i) for i in idx))
     r_pred, r_proba = ctx.judge_images(recons)
-    top = [f"#{i} {values[i]:.0f}\n{ctx.class_names[int(ctx.data.labels[i])]}\nCNN {ctx.verdict(ctx.pred, ctx.proba, i)}"
+    top = [f"#{i} · {values[i]:.0f} nats\n{ctx.class_names[int(ctx.data.labels[i])]}\nCNN {ctx.verdict(ctx.pred, ctx.proba, i)}"
            for i in idx]
     bottom = [f"recon\nCNN {ctx.verdict(r_pred, r_proba, n)}" for n in range(len(idx))]
     wrong = [n for n, i in enumerate(idx) if ctx.pred is not None and ctx.pred[i] != ctx.data.labels[i]]
@@ -62,7 +63,7 @@ def render() -> None:
     among = None if k == ALL else np.flatnonzero(ctx.data.labels == k)
     worst, best = teach.extremes(values, n, among)
     where = "of all test images" if k == ALL else f"among the {ctx.class_names[k]} test images"
-    show_row(ctx, f"Explained worst {where} (highest {SCORES[score].lower()}, nats)", worst, values, "anom_worst")
+    show_row(ctx, f"Explained worst {where} (highest {PHRASES[score]}, nats)", worst, values, "anom_worst")
     show_row(ctx, f"Explained best {where} (lowest)", best, values, "anom_best")
     st.caption("Top row: the test image, its index and score, true class, and the CNN's verdict (outlined where "
                "the CNN disagrees with the true label). Bottom row: the VAE's reconstruction and the CNN's verdict on it.")

@@ -83,8 +83,8 @@ def decoder(ctx: Context, ex: teach.Explanation) -> None:
     pred, proba = ctx.judge_images(images)
     captions = ["x (input)", "decoded z", "decoded mu"]
     if pred is not None:
-        captions = [f"{c}\nCNN: {ctx.verdict(pred, proba, i)}" for i, c in enumerate(captions)]
-    show_in(pic, plots.image_grid(images, 3, captions=captions, scale=max(1, round(120 / ctx.image_side))))
+        captions = [f"{c}\n{ctx.verdict(pred, proba, i)}" for i, c in enumerate(captions)]
+    show_in(pic, plots.image_grid(images, 3, captions=captions, scale=max(1, round(150 / ctx.image_side))))
     text.markdown(
         "The decoder maps z back to an image. For each pixel it outputs the probability of it being bright "
         "(a Bernoulli likelihood p(x|z)); that probability is what you see. The middle image is decoded from the "
@@ -111,7 +111,8 @@ def elbo(ctx: Context, ex: teach.Explanation, kl_data: np.ndarray, dims: np.ndar
         "- **KL**: how much the code says about this image beyond the prior, a price per bit of information. "
         "It pushes every q(z|x) towards N(0, I), which is what lets you sample new images from the prior.\n\n"
         "The ELBO is a lower bound on log p(x); the tighter IWAE estimate is on the Model card page.")
-    show_in(pic, nll_picture(ctx, ex), caption="Where the reconstruction nats go (bright: more)")
+    show_in(pic, nll_picture(ctx, ex), caption="Where the reconstruction nats go (bright: more). Grey pixels "
+            "always cost some: a Bernoulli decoder cannot be sure of a grey level.")
     st.plotly_chart(plots_teach.kl_bars(ex.kl_per_dim, kl_data, dims), key="learn_kl",
                     config={"displayModeBar": False})
     st.caption("KL per dimension for this image (orange) and on average over the test set (blue).")

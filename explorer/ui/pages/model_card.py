@@ -35,10 +35,11 @@ def headline(m: dict) -> None:
                                    help=METRIC_NOTES.get(k))
 
 
-def figures_table(m: dict) -> None:
-    rows = [f"| {k} | {_fmt(v)} | {METRIC_NOTES.get(k, '')} |" for k, v in m.items()
+def figures_table(m: dict, key: str) -> None:
+    rows = [{"figure": k, "value": _fmt(v), "meaning": METRIC_NOTES.get(k, "")} for k, v in m.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    st.markdown("| figure | value | meaning |\n|---|---:|---|\n" + "\n".join(rows))
+    st.dataframe(rows, hide_index=True, width="stretch", key=f"{key}_figures",
+                 column_config={"meaning": st.column_config.TextColumn(width="large")})
 
 
 def metrics_section(ckpt: Checkpoint, class_names: tuple[str, ...], key: str) -> None:
@@ -48,15 +49,15 @@ def metrics_section(ckpt: Checkpoint, class_names: tuple[str, ...], key: str) ->
                    f"`python -m explorer evaluate --checkpoint {ckpt.path}`.")
         return
     headline(m)
+    figures_table(m, key)
     left, right = st.columns([1, 1], gap="large")
     with left:
-        figures_table(m)
-    with right:
         if m.get("confusion"):
             st.plotly_chart(plots_teach.confusion_figure(m["confusion"], class_names), key=f"{key}_confusion",
                             config={"displayModeBar": False})
             st.caption("Confusion matrix on the test set: rows are the true class, columns what the model said.")
-        per_class = m.get("conditional_fidelity_per_class")
+    per_class = m.get("conditional_fidelity_per_class")
+    with right if m.get("confusion") else left:
         if per_class and len(per_class) == len(class_names):
             st.plotly_chart(plots_teach.per_class_bars(per_class, class_names, "fidelity"), key=f"{key}_fidelity",
                             config={"displayModeBar": False})
@@ -131,7 +132,7 @@ def render() -> None:
     found = checkpoints(ctx)
     for (title, ckpt), tab in zip(found, st.tabs([t for t, _ in found], key="card_tabs")):
         with tab:
-            st.caption(f"`{ckpt.path}` · {ckpt.kind} · trained on {ckpt.dataset}")
+            st.caption(f"`{ckpt.path.parent.name}/{ckpt.name}` · {ckpt.kind} · trained on {ckpt.dataset}")
             card(ckpt, ctx.class_names, key=f"card_{'clf' if title.startswith('Classifier') else 'vae'}")
 
 render()

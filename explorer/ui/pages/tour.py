@@ -74,7 +74,7 @@ def the_map(ctx: Context) -> None:
     st.markdown("The encoder turns each of the test images into a code; here every code is one dot, laid out "
                 "so that neighbours stay neighbours. The colour is what a **separate classifier** thinks the "
                 "image shows. Nobody told the VAE the classes, yet it groups them.")
-    fig = map_figure(ctx, proj, "predicted", height=520)
+    fig = map_figure(ctx, proj, "predicted", height=460)
     fig.update_layout(dragmode=False)
     st.plotly_chart(fig, key="tour_map", config={"displayModeBar": False})
 
@@ -180,6 +180,7 @@ def render() -> None:
     step = int(np.clip(st.session_state.get(TOUR_STEP, 0), 0, len(STEPS) - 1))
     st.session_state[TOUR_STEP] = step
     offer_shipped(ctx)
+    nav(step, "top")
     st.title(f"{step + 1}. {STEPS[step]}")
     STEP_FUNCTIONS[step](ctx)
     nav(step, "bottom")
