@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import latent
-from explorer.ui import help
+from explorer.ui import exports, help
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.widgets import big, guarded, show_in, strip
 
@@ -67,7 +67,7 @@ def make_one(ctx: Context, seed: int, order: np.ndarray, kl: np.ndarray) -> None
 def class_grid(ctx: Context, seed: int, temperature: float) -> None:
     """PER_CLASS samples of every class (same codes across rows), with the CNN's agreement."""
     st.subheader("Samples of every class")
-    agree = []
+    agree, rows, labels = [], [], []
     for k in range(ctx.num_classes):
         images, _ = latent.sample_prior(ctx.model, PER_CLASS, label=k, seed=seed, temperature=temperature)
         pred, proba = ctx.judge_images(images)
@@ -77,11 +77,15 @@ def class_grid(ctx: Context, seed: int, temperature: float) -> None:
         name.markdown(f"**{ctx.class_names[k]}**")
         wrong = [i for i in range(PER_CLASS) if pred is not None and pred[i] != k]
         show_in(row, strip(ctx, images, ctx.verdicts(pred, proba, PER_CLASS), px=84, highlight=wrong))
+        rows.append(images)
+        labels += [f"{ctx.class_names[k]}\n{v}" for v in ctx.verdicts(pred, proba, PER_CLASS)]
         score.markdown(f"**{share:.0%}** agree" if pred is not None else "")
     if ctx.judge is not None:
         st.caption(f"Each row asks the cvae for one class with the same {PER_CLASS} codes (one per column). "
                    f"The CNN agrees with the class asked for in {np.mean(agree):.0%} of all samples; "
                    "outlined: where it does not.")
+    exports.png_button(st, strip(ctx, np.concatenate(rows), labels, px=84, ncols=PER_CLASS),
+                       f"{ctx.vae.name}_samples_seed{seed}", key="gen_grid_png", label="Grid PNG")
 
 
 def style_swap(ctx: Context) -> None:
@@ -98,7 +102,9 @@ def style_swap(ctx: Context) -> None:
     pred, proba = ctx.judge_images(swapped)
     with right:
         captions = [f"as {ctx.class_names[k]}\n{ctx.verdict(pred, proba, k)}" for k in range(ctx.num_classes)]
-        show_in(st, strip(ctx, swapped, captions, px=112, ncols=5))
+        picture = strip(ctx, swapped, captions, px=112, ncols=5)
+        show_in(st, picture)
+        exports.png_button(st, picture, f"{ctx.vae.name}_style-swap_{i}", key="gen_swap_png")
         st.caption("The image's code (its style) decoded with every class as the condition; "
                    "under each, what the CNN thinks it is.")
 
@@ -108,7 +114,9 @@ def prior_and_means(ctx: Context, seed: int, temperature: float) -> None:
     st.subheader("Samples from the prior")
     images, _ = latent.sample_prior(ctx.model, 2 * PER_CLASS, seed=seed, temperature=temperature)
     pred, proba = ctx.judge_images(images)
-    show_in(st, strip(ctx, images, ctx.verdicts(pred, proba, len(images)), px=84, ncols=PER_CLASS))
+    picture = strip(ctx, images, ctx.verdicts(pred, proba, len(images)), px=84, ncols=PER_CLASS)
+    show_in(st, picture)
+    exports.png_button(st, picture, f"{ctx.vae.name}_prior_seed{seed}", key="gen_prior_png")
     st.caption("Codes drawn from the prior N(0, I) and decoded; the VAE cannot be asked for a class. "
                "Captions: what the CNN thinks each one is.")
     st.subheader("Class-mean codes")
@@ -116,7 +124,9 @@ def prior_and_means(ctx: Context, seed: int, temperature: float) -> None:
     decoded = ctx.decode(means)
     pred, proba = ctx.judge_images(decoded)
     captions = [f"{ctx.class_names[k]}\n{ctx.verdict(pred, proba, k)}" for k in range(ctx.num_classes)]
-    show_in(st, strip(ctx, decoded, captions, px=112, ncols=5))
+    picture = strip(ctx, decoded, captions, px=112, ncols=5)
+    show_in(st, picture)
+    exports.png_button(st, picture, f"{ctx.vae.name}_class-means", key="gen_means_png")
     st.caption("Each class's average test code, decoded: the VAE's idea of a typical member. "
                "First line: the class; second: what the CNN thinks the image is.")
 
