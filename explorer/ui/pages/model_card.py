@@ -19,8 +19,9 @@ HEADLINE = {  # metric: (label, format)
     "accuracy": ("Accuracy", "{:.1%}"), "macro_f1": ("Macro-F1", "{:.3f}"),
     "conditional_fidelity": ("Conditional fidelity", "{:.1%}"),
 }
+PER_ROW = 3  # training-curve charts side by side
 CURVES = [("Negative ELBO (nats)", ["train_neg_elbo", "test_neg_elbo"]),
-          ("Reconstruction and KL (nats)", ["train_recon", "test_recon", "train_kl", "test_kl"]),
+          ("Reconstruction (nats)", ["train_recon", "test_recon"]), ("KL (nats)", ["train_kl", "test_kl"]),
           ("Accuracy", ["train_acc", "test_acc"]), ("Cross-entropy", ["train_ce", "test_ce"])]
 
 
@@ -38,7 +39,7 @@ def headline(m: dict) -> None:
 def figures_table(m: dict, key: str) -> None:
     rows = [{"figure": k, "value": _fmt(v), "meaning": METRIC_NOTES.get(k, "")} for k, v in m.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    st.dataframe(rows, hide_index=True, width="stretch", key=f"{key}_figures",
+    st.dataframe(rows, hide_index=True, width="stretch", key=f"{key}_figures", height=35 * (len(rows) + 1) + 3,
                  column_config={"meaning": st.column_config.TextColumn(width="large")})
 
 
@@ -72,9 +73,10 @@ def curves_section(ckpt: Checkpoint, key: str) -> None:
         return
     present = [(t, [k for k in keys if any(k in h for h in history)]) for t, keys in CURVES]
     present = [(t, keys) for t, keys in present if keys]
-    cols = st.columns(len(present) or 1)
     for n, (title, keys) in enumerate(present):
-        with cols[n]:
+        if n % PER_ROW == 0:
+            cols = st.columns(PER_ROW)
+        with cols[n % PER_ROW]:
             st.plotly_chart(plots.curves_figure(history, keys, title=title, height=320), key=f"{key}_curve{n}",
                             config={"displayModeBar": False})
     minutes = sum(float(h.get("seconds", 0.0)) for h in history) / 60
