@@ -30,7 +30,7 @@ page = st.navigation([
 ])
 widgets.style()
 urlstate.restore(loaders.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots())))
-sidebar.render()
+urlstate.restore_picks(sidebar.render())
 present.toggle()
 page.run()
 urlstate.report()

@@ -227,7 +227,7 @@ def test_a_link_reopens_checkpoint_selection_and_map_settings(app_env):
 
 
 def test_a_link_reopens_an_interpolation(app_env):
-    at = run_app(query={"ckpt": "digits/vae-2d", "a": "11", "b": "42", "interp_steps": "7", "interp_method": "Slerp"})
+    at = run_app(query={"a": "11", "b": "42", "interp_steps": "7", "interp_method": "Slerp"})  # default checkpoint
     at.switch_page("ui/pages/interpolate.py").run()
     assert not at.exception
     assert "**A**: test image #11," in texts(at) and "**B**: test image #42," in texts(at)

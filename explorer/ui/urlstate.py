@@ -26,6 +26,7 @@ from .state import CHOICE, ENDPOINTS, HEAD, SELECTED, SELECTED_FOR, Choice
 
 RESTORED = "url_restored"
 NOTICES = "url_notices"
+PENDING = "url_pending"  # sel, a, b: applied once the dataset is known
 TOUR_STEP = "tour_step"
 MAX_SELECTED = 50
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -91,19 +92,6 @@ def restore(entries: list[CheckpointEntry]) -> None:
                 st.session_state["sb_classifier"] = e.path
             else:
                 notices.append(f"no classifier `{params['clf'][:60]}`")
-    n_test = DATASETS[dataset].n_test if dataset in DATASETS else 0
-    if "sel" in params:
-        picked = _ints(params["sel"], n_test, MAX_SELECTED) if dataset else None
-        if picked is None:
-            notices.append("the selected images (`sel`: up to 50 test indices, and a `ckpt`)")
-        else:
-            st.session_state[SELECTED], st.session_state[SELECTED_FOR] = picked, dataset
-    if "a" in params or "b" in params:
-        ends = [_ints(params.get(s, ""), n_test, 1) if dataset else None for s in ("a", "b")]
-        if None in ends:
-            notices.append("the interpolation endpoints (`a` and `b`: test indices, and a `ckpt`)")
-        else:
-            st.session_state[ENDPOINTS] = (dataset, [ends[0][0], ends[1][0]])
     if "step" in params:
         step = _ints(params["step"], 99, 1)
         if step is None or step[0] < 1:
@@ -114,6 +102,30 @@ def restore(entries: list[CheckpointEntry]) -> None:
     if unknown:
         notices.append("unknown " + ", ".join(f"`{k[:30]}`" for k in unknown[:5]))
     st.session_state[NOTICES] = notices
+    st.session_state[PENDING] = {k: params[k] for k in ("sel", "a", "b") if k in params}
+
+
+def restore_picks(choice: Choice) -> None:
+    """After the sidebar has settled the dataset: the link's selected images and interpolation
+    endpoints, checked against that dataset's test set."""
+    pending = st.session_state.pop(PENDING, None)
+    if not pending:
+        return
+    notices = st.session_state.setdefault(NOTICES, [])
+    dataset = choice.dataset
+    n_test = DATASETS[dataset].n_test if dataset in DATASETS else 0
+    if "sel" in pending:
+        picked = _ints(pending["sel"], n_test, MAX_SELECTED)
+        if picked is None:
+            notices.append(f"selected images (`sel`: up to {MAX_SELECTED} test indices below {n_test:,})")
+        else:
+            st.session_state[SELECTED], st.session_state[SELECTED_FOR] = picked, dataset
+    if "a" in pending or "b" in pending:
+        ends = [_ints(pending.get(s, ""), n_test, 1) for s in ("a", "b")]
+        if None in ends:
+            notices.append(f"interpolation endpoints (`a` and `b`: test indices below {n_test:,})")
+        else:
+            st.session_state[ENDPOINTS] = (dataset, [ends[0][0], ends[1][0]])
 
 
 def _same(raw: str, value) -> bool:
