@@ -31,7 +31,7 @@ def map_buttons(fig, coords: np.ndarray, labels: np.ndarray, pred: np.ndarray | 
                 key: str = "map_export") -> None:
     """PNG, interactive HTML and CSV of the map, side by side."""
     stem = export.file_stem(name)
-    png, html, csv_ = st.columns(3)
+    png = html = csv_ = st.container(horizontal=True)
     problem = export.png_export_problem()
     png.download_button("PNG", lambda: export.map_png(fig), file_name=f"{stem}.png", mime="image/png",
                         key=f"{key}_png", on_click="ignore", icon=":material/image:", disabled=bool(problem),

@@ -168,7 +168,7 @@ def render() -> None:
     st.caption("Frames from A (t = 0) to B (t = 1), each captioned with the CNN's label; "
                "outlined where it changes." + note)
     stem = f"{ctx.vae.name}_{ends[0]}-to-{ends[1]}_{method}"
-    png, gif, _ = st.columns([1, 1, 6])
+    png = gif = st.container(horizontal=True)
     exports.png_button(png, picture, stem, key="interp_png", label="Strip PNG")
     exports.gif_button(gif, frames, [c.replace("\n", " ") for c in captions], stem, key="interp_gif",
                        label="Animated GIF")

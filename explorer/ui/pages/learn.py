@@ -72,7 +72,7 @@ def reparameterise(ctx: Context, ex: teach.Explanation, dims: np.ndarray, seed: 
         f"other number. Change the noise seed (now {seed}) to draw a new eps: mu and sigma stay, z moves.")
     rows = [f"| z{d} | {ex.mu[d]:+.3f} | {ex.sigma[d]:.3f} | {ex.eps[d]:+.3f} | **{ex.z[d]:+.3f}** |"
             for d in dims[:TABLE_DIMS]]
-    table.markdown("| dim | mu | sigma | eps | z = mu + sigma·eps |\n|---|---:|---:|---:|---:|\n" + "\n".join(rows))
+    table.markdown("| dim | mu | sigma | eps | z |\n|---|---:|---:|---:|---:|\n" + "\n".join(rows))
     table.caption(f"The {min(TABLE_DIMS, len(dims))} most used dimensions of this image's code.")
 
 

@@ -113,7 +113,7 @@ def grid(ctx: Context, base_z: np.ndarray, label: int | None, order: np.ndarray,
         name.markdown(f"**z{d}**  \nKL {kl[d]:.2f}" + ("  \n(collapsed)" if kl[d] <= ACTIVE_KL else ""))
         captions = [ctx.class_names[int(p)] for p in pred] if pred is not None else None
         show_in(row, strip(ctx, images[r], captions, px=84, highlight=changes))
-    png, gif, _ = st.columns([1, 1, 6])
+    png = gif = st.container(horizontal=True)
     exports.png_button(png, strip(ctx, images.reshape(-1, *images.shape[2:]), None, px=84, ncols=GRID_COLS),
                        f"{ctx.vae.name}_traversal", key="trav_grid_png", label="Grid PNG")
     exports.gif_button(gif, images[0], [f"z{dims[0]} = {v:+.2f}" for v in values[0]], f"{ctx.vae.name}_z{dims[0]}",
