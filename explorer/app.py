@@ -14,7 +14,7 @@ if str(_HERE.parent) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from explorer.ui import sidebar, widgets  # noqa: E402
+from explorer.ui import catalog, loaders, present, sidebar, urlstate, widgets  # noqa: E402
 
 st.set_page_config(page_title="Latent Explorer", page_icon=":material/scatter_plot:", layout="wide",
                    initial_sidebar_state="expanded")
@@ -24,9 +24,17 @@ page = st.navigation([
     st.Page("ui/pages/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
     st.Page("ui/pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
     st.Page("ui/pages/draw.py", title="Your image", icon=":material/draw:"),
+    st.Page("ui/pages/learn.py", title="Learn", icon=":material/school:"),
+    st.Page("ui/pages/anomalies.py", title="Anomalies", icon=":material/report:"),
+    st.Page("ui/pages/model_card.py", title="Model card", icon=":material/description:"),
     st.Page("ui/pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("ui/pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("ui/pages/tour.py", title="Tour", icon=":material/slideshow:"),
 ])
 widgets.style()
-sidebar.render()
+urlstate.restore(loaders.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots())))
+urlstate.restore_picks(sidebar.render())
+present.toggle()
 page.run()
+urlstate.report()
+urlstate.sync(page.url_path)

@@ -14,23 +14,35 @@ from .models import bernoulli_nll, gaussian_kl
 LOG_2PI = math.log(2 * math.pi)
 
 
-@torch.no_grad()
 def elbo_terms(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = None, samples: int = 1,
                batch_size: int = 500, seed: int = 0) -> dict[str, float]:
     """Mean reconstruction NLL, KL and negative ELBO per image, in nats (`samples` draws of z each)."""
+    recon, kl = elbo_per_image(model, images, labels, samples, batch_size, seed)
+    return {"recon": float(recon.sum()) / len(images), "kl": float(kl.sum()) / len(images),
+            "neg_elbo": float((recon + kl).sum()) / len(images)}
+
+
+@torch.no_grad()
+def elbo_per_image(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = None, samples: int = 1,
+                   batch_size: int = 500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's reconstruction term -E_q[log p(x|z)] (averaged over `samples` draws of z)
+    and its KL(q(z|x) || p(z)), in nats, float64 (N,) each; their sum is the negative ELBO."""
     model.eval()
     torch.manual_seed(seed)
     dev = _device(model)
     labels = labels if getattr(model, "conditional", False) else None
-    recon_sum = kl_sum = 0.0
+    recon_parts, kl_parts = [], []
     for xb, yb in _batches(images, labels, batch_size, dev):
         mu, logvar = model.encode(xb, yb)
-        kl_sum += float(gaussian_kl(mu, logvar).sum())
+        kl_parts.append(gaussian_kl(mu, logvar).double().cpu().numpy())
+        recon = torch.zeros(len(xb), dtype=torch.float64, device=dev)
         for _ in range(samples):
             z = model.reparameterize(mu, logvar)
-            recon_sum += float(bernoulli_nll(model.decode(z, yb), xb).sum()) / samples
-    n = len(images)
-    return {"recon": recon_sum / n, "kl": kl_sum / n, "neg_elbo": (recon_sum + kl_sum) / n}
+            recon += bernoulli_nll(model.decode(z, yb), xb).double() / samples
+        recon_parts.append(recon.cpu().numpy())
+    if not recon_parts:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(recon_parts), np.concatenate(kl_parts)
 
 
 @torch.no_grad()

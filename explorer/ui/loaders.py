@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer import arraycache, plots, projection
 from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
-from explorer.data import ImageDataset, load_dataset
+from explorer.data import ImageDataset, cache_dir, load_dataset
 
 from .catalog import CheckpointEntry, scan
 
@@ -220,3 +220,12 @@ def manifold(_model, key: str, extent: tuple[float, float, float, float], n: int
     """A 2-D latent plane's decoded images as a map backdrop: (image, x0, x1, y0, y1)."""
     image, (x0, x1, y0, y1) = plots.manifold_grid(_model, extent, n=n, label=label)
     return image, x0, x1, y0, y1
+
+
+@st.cache_data(show_spinner="Scoring every test image (once per checkpoint)...", max_entries=8)
+def anomaly_scores(_model, key: str, dataset: str) -> dict[str, np.ndarray]:
+    """Per test image: negative ELBO and its terms, in nats; kept on disk in the cache dir."""
+    from explorer import teach
+    data = test_set(dataset)
+    return teach.anomaly_scores(_model, data.images, data.labels, samples=1, seed=0,
+                                cache_file=teach.scores_file(cache_dir(), f"{key}|{dataset}"))

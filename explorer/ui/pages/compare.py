@@ -120,7 +120,7 @@ def page() -> None:
     kls = {}
     for i, (col, ckpt) in enumerate(zip(cols, loaded)):
         key = loaders.checkpoint_key(ckpt.path)
-        mu, logvar = loaders.encodings(ckpt.model, key, dataset)
+        mu, logvar = loaders.encodings(str(ckpt.path), key, dataset)
         kls[f"{'AB'[i]}: {ckpt.name}"] = latent.kl_per_dim(mu, logvar)
         with col:
             side_map(ckpt, "ab"[i], mu, data.labels, data.spec.class_names)

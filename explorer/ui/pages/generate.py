@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import latent
+from explorer.ui import exports, help
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.widgets import big, guarded, show_in, strip
 
@@ -32,7 +33,8 @@ def seed_code(ctx: Context, seed: int) -> np.ndarray:
 def make_one(ctx: Context, seed: int, order: np.ndarray, kl: np.ndarray) -> None:
     """Class choice, a few latent sliders and the decoded image with the CNN's verdict."""
     k = st.segmented_control("Class", list(range(ctx.num_classes)), format_func=lambda c: ctx.class_names[c],
-                             default=0, required=True, key="gen_class", persist_state="session", width="stretch")
+                             default=0, required=True, key="gen_class", persist_state="session", width="stretch",
+                             bind="query-params")
     if ctx.conditional:
         base = seed_code(ctx, seed)   # the style; the class comes from the condition
         sig = (ctx.vae_key, seed)
@@ -65,7 +67,7 @@ def make_one(ctx: Context, seed: int, order: np.ndarray, kl: np.ndarray) -> None
 def class_grid(ctx: Context, seed: int, temperature: float) -> None:
     """PER_CLASS samples of every class (same codes across rows), with the CNN's agreement."""
     st.subheader("Samples of every class")
-    agree = []
+    agree, rows, labels = [], [], []
     for k in range(ctx.num_classes):
         images, _ = latent.sample_prior(ctx.model, PER_CLASS, label=k, seed=seed, temperature=temperature)
         pred, proba = ctx.judge_images(images)
@@ -75,11 +77,15 @@ def class_grid(ctx: Context, seed: int, temperature: float) -> None:
         name.markdown(f"**{ctx.class_names[k]}**")
         wrong = [i for i in range(PER_CLASS) if pred is not None and pred[i] != k]
         show_in(row, strip(ctx, images, ctx.verdicts(pred, proba, PER_CLASS), px=84, highlight=wrong))
+        rows.append(images)
+        labels += [f"{ctx.class_names[k]}\n{v}" for v in ctx.verdicts(pred, proba, PER_CLASS)]
         score.markdown(f"**{share:.0%}** agree" if pred is not None else "")
     if ctx.judge is not None:
         st.caption(f"Each row asks the cvae for one class with the same {PER_CLASS} codes (one per column). "
                    f"The CNN agrees with the class asked for in {np.mean(agree):.0%} of all samples; "
                    "outlined: where it does not.")
+    exports.png_button(st, strip(ctx, np.concatenate(rows), labels, px=84, ncols=PER_CLASS),
+                       f"{ctx.vae.name}_samples_seed{seed}", key="gen_grid_png", label="Grid PNG")
 
 
 def style_swap(ctx: Context) -> None:
@@ -96,7 +102,9 @@ def style_swap(ctx: Context) -> None:
     pred, proba = ctx.judge_images(swapped)
     with right:
         captions = [f"as {ctx.class_names[k]}\n{ctx.verdict(pred, proba, k)}" for k in range(ctx.num_classes)]
-        show_in(st, strip(ctx, swapped, captions, px=112, ncols=5))
+        picture = strip(ctx, swapped, captions, px=112, ncols=5)
+        show_in(st, picture)
+        exports.png_button(st, picture, f"{ctx.vae.name}_style-swap_{i}", key="gen_swap_png")
         st.caption("The image's code (its style) decoded with every class as the condition; "
                    "under each, what the CNN thinks it is.")
 
@@ -106,7 +114,9 @@ def prior_and_means(ctx: Context, seed: int, temperature: float) -> None:
     st.subheader("Samples from the prior")
     images, _ = latent.sample_prior(ctx.model, 2 * PER_CLASS, seed=seed, temperature=temperature)
     pred, proba = ctx.judge_images(images)
-    show_in(st, strip(ctx, images, ctx.verdicts(pred, proba, len(images)), px=84, ncols=PER_CLASS))
+    picture = strip(ctx, images, ctx.verdicts(pred, proba, len(images)), px=84, ncols=PER_CLASS)
+    show_in(st, picture)
+    exports.png_button(st, picture, f"{ctx.vae.name}_prior_seed{seed}", key="gen_prior_png")
     st.caption("Codes drawn from the prior N(0, I) and decoded; the VAE cannot be asked for a class. "
                "Captions: what the CNN thinks each one is.")
     st.subheader("Class-mean codes")
@@ -114,7 +124,9 @@ def prior_and_means(ctx: Context, seed: int, temperature: float) -> None:
     decoded = ctx.decode(means)
     pred, proba = ctx.judge_images(decoded)
     captions = [f"{ctx.class_names[k]}\n{ctx.verdict(pred, proba, k)}" for k in range(ctx.num_classes)]
-    show_in(st, strip(ctx, decoded, captions, px=112, ncols=5))
+    picture = strip(ctx, decoded, captions, px=112, ncols=5)
+    show_in(st, picture)
+    exports.png_button(st, picture, f"{ctx.vae.name}_class-means", key="gen_means_png")
     st.caption("Each class's average test code, decoded: the VAE's idea of a typical member. "
                "First line: the class; second: what the CNN thinks the image is.")
 
@@ -122,6 +134,7 @@ def prior_and_means(ctx: Context, seed: int, temperature: float) -> None:
 @guarded
 def render() -> None:
     ctx = context()
+    help.explain("generate")
     seed = st.session_state.setdefault(SEED, 0)
     kl = latent.kl_per_dim(ctx.mu, ctx.logvar)
     order = latent.active_order(ctx.mu, ctx.logvar)
@@ -130,6 +143,7 @@ def render() -> None:
     a.button("New samples", key="gen_reseed", on_click=reseed, icon=":material/casino:",
              help="Draw new codes from the prior")
     temperature = b.slider("Temperature", 0.5, 1.5, 1.0, step=0.1, key="gen_temperature", persist_state="session",
+                           bind="query-params",
                            help="Scale of the prior samples: below 1 safer, above 1 wilder")
     if ctx.conditional:
         class_grid(ctx, seed, temperature)

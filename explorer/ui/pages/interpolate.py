@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import latent, projection
-from explorer.ui import yours
+from explorer.ui import exports, help, yours
 from explorer.ui.state import ENDPOINTS, Context, context, selection
 from explorer.ui.widgets import big, guarded, quick_map, show_in, small_map, strip
 
@@ -139,7 +139,8 @@ def scrub(ctx: Context, frames: np.ndarray, pred, proba, path_xy: np.ndarray, en
     ts = [round(float(t), 2) for t in np.linspace(0, 1, len(frames))]
     left, right = st.columns([1, 1], gap="large")
     with left:
-        t = st.select_slider("Scrub along the path: t", ts, format_func=lambda v: f"{v:.2f}", key="interp_t")
+        t = st.select_slider("Scrub along the path: t", ts, format_func=lambda v: f"{v:.2f}", key="interp_t",
+                              bind="query-params")
         k = ts.index(t)
         show_in(st, big(ctx, frames[k], 240), caption=f"t = {t:.2f} · CNN: {ctx.verdict(pred, proba, k)}")
     with right:
@@ -150,6 +151,7 @@ def scrub(ctx: Context, frames: np.ndarray, pred, proba, path_xy: np.ndarray, en
 @guarded
 def render() -> None:
     ctx = context()
+    help.explain("interpolate")
     ends = endpoints(ctx)
     col_a, col_b, col_how = st.columns([4, 4, 3], gap="large")
     with col_a:
@@ -159,8 +161,10 @@ def render() -> None:
     ends = endpoints(ctx)
     with col_how:
         method = st.segmented_control("Path", list(METHODS), format_func=METHODS.get, default="linear",
-                                      required=True, key="interp_method", persist_state="session")
-        steps = st.slider("Frames", 5, 15, 11, key="interp_steps", persist_state="session")
+                                      required=True, key="interp_method", persist_state="session",
+                                      bind="query-params")
+        steps = st.slider("Frames", 5, 15, 11, key="interp_steps", persist_state="session",
+                          bind="query-params")
         label = None
         if ctx.conditional:
             label = st.selectbox("Decode as class (cvae)", list(range(ctx.num_classes)),
@@ -176,11 +180,17 @@ def render() -> None:
     changes = latent.label_changes(pred) if pred is not None else []
     captions = [f"t {t:.2f}\n" + ctx.verdict(pred, proba, i).replace(" (", "\n(") for i, t in
                 enumerate(np.linspace(0, 1, steps))]
-    show_in(st, strip(ctx, frames, captions, px=84, highlight=changes))
+    picture = strip(ctx, frames, captions, px=84, highlight=changes)
+    show_in(st, picture)
     note = (" A cvae keeps the class apart from z: every frame is decoded as the chosen class."
             if label is not None else "")
     st.caption("Frames from A (t = 0) to B (t = 1), each captioned with the CNN's label; "
                "outlined where it changes." + note)
+    stem = f"{ctx.vae.name}_{ends[0]}-to-{ends[1]}_{method}"
+    png = gif = st.container(horizontal=True)
+    exports.png_button(png, picture, stem, key="interp_png", label="Strip PNG")
+    exports.gif_button(gif, frames, [c.replace("\n", " ") for c in captions], stem, key="interp_gif",
+                       label="Animated GIF")
     path_xy = projection.place(quick_map(ctx), ctx.mu, z)
     scrub(ctx, frames, pred, proba, path_xy, ends)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import projection
-from explorer.ui import loaders, overlays
+from explorer.ui import exports, help, loaders, overlays
 from explorer.ui.sidebar import banner
 from explorer.ui.state import Context, context, select, selection
 from explorer.ui.widgets import (MAP_CHOICE, METHOD_TITLES, PLANE, get_map, guarded, map_figure, map_methods, pair,
@@ -34,10 +34,10 @@ def controls(ctx: Context) -> tuple[str, str, dict]:
             st.session_state["map_method"] = PLANE
     left, mid, right = st.columns([3, 2, 2], vertical_alignment="bottom")
     method = left.segmented_control("Map", methods, default=methods[0], required=True, key="map_method",
-                                    format_func=METHOD_TITLES.get, persist_state="session")
+                                    format_func=METHOD_TITLES.get, persist_state="session", bind="query-params")
     colorings = list(COLORINGS) if ctx.pred is not None else ["label", "recon_error"]
     color_by = mid.selectbox("Colour by", colorings, format_func=COLORINGS.get, key="map_color",
-                             persist_state="session")
+                             persist_state="session", bind="query-params")
     with right.popover("Map settings", width="stretch", key="map_settings"):
         params = _params_form(method)
     return method, color_by, params
@@ -48,11 +48,11 @@ def _params_form(method: str) -> dict:
     defaults = projection.DEFAULT_PARAMS
     with st.form("map_params_form", border=False):
         nn = st.slider("UMAP neighbours", 2, 200, int(defaults["umap"]["n_neighbors"]), key="map_umap_nn",
-                       persist_state="session", help="More neighbours: more global structure, fewer small islands.")
+                       persist_state="session", bind="query-params", help="More neighbours: more global structure, fewer small islands.")
         md = st.slider("UMAP min-dist", 0.0, 0.99, float(defaults["umap"]["min_dist"]), step=0.01,
-                       key="map_umap_md", persist_state="session", help="Smaller: tighter clusters.")
+                       key="map_umap_md", persist_state="session", bind="query-params", help="Smaller: tighter clusters.")
         perp = st.slider("t-SNE perplexity", 2.0, 200.0, float(defaults["tsne"]["perplexity"]), step=1.0,
-                         key="map_tsne_perp", persist_state="session",
+                         key="map_tsne_perp", persist_state="session", bind="query-params",
                          help="About how many neighbours each point cares about (less than a third of the points).")
         st.form_submit_button("Apply", type="primary", key="map_apply")
     return {"umap": {"n_neighbors": nn, "min_dist": md}, "tsne": {"perplexity": perp}}.get(method, {})
@@ -88,6 +88,8 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
                     config={"displaylogo": False})
     how = "from the cache" if proj.from_cache else f"computed in {proj.seconds:.1f} s"
     settings = ", ".join(f"{k} {v}" for k, v in (proj.params or {}).items())
+    exports.map_buttons(fig, proj.coords, ctx.data.labels, ctx.pred, ctx.class_names,
+                        f"{ctx.vae.name}_{proj.method}_{color_by}")
     st.caption(f"{title} of {len(proj.coords):,} test images" + (f" ({settings})" if settings else "")
                + f", {how}. Colour: {COLORINGS[color_by]}."
                + (" Backdrop: images decoded across the plane." if backdrop is not None else "")
@@ -155,6 +157,7 @@ def selected_panel(ctx: Context) -> None:
 def render() -> None:
     banner()
     ctx = context()
+    help.explain("map")
     absorb_selection(ctx)
     method, color_by, params = controls(ctx)
     layers = overlays.controls(ctx)

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import latent, projection
-from explorer.ui import yours
+from explorer.ui import exports, help, yours
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.timing import timed
 from explorer.ui.widgets import big, guarded, quick_map, show_in, small_map, strip
@@ -26,13 +26,14 @@ def choose_base(ctx: Context) -> tuple[np.ndarray, int | None, tuple, str]:
     """The base code, the cvae condition (None for other kinds), an identity and a description."""
     left, right, _ = st.columns([3, 2, 3], vertical_alignment="bottom")
     base = left.segmented_control("Start from", list(BASES), format_func=BASES.get, default="selected",
-                                  required=True, key="trav_base", persist_state="session")
+                                  required=True, key="trav_base", persist_state="session",
+                                  bind="query-params")
     names = list(range(ctx.num_classes))
     k = None
     if base == "class" or (base == "origin" and ctx.conditional):
         label = "Class" if base == "class" else "Decode as class (cvae)"
         k = right.selectbox(label, names, format_func=lambda c: ctx.class_names[c], key="trav_class",
-                            persist_state="session")
+                            persist_state="session", bind="query-params")
     if base == "yours":
         mine = yours.get(ctx)
         if mine is not None:
@@ -120,11 +121,17 @@ def grid(ctx: Context, base_z: np.ndarray, label: int | None, order: np.ndarray,
         name.markdown(f"**z{d}**  \nKL {kl[d]:.2f}" + ("  \n(collapsed)" if kl[d] <= ACTIVE_KL else ""))
         captions = [ctx.class_names[int(p)] for p in pred] if pred is not None else None
         show_in(row, strip(ctx, images[r], captions, px=84, highlight=changes))
+    png = gif = st.container(horizontal=True)
+    exports.png_button(png, strip(ctx, images.reshape(-1, *images.shape[2:]), None, px=84, ncols=GRID_COLS),
+                       f"{ctx.vae.name}_traversal", key="trav_grid_png", label="Grid PNG")
+    exports.gif_button(gif, images[0], [f"z{dims[0]} = {v:+.2f}" for v in values[0]], f"{ctx.vae.name}_z{dims[0]}",
+                       key="trav_gif", label=f"z{dims[0]} GIF")
 
 
 @guarded
 def render() -> None:
     ctx = context()
+    help.explain("traverse")
     base_z, label, ident, described = choose_base(ctx)
     reset_sliders(ctx, base_z, ident)
     kl = latent.kl_per_dim(ctx.mu, ctx.logvar)

@@ -1,0 +1,140 @@
+"""Model card: the loaded checkpoints' test-set figures (metrics.json), training curves (the
+history in config.json), configuration and their README, one tab per checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from explorer import plots, plots_teach
+from explorer.card import METRIC_NOTES, _fmt
+from explorer.checkpoints import CARD_FILE, Checkpoint, CheckpointError
+from explorer.ui import help, loaders
+from explorer.ui.state import Context, context
+from explorer.ui.widgets import guarded
+
+HEADLINE = {  # metric: (label, format)
+    "neg_elbo": ("−ELBO", "{:.1f} nats"), "recon": ("Reconstruction", "{:.1f} nats"), "kl": ("KL", "{:.1f} nats"),
+    "iwae_nll": ("IWAE NLL", "{:.1f} nats"), "active_units": ("Active units", "{:d}"),
+    "accuracy": ("Accuracy", "{:.1%}"), "macro_f1": ("Macro-F1", "{:.3f}"),
+    "conditional_fidelity": ("Conditional fidelity", "{:.1%}"),
+}
+PER_ROW = 3  # training-curve charts side by side
+CURVES = [("Negative ELBO (nats)", ["train_neg_elbo", "test_neg_elbo"]),
+          ("Reconstruction (nats)", ["train_recon", "test_recon"]), ("KL (nats)", ["train_kl", "test_kl"]),
+          ("Accuracy", ["train_acc", "test_acc"]), ("Cross-entropy", ["train_ce", "test_ce"])]
+
+
+def headline(m: dict) -> None:
+    shown = [(k, v) for k, v in HEADLINE.items() if isinstance(m.get(k), (int, float))]
+    if not shown:
+        return
+    cols = st.columns(min(len(shown), 5))
+    for n, (k, (label, fmt)) in enumerate(shown):
+        value = m[k]
+        cols[n % len(cols)].metric(label, fmt.format(int(value) if fmt == "{:d}" else float(value)),
+                                   help=METRIC_NOTES.get(k))
+
+
+def figures_table(m: dict, key: str) -> None:
+    rows = [{"figure": k, "value": _fmt(v), "meaning": METRIC_NOTES.get(k, "")} for k, v in m.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    st.dataframe(rows, hide_index=True, width="stretch", key=f"{key}_figures", height=35 * (len(rows) + 1) + 3,
+                 column_config={"meaning": st.column_config.TextColumn(width="large")})
+
+
+def metrics_section(ckpt: Checkpoint, class_names: tuple[str, ...], key: str) -> None:
+    m = ckpt.metrics
+    if not m:
+        st.warning(f"**{ckpt.name}** has no test-set figures yet (no readable metrics.json). Make them with "
+                   f"`python -m explorer evaluate --checkpoint {ckpt.path}`.")
+        return
+    headline(m)
+    figures_table(m, key)
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        if m.get("confusion"):
+            st.plotly_chart(plots_teach.confusion_figure(m["confusion"], class_names), key=f"{key}_confusion",
+                            config={"displayModeBar": False})
+            st.caption("Confusion matrix on the test set: rows are the true class, columns what the model said.")
+    per_class = m.get("conditional_fidelity_per_class")
+    with right if m.get("confusion") else left:
+        if per_class and len(per_class) == len(class_names):
+            st.plotly_chart(plots_teach.per_class_bars(per_class, class_names, "fidelity"), key=f"{key}_fidelity",
+                            config={"displayModeBar": False})
+            st.caption("Conditional fidelity per class: the share of samples asked for a class that the "
+                       f"classifier ({m.get('judged_by', 'the CNN')}) assigns to it.")
+
+
+def curves_section(ckpt: Checkpoint, key: str) -> None:
+    history = ckpt.state.history
+    if not history:
+        st.info("No training history recorded in config.json.")
+        return
+    present = [(t, [k for k in keys if any(k in h for h in history)]) for t, keys in CURVES]
+    present = [(t, keys) for t, keys in present if keys]
+    for n, (title, keys) in enumerate(present):
+        if n % PER_ROW == 0:
+            cols = st.columns(PER_ROW)
+        with cols[n % PER_ROW]:
+            st.plotly_chart(plots.curves_figure(history, keys, title=title, height=320), key=f"{key}_curve{n}",
+                            config={"displayModeBar": False})
+    minutes = sum(float(h.get("seconds", 0.0)) for h in history) / 60
+    st.caption(f"{len(history)} epochs, {ckpt.state.step:,} steps, {minutes:.1f} min of training"
+               f" ({ckpt.extra.get('device', 'device not recorded')}). Train figures are averages over each epoch; "
+               "test figures are measured at its end.")
+
+
+def config_section(ckpt: Checkpoint) -> None:
+    settings = {**ckpt.model_cfg.to_dict(), **{f"train.{k}": v for k, v in ckpt.train_cfg.to_dict().items()}}
+    st.markdown("| setting | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in settings.items()))
+    command = ckpt.extra.get("command")
+    if command:
+        st.code(command, language="bash")
+
+
+def readme(ckpt: Checkpoint) -> None:
+    path = Path(ckpt.path) / CARD_FILE
+    try:
+        text = path.read_text(encoding="utf-8")[:20_000]
+    except (OSError, UnicodeDecodeError):
+        st.info(f"No readable {CARD_FILE} in {ckpt.name}.")
+        return
+    st.markdown(text)
+
+
+def card(ckpt: Checkpoint, class_names: tuple[str, ...], key: str) -> None:
+    metrics_section(ckpt, class_names, key)
+    st.subheader("Training curves")
+    curves_section(ckpt, key)
+    with st.expander("Configuration", key=f"{key}_config_box"):
+        config_section(ckpt)
+    with st.expander(f"The checkpoint's own card ({CARD_FILE})", key=f"{key}_readme_box"):
+        readme(ckpt)
+
+
+def checkpoints(ctx: Context) -> list[tuple[str, Checkpoint]]:
+    """The loaded VAE, and the classifier that judges images when it is a separate checkpoint."""
+    found = [(f"VAE: {ctx.vae.name}", ctx.vae)]
+    choice = st.session_state.get("choice")
+    clf = getattr(choice, "classifier", None)
+    if isinstance(clf, Path) and ctx.judge is not None:
+        try:
+            found.append((f"Classifier: {clf.name}", loaders.checkpoint(clf)))
+        except CheckpointError as e:
+            st.warning(f"The classifier's card cannot be read: {e}")
+    return found
+
+
+@guarded
+def render() -> None:
+    ctx = context()
+    st.title("Model card")
+    help.explain("card")
+    found = checkpoints(ctx)
+    for (title, ckpt), tab in zip(found, st.tabs([t for t, _ in found], key="card_tabs")):
+        with tab:
+            st.caption(f"`{ckpt.path.parent.name}/{ckpt.name}` · {ckpt.kind} · trained on {ckpt.dataset}")
+            card(ckpt, ctx.class_names, key=f"card_{'clf' if title.startswith('Classifier') else 'vae'}")
+
+render()

@@ -1,0 +1,189 @@
+"""Tour: six steps through what a VAE has learnt, in large type, with Back and Next only.
+
+Made for a room: one idea per step, one picture, a sentence or two. It runs on the loaded
+checkpoint (the shipped Fashion-MNIST vae-16d is one click away when another is loaded);
+step 5 uses the dataset's conditional VAE when there is one.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import latent, plots, plots_teach, teach
+from explorer.checkpoints import CheckpointError
+from explorer.ui import catalog, loaders, present
+from explorer.ui.state import Context, context
+from explorer.ui.urlstate import TOUR_STEP
+from explorer.ui.widgets import get_map, guarded, map_figure, quick_map, show_in
+
+STEPS = ("Every dot is an image", "From image to code and back", "Walk along one dimension",
+         "Morph one thing into another", "Ask for a class", "What the model finds strange")
+TOUR_DATASET, TOUR_VAE = "fashion-mnist", "vae-16d"
+
+
+def _go(delta: int) -> None:
+    st.session_state[TOUR_STEP] = int(np.clip(st.session_state.get(TOUR_STEP, 0) + delta, 0, len(STEPS) - 1))
+
+
+def _use_shipped(entry: catalog.CheckpointEntry) -> None:
+    st.session_state["sb_dataset"] = entry.dataset
+    st.session_state["sb_vae"] = entry.path
+
+
+def _entries() -> list[catalog.CheckpointEntry]:
+    return loaders.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
+
+
+def offer_shipped(ctx: Context) -> None:
+    """A button to the shipped Fashion-MNIST model, when something else is loaded."""
+    if ctx.dataset == TOUR_DATASET and ctx.vae.name == TOUR_VAE:
+        return
+    for e in _entries():
+        if e.dataset == TOUR_DATASET and e.name == TOUR_VAE and not e.problem and TOUR_DATASET in loaders.available():
+            st.button(f"Tour the shipped Fashion-MNIST model ({TOUR_VAE})", key="tour_shipped", on_click=_use_shipped,
+                      args=(e,), icon=":material/checkroom:")
+            return
+
+
+def nav(step: int, where: str) -> None:
+    back, dots, nxt = st.columns([1, 4, 1], vertical_alignment="center")
+    back.button("Back", key=f"tour_back_{where}", on_click=_go, args=(-1,), disabled=step == 0,
+                icon=":material/arrow_back:", width="stretch")
+    dots.markdown(f"<div style='text-align:center;font-size:1.6rem;letter-spacing:0.4rem'>"
+                  + "".join("●" if i == step else "○" for i in range(len(STEPS)))
+                  + f"</div><div style='text-align:center'>step {step + 1} of {len(STEPS)}</div>",
+                  unsafe_allow_html=True)
+    nxt.button("Next", key=f"tour_next_{where}", on_click=_go, args=(1,), disabled=step == len(STEPS) - 1,
+               icon=":material/arrow_forward:", icon_position="right", type="primary", width="stretch")
+
+
+def px(ctx: Context, size: int) -> int:
+    return max(1, round(size / ctx.image_side))
+
+
+# ---------------------------------------------------------------- the steps
+
+def the_map(ctx: Context) -> None:
+    proj = None
+    if ctx.latent_dim > 2:
+        try:
+            proj = get_map(ctx, "umap", None, compute=False)   # shipped checkpoints carry their UMAP map
+        except Exception:
+            proj = None
+    proj = proj or quick_map(ctx)
+    st.markdown("The encoder turns each of the test images into a code; here every code is one dot, laid out "
+                "so that neighbours stay neighbours. The colour is what a **separate classifier** thinks the "
+                "image shows. Nobody told the VAE the classes, yet it groups them.")
+    fig = map_figure(ctx, proj, "predicted", height=460)
+    fig.update_layout(dragmode=False)
+    st.plotly_chart(fig, key="tour_map", config={"displayModeBar": False})
+
+
+def image_and_code(ctx: Context) -> None:
+    i = int(np.flatnonzero(ctx.data.labels == 0)[0])
+    ex = teach.explain(ctx.model, ctx.data.images[i], 0 if ctx.conditional else None, seed=0)
+    st.markdown(f"One image in, one **distribution over codes** out (a mean and a spread per dimension). "
+                f"A code drawn from it is decoded back into an image. The cost of this image: "
+                f"**{ex.recon_nats:.0f} nats** to reconstruct it, plus **{ex.kl_nats:.0f} nats** for the code. "
+                f"Together they are the loss the VAE learns to lower (the ELBO).")
+    pic, fig = st.columns([2, 3], gap="large")
+    show_in(pic, plots.image_grid(np.stack([ex.image, ex.recon_at_mu]), 2, captions=["the image", "its reconstruction"],
+                                  scale=px(ctx, 200), font_size=22))
+    dims = latent.active_order(ctx.mu, ctx.logvar)[:12]
+    fig.plotly_chart(plots_teach.posterior_figure(ex.mu, ex.sigma, ex.z, dims, height=380), key="tour_posterior",
+                     config={"displayModeBar": False})
+
+
+def walk(ctx: Context) -> None:
+    d = int(latent.active_order(ctx.mu, ctx.logvar)[0])
+    base = latent.class_means(ctx.mu, ctx.data.labels, ctx.num_classes)[0]
+    values = latent.traversal_values(ctx.mu, d, n=7, span=3.0)
+    images = latent.traverse(ctx.model, base, np.array([d]), values[None], 0 if ctx.conditional else None)[0]
+    pred, proba = ctx.judge_images(images)
+    st.markdown(f"Hold the whole code still and move **one** number, dimension z{d}, the one the model uses most. "
+                "Each image is decoded from the code; the label under it is the classifier's verdict. "
+                "One dimension often changes one property: shape, width, brightness.")
+    caps = [f"{v:+.1f}\n{ctx.class_names[int(p)] if pred is not None else ''}" for v, p in
+            zip(values, pred if pred is not None else [0] * len(values))]
+    show_in(st, plots.image_grid(images, len(images), captions=caps, scale=px(ctx, 150), font_size=20,
+                                 highlight=latent.label_changes(pred) if pred is not None else None))
+
+
+def morph(ctx: Context) -> None:
+    a = int(np.flatnonzero(ctx.data.labels == 0)[0])
+    b = int(np.flatnonzero(ctx.data.labels == ctx.num_classes - 1)[0])
+    z = latent.interpolate(ctx.mu[a], ctx.mu[b], 9, "linear")
+    frames = ctx.decode(z, 0)
+    pred, _ = ctx.judge_images(frames)
+    st.markdown(f"Walk in a straight line from the code of a **{ctx.class_names[0]}** to that of a "
+                f"**{ctx.class_names[-1]}** and decode every step. The space between the two is filled with "
+                "plausible in-between images; the classifier says where one class ends (outlined).")
+    caps = [ctx.class_names[int(p)] for p in pred] if pred is not None else None
+    show_in(st, plots.image_grid(frames, len(frames), captions=caps, scale=px(ctx, 130), font_size=20,
+                                 highlight=latent.label_changes(pred) if pred is not None else None))
+
+
+def conditional_model(ctx: Context):
+    """The loaded VAE if it is a cvae, else the dataset's first readable cvae, else None."""
+    if ctx.conditional:
+        return ctx.model, ctx.vae.name
+    for e in catalog.vae_choices(_entries(), ctx.dataset):
+        if e.kind == "cvae" and e.latent_dim:
+            try:
+                ck = loaders.checkpoint(e.path)
+            except CheckpointError:
+                continue
+            if ck.dataset == ctx.dataset and tuple(ck.model_cfg.image_shape) == tuple(ctx.data.images.shape[1:]):
+                return ck.model, ck.name
+    return None, ""
+
+
+def ask_for_class(ctx: Context) -> None:
+    model, name = conditional_model(ctx)
+    if model is None:
+        images, _ = latent.sample_prior(ctx.model, ctx.num_classes, seed=1)
+        st.markdown("Draw codes at random from the prior N(0, I) and decode them: new images that were never in "
+                    "the data. (With a **conditional** VAE you could ask for a class; this dataset has none.)")
+        caps = None
+    else:
+        images, _ = latent.sample_prior(model, ctx.num_classes, label=np.arange(ctx.num_classes), seed=1)
+        st.markdown(f"A **conditional** VAE ({name}) takes the class as an input. Ask it for each class in turn, "
+                    "with codes drawn at random: new images, never in the data. Under each: the class asked for, "
+                    "and what the classifier sees.")
+        caps = [f"asked: {c}" for c in ctx.class_names]
+    pred, _ = ctx.judge_images(images)
+    if pred is not None:
+        caps = [f"{c}\nsees: {ctx.class_names[int(p)]}" if caps else f"sees: {ctx.class_names[int(p)]}"
+                for c, p in zip(caps or [""] * len(pred), pred)]
+    show_in(st, plots.image_grid(images, 5, captions=caps, scale=px(ctx, 120), font_size=20))
+
+
+def strange(ctx: Context) -> None:
+    scores = loaders.anomaly_scores(ctx.model, ctx.vae_key, ctx.dataset)["neg_elbo"]
+    worst, _ = teach.extremes(scores, 6)
+    recons = loaders.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(int(i) for i in worst))
+    st.markdown("Every image costs the model some nats to explain. These six cost the most: shapes or styles "
+                "it has rarely seen. Top: the test image; bottom: the model's best attempt at it. "
+                "This is how a VAE flags anomalies.")
+    caps = [f"{scores[i]:.0f} nats" for i in worst] + ["reconstruction"] * len(worst)
+    show_in(st, plots.image_grid(np.concatenate([ctx.data.images[worst], recons]), len(worst), captions=caps,
+                                 scale=px(ctx, 130), font_size=20))
+
+
+STEP_FUNCTIONS = (the_map, image_and_code, walk, morph, ask_for_class, strange)
+
+
+@guarded
+def render() -> None:
+    present.big_type()
+    ctx = context()
+    step = int(np.clip(st.session_state.get(TOUR_STEP, 0), 0, len(STEPS) - 1))
+    st.session_state[TOUR_STEP] = step
+    offer_shipped(ctx)
+    nav(step, "top")
+    st.title(f"{step + 1}. {STEPS[step]}")
+    STEP_FUNCTIONS[step](ctx)
+    nav(step, "bottom")
+
+
+render()
