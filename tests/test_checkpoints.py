@@ -155,7 +155,8 @@ def test_a_save_that_fails_midway_leaves_the_old_checkpoint_intact(tmp_path, mon
         Path(filename).write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoints, "save_file", broken_save_file)
+    import safetensors.torch
+    monkeypatch.setattr(safetensors.torch, "save_file", broken_save_file)  # checkpoints imports it when saving
     with pytest.raises(OSError, match="disk full"):
         save(path, seed=1)
     monkeypatch.undo()
