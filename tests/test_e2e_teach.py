@@ -59,3 +59,28 @@ def test_a_link_reopens_an_interpolation_and_its_gif_downloads(page, server, tmp
         expect(slider).to_have_value("9")
         gif = download_gif(fresh, tmp_path, "nine.gif")
         assert gif.n_frames == 9
+
+
+def test_the_map_downloads_as_png_html_and_csv(page, tmp_path):
+    """The map's files come from the real server: a PNG drawn by kaleido with the local
+    Chromium, an HTML page that carries plotly.js, and a CSV with one row per test image."""
+    import csv
+
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    files = {}
+    with step(page, "download the map"):
+        expect(page.get_by_text("Latent plane of 360 test images")).to_be_visible()
+        for label in ("PNG", "HTML", "CSV"):
+            with page.expect_download(timeout=WAIT_MS) as info:
+                page.get_by_role("button", name=re.compile(f"^\\S*\\s*{label}$")).click()
+            files[label] = tmp_path / info.value.suggested_filename
+            info.value.save_as(files[label])
+    png = Image.open(files["PNG"])
+    assert png.format == "PNG" and png.width >= 600
+    html = files["HTML"].read_text(encoding="utf-8")
+    assert "<html" in html and 'src="http' not in html and "plotly" in html.lower()
+    rows = list(csv.DictReader(files["CSV"].open(encoding="utf-8")))
+    assert len(rows) == 360 and {"index", "x", "y", "true_label", "predicted_label"} <= set(rows[0])
+    assert files["CSV"].name.startswith("vae-2d_identity")

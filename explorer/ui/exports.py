@@ -1,7 +1,7 @@
 """Download buttons: a grid or strip as PNG, a path as animated GIF, the map as PNG, HTML, CSV.
 
-The bytes come from explorer/export.py; the map's large files are made only when clicked
-(deferred data), and a click downloads without rerunning the page.
+The bytes come from explorer/export.py. Every file is made only when its button is clicked
+(deferred data: a GIF takes a moment to encode), and a click downloads without rerunning the page.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from explorer import export
 
 def png_button(where, image: Image.Image, name: str, key: str, label: str = "PNG") -> None:
     """Download `image` as `name`.png."""
-    where.download_button(label, export.png_bytes(image), file_name=f"{export.file_stem(name)}.png",
+    where.download_button(label, lambda: export.png_bytes(image), file_name=f"{export.file_stem(name)}.png",
                           mime="image/png", key=key, on_click="ignore", icon=":material/download:",
                           help="Download this picture as a PNG file")
 
@@ -22,7 +22,7 @@ def png_button(where, image: Image.Image, name: str, key: str, label: str = "PNG
 def gif_button(where, frames: np.ndarray, captions: list[str] | None, name: str, key: str,
                label: str = "GIF") -> None:
     """Download the frames (N, C, H, W) as an animated GIF, one frame per image, looping."""
-    where.download_button(label, export.gif_bytes(frames, captions), file_name=f"{export.file_stem(name)}.gif",
+    where.download_button(label, lambda: export.gif_bytes(frames, captions), file_name=f"{export.file_stem(name)}.gif",
                           mime="image/gif", key=key, on_click="ignore", icon=":material/animation:",
                           help=f"Download the {len(frames)} frames as an animated GIF (for slides)")
 
