@@ -18,19 +18,25 @@ from explorer.ui import catalog, loaders, present, sidebar, urlstate, widgets  #
 
 st.set_page_config(page_title="Latent Explorer", page_icon=":material/scatter_plot:", layout="wide",
                    initial_sidebar_state="expanded")
-page = st.navigation([
-    st.Page("ui/pages/map.py", title="Map", icon=":material/scatter_plot:", default=True),
-    st.Page("ui/pages/traverse.py", title="Traverse", icon=":material/tune:"),
-    st.Page("ui/pages/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
-    st.Page("ui/pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
-    st.Page("ui/pages/draw.py", title="Your image", icon=":material/draw:"),
-    st.Page("ui/pages/learn.py", title="Learn", icon=":material/school:"),
-    st.Page("ui/pages/anomalies.py", title="Anomalies", icon=":material/report:"),
-    st.Page("ui/pages/model_card.py", title="Model card", icon=":material/description:"),
-    st.Page("ui/pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("ui/pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("ui/pages/tour.py", title="Tour", icon=":material/slideshow:"),
-])
+page = st.navigation({
+    "Explore": [
+        st.Page("ui/pages/map.py", title="Map", icon=":material/scatter_plot:", default=True),
+        st.Page("ui/pages/traverse.py", title="Traverse", icon=":material/tune:"),
+        st.Page("ui/pages/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
+        st.Page("ui/pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+        st.Page("ui/pages/draw.py", title="Your image", icon=":material/draw:"),
+    ],
+    "Understand": [
+        st.Page("ui/pages/learn.py", title="Learn", icon=":material/school:"),
+        st.Page("ui/pages/anomalies.py", title="Anomalies", icon=":material/report:"),
+        st.Page("ui/pages/model_card.py", title="Model card", icon=":material/description:"),
+        st.Page("ui/pages/tour.py", title="Tour", icon=":material/slideshow:"),
+    ],
+    "Build": [
+        st.Page("ui/pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("ui/pages/compare.py", title="Compare", icon=":material/compare:"),
+    ],
+})
 widgets.style()
 urlstate.restore(loaders.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots())))
 urlstate.restore_picks(sidebar.render())

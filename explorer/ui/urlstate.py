@@ -21,6 +21,9 @@ import streamlit as st
 
 from explorer.data import DATASETS
 
+from explorer.checkpoints import CheckpointError
+
+from . import catalog
 from .catalog import CheckpointEntry
 from .state import CHOICE, ENDPOINTS, HEAD, SELECTED, SELECTED_FOR, Choice
 
@@ -31,7 +34,7 @@ TOUR_STEP = "tour_step"
 MAX_SELECTED = 50
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
-OWN = ("ckpt", "clf", "sel", "a", "b", "step")
+OWN = ("ckpt", "clf", "sel", "a", "b", "step", "run")  # run: the Train page's run (pages/train.py)
 BOUND = frozenset({
     "map_method", "map_color", "map_umap_nn", "map_umap_md", "map_tsne_perp",
     "trav_base", "trav_class", "interp_method", "interp_steps", "interp_t",
@@ -50,8 +53,12 @@ def resolve(text: str, entries: list[CheckpointEntry]) -> CheckpointEntry | None
     entries can match, so a link cannot point the app at any other folder."""
     if not ID_RE.match(text) or ".." in text:
         return None
+    try:
+        found = catalog.resolve_entry(text)  # refuses absolute ids, "..", hidden parts, symlink escapes
+    except CheckpointError:
+        return None
     for e in entries:
-        if entry_id(e.path) == text and not e.problem:
+        if e.path.resolve() == found.path.resolve() and not e.problem:
             return e
     return None
 
