@@ -10,7 +10,7 @@ import streamlit as st
 
 from explorer import latent, plots, projection
 from explorer.checkpoints import CheckpointError
-from explorer.data import DataError
+from explorer.data import DataError, get_spec
 from explorer.ui import catalog, loaders
 from explorer.ui.widgets import guarded
 
@@ -23,6 +23,13 @@ ROWS = [  # (label, where, key)
     ("conditional fidelity", "metrics", "conditional_fidelity"),
 ]
 ACTIVE_KL = 0.05
+
+
+def dataset_title(name: str) -> str:
+    try:
+        return get_spec(name).title
+    except Exception:
+        return name
 
 
 def figure_rows(ckpt) -> dict[str, object]:
@@ -90,7 +97,7 @@ def page() -> None:
         return
     chosen = st.session_state.get("sb_dataset")
     dataset = st.selectbox("Dataset", datasets, index=datasets.index(chosen) if chosen in datasets else 0,
-                           key="cmp_dataset")
+                           key="cmp_dataset", format_func=dataset_title)
     vaes = [e for e in catalog.vae_choices(entries, dataset) if not e.problem]
     if len(vaes) < 2:
         st.info("This dataset has fewer than two VAE checkpoints. Train another on the Train page (for example "
