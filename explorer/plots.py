@@ -323,4 +323,5 @@ def curves_figure(history: Sequence[dict], keys: Sequence[str], title: str = "",
     return fig
 
 
-__all__ = ["CLASS_COLORS", "latent_map", "manifold_grid", "add_regions", "add_disagreements", "image_grid", "to_pil", "curves_figure", "class_color"]
+__all__ = ["CLASS_COLORS", "latent_map", "manifold_grid", "add_regions", "add_disagreements", "image_grid", "to_pil",
+           "curves_figure", "class_color"]

@@ -92,7 +92,10 @@ def unplace(projection: Projection, latents: np.ndarray, xy: np.ndarray, k: int 
     for start in range(0, len(xy), 512):  # bounded (512, N) distance blocks
         q = xy[start:start + 512]
         d2 = np.maximum((q ** 2).sum(1)[:, None] + c_sq[None, :] - 2 * q @ coords.T, 0.0)
-        idx = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(coords) else np.tile(np.arange(len(coords)), (len(q), 1))
+        if k < len(coords):
+            idx = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        else:
+            idx = np.tile(np.arange(len(coords)), (len(q), 1))
         w = 1.0 / np.maximum(np.sqrt(np.take_along_axis(d2, idx, 1)), 1e-9)
         out[start:start + len(q)] = (w[:, :, None] * codes[idx]).sum(1) / w.sum(1, keepdims=True)
     return out.astype(np.float32)
@@ -170,4 +173,5 @@ def disagreements(labels: np.ndarray, pred: np.ndarray, recon_pred: np.ndarray) 
     return Disagreements(wrong=pred != labels, relabelled=recon_pred != pred)
 
 
-__all__ = ["Regions", "Disagreements", "extent", "grid", "unplace", "regions", "refit_umap", "recon_predictions", "disagreements"]
+__all__ = ["Regions", "Disagreements", "extent", "grid", "unplace", "regions", "refit_umap", "recon_predictions",
+           "disagreements"]

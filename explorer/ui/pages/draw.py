@@ -130,7 +130,8 @@ def verdicts(ctx: Context, image: np.ndarray, recon: np.ndarray) -> None:
         rows.append(f"| {title} | **{ctx.class_names[int(proba[0].argmax())]}** | {top3(ctx, proba[0])} |")
         if title.startswith("CNN"):
             _, rp = latent.classify(model, recon[None])
-            rows.append(f"| CNN on the reconstruction | **{ctx.class_names[int(rp[0].argmax())]}** | {top3(ctx, rp[0])} |")
+            said = ctx.class_names[int(rp[0].argmax())]
+            rows.append(f"| CNN on the reconstruction | **{said}** | {top3(ctx, rp[0])} |")
     if not rows:
         st.warning("No classifier for this dataset, so nothing judges your image. Train one with "
                    f"`python -m explorer train --kind classifier --dataset {ctx.dataset}`.")
