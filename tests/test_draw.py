@@ -177,3 +177,12 @@ def test_the_upload_limit_in_the_server_config_is_the_one_images_enforces():
 
     config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] * 2**20 == images.MAX_BYTES
+
+
+def test_your_image_is_a_star_on_the_map_page(app_env):
+    at = upload(open_app("draw"), "one.png", png())
+    at.switch_page("ui/pages/map.py").run()
+    assert not at.exception
+    names = [t.get("name") for t in json.loads(chart_spec(at))["data"]]
+    assert "your image" in names
+    assert "Star: your upload one.png." in texts(at)
