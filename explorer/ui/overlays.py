@@ -76,14 +76,14 @@ def apply(ctx: Context, proj: projection.Projection, fig: go.Figure, layers: Lay
             reg = None
             if proj.method == "umap" and st.session_state.get("map_refit_for") == key:
                 with st.spinner(f"Refitting UMAP on {len(ctx.mu):,} codes, then inverting it at {GRID * GRID:,} "
-                                "spots (a minute or more)...", show_time=True):
+                                "spots (several minutes)...", show_time=True):
                     try:
                         reg = umap_regions(ctx, proj, key, GRID)
                     except projection.ProjectionError as e:
                         st.warning(f"UMAP's own inverse is not available: {e}. Showing the fast approximation.")
                         st.session_state.pop("map_refit_for", None)
             elif proj.method == "umap":
-                st.button("Use UMAP's own inverse (refits UMAP: slow)", key="map_refit", on_click=_ask_refit,
+                st.button("Use UMAP's own inverse (refits UMAP: minutes)", key="map_refit", on_click=_ask_refit,
                           args=(key,), help="The cached map keeps positions only. This fits UMAP again with the "
                                             "same settings and seed and uses umap-learn's inverse_transform.")
             reg = reg or cached_regions(ctx, proj, key, GRID)
