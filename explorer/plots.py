@@ -223,6 +223,14 @@ def add_disagreements(fig: go.Figure, coords: np.ndarray, wrong: np.ndarray | No
     return fig
 
 
+def add_star(fig: go.Figure, x: float, y: float, name: str) -> go.Figure:
+    """A large gold star at (x, y), named in the legend (e.g. a drawn image on the map)."""
+    fig.add_trace(go.Scatter(x=[float(x)], y=[float(y)], mode="markers", name=name, customdata=[NOT_A_TEST_POINT],
+                             marker=dict(symbol="star", size=26, color="#FFD700", line=dict(width=2, color="#000000")),
+                             hovertemplate=f"{name}<extra></extra>"))
+    return fig
+
+
 # ---------------------------------------------------------------- images
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:
@@ -326,4 +334,5 @@ def curves_figure(history: Sequence[dict], keys: Sequence[str], title: str = "",
     return fig
 
 
-__all__ = ["CLASS_COLORS", "latent_map", "manifold_grid", "add_regions", "add_disagreements", "image_grid", "to_pil", "curves_figure", "class_color"]
+__all__ = ["CLASS_COLORS", "latent_map", "manifold_grid", "add_regions", "add_disagreements", "add_star", "image_grid", "to_pil",
+           "curves_figure", "class_color"]

@@ -159,3 +159,30 @@ def test_umaps_own_inverse_is_an_explicit_slow_action(app_env, tiny_checkpoints)
     shown = texts(at)
     assert "inverse_transform of the refit UMAP" in shown and "The regions are an approximation." in shown
     assert not at.warning                                      # the refit reproduced the map
+
+
+def test_a_cvae_encodes_your_image_with_the_judges_class(app_env, tiny_checkpoints):
+    at = open_app("draw", vae="cvae-4d", root=tiny_checkpoints)
+    upload(at, "one.png", png())
+    shown = texts(at)
+    assert "A cvae encodes and decodes with a class:" in shown
+    assert "The VAE's reconstruction" in shown
+
+
+def test_the_upload_limit_in_the_server_config_is_the_one_images_enforces():
+    import tomllib
+    from pathlib import Path
+
+    from explorer import images
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 2**20 == images.MAX_BYTES
+
+
+def test_your_image_is_a_star_on_the_map_page(app_env):
+    at = upload(open_app("draw"), "one.png", png())
+    at.switch_page("ui/pages/map.py").run()
+    assert not at.exception
+    names = [t.get("name") for t in json.loads(chart_spec(at))["data"]]
+    assert "your image" in names
+    assert "Star: your upload one.png." in texts(at)

@@ -1,5 +1,6 @@
 """Layers on the Map page: the CNN's decision regions shaded behind the points, and marks on
-the test images it gets wrong or relabels once reconstructed (explorer.regions does the work).
+the test images it gets wrong or relabels once reconstructed (explorer.regions does the work),
+and a star where the person's own image (the Your image page) lands.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import streamlit as st
 
 from explorer import plots, projection, regions
 
-from . import loaders
+from . import yours
 from .state import Context
 
 GRID = 50  # regions are computed on a GRID x GRID grid over the map
@@ -75,14 +76,14 @@ def apply(ctx: Context, proj: projection.Projection, fig: go.Figure, layers: Lay
             reg = None
             if proj.method == "umap" and st.session_state.get("map_refit_for") == key:
                 with st.spinner(f"Refitting UMAP on {len(ctx.mu):,} codes, then inverting it at {GRID * GRID:,} "
-                                "spots (a minute or more)...", show_time=True):
+                                "spots (several minutes)...", show_time=True):
                     try:
                         reg = umap_regions(ctx, proj, key, GRID)
                     except projection.ProjectionError as e:
                         st.warning(f"UMAP's own inverse is not available: {e}. Showing the fast approximation.")
                         st.session_state.pop("map_refit_for", None)
             elif proj.method == "umap":
-                st.button("Use UMAP's own inverse (refits UMAP: slow)", key="map_refit", on_click=_ask_refit,
+                st.button("Use UMAP's own inverse (refits UMAP: minutes)", key="map_refit", on_click=_ask_refit,
                           args=(key,), help="The cached map keeps positions only. This fits UMAP again with the "
                                             "same settings and seed and uses umap-learn's inverse_transform.")
             reg = reg or cached_regions(ctx, proj, key, GRID)
@@ -97,4 +98,10 @@ def apply(ctx: Context, proj: projection.Projection, fig: go.Figure, layers: Lay
         n = len(dis.wrong)
         notes.append(f"Crosses: {int(dis.wrong.sum()):,} of {n:,} test images the classifier gets wrong. "
                      f"Rings: {int(dis.relabelled.sum()):,} whose reconstruction it labels differently.")
+    mine = yours.get(ctx)
+    if mine is not None:
+        xy = projection.place(proj, ctx.mu, yours.code(ctx, mine)[None])[0]
+        plots.add_star(fig, xy[0], xy[1], "your image")
+        how = "" if proj.method in ("identity", "pca") else ", placed by its nearest test codes"
+        notes.append(f"Star: {mine.source}{how}.")
     return notes

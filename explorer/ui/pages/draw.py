@@ -22,6 +22,7 @@ SOURCES = {"draw": "Draw", "upload": "Upload"}
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "webp", "bmp"]
 NEAREST = 8
 WHAT_TO_DRAW = {"fashion-mnist": "a piece of clothing, a shoe or a bag", "mnist": "a digit", "digits": "a digit"}
+DRAW_TIP = {"fashion-mnist": " Fill it in: the dataset's pictures are solid silhouettes, not outlines."}
 PLACEMENT = {
     "identity": "Its code is its position: this map is the latent plane itself.",
     "pca": "PCA places it exactly: its code projected onto the map's two axes.",
@@ -39,7 +40,8 @@ def from_canvas(ctx: Context) -> None:
     result = st_canvas(stroke_width=pen, stroke_color="#000000", background_color="#FFFFFF",
                        width=CANVAS_PX, height=CANVAS_PX, drawing_mode="freedraw", key=f"draw_canvas_{_gen()}",
                        update_streamlit=True, display_toolbar=True)
-    st.caption(f"Draw {WHAT_TO_DRAW.get(ctx.dataset, 'something')} in black. The bin icon clears the canvas.")
+    st.caption(f"Draw {WHAT_TO_DRAW.get(ctx.dataset, 'something')} in black.{DRAW_TIP.get(ctx.dataset, '')} "
+               "The arrows undo and redo, the bin clears the canvas.")
     data = getattr(result, "image_data", None)
     if data is None:
         return
@@ -128,7 +130,8 @@ def verdicts(ctx: Context, image: np.ndarray, recon: np.ndarray) -> None:
         rows.append(f"| {title} | **{ctx.class_names[int(proba[0].argmax())]}** | {top3(ctx, proba[0])} |")
         if title.startswith("CNN"):
             _, rp = latent.classify(model, recon[None])
-            rows.append(f"| CNN on the reconstruction | **{ctx.class_names[int(rp[0].argmax())]}** | {top3(ctx, rp[0])} |")
+            said = ctx.class_names[int(rp[0].argmax())]
+            rows.append(f"| CNN on the reconstruction | **{said}** | {top3(ctx, rp[0])} |")
     if not rows:
         st.warning("No classifier for this dataset, so nothing judges your image. Train one with "
                    f"`python -m explorer train --kind classifier --dataset {ctx.dataset}`.")
