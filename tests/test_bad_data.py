@@ -219,3 +219,42 @@ def test_a_download_killed_halfway_leaves_only_whole_verified_files_and_then_com
     assert not list(target.glob("*.part")), "the finished download left a partial file"
     assert sum(k[1] for k in kills) >= 3
     shutil.rmtree(tmp_path / "data")
+
+
+# ---------------------------------------------------------------- a gzip bomb
+
+BOMB_READER = """
+import resource, sys
+from explorer.data import DataError, read_idx
+try:
+    read_idx(sys.argv[1])
+    print("read")
+except DataError as e:
+    print("refused:", str(e).splitlines()[0])
+print("peak_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_a_gzip_bomb_is_refused_without_expanding_it(tmp_path):
+    """2 GB of zeros behind a valid images header, compressed to ~2 MB: refused, memory bounded."""
+    import struct
+    import zlib
+
+    bomb = tmp_path / "t10k-images-idx3-ubyte.gz"
+    comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    with open(bomb, "wb") as f:
+        f.write(comp.compress(struct.pack(">HBBIII", 0, 8, 3, 2_700_000, 28, 28)))
+        for _ in range(2048):
+            f.write(comp.compress(zeros))
+        f.write(comp.flush())
+    assert bomb.stat().st_size < 5 * 2**20
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", BOMB_READER, str(bomb)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"refused: {bomb}: decompresses to more than"), proc.stdout
+    peak = int(lines[1].split()[1])
+    assert peak < 1024, f"reading the bomb took {peak} MB"
