@@ -45,6 +45,7 @@ def write_mnist_like(directory: Path) -> dict[str, Path]:
     return paths
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncated", "wrong magic", "count mismatch"])
 def test_a_broken_data_file_is_a_message_in_the_page_naming_it(tiny_checkpoints, tmp_path, monkeypatch, damage):
     data_dir = tmp_path / "data"
