@@ -14,9 +14,9 @@ if str(_HERE.parent) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from explorer.ui import catalog, loaders, present, sidebar, urlstate, widgets  # noqa: E402
+from explorer.ui import catalog, favicon, loaders, present, sidebar, urlstate, widgets  # noqa: E402
 
-st.set_page_config(page_title="Latent Explorer", page_icon=":material/scatter_plot:", layout="wide",
+st.set_page_config(page_title="Latent Explorer", page_icon=favicon.icon(), layout="wide",
                    initial_sidebar_state="expanded")
 page = st.navigation({
     "Explore": [

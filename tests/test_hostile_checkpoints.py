@@ -114,7 +114,6 @@ def test_every_hostile_case_is_tried(world):
     ("escape-dotdot-id", ["'..'"]),
 ])
 def test_the_cli_refuses_a_path_out_of_the_checkpoints_folder(world, sampled, name, words):
-    code, out, err, written = sampled[name]
     assert_refused(sampled[name], "error:", *words)
     assert (world["outside"] / "vae").is_dir(), "the checkpoint outside is untouched"
 

@@ -21,6 +21,7 @@ from explorer.data.errors import DataError
 from explorer.data.paths import ways_to_get
 
 UBYTE = 0x08
+MAX_IDX_BYTES = 256 * 1024 * 1024  # MNIST's largest file is 47 MB decompressed
 SUPPORTED_NDIM = {1: "labels", 3: "images"}
 
 
@@ -30,17 +31,42 @@ def _fail(path: Path, problem: str, hint: str | None) -> DataError:
 
 
 def _read_bytes(path: Path, hint: str | None) -> bytes:
-    """The file's content, decompressed if the name ends in ``.gz``."""
+    """The file's content, decompressed if the name ends in ``.gz``, never more than
+    MAX_IDX_BYTES (+1, to tell "too large" apart): a small hostile .gz could expand to gigabytes."""
     try:
+        size = path.stat().st_size
+        if size > MAX_IDX_BYTES:
+            raise _fail(path, f"is {size:,} bytes, larger than any dataset this app reads "
+                              f"({MAX_IDX_BYTES:,} bytes)", hint)
         data = path.read_bytes()
     except OSError as error:
         raise _fail(path, f"cannot read the file ({error.strerror or error})", hint) from error
     if path.suffix != ".gz":
         return data
     try:
-        return gzip.decompress(data)
+        out = _gunzip_at_most(data, MAX_IDX_BYTES + 1)
     except (OSError, EOFError, zlib.error) as error:
         raise _fail(path, f"not a valid gzip file ({error})", hint) from error
+    if len(out) > MAX_IDX_BYTES:
+        raise _fail(path, f"decompresses to more than {MAX_IDX_BYTES:,} bytes, larger than any dataset "
+                          "this app reads (a damaged or hostile file)", hint)
+    return out
+
+
+def _gunzip_at_most(data: bytes, limit: int) -> bytes:
+    """Decompress gzip `data` (every member), stopping once `limit` bytes are out."""
+    out = bytearray()
+    rest = data
+    while rest and len(out) < limit:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out += d.decompress(rest, limit - len(out))
+        if len(out) >= limit:
+            break
+        out += d.flush()
+        if not d.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        rest = d.unused_data.lstrip(b"\x00")  # gzip allows zero padding between members
+    return bytes(out[:limit])
 
 
 def _parse_header(path: Path, data: bytes, hint: str | None) -> tuple[int, ...]:

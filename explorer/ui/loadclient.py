@@ -17,7 +17,21 @@ values come from a small grid, so sessions share many). The server's memory (RSS
     python -m explorer.ui.loadclient --url http://127.0.0.1:8501 --sessions 20 --seconds 60
 
 `run_load` is the function behind it; `WsSession` is the protocol client, so that other actors
-(a session that trains on the Train page, say) can be added through ``actors=``.
+can be added through ``actors=``. A session that trains on a Train page, for instance::
+
+    async def trainer(url, deadline, rng, ledger):
+        report, session = SessionReport("trainer", "train"), WsSession(url)
+        run = await session.connect()
+        run = await session.goto("Train")
+        session.click(run.widgets("button")["train_start"].id)   # the page's own widget keys
+        while time.monotonic() < deadline:
+            run = await session.rerun()
+            report.runs += 1
+            report.errors += run.errors
+        await session.close()
+        return report
+
+    run_load(url, sessions=20, seconds=60, actors=[trainer])   # do the others' round trips hold?
 """
 from __future__ import annotations
 
@@ -103,7 +117,15 @@ class WsSession:
         self.states[widget_id] = state
 
     def set_select(self, widget_id: str, label: str) -> None:
+        """A selectbox or radio, by the label it shows for the option."""
         self.states[widget_id] = WidgetState(id=widget_id, string_value=label)
+
+    def click(self, widget_id: str) -> None:
+        """A button: true for the next rerun only, as the browser sends it."""
+        self.states[widget_id] = WidgetState(id=widget_id, trigger_value=True)
+
+    def forget_triggers(self) -> None:
+        self.states = {k: v for k, v in self.states.items() if v.WhichOneof("value") != "trigger_value"}
 
     async def goto(self, page_name: str) -> Run:
         self.page = self.pages[page_name]
@@ -113,6 +135,7 @@ class WsSession:
         """Send every widget state (as the browser does) and read until the run finishes."""
         client = ClientState(query_string="", page_script_hash=self.page, fragment_id=fragment_id)
         client.widget_states.widgets.extend(self.states.values())
+        self.forget_triggers()
         msg = BackMsg()
         msg.rerun_script.CopyFrom(client)
         start = time.perf_counter()

@@ -56,6 +56,7 @@ def _choose(entries, available: list[str], roots: tuple[str, ...]) -> Choice:
 
     vaes = catalog.vae_choices(entries, dataset)
     by_path = {e.path: e for e in entries}
+    _forget_if_gone("sb_vae", [e.path for e in vaes])
     vae = st.selectbox("VAE checkpoint", [e.path for e in vaes], index=0,
                        format_func=lambda p: by_path[p].label, key="sb_vae",
                        help="vae: plain; cvae: conditioned on the class; hybrid: VAE with a classifier head")
@@ -63,6 +64,7 @@ def _choose(entries, available: list[str], roots: tuple[str, ...]) -> Choice:
     options: list[Path | str] = [e.path for e in catalog.classifier_choices(entries, dataset)]
     if vae is not None and by_path[vae].kind == "hybrid":
         options.append(HEAD)
+    _forget_if_gone("sb_classifier", options or [None])
     classifier = st.selectbox(
         "Classifier (judges every image)", options or [None], index=0, key="sb_classifier",
         format_func=lambda c: "the hybrid's own head" if c == HEAD else ("none" if c is None else by_path[c].label))
@@ -70,6 +72,13 @@ def _choose(entries, available: list[str], roots: tuple[str, ...]) -> Choice:
         e = by_path[vae]
         st.caption(f"{KIND_NAMES.get(e.kind, e.kind)} · {e.latent_dim}-D latent space", help=str(e.path))
     return Choice(dataset=dataset, vae=vae, classifier=classifier)
+
+
+def _forget_if_gone(key: str, options: list) -> None:
+    """Drop a choice that is not among the options (another dataset's checkpoint of the same
+    name keeps its label, so Streamlit would keep it chosen): the box falls back to its default."""
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
 
 
 def _dataset_title(name: str) -> str:
