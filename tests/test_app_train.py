@@ -124,13 +124,13 @@ def test_train_from_the_page_watch_it_cancel_resume_and_open_it(train_env, tiny_
     at.button(key=f"tr_cancel_{resumed.id}").click().run()
     resumed = rerun_until(at, resumed, lambda r: not r.active, timeout=30)
     assert load_checkpoint(run.out).state.epoch > kept.state.epoch
-    assert len(at.radio(key="train_view").options) == 2    # both runs of this session are listed
+    assert len(at.radio[0].options) == 2    # both runs of this session are listed
 
     at.button(key=f"tr_open_{resumed.id}").click().run()
     assert not at.exception, at.exception
     assert at.sidebar.selectbox(key="sb_vae").value == run.out   # the new model is the one explored
     at.switch_page("ui/pages/train.py").run()                    # coming back shows the runs again
-    assert "mine" in texts(at) and len(at.radio(key="train_view").options) == 2
+    assert "mine" in texts(at) and len(at.radio[0].options) == 2
 
 
 @pytest.mark.slow

@@ -280,38 +280,50 @@ def panel(run_id: str) -> None:
     snapshot_view(run)
 
 
+def _live_panel(run_id: str, was_active: bool) -> None:
+    run_now = None
+    try:
+        run_now = jobs.get(run_id)
+    except jobs.JobError:
+        pass
+    guarded(panel)(run_id)
+    if was_active and (run_now is None or not run_now.active):
+        st.rerun()  # the run ended: redraw the whole page once and stop polling
+
+
+_polling = st.fragment(_live_panel, run_every=1.0)  # redraws itself every second: only it reruns
+_still = st.fragment(_live_panel)
+
+
 def live(run_id: str) -> None:
-    """The panel; while the run is active it redraws itself every second (a fragment: only it reruns)."""
+    """The run's panel; while the run is active it polls its status files every second."""
     try:
         active = jobs.get(run_id).active
     except jobs.JobError:
         active = False
-
-    @st.fragment(run_every=1.0 if active else None)
-    def _live():
-        run_now = None
-        try:
-            run_now = jobs.get(run_id)
-        except jobs.JobError:
-            pass
-        guarded(panel)(run_id)
-        if active and (run_now is None or not run_now.active):
-            st.rerun()  # the run ended: redraw the whole page once and stop polling
-
-    _live()
+    (_polling if active else _still)(run_id, active)
 
 
 def runs_table(runs: list[str]) -> None:
+    """Pick which of this session's runs the panel shows (when there is more than one).
+
+    The labels never change while a run goes on (its state is in the panel), and the widget's
+    key names the list of runs, so a new run gets a fresh widget that shows it."""
     rows = []
     for rid in runs:
         try:
             run = jobs.get(rid)
         except jobs.JobError:
             continue
-        rows.append((rid, f"{run.name} ({run.spec.train['dataset']}) · {STATE_TEXT.get(run.state, run.state)}"))
+        started = time.strftime("%H:%M:%S", time.localtime(float(run.status.get("started") or 0)))
+        rows.append((rid, f"{run.name} ({run.spec.train['dataset']}, {started})"))
     if len(rows) > 1:
         labels = dict(rows)
-        st.radio("Your runs", [r for r, _ in rows], format_func=labels.get, key=VIEW, horizontal=True)
+        ids = [r for r, _ in rows]
+        current = st.session_state.get(VIEW)
+        pick = st.radio("Your runs", ids, index=ids.index(current) if current in ids else 0,
+                        format_func=labels.get, key=f"train_pick_{len(ids)}_{ids[0]}", horizontal=True)
+        st.session_state[VIEW] = pick
 
 
 @guarded
