@@ -174,7 +174,8 @@ def _load_vae(path: Path, data: ImageDataset) -> Checkpoint:
     if ckpt.kind not in VAE_KINDS:
         problem = f"it is a {ckpt.kind}, not a VAE"
     if problem:
-        st.error(f"The checkpoint **{path.name}** does not fit: {problem}. Pick another in the sidebar.")
+        st.error(f"The checkpoint **{path.name}** ({path / 'config.json'}) does not fit: {problem}. "
+                 "Pick another in the sidebar.")
         st.stop()
     return ckpt
 
