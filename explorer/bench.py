@@ -59,6 +59,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 800}
 BASELINE_POINTS = 10_000
+TEST_POINTS = 10_000  # the Fashion-MNIST test set: the map is drawn when all its points are
 SLIDER_MOVES = 20
 LOAD_USERS = 10
 
@@ -297,7 +298,7 @@ def bench_map(s: Settings, rep: Report, work: Path) -> None:
     env = streamlit_env({"EXPLORER_CACHE_DIR": str(work / "cache")})
     app_s, base_s, memory = [], [], []
     with browser(s) as b:
-        cold, _ = time_to_plot(b, app, work / "app-cold.log", test_points(s), env=env)
+        cold, _ = time_to_plot(b, app, work / "app-cold.log", TEST_POINTS, env=env)
         for r in range(s.repeats):
             # alternate the order, so drift in the machine's load hits both alike
             for which in (("base", "app") if r % 2 == 0 else ("app", "base")):
@@ -306,7 +307,7 @@ def bench_map(s: Settings, rep: Report, work: Path) -> None:
                     base_s.append(t)
                 else:
                     last = r == s.repeats - 1
-                    t, mem = time_to_plot(b, app, work / "app.log", test_points(s), env=env,
+                    t, mem = time_to_plot(b, app, work / "app.log", TEST_POINTS, env=env,
                                           after=(lambda page, url, proc: open_every_page(page, proc)) if last else None)
                     app_s.append(t)
                     if mem:
@@ -322,10 +323,6 @@ def bench_map(s: Settings, rep: Report, work: Path) -> None:
     if memory:
         rep.figures["peak_rss_mb"] = memory[-1]["peak_rss_mb"]
         rep.details["memory"] = memory[-1]
-
-
-def test_points(s: Settings) -> int:
-    return 10_000  # the Fashion-MNIST test set: the map is drawn when all its points are
 
 
 # ---------------------------------------------------------------- slider
@@ -398,7 +395,7 @@ def bench_slider(s: Settings, rep: Report, work: Path) -> None:
         page = b.new_page(viewport=VIEWPORT)
         page.set_default_timeout(120_000)
         page.goto(url)
-        page.wait_for_function(PLOT_DRAWN_JS, arg=test_points(s), polling="raf", timeout=180_000)
+        page.wait_for_function(PLOT_DRAWN_JS, arg=TEST_POINTS, polling="raf", timeout=180_000)
         page.get_by_role("link", name="Traverse").click()
         page.wait_for_function(f"() => ({DECODED_SRC_JS})() !== null", polling=50, timeout=120_000)
         page.wait_for_load_state("networkidle")
