@@ -275,11 +275,15 @@ PAGES = ("Traverse", "Interpolate", "Generate")
 
 
 def open_every_page(page, proc: subprocess.Popen) -> dict[str, float]:
-    """Open each page once after the map, wait until it has drawn, then read the server's memory."""
+    """Open each page once after the map, wait until it has drawn, then read the server's memory
+    (each process's peak, VmHWM, so a peak while a page ran counts). Page times are rough: they
+    include a fixed second of waiting for the old page's images to go."""
     seconds = {}
     for name in PAGES:
         t0 = time.perf_counter()
         page.get_by_role("link", name=name).click()
+        page.wait_for_url(f"**/{name.lower()}", timeout=60_000)
+        page.wait_for_timeout(1000)  # the old page's images stay until the new run replaces them
         page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stImage\"] img').length > 0"
                                " && !document.querySelector('[data-testid=\"stStatusWidget\"]')", polling=100,
                                timeout=120_000)
