@@ -32,6 +32,18 @@ if TYPE_CHECKING:  # torch is imported where weights are read or written: listin
     import torch   # describing checkpoints (the app's sidebar) does not need it
     from torch import nn
 
+
+def save_file(tensors: dict, filename, *args, **kwargs) -> None:
+    """safetensors.torch.save_file, imported on first use (it imports torch)."""
+    from safetensors.torch import save_file as _save_file
+    _save_file(tensors, filename, *args, **kwargs)
+
+
+def load_file(filename, *args, **kwargs) -> dict:
+    """safetensors.torch.load_file, imported on first use (it imports torch)."""
+    from safetensors.torch import load_file as _load_file
+    return _load_file(filename, *args, **kwargs)
+
 FORMAT = "latent-explorer/1"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -116,8 +128,6 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint directory atomically; an existing one at `path` is replaced whole,
     cached maps included (new weights, new maps)."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
@@ -374,7 +384,6 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
 
 def _load_model(path: Path, model_cfg: ModelConfig, device: torch.device) -> nn.Module:
     import torch
-    from safetensors.torch import load_file
 
     from .models import build_model
 
@@ -418,8 +427,6 @@ def _load_model(path: Path, model_cfg: ModelConfig, device: torch.device) -> nn.
 
 
 def _load_optimizer(path: Path, raw: dict) -> dict | None:
-    from safetensors.torch import load_file
-
     opt_path = path / OPTIMIZER_FILE
     if not opt_path.is_file() or "optimizer" not in raw:
         return None

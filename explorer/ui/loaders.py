@@ -61,17 +61,23 @@ def checkpoint_info(path: Path) -> Checkpoint:
 _PREFETCHED = False
 
 
+PREFETCH_DELAY_S = 3.0  # after the Map page's script ends: let the browser draw the map first
+
+
 def prefetch_models() -> None:
     """Import torch and the models in a background thread, once per process, so the first
-    page that needs a model finds them ready (the Map page calls this once it is drawn)."""
+    page that needs a model finds them ready. The Map page calls this at its end; the import
+    waits a few seconds, so its CPU time does not slow the browser drawing the map."""
     global _PREFETCHED
     if not _PREFETCHED:
         import importlib
         import threading
 
         _PREFETCHED = True
-        threading.Thread(target=importlib.import_module, args=("explorer.latent",), daemon=True,
-                         name="explorer-prefetch").start()
+        timer = threading.Timer(PREFETCH_DELAY_S, importlib.import_module, args=("explorer.latent",))
+        timer.daemon = True
+        timer.name = "explorer-prefetch"
+        timer.start()
 
 
 @st.cache_resource(show_spinner="Loading the test set...", max_entries=4)

@@ -3,14 +3,14 @@ selection (test-set indices picked on the map, the two interpolation endpoints).
 
 The sidebar stores the user's choice in `st.session_state[CHOICE]`; `context()` turns it into
 loaded models, showing a clear message in the page (and stopping the page) when it cannot.
-The models themselves load on first use (`ctx.model`, `ctx.judge`): the Map page draws from
-arrays cached on disk without importing torch, which is most of a cold start.
+The models themselves load on first use (`ctx.model`, `ctx.judge`): once the test set's codes
+and predictions are in the disk cache, the Map page draws without importing torch, which
+would otherwise be most of the time to the first map.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np

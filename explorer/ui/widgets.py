@@ -197,10 +197,16 @@ def _small_figure(ctx: Context, proj: projection.Projection, height: int, *, mar
 
 def _marker_map(ctx: Context, proj: projection.Projection, key: str, height: int):
     """This session's small map with a star, built once per checkpoint, judge and map (building
-    a 3,000-point figure takes far longer than a slider move may)."""
+    a 3,000-point figure takes far longer than a slider move may), as one trace of points:
+    Streamlit copies and serialises the whole figure on every move."""
     sig = (ctx.vae_key, ctx.judge_key, proj.method, proj.key, height)
     held = st.session_state.get(f"_fig_{key}")
     if held is None or held[0] != sig:
-        held = (sig, _small_figure(ctx, proj, height, marker=(0.0, 0.0)))
+        n = len(proj.coords)
+        keep = np.arange(0, n, max(1, -(-n // SMALL_MAP_POINTS)))
+        classes = ctx.pred if ctx.pred is not None else ctx.data.labels
+        fig = plots.marker_map(proj.coords[keep], classes[keep], ctx.num_classes, (0.0, 0.0), height=height,
+                               equal_axes=proj.method == "identity")
+        held = (sig, fig)
         st.session_state[f"_fig_{key}"] = held
     return held[1]
