@@ -400,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--only", default=None, help="comma-separated groups: map, slider, projection, cached, train, gpu, users")
     b.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     b.add_argument("--quick", action="store_true", help="small settings: a smoke test, not figures to quote")
-    b.add_argument("--users", type=int, default=10, help="users: how many sessions the load test drives")
+    b.add_argument("--users", type=int, default=20, help="users: how many sessions the load test drives")
     b.add_argument("--out", default=None, help="also write the JSON to this file")
     b.set_defaults(func=cmd_bench)
     return p
