@@ -231,9 +231,16 @@ def _tsne(x: np.ndarray, params: dict, seed: int) -> np.ndarray:
         raise ProjectionError(f"t-SNE failed ({type(e).__name__}: {e}); try another perplexity or PCA") from e
 
 
+# Inside the app one core is left to the server's other sessions (explorer/ui sets this);
+# the CLI, a notebook or the benchmark's fresh process use every core.
+LEAVE_A_CORE = False
+
+
 def _threads() -> int:
-    """Worker threads for openTSNE: all cores but one (left to the app), at most 8."""
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+    """Worker threads for openTSNE: every core (all but one inside the app), at most 8. The map
+    is the same whatever the count: the nearest neighbours are exact at these sizes."""
+    cores = os.cpu_count() or 2
+    return max(1, min(8, cores - 1 if LEAVE_A_CORE else cores))
 
 
 # ---------------------------------------------------------------- cache files

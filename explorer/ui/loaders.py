@@ -18,6 +18,8 @@ from explorer.data import ImageDataset, cache_dir, load_dataset
 
 from .catalog import CheckpointEntry, scan
 
+projection.LEAVE_A_CORE = True  # a t-SNE map computed in the server leaves a core to the other sessions
+
 SCAN_TTL_S = 20  # new checkpoints (training in the background) show up within this long
 
 
