@@ -236,7 +236,7 @@ def recover_interrupted(path: Path) -> None:
             os.rename(olds[-1], path)
     if path.exists():
         for leftover in [*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{path.name}.old-*")]:
-            if not _pid_alive(_pid_of(leftover)):
+            if not pid_alive(_pid_of(leftover)):
                 shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -247,12 +247,17 @@ def _pid_of(leftover: Path) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def _pid_alive(pid: int | None) -> bool:
-    """Whether a process of this pid runs; unknown (None) counts as alive, so is left alone."""
-    if pid is None:
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process of this pid runs (a zombie, dead but not yet reaped, does not);
+    unknown (None) counts as alive, so is left alone."""
+    if pid is None or pid == os.getpid():
         return True
-    if pid == os.getpid():
-        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

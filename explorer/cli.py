@@ -170,14 +170,8 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 
 def default_name(args: argparse.Namespace) -> str:
-    if args.kind == "classifier":
-        return "classifier"
-    name = f"{args.kind}-{args.latent_dim}d"
-    if args.beta != 1.0:
-        name += f"-beta{args.beta:g}"
-    if args.kind == "hybrid":
-        name += f"-lambda{args.cls_weight:g}"
-    return name
+    from .config import checkpoint_name
+    return checkpoint_name(args.kind, args.latent_dim, args.beta, args.cls_weight)
 
 
 # ---------------------------------------------------------------- evaluate

@@ -125,6 +125,18 @@ class TrainConfig:
         return _from_dict(cls, d)
 
 
+def checkpoint_name(kind: str, latent_dim: int, beta: float = 1.0, cls_weight: float = 0.0) -> str:
+    """The default name of a checkpoint, e.g. vae-16d, vae-2d-beta4, hybrid-16d-lambda20, classifier."""
+    if kind == "classifier":
+        return "classifier"
+    name = f"{kind}-{latent_dim}d"
+    if beta != 1.0:
+        name += f"-beta{beta:g}"
+    if kind == "hybrid":
+        name += f"-lambda{cls_weight:g}"
+    return name
+
+
 def _from_dict(cls, d: dict[str, Any]):
     if not isinstance(d, dict):
         raise ConfigError(f"{cls.__name__} must be a JSON object, got {type(d).__name__}")

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoints import pid_alive
+
 SPEC_FILE = "spec.json"
 STATUS_FILE = "status.json"
 CANCEL_FILE = "cancel"
@@ -226,21 +228,6 @@ def list_runs(root: Path | None = None, owner: str | None = None) -> list[Run]:
     return runs
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _check_alive(run: Run) -> None:
     """A run whose process died without saying so (killed, out of memory) is marked stopped."""
     proc = _PROCS.get(run.id)
@@ -254,7 +241,7 @@ def _check_alive(run: Run) -> None:
     if pid is None:  # not started yet: give the child a little while to say hello
         if time.time() - float(run.status.get("started", time.time())) < 60 or run.id in _PROCS:
             return
-    elif _pid_alive(int(pid)):
+    elif pid_alive(int(pid)):
         return
     epoch = int(run.status.get("epoch_done", 0) or 0)
     run.status = {**run.status, "state": "stopped",
@@ -323,14 +310,9 @@ class _Reporter:
 
 def _map_coords(mu: np.ndarray) -> np.ndarray:
     """The latent plane itself for a 2-D latent, else the first two principal components
-    (signs fixed so the map does not flip between epochs)."""
-    if mu.shape[1] <= 2:
-        return np.pad(mu, ((0, 0), (0, 2 - mu.shape[1]))).astype(np.float32)
-    x = mu - mu.mean(0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    comps = vt[:2]
-    signs = np.sign(comps[np.arange(2), np.abs(comps).argmax(1)])
-    return (x @ (comps * signs[:, None]).T).astype(np.float32)
+    (projection's PCA: signs fixed, so the map does not flip between epochs)."""
+    from .. import projection
+    return projection.project(mu, "identity" if mu.shape[1] == 2 else "pca").coords
 
 
 def _snapshot(run_dir: Path, model, epoch: int, test, map_idx: np.ndarray, strip_idx: np.ndarray) -> None:

@@ -52,7 +52,7 @@ def _choose(entries, available: list[str], roots: tuple[str, ...]) -> Choice:
         return Choice(dataset="digits", vae=None, classifier=None)
     default = catalog.default_dataset(entries, available)
     dataset = st.selectbox("Dataset", datasets, index=datasets.index(default) if default in datasets else 0,
-                           format_func=_dataset_title, key="sb_dataset")
+                           format_func=dataset_title, key="sb_dataset")
 
     vaes = catalog.vae_choices(entries, dataset)
     by_path = {e.path: e for e in entries}
@@ -81,7 +81,7 @@ def _forget_if_gone(key: str, options: list) -> None:
         del st.session_state[key]
 
 
-def _dataset_title(name: str) -> str:
+def dataset_title(name: str) -> str:
     try:
         return get_spec(name).title
     except Exception:

@@ -10,8 +10,9 @@ import streamlit as st
 
 from explorer import latent, plots, projection
 from explorer.checkpoints import CheckpointError
-from explorer.data import DataError, get_spec
+from explorer.data import DataError
 from explorer.ui import catalog, loaders
+from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded
 
 ROWS = [  # (label, where, key)
@@ -23,13 +24,6 @@ ROWS = [  # (label, where, key)
     ("conditional fidelity", "metrics", "conditional_fidelity"),
 ]
 ACTIVE_KL = 0.05
-
-
-def dataset_title(name: str) -> str:
-    try:
-        return get_spec(name).title
-    except Exception:
-        return name
 
 
 def figure_rows(ckpt) -> dict[str, object]:

@@ -15,11 +15,12 @@ import numpy as np
 import streamlit as st
 
 from explorer import plots
-from explorer.config import VAE_KINDS, ConfigError, ModelConfig, TrainConfig
+from explorer.config import VAE_KINDS, ConfigError, ModelConfig, TrainConfig, checkpoint_name
 from explorer.data import get_spec
 from explorer.training import jobs
 from explorer.training.device import available_devices
 from explorer.ui import catalog, loaders
+from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded, show_in
 
 MY_RUNS = "train_runs"     # run ids this session started or opened, newest first
@@ -56,17 +57,6 @@ def my_runs() -> list[str]:
     return runs
 
 
-def default_name(kind: str, latent_dim: int, beta: float, cls_weight: float) -> str:
-    if kind == "classifier":
-        return "classifier-mine"
-    name = f"{kind}-{latent_dim}d"
-    if beta != 1.0:
-        name += f"-beta{beta:g}"
-    if kind == "hybrid":
-        name += f"-lambda{cls_weight:g}"
-    return name
-
-
 def free_name(root: Path, dataset: str, name: str) -> str:
     """`name`, or `name-2`, `name-3`... if a checkpoint of that name exists."""
     if not (root / dataset / name).exists():
@@ -85,7 +75,7 @@ def settings() -> jobs.JobSpec | None:
     datasets = [d for d in available if d in ("digits", "fashion-mnist", "mnist")] or ["digits"]
     default_ds = "digits" if "digits" in datasets else datasets[0]
     dataset = st.selectbox("Dataset", datasets, index=datasets.index(default_ds), key="tr_dataset",
-                           format_func=lambda n: get_spec(n).title,
+                           format_func=dataset_title,
                            help="digits trains in seconds; Fashion-MNIST takes about a minute an epoch on a CPU")
     kind = st.selectbox("Model", list(KINDS), format_func=KINDS.get, key="tr_kind")
     c1, c2 = st.columns(2)
@@ -109,7 +99,7 @@ def settings() -> jobs.JobSpec | None:
     described = dict(devices)
     device = st.selectbox("Device", [d for d, _ in devices], format_func=described.get, key="tr_device")
     root = catalog.checkpoint_roots()[0]
-    suggested = free_name(root, dataset, default_name(kind, latent_dim, beta, cls_weight))
+    suggested = free_name(root, dataset, checkpoint_name(kind, latent_dim, beta, cls_weight))
     name = st.text_input("Checkpoint name", value=suggested, key=f"tr_name_{dataset}_{kind}_{latent_dim}_{beta}_{cls_weight}",
                          help=f"Saved as {root}/{dataset}/NAME")
     start = st.button("Start training", type="primary", key="tr_start", icon=":material/play_arrow:",
@@ -247,12 +237,7 @@ def actions(run: jobs.Run) -> None:
             st.switch_page(page)
 
 
-def panel(run_id: str) -> None:
-    try:
-        run = jobs.get(run_id)
-    except jobs.JobError:
-        st.info("That run is gone (its folder was removed).")
-        return
+def panel(run: jobs.Run) -> None:
     kind = run.spec.model.get("kind", "vae")
     st.subheader(f"{run.name}  ·  {KINDS.get(kind, kind).split(':')[0]} on {run.spec.train['dataset']}")
     frac, text = progress_text(run.status)
@@ -281,13 +266,15 @@ def panel(run_id: str) -> None:
 
 
 def _live_panel(run_id: str, was_active: bool) -> None:
-    run_now = None
+    """One read of the run's status per redraw."""
     try:
-        run_now = jobs.get(run_id)
+        run = jobs.get(run_id)
     except jobs.JobError:
-        pass
-    guarded(panel)(run_id)
-    if was_active and (run_now is None or not run_now.active):
+        st.info("That run is gone (its folder was removed).")
+        run = None
+    if run is not None:
+        guarded(panel)(run)
+    if was_active and (run is None or not run.active):
         st.rerun()  # the run ended: redraw the whole page once and stop polling
 
 
