@@ -25,6 +25,15 @@ def tiny_model_cfg(kind: str = "vae", image_shape=TINY_SHAPE, latent_dim: int = 
                        channels=(4, 8), hidden=16, **changes)
 
 
+def tiny_model(kind: str = "vae", latent_dim: int = 3, num_classes: int = 3) -> torch.nn.Module:
+    """A freshly built (untrained, seeded) tiny model over 8x8 images, in eval mode."""
+    from explorer.models import build_model
+    torch.manual_seed(0)
+    cfg = ModelConfig(kind=kind, channels=(4, 8), hidden=16, latent_dim=latent_dim, image_shape=TINY_SHAPE,
+                      num_classes=num_classes)
+    return build_model(cfg).eval()
+
+
 def tiny_train_cfg(**changes) -> TrainConfig:
     """CPU, constant lr, no mixed precision: deterministic on any machine."""
     settings = dict(dataset="digits", epochs=2, batch_size=16, lr=1e-2, seed=0, device="cpu",

@@ -13,16 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from server_process import app_server
 from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -39,26 +35,6 @@ def chromium_path() -> Path:
     return Path(os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with status {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"streamlit did not answer on {url} within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 def chromium() -> Path:
     path = chromium_path()
@@ -71,27 +47,8 @@ def chromium() -> Path:
 @pytest.fixture
 def server(chromium: Path, tiny_checkpoints: Path, tmp_path: Path) -> Iterator[str]:
     """The app on a free port of 127.0.0.1, showing only the tiny checkpoints; always stopped."""
-    port = free_port()
-    env = {**os.environ, "EXPLORER_CHECKPOINTS": str(tiny_checkpoints), "EXPLORER_CHECKPOINTS_ONLY": "1",
-           "EXPLORER_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
-    log = tmp_path / "streamlit.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(url, proc, log)
+    with app_server(tiny_checkpoints, tmp_path) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture

@@ -4,15 +4,14 @@ The real server and headless Chromium, as in test_e2e.py; the run trains in a re
 process and its checkpoint lands in a copy of the tiny checkpoint root."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from test_e2e import ARTIFACTS, CHROMIUM_ARGS, REPO, VIEWPORT, chromium, free_port, wait_until_up  # noqa: F401
+from server_process import app_server
+from test_e2e import ARTIFACTS, CHROMIUM_ARGS, VIEWPORT, chromium  # noqa: F401  (chromium: fixture)
 from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -22,27 +21,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def train_server(chromium, tiny_checkpoints: Path, tmp_path: Path):
     root = tmp_path / "checkpoints"
     shutil.copytree(tiny_checkpoints, root)
-    port = free_port()
-    env = {**os.environ, "EXPLORER_CHECKPOINTS": str(root), "EXPLORER_CHECKPOINTS_ONLY": "1",
-           "EXPLORER_CACHE_DIR": str(tmp_path / "cache"), "EXPLORER_RUNS_DIR": str(tmp_path / "runs"),
-           "PYTHONPATH": str(REPO)}
-    log = tmp_path / "streamlit.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(url, proc, log)
-        yield url, root
+        with app_server(root, tmp_path, extra_env={"EXPLORER_RUNS_DIR": str(tmp_path / "runs")}) as (url, _):
+            yield url, root
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         subprocess.run(["pkill", "-f", str(tmp_path / "runs")], check=False)  # no run outlives the test
 
 

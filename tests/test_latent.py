@@ -3,19 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from explorer import latent
-from explorer.config import ModelConfig
-from explorer.models import build_model
 
-SHAPE = (1, 8, 8)
-
-
-def tiny(kind: str = "vae", latent_dim: int = 3) -> torch.nn.Module:
-    torch.manual_seed(0)
-    cfg = ModelConfig(kind=kind, channels=(4, 8), hidden=16, latent_dim=latent_dim, image_shape=SHAPE, num_classes=3)
-    return build_model(cfg).eval()
+from conftest import TINY_SHAPE as SHAPE
+from conftest import tiny_model as tiny
 
 
 @pytest.fixture(scope="module")
