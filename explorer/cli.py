@@ -29,6 +29,18 @@ def default_checkpoint_root() -> Path:
 
 # ---------------------------------------------------------------- train
 
+def _lambda_for(kind: str, value: float | None) -> float:
+    """--lambda for this kind: the hybrid's head weight (default 10), the cvae's class-consistency
+    weight (default 0); the other kinds have none."""
+    if kind == "hybrid":
+        return 10.0 if value is None else value
+    if kind == "cvae":
+        return 0.0 if value is None else value
+    if value:
+        raise UserError(f"--lambda applies to hybrid and cvae models, not to a {kind}")
+    return 0.0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
     from safetensors import SafetensorError
@@ -74,7 +86,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             model_cfg = ModelConfig(
                 kind=args.kind, image_shape=spec.image_shape, num_classes=spec.num_classes,
                 latent_dim=args.latent_dim, channels=tuple(args.channels), hidden=args.hidden, depth=args.depth,
-                beta=args.beta, cls_weight=args.cls_weight if args.kind == "hybrid" else 0.0, dropout=args.dropout,
+                enc_depth=args.enc_depth,
+                beta=args.beta, cls_weight=_lambda_for(args.kind, args.cls_weight), dropout=args.dropout,
             )
             train_cfg = TrainConfig(
                 dataset=spec.name, epochs=args.epochs or 10, batch_size=args.batch_size, lr=args.lr,
@@ -171,7 +184,7 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 def default_name(args: argparse.Namespace) -> str:
     from .config import checkpoint_name
-    return checkpoint_name(args.kind, args.latent_dim, args.beta, args.cls_weight)
+    return checkpoint_name(args.kind, args.latent_dim, args.beta, _lambda_for(args.kind, args.cls_weight))
 
 
 # ---------------------------------------------------------------- evaluate
@@ -321,9 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--latent-dim", type=int, default=16)
     t.add_argument("--channels", type=_channels, default=[32, 64])
     t.add_argument("--hidden", type=int, default=256)
-    t.add_argument("--depth", type=int, default=1)
+    t.add_argument("--depth", type=int, default=1, help="residual blocks per decoder stage")
+    t.add_argument("--enc-depth", type=int, default=0, help="residual blocks per encoder stage")
     t.add_argument("--beta", type=float, default=1.0)
-    t.add_argument("--lambda", dest="cls_weight", type=float, default=10.0, help="hybrid: weight of the cross-entropy")
+    t.add_argument("--lambda", dest="cls_weight", type=float, default=None,
+                   help="hybrid: weight of the head's cross-entropy (default 10); cvae: weight of the loss that makes "
+                        "class-conditional samples recognisable (default 0, off)")
     t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--epochs", type=int, default=None, help="total epochs (default 10; with --resume, the new total)")
     t.add_argument("--batch-size", type=int, default=128)
@@ -334,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", choices=["none", "shift", "shift+flip"], default="none")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
-    t.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    t.add_argument("--no-amp", action="store_true", help="train in float32 throughout (no bfloat16 mixed precision on CUDA or bf16-capable CPUs)")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
     t.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
     t.add_argument("--name", default=None, help="checkpoint name (default from kind, latent size, beta, lambda)")

@@ -30,8 +30,9 @@ class ModelConfig:
     channels: tuple[int, int] = (32, 64)   # conv widths of the two stride-2 stages
     hidden: int = 256                      # width of the dense layer between conv trunk and z
     depth: int = 1                         # residual 3x3 conv blocks per decoder stage
+    enc_depth: int = 0                     # residual 3x3 conv blocks per encoder stage
     beta: float = 1.0                      # weight of the KL term (beta-VAE); 1 is the true ELBO
-    cls_weight: float = 0.0                # hybrid only: lambda on the head's cross-entropy
+    cls_weight: float = 0.0                # lambda: hybrid, on the head's cross-entropy; cvae, on its samples' class-consistency
     dropout: float = 0.0                   # classifier only: dropout before the last layer
 
     def __post_init__(self) -> None:
@@ -40,7 +41,7 @@ class ModelConfig:
         self.validate()
 
     def validate(self) -> None:
-        _require_ints(self, "num_classes", "latent_dim", "hidden", "depth")
+        _require_ints(self, "num_classes", "latent_dim", "hidden", "depth", "enc_depth")
         if self.kind not in MODEL_KINDS:
             raise ConfigError(f"unknown model kind {self.kind!r}; choose one of {', '.join(MODEL_KINDS)}")
         if len(self.image_shape) != 3:
@@ -60,6 +61,8 @@ class ModelConfig:
             raise ConfigError(f"hidden must be 1..2048, got {self.hidden}")
         if not (0 <= self.depth <= 8):
             raise ConfigError(f"depth must be 0..8, got {self.depth}")
+        if not (0 <= self.enc_depth <= 8):
+            raise ConfigError(f"enc_depth must be 0..8, got {self.enc_depth}")
         if not (0.0 <= self.beta <= 1000.0):
             raise ConfigError(f"beta must be in [0, 1000], got {self.beta}")
         if not (0.0 <= self.cls_weight <= 10000.0):
@@ -91,7 +94,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "auto"                   # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
-    amp: bool = True                       # mixed precision (only ever used on CUDA)
+    amp: bool = True                       # bfloat16 mixed precision on CUDA and on CPUs with native bf16
     lr_schedule: str = "cosine"            # "cosine" | "constant"
     kl_warmup_epochs: float = 0.0          # ramp beta from 0 over this many epochs
     augment: str = "none"                  # "none" | "shift" | "shift+flip" (random translations, mirror)
@@ -132,7 +135,7 @@ def checkpoint_name(kind: str, latent_dim: int, beta: float = 1.0, cls_weight: f
     name = f"{kind}-{latent_dim}d"
     if beta != 1.0:
         name += f"-beta{beta:g}"
-    if kind == "hybrid":
+    if kind == "hybrid" or (kind == "cvae" and cls_weight):
         name += f"-lambda{cls_weight:g}"
     return name
 

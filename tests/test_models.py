@@ -148,6 +148,41 @@ def test_cvae_decoder_depends_on_the_label():
     assert not torch.allclose(a[1], b[1])
 
 
+def test_cvae_lambda_teaches_the_decoder_through_a_frozen_aux_net():
+    """With lambda, the aux CNN learns only from real images, and the decoder learns from how
+    the aux net judges its prior samples."""
+    cfg = tiny_model_cfg("cvae", cls_weight=5.0)
+    model = build_model(cfg).train()
+    assert build_model(tiny_model_cfg("cvae")).aux is None, "a plain cvae has no aux net (old checkpoints load)"
+    x, y = batch((1, 8, 8))
+    torch.manual_seed(0)
+    out = model.loss(x, y)
+    t = out.terms
+    assert {"aux_ce", "aux_acc", "gen_ce", "gen_acc"} <= set(t)
+    assert out.total.item() == pytest.approx(t["recon"].item() + t["kl"].item() + t["aux_ce"].item()
+                                             + 5.0 * t["gen_ce"].item(), rel=1e-4)
+    # the sample term alone: gradients reach the decoder and never the aux net
+    model.zero_grad()
+    z = torch.randn(BATCH, cfg.latent_dim)
+    samples = torch.sigmoid(model.decode(z, y))
+    frozen = {name: p.detach() for name, p in model.aux.named_parameters()}
+    torch.nn.functional.cross_entropy(torch.func.functional_call(model.aux, frozen, (samples,)), y).backward()
+    assert all(p.grad is None for p in model.aux.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+    # in eval mode the loss is the plain ELBO, comparable with any other VAE's
+    assert set(model.eval().loss(x, y).terms) == {"recon", "kl", "neg_elbo"}
+
+
+def test_encoder_depth_adds_residual_blocks_to_the_encoder():
+    from explorer.models.layers import ResBlock
+    plain, deep = build_model(tiny_model_cfg("vae")), build_model(tiny_model_cfg("vae", enc_depth=2))
+    assert sum(isinstance(m, ResBlock) for m in deep.encoder.modules()) == 4
+    assert not any(isinstance(m, ResBlock) for m in plain.encoder.modules())
+    assert sum(p.numel() for p in deep.parameters()) > sum(p.numel() for p in plain.parameters())
+    x, _ = batch((1, 8, 8))
+    assert deep.eval()(x).mu.shape == plain.eval()(x).mu.shape
+
+
 def test_classifier_needs_labels_to_train():
     model = build_model(tiny_model_cfg("classifier"))
     with pytest.raises(ValueError, match="labels"):

@@ -219,6 +219,30 @@ def no_accelerator(monkeypatch):
     monkeypatch.setattr(device_module, "_mps_available", lambda: False)
 
 
+def test_mixed_precision_is_bf16_on_cuda_and_on_cpus_that_do_it_natively():
+    from explorer.training.device import amp_dtype, cpu_has_fast_bf16
+    assert amp_dtype(torch.device("cuda")) == torch.bfloat16
+    assert amp_dtype(torch.device("cuda"), amp=False) is None
+    assert amp_dtype(torch.device("cpu"), amp=False) is None
+    assert amp_dtype(torch.device("cpu")) == (torch.bfloat16 if cpu_has_fast_bf16() else None)
+
+
+def test_mixed_precision_training_learns_and_saves_plain_weights(tiny_data, tiny_test_data, tmp_path):
+    """bf16 autocast (where the CPU has it) and the classifier's channels-last layout change
+    speed, not results: the model learns and saves as an ordinary checkpoint."""
+    from explorer.checkpoints import load_checkpoint, save_checkpoint
+    result = train(tiny_model_cfg("classifier"), tiny_train_cfg(epochs=10, amp=True), tiny_data, tiny_test_data)
+    assert result.state.history[-1]["test_acc"] > 0.8
+    assert "bfloat16" in result.state.message or "float32" in result.state.message
+    cfg = tiny_model_cfg("classifier")
+    path = save_checkpoint(tmp_path / "c", result.model, cfg, tiny_train_cfg(epochs=10, amp=True), "digits",
+                           result.state)
+    loaded = load_checkpoint(path).model
+    x = torch.as_tensor(tiny_test_data.images)
+    with torch.no_grad():
+        assert torch.equal(loaded.classify(x).argmax(1), result.model.eval().classify(x).argmax(1))
+
+
 def test_auto_device_is_the_cpu_without_an_accelerator(no_accelerator):
     assert select_device("auto") == torch.device("cpu")
     assert select_device("") == torch.device("cpu")

@@ -25,13 +25,17 @@ class ConvEncoder(nn.Module):
         super().__init__()
         c_in = cfg.image_shape[0]
         c1, c2 = cfg.channels
+        # enc_depth residual blocks after each stage; none (the default) keeps the layer
+        # indices, and so the weight names, of checkpoints made before the option existed
         self.conv = nn.Sequential(
             nn.Conv2d(c_in + cond_dim, c1, 4, stride=2, padding=1),  # (B, c1, H/2, W/2)
             nn.BatchNorm2d(c1),
             nn.SiLU(),
+            *[ResBlock(c1) for _ in range(cfg.enc_depth)],
             nn.Conv2d(c1, c2, 4, stride=2, padding=1),  # (B, c2, H/4, W/4)
             nn.BatchNorm2d(c2),
             nn.SiLU(),
+            *[ResBlock(c2) for _ in range(cfg.enc_depth)],
         )
         c, h, w = bottom_shape(cfg)
         self.fc = nn.Sequential(nn.Linear(c * h * w + cond_dim, cfg.hidden), nn.SiLU())

@@ -104,9 +104,63 @@ class VAE(nn.Module):
 
 
 class CVAE(VAE):
-    """Conditional VAE (Sohn et al., 2015): encoder and decoder both see the one-hot class."""
+    """Conditional VAE (Sohn et al., 2015): encoder and decoder both see the one-hot class.
+
+    With `cls_weight` (lambda) > 0 it also learns to make its class-conditional samples
+    recognisable. A plain CVAE's decoder can lean on z for what tells a coat from a pullover,
+    because its encoder sees the image; samples drawn from the prior then come out as the
+    class's blurred average, which lacks exactly those details (a coat's opening, a shirt's
+    collar, a sandal's straps). Here a small auxiliary CNN learns the classes from the real
+    training images, and the decoder is trained so that the aux net recognises class y in
+    its decoded prior samples (z ~ N(0, I), y):
+
+        loss = -ELBO(x | y) + CE(aux(x), y) + lambda * CE(aux(decode(z, y)), y)
+
+    The aux net's weights are frozen in the last term, so it is only ever taught by real
+    images and cannot learn to agree with the decoder. It is not the classifier that judges
+    the samples (that is the separate CNN checkpoint), and it is saved with the model.
+    """
 
     conditional = True
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.aux = AuxClassifier(cfg) if cfg.cls_weight > 0 else None
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, kl_scale: float = 1.0) -> LossTerms:
+        base = super().loss(x, y, kl_scale)
+        if self.aux is None or y is None or not self.training:
+            return base
+        real_logits = self.aux(x).float()
+        aux_ce = F.cross_entropy(real_logits, y)
+        z = torch.randn(x.shape[0], self.cfg.latent_dim, device=x.device, dtype=self.to_mu.weight.dtype)
+        samples = torch.sigmoid(self.decode(z, y))
+        frozen = {name: p.detach() for name, p in self.aux.named_parameters()}
+        gen_logits = torch.func.functional_call(self.aux, frozen, (samples,)).float()
+        gen_ce = F.cross_entropy(gen_logits, y)
+        terms = dict(base.terms)
+        terms.update(aux_ce=aux_ce.detach(), aux_acc=(real_logits.argmax(1) == y).float().mean(),
+                     gen_ce=gen_ce.detach(), gen_acc=(gen_logits.argmax(1) == y).float().mean())
+        return LossTerms(total=base.total + aux_ce + self.cfg.cls_weight * gen_ce, terms=terms)
+
+
+class AuxClassifier(nn.Module):
+    """A small CNN without BatchNorm (so scoring decoded samples leaves no running statistics
+    behind): conv-ReLU-pool twice, then a dense layer. (B, C, H, W) -> (B, K) logits."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c_in, h, w = cfg.image_shape
+        c1, c2 = cfg.channels
+        self.net = nn.Sequential(
+            nn.Conv2d(c_in, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, c1, H/2, W/2)
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),    # (B, c2, H/4, W/4)
+            nn.Flatten(), nn.Dropout(0.25),
+            nn.Linear(c2 * (h // 4) * (w // 4), 128), nn.ReLU(), nn.Linear(128, cfg.num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 class HybridVAE(VAE):

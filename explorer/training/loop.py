@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..config import ModelConfig, TrainConfig
 from ..models import build_model
-from .device import describe_device, select_device
+from .device import amp_dtype as mixed_precision_dtype, describe_device, select_device
 from .state import TrainState
 
 
@@ -138,7 +138,10 @@ def train(
     state = state if state is not None else TrainState()
     state.status, state.message = "running", ""
 
-    amp_dtype = torch.bfloat16 if (device.type == "cuda" and train_cfg.amp) else None
+    amp_dtype = mixed_precision_dtype(device, train_cfg.amp)
+    if getattr(model, "channels_last", False):
+        # NHWC lets oneDNN (CPU) and cuDNN pick their fast convolutions; weights are saved contiguous
+        model.to(memory_format=torch.channels_last)
     x_train, y_train = _to_device_tensors(train_data, device)
     x_test = y_test = None
     if test_data is not None:
@@ -236,7 +239,8 @@ def train(
             if on_epoch_end is not None:
                 on_epoch_end(result)
         state.status = "finished"
-        state.message = f"trained {state.epoch} epoch(s), {state.step} steps on {result.device}"
+        precision = "bfloat16 mixed precision" if amp_dtype is not None else "float32"
+        state.message = f"trained {state.epoch} epoch(s), {state.step} steps on {result.device}, {precision}"
     except StopTraining as stop:
         model.load_state_dict(last_good)
         optimizer.load_state_dict(last_good_opt)

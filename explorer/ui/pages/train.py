@@ -91,6 +91,13 @@ def settings() -> jobs.JobSpec | None:
                                           [0.0, 1.0, 5.0, 10.0, 20.0, 50.0], value=10.0, key="tr_lambda",
                                           help="0: a plain VAE with an untrained head; larger: the latent space "
                                                "organises itself by class")
+        elif kind == "cvae":
+            cls_weight = st.select_slider("lambda (make samples recognisable)", [0.0, 1.0, 3.0, 10.0, 30.0],
+                                          value=0.0, key="tr_lambda_cvae",
+                                          help="0: a plain conditional VAE. Above 0, a small helper CNN learns the "
+                                               "classes, and the decoder learns to draw samples it recognises: "
+                                               "coats with their opening, sandals with straps. Costs about twice "
+                                               "the time per epoch")
     epochs = c1.number_input("Epochs", 1, 200, 10 if dataset == "digits" else 3, key="tr_epochs")
     batch = c2.select_slider("Batch size", BATCHES, value=128 if dataset != "digits" else 64, key="tr_batch")
     lr = c1.select_slider("Learning rate", LRS, value=1e-3, key="tr_lr", format_func=lambda v: f"{v:g}")
