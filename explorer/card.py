@@ -48,6 +48,11 @@ def model_card(ckpt: "Checkpoint") -> str:
     else:
         lines.append(f"A {cfg.latent_dim}-D latent {title.lower()} with a Bernoulli likelihood on intensities in [0, 1], "
                      f"beta = {cfg.beta}" + (f", lambda = {cfg.cls_weight}" if cfg.kind == "hybrid" else "") + ".")
+        if cfg.kind == "cvae" and cfg.cls_weight:
+            lines.append(f"Trained with a class-consistency loss (lambda = {cfg.cls_weight:g}): a small auxiliary CNN, "
+                         "taught only by real images, judges samples decoded from the prior, and the decoder learns "
+                         "to make them recognisable as the class they were asked for. The aux CNN is not the "
+                         "classifier that measures conditional fidelity below.")
     lines += ["", "## How it was made", ""]
     command = ckpt.extra.get("command")
     if command:
