@@ -422,7 +422,9 @@ def bench_slider(s: Settings, rep: Report, work: Path) -> None:
             base_ms += got
         page.close()
         base_page.close()
-    server = [json.loads(line)["ms"] for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    from explorer.ui import timing  # reads the log only; imports no streamlit
+
+    server = [r["ms"] for r in timing.read(log) if r.get("name") == "traverse.live"]
     if app_ms:
         rep.figures["slider_roundtrip_ms"] = round(median(app_ms), 1)
         if base_ms:
@@ -655,17 +657,38 @@ def bench_users(s: Settings, rep: Report, work: Path) -> None:
     switch pages on one server for 60 s (15 s with --quick); errors, isolation, round trips, memory."""
     from explorer.ui import loadclient  # it speaks Streamlit's protobufs, so it lives under ui/
 
+    from explorer.ui import timing
+
     log = work / "users.log"
-    with streamlit_server(REPO / "explorer" / "app.py", log) as (url, proc, _):
+    times = work / "timing.jsonl"
+    env = streamlit_env({"EXPLORER_TIMING_LOG": str(times)})
+    with streamlit_server(REPO / "explorer" / "app.py", log, env) as (url, proc, _):
         wait_until_up(url, proc, log)
         result = loadclient.run_load(url, sessions=s.users, seconds=15.0 if s.quick else 60.0,
-                                     browsers=min(3, s.users), pid=proc.pid, chromium=s.chromium)
+                                     browsers=min(3, s.users), pid=proc.pid, chromium=s.chromium,
+                                     on_start=lambda: times.unlink(missing_ok=True))
+    result["server_ms"] = server_times(timing.read(times))
     rep.figures["users_errors"] = len(result.get("errors", []))
     rep.figures["users_isolation_problems"] = len(result.get("isolation_problems", []))
     if result.get("round_trip_p95_s") is not None:
         rep.figures["users_roundtrip_p95_ms"] = round(1000 * result["round_trip_p95_s"], 1)
         rep.figures["users_roundtrip_p50_ms"] = round(1000 * result["round_trip_p50_s"], 1)
     rep.details["many_users"] = result
+
+
+def server_times(lines: list[dict]) -> dict[str, dict]:
+    """Per timed part (a page's full run, a fragment's rerun): how many, median and p95 in ms,
+    and the seconds they took in all (what the server spent on each part during the load)."""
+    by: dict[str, list[float]] = {}
+    for r in lines:
+        by.setdefault(str(r.get("name")), []).append(float(r.get("ms", 0.0)))
+    out = {}
+    for name, ms in sorted(by.items()):
+        ms.sort()
+        out[name] = {"n": len(ms), "median_ms": round(median(ms), 1),
+                     "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 1),
+                     "total_s": round(sum(ms) / 1000, 1)}
+    return out
 
 
 BENCHES: dict[str, Callable[[Settings, Report, Path], None]] = {

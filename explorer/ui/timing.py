@@ -1,19 +1,43 @@
 """Opt-in timing of app parts, for `python -m explorer bench`.
 
-With EXPLORER_TIMING_LOG=<file> set, every call of a function wrapped in `timed(name)`
-appends one JSON line `{"name": ..., "ms": ..., "t": ...}` to that file; without it the
-wrapper costs one dictionary lookup. The bench reads the lines to report how long a
-fragment's own rerun took on the server, apart from the browser and the network.
+With EXPLORER_TIMING_LOG=<file> set, every call of a function wrapped in `timed(name)` (and
+every block in `span(name)`) appends one JSON line `{"name": ..., "ms": ..., "t": ...}` to that
+file; without it the wrapper costs one dictionary lookup. The bench reads the lines to report
+how long a fragment's own rerun, or a page's whole run, took on the server, apart from the
+browser and the network.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 LOG_ENV = "EXPLORER_TIMING_LOG"
+
+
+def _write(path: str, name: str, ms: float) -> None:
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"name": name, "ms": round(ms, 3), "t": time.time()}) + "\n")
+    except OSError:  # timing is a side show: never break the page for it
+        pass
+
+
+@contextlib.contextmanager
+def span(name: str) -> Iterator[None]:
+    """Time the block (when EXPLORER_TIMING_LOG is set); Streamlit's stop and rerun pass through."""
+    path = os.environ.get(LOG_ENV)
+    if not path:
+        yield
+        return
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        _write(path, name, (time.perf_counter() - t0) * 1000.0)
 
 
 def timed(name: str) -> Callable[[Callable], Callable]:
@@ -27,11 +51,21 @@ def timed(name: str) -> Callable[[Callable], Callable]:
             try:
                 return fn(*args, **kwargs)
             finally:
-                ms = (time.perf_counter() - t0) * 1000.0
-                try:
-                    with open(path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps({"name": name, "ms": round(ms, 3), "t": time.time()}) + "\n")
-                except OSError:  # timing is a side show: never break the page for it
-                    pass
+                _write(path, name, (time.perf_counter() - t0) * 1000.0)
         return wrapper
     return wrap
+
+
+def read(path) -> list[dict]:
+    """The lines of a timing log ([] when there is none)."""
+    try:
+        text = open(path, encoding="utf-8").read()
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
