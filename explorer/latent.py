@@ -187,10 +187,23 @@ def traverse(model: nn.Module, base_z: np.ndarray, dims, values, label=None) -> 
     if values.ndim != 2 or values.shape[0] != len(dims):
         raise ValueError(f"values must be (V,) or (len(dims), V), got {values.shape}")
     r, v = values.shape
-    codes = np.repeat(base_z[None, None, :], r, axis=0).repeat(v, axis=1)  # (R, V, D)
-    codes[np.arange(r)[:, None], np.arange(v)[None, :], dims[:, None]] = values
+    codes = traversal_codes(base_z, dims, values)
     images = decode(model, codes.reshape(r * v, d), label)
     return images.reshape(r, v, *images.shape[1:])
+
+
+def traversal_codes(base_z: np.ndarray, dims, values) -> np.ndarray:
+    """The codes of a traversal grid, (len(dims), V, D) float32: row i is `base_z` with
+    dimension dims[i] set to each of values[i] (see `traverse`, which decodes them)."""
+    base_z = np.asarray(base_z, dtype=np.float32).reshape(-1)
+    dims = np.asarray(dims, dtype=np.int64).reshape(-1)
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim == 1:
+        values = np.broadcast_to(values, (len(dims), len(values)))
+    r, v = values.shape
+    codes = np.repeat(base_z[None, None, :], r, axis=0).repeat(v, axis=1)  # (R, V, D)
+    codes[np.arange(r)[:, None], np.arange(v)[None, :], dims[:, None]] = values
+    return codes
 
 
 def traversal_values(mu: np.ndarray, dim: int, n: int = 7, span: float = 3.0) -> np.ndarray:
@@ -238,9 +251,14 @@ def sample_prior(model: nn.Module, n: int, label=None, seed: int = 0,
     """n codes z ~ N(0, temperature^2 I) (seeded) and their decoded images: (images, z).
 
     A cvae needs `label`, the class to generate (one int, or one per sample)."""
-    g = torch.Generator(device="cpu").manual_seed(int(seed))
-    z = (torch.randn(n, model.cfg.latent_dim, generator=g) * float(temperature)).numpy()
+    z = prior_codes(model.cfg.latent_dim, n, seed, temperature)
     return decode(model, z, label), z
+
+
+def prior_codes(latent_dim: int, n: int, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+    """The n codes `sample_prior` decodes: z ~ N(0, temperature^2 I), seeded, (n, latent_dim) float32."""
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    return (torch.randn(n, latent_dim, generator=g) * float(temperature)).numpy()
 
 
 def class_means(mu: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -292,5 +310,6 @@ def nearest(latents: np.ndarray, query: np.ndarray, k: int = 8) -> np.ndarray:
 
 __all__ = [
     "encode", "decode", "reconstruct", "recon_error", "kl_per_dim", "active_order", "traverse",
-    "traversal_values", "interpolate", "sample_prior", "class_means", "classify", "label_changes", "nearest",
+    "traversal_codes", "traversal_values", "interpolate", "sample_prior", "prior_codes", "class_means", "classify",
+    "label_changes", "nearest",
 ]
