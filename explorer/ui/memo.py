@@ -13,10 +13,12 @@ with `Context.decode`), so that a slider move is measured as what it costs.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
@@ -107,14 +109,49 @@ def judged(ctx: Context, images: np.ndarray) -> tuple[np.ndarray | None, np.ndar
     and the images."""
     if ctx.judge_path is None or len(images) == 0:
         return None, None
-    return _judged(str(ctx.judge_path), ctx.judge_key, np.ascontiguousarray(images, dtype=np.float32))
+    return classified(ctx.judge_path, ctx.judge_key, images)
+
+
+def classified(path: Path, key: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """latent.classify by the classifier (or hybrid head) of the checkpoint at `path` (its
+    loaders.checkpoint_key `key`); cached by the key and the images."""
+    return _classified(str(path), key, np.ascontiguousarray(images, dtype=np.float32))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _judged(judge_path: str, judge_key: str, images: np.ndarray):
+def _classified(path: str, key: str, images: np.ndarray):
     from explorer import latent
 
-    return latent.classify(loaders.checkpoint(Path(judge_path)).model, images)
+    return latent.classify(loaders.checkpoint(Path(path)).model, images)
+
+
+def explanation(ctx: Context, i: int, seed: int):
+    """teach.explain for test image i with noise `seed` (a cvae is given its true class),
+    once per checkpoint, dataset, image and seed."""
+    return _explanation(ctx, (ctx.vae_key, ctx.dataset), int(i), int(seed))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _explanation(_ctx: Context, key: tuple, i: int, seed: int):
+    from explorer import teach
+
+    label = int(_ctx.data.labels[i]) if _ctx.conditional else None
+    return teach.explain(_ctx.model, _ctx.data.images[i], label, seed=seed)
+
+
+# ---------------------------------------------------------------- figures
+
+def figure(name: str, key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
+    """The figure `build()` makes, built once per (name, key) and shared between sessions: a
+    plotly figure takes tens of ms to build (its template is copied and validated), and
+    st.plotly_chart only reads it. `key` must hold everything the figure shows; callers
+    never change the figure they get (copy it with go.Figure(fig) first)."""
+    return _figure(name, key, build)
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def _figure(name: str, key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
+    return _build()
 
 
 # ---------------------------------------------------------------- pictures as PNG bytes

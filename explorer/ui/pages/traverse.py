@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import latent, projection
+from explorer import latent, plots, projection
 from explorer.ui import exports, help, memo, yours
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.timing import timed
-from explorer.ui.widgets import big, guarded, live_map, quick_map, show_in, strip
+from explorer.ui.widgets import big, guarded, live_map, quick_map, scale_for, show_in, strip
 
 TOP = 8           # sliders shown before the "more dimensions" expander
 GRID_ROWS = 6     # rows of the traversal grid
@@ -127,7 +127,7 @@ def grid(ctx: Context, base_z: np.ndarray, label: int | None, order: np.ndarray,
         captions = [ctx.class_names[int(p)] for p in pred] if pred is not None else None
         show_in(row, strip(ctx, images[r], captions, px=84, highlight=changes))
     png = gif = st.container(horizontal=True)
-    exports.png_button(png, strip(ctx, out.images, None, px=84, ncols=GRID_COLS),
+    exports.png_button(png, lambda: plots.image_grid(out.images, GRID_COLS, scale=scale_for(ctx, 84)),
                        f"{ctx.vae.name}_traversal", key="trav_grid_png", label="Grid PNG")
     exports.gif_button(gif, images[0], [f"z{dims[0]} = {v:+.2f}" for v in values[0]], f"{ctx.vae.name}_z{dims[0]}",
                        key="trav_gif", label=f"z{dims[0]} GIF")
