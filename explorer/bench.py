@@ -664,9 +664,17 @@ def bench_users(s: Settings, rep: Report, work: Path) -> None:
     env = streamlit_env({"EXPLORER_TIMING_LOG": str(times)})
     with streamlit_server(REPO / "explorer" / "app.py", log, env) as (url, proc, _):
         wait_until_up(url, proc, log)
+        cpu = {}
+
+        def started() -> None:
+            times.unlink(missing_ok=True)
+            cpu["start"] = (process_cpu_s(proc.pid), time.perf_counter())
+
         result = loadclient.run_load(url, sessions=s.users, seconds=15.0 if s.quick else 60.0,
-                                     browsers=min(3, s.users), pid=proc.pid, chromium=s.chromium,
-                                     on_start=lambda: times.unlink(missing_ok=True))
+                                     browsers=min(3, s.users), pid=proc.pid, chromium=s.chromium, on_start=started)
+        if "start" in cpu:  # the server process's CPU seconds per second of the timed load (2.0: both cores)
+            used, t0 = cpu["start"]
+            result["server_cpu_per_s"] = round((process_cpu_s(proc.pid) - used) / (time.perf_counter() - t0), 2)
     result["server_ms"] = server_times(timing.read(times))
     rep.figures["users_errors"] = len(result.get("errors", []))
     rep.figures["users_isolation_problems"] = len(result.get("isolation_problems", []))
@@ -676,18 +684,29 @@ def bench_users(s: Settings, rep: Report, work: Path) -> None:
     rep.details["many_users"] = result
 
 
+def process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of one process so far (Linux /proc), 0.0 when unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def server_times(lines: list[dict]) -> dict[str, dict]:
-    """Per timed part (a page's full run, a fragment's rerun): how many, median and p95 in ms,
-    and the seconds they took in all (what the server spent on each part during the load)."""
-    by: dict[str, list[float]] = {}
+    """Per timed part (a page's full run, a fragment's rerun): how many, median and p95 wall time
+    in ms, median CPU time of the thread and CPU seconds in all (what each part cost the server
+    during the load, apart from waiting for the others)."""
+    by: dict[str, list[tuple[float, float]]] = {}
     for r in lines:
-        by.setdefault(str(r.get("name")), []).append(float(r.get("ms", 0.0)))
+        by.setdefault(str(r.get("name")), []).append((float(r.get("ms", 0.0)), float(r.get("cpu_ms", 0.0))))
     out = {}
-    for name, ms in sorted(by.items()):
-        ms.sort()
+    for name, pairs in sorted(by.items()):
+        ms = sorted(p[0] for p in pairs)
+        cpu = [p[1] for p in pairs]
         out[name] = {"n": len(ms), "median_ms": round(median(ms), 1),
                      "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 1),
-                     "total_s": round(sum(ms) / 1000, 1)}
+                     "median_cpu_ms": round(median(cpu), 1), "cpu_s": round(sum(cpu) / 1000, 1)}
     return out
 
 
