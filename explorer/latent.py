@@ -210,12 +210,24 @@ def traversal_values(mu: np.ndarray, dim: int, n: int = 7, span: float = 3.0) ->
     """n values from mean - span*std to mean + span*std of dimension `dim` over the data's
     posterior means `mu` (N, D). Where the means do not vary (std ~ 0), the prior's std 1
     is used instead, so a slider over them still has a range."""
-    col = np.asarray(mu, dtype=np.float64)[:, dim]
+    lo, hi = _span(np.asarray(mu)[:, dim], span)
+    return np.linspace(lo, hi, n).astype(np.float32)
+
+
+def traversal_spans(mu: np.ndarray, span: float = 3.0) -> np.ndarray:
+    """The ends of every dimension's traversal, (D, 2) float64: `traversal_values(mu, d, n, span)`
+    is np.linspace(*spans[d], n) as float32."""
+    mu = np.asarray(mu)
+    return np.array([_span(mu[:, d], span) for d in range(mu.shape[1])], dtype=np.float64).reshape(-1, 2)
+
+
+def _span(col: np.ndarray, span: float) -> tuple[float, float]:
+    col = np.asarray(col, dtype=np.float64)
     mean = float(col.mean()) if len(col) else 0.0
     std = float(col.std()) if len(col) else 0.0
     if not np.isfinite(std) or std < 1e-6:
         std = 1.0
-    return np.linspace(mean - span * std, mean + span * std, n).astype(np.float32)
+    return mean - span * std, mean + span * std
 
 
 def interpolate(z0: np.ndarray, z1: np.ndarray, steps: int, method: str = "linear") -> np.ndarray:
@@ -310,6 +322,6 @@ def nearest(latents: np.ndarray, query: np.ndarray, k: int = 8) -> np.ndarray:
 
 __all__ = [
     "encode", "decode", "reconstruct", "recon_error", "kl_per_dim", "active_order", "traverse",
-    "traversal_codes", "traversal_values", "interpolate", "sample_prior", "prior_codes", "class_means", "classify",
+    "traversal_codes", "traversal_values", "traversal_spans", "interpolate", "sample_prior", "prior_codes", "class_means", "classify",
     "label_changes", "nearest",
 ]

@@ -46,7 +46,7 @@ class Dims:
 
     kl: np.ndarray      # (D,) mean KL to the prior per dimension, nats
     order: np.ndarray   # (D,) dimensions from the most to the least active
-    spans: np.ndarray   # (D, 2) each dimension's mean -/+ 3 std over the test codes (latent.traversal_values)
+    spans: np.ndarray   # (D, 2) each dimension's mean -/+ 3 std over the test codes (latent.traversal_spans)
 
 
 def dims(ctx: Context) -> Dims:
@@ -58,8 +58,21 @@ def dims(ctx: Context) -> Dims:
 def _dims(_ctx: Context, key: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from explorer import latent
 
-    spans = np.stack([latent.traversal_values(_ctx.mu, d, n=2, span=3.0) for d in range(_ctx.latent_dim)])
-    return latent.kl_per_dim(_ctx.mu, _ctx.logvar), latent.active_order(_ctx.mu, _ctx.logvar), spans
+    return (latent.kl_per_dim(_ctx.mu, _ctx.logvar), latent.active_order(_ctx.mu, _ctx.logvar),
+            latent.traversal_spans(_ctx.mu, span=3.0))
+
+
+def codes64(ctx: Context) -> np.ndarray:
+    """The test codes ctx.mu as float64, made once per checkpoint and shared (read only): what
+    projection.place() works in, so a slider move need not convert 10,000 codes each time."""
+    return _codes64(ctx, (ctx.vae_key, ctx.dataset))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _codes64(_ctx: Context, key: tuple) -> np.ndarray:
+    out = np.asarray(_ctx.mu, dtype=np.float64).copy()
+    out.setflags(write=False)
+    return out
 
 
 def class_means(ctx: Context) -> np.ndarray:

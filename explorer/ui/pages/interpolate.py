@@ -194,7 +194,7 @@ def render() -> None:
     exports.gif_button(gif, frames, [c.replace("\n", " ") for c in captions], stem, key="interp_gif",
                        label="Animated GIF")
     proj = quick_map(ctx)
-    scrub(ctx, frames, pred, proba, proj, projection.place(proj, ctx.mu, z), ends)
+    scrub(ctx, frames, pred, proba, proj, projection.place(proj, memo.codes64(ctx), z), ends)
 
 
 render()

@@ -19,6 +19,7 @@ TOP = 8           # sliders shown before the "more dimensions" expander
 GRID_ROWS = 6     # rows of the traversal grid
 ACTIVE_KL = 0.05  # nats: below this a dimension counts as collapsed
 GRID_COLS = 7     # -3 .. +3 standard deviations
+RESET = "trav_reset"  # set by reset_sliders(), taken by the next run of the sliders
 BASES = {"selected": "Selected image", "class": "Class mean", "origin": "Origin", "yours": "Your image"}
 
 
@@ -62,6 +63,7 @@ def reset_sliders(ctx: Context, base_z: np.ndarray, ident: tuple) -> None:
         for d, k in enumerate(keys):
             st.session_state[k] = round(float(base_z[d]), 2)
         st.session_state["trav_sig"] = sig
+        st.session_state[RESET] = True
 
 
 def slider_range(span: np.ndarray, base: float) -> tuple[float, float]:
@@ -80,13 +82,19 @@ def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: memo.Dims, p
     sliders, image, where = st.columns([5, 4, 4], gap="medium")
     z = base_z.astype(np.float32).copy()
     order, kl = dims.order, dims.kl
+    fresh = st.session_state.pop(RESET, False)
     with sliders:
         for n, d in enumerate(order):
             if n == TOP:
                 more = st.expander(f"{len(order) - TOP} more dimensions (less active)", key="trav_more")
             box = more if n >= TOP else st.container()
             lo, hi = slider_range(dims.spans[d], float(base_z[d]))
-            z[d] = box.slider(f"z{d} · KL {kl[d]:.2f}", lo, hi, step=0.05, key=f"trav_z{d}", format="%.2f")
+            key = f"trav_z{d}"
+            # value: what the slider itself stored. Without it Streamlit copies the whole session state
+            # for every slider to tell a range slider from a single one; right after reset_sliders()
+            # wrote the values it is left out, as Streamlit warns about a value given twice.
+            value = None if fresh else float(st.session_state[key])
+            z[d] = box.slider(f"z{d} · KL {kl[d]:.2f}", lo, hi, value=value, step=0.05, key=key, format="%.2f")
     decoded = ctx.decode(z[None], label)
     pred, proba = ctx.judge_images(decoded)
     with image:
@@ -94,7 +102,7 @@ def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: memo.Dims, p
         if label is not None:
             st.caption(f"Decoded as class {ctx.class_names[label]} (cvae condition).")
     with where:
-        xy = projection.place(proj, ctx.mu, z[None])[0]
+        xy = projection.place(proj, memo.codes64(ctx), z[None])[0]
         live_map(ctx, proj, (float(xy[0]), float(xy[1])), height=300)
 
 
@@ -106,12 +114,13 @@ def _collapse_note(active: list[int], collapsed: list[int]) -> str:
     return ""
 
 
-def grid(ctx: Context, base_z: np.ndarray, label: int | None, order: np.ndarray, kl: np.ndarray) -> None:
+def grid(ctx: Context, base_z: np.ndarray, label: int | None, stats: memo.Dims) -> None:
     """Rows: the most active dimensions; columns: -3..+3 std; each cell with the CNN's label."""
+    order, kl = stats.order, stats.kl
     active = [int(d) for d in order if kl[d] > ACTIVE_KL][:GRID_ROWS]
     collapsed = [int(d) for d in order if kl[d] <= ACTIVE_KL]
     dims = np.array(active + collapsed[:1] if len(active) < GRID_ROWS else active, dtype=np.int64)
-    values = np.stack([latent.traversal_values(ctx.mu, int(d), n=GRID_COLS, span=3.0) for d in dims])
+    values = np.stack([np.linspace(*stats.spans[d], GRID_COLS).astype(np.float32) for d in dims])  # traversal_values
     codes = latent.traversal_codes(base_z, dims, values)                      # (R, V, D)
     out = memo.decoded(ctx, codes.reshape(-1, ctx.latent_dim), label)      # one pass for the whole grid
     images = out.images.reshape(*codes.shape[:2], *out.images.shape[1:])  # (R, V, C, H, W)
@@ -144,7 +153,7 @@ def render() -> None:
     st.caption(f"Base: {described}. Sliders ordered by KL (nats); {active} of {ctx.latent_dim} dimensions "
                f"are active (KL > {ACTIVE_KL}), the rest have collapsed to the prior.")
     live(ctx, base_z, label, dims, quick_map(ctx))
-    grid(ctx, base_z, label, dims.order, dims.kl)
+    grid(ctx, base_z, label, dims)
 
 
 render()
