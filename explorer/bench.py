@@ -21,8 +21,10 @@ with it, and every figure is a median over `--repeats` runs):
     train       train_epoch_s, time_to_quality_ratio: the conv vae against the reference MLP
                 VAE (explorer/reference.py), both trained in this run
     gpu         gpu_train_epoch_s: one epoch of the conv vae on CUDA (skipped without CUDA)
-    users       many_users: N browser sessions at once, driven by explorer/ui/loadclient.py
-                (skipped with a reason until that module is there)
+    users       many_users: N browser sessions at once, driven by explorer/ui/loadclient.py;
+                with the server's own CPU use and time per page run and per slider move
+    reruns      rerun_<page>_ms: one warm full run of each page, the app's own time (median),
+                measured in a fresh process with Streamlit's AppTest (explorer/ui/reruns.py)
 
 The JSON object goes to stdout (and to --out), the readable table to stderr. Nothing here
 asserts a time: the figures are printed with their targets, and whether each is met.
@@ -54,7 +56,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "fashion-mnist"
 VAE_CHECKPOINT = REPO / "checkpoints" / DATASET / "vae-16d"
-GROUPS = ("map", "slider", "projection", "cached", "train", "gpu", "users")
+GROUPS = ("map", "slider", "projection", "cached", "train", "gpu", "users", "reruns")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 800}
@@ -710,9 +712,26 @@ def server_times(lines: list[dict]) -> dict[str, dict]:
     return out
 
 
+# ---------------------------------------------------------------- page reruns
+
+def bench_reruns(s: Settings, rep: Report, work: Path) -> None:
+    """Each page's warm full run, in a fresh process on the shipped checkpoints (AppTest)."""
+    repeats = 3 if s.quick else max(5, s.repeats)
+    done = subprocess.run([sys.executable, "-m", "explorer.ui.reruns", "--repeats", str(repeats)], cwd=REPO,
+                          env=streamlit_env({"EXPLORER_CACHE_DIR": str(work / "cache")}), capture_output=True,
+                          text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "reruns failed")
+    pages = json.loads(done.stdout.strip().splitlines()[-1])
+    for page, t in pages.items():
+        rep.figures[f"rerun_{page}_ms"] = t["wall_ms"]
+    rep.details["reruns"] = {"repeats": repeats, "pages": pages,
+                             "what": "median wall and CPU ms of the app's whole script per warm full run"}
+
+
 BENCHES: dict[str, Callable[[Settings, Report, Path], None]] = {
     "map": bench_map, "slider": bench_slider, "projection": bench_projection, "cached": bench_cached,
-    "train": bench_train, "gpu": bench_gpu, "users": bench_users,
+    "train": bench_train, "gpu": bench_gpu, "users": bench_users, "reruns": bench_reruns,
 }
 # what each group reports, so a group that fails names what is missing
 GROUP_FIGURES = {
@@ -723,6 +742,7 @@ GROUP_FIGURES = {
     "train": ["train_epoch_s", "time_to_quality_ratio"],
     "gpu": ["gpu_train_epoch_s"],
     "users": ["users_errors", "users_isolation_problems", "users_roundtrip_p95_ms"],
+    "reruns": ["rerun_traverse_ms"],
 }
 
 

@@ -90,10 +90,11 @@ def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: memo.Dims, p
             box = more if n >= TOP else st.container()
             lo, hi = slider_range(dims.spans[d], float(base_z[d]))
             key = f"trav_z{d}"
-            # value: what the slider itself stored. Without it Streamlit copies the whole session state
-            # for every slider to tell a range slider from a single one; right after reset_sliders()
-            # wrote the values it is left out, as Streamlit warns about a value given twice.
-            value = None if fresh else float(st.session_state[key])
+            # value=lo is what Streamlit takes for a single slider without one (the stored value wins
+            # anyway); left out, it copies the whole session state for every slider to tell a range
+            # slider from a single one. Right after reset_sliders() wrote the values it is left out,
+            # as Streamlit warns about a default given beside a value set through the session state.
+            value = None if fresh else lo
             z[d] = box.slider(f"z{d} · KL {kl[d]:.2f}", lo, hi, value=value, step=0.05, key=key, format="%.2f")
     decoded = ctx.decode(z[None], label)
     pred, proba = ctx.judge_images(decoded)
