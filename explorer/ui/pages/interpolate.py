@@ -57,8 +57,13 @@ def set_endpoint(ctx: Context, side: int, index: int, sync_widgets: bool = True)
 
 def _from_widgets(ctx: Context, side: int) -> None:
     s = SIDES[side]
-    members = class_members(ctx, st.session_state[f"interp_{s}_class"])
-    nth = int(st.session_state[f"interp_{s}_nth"] or 1)
+    # A callback can fire while its partner widget has no state (a page left and reopened quickly
+    # drops the other's state): take what there is, never a KeyError before the page draws.
+    k = st.session_state.get(f"interp_{s}_class")
+    if k is None:
+        return
+    members = class_members(ctx, k)
+    nth = int(st.session_state.get(f"interp_{s}_nth") or 1)
     set_endpoint(ctx, side, int(members[(nth - 1) % len(members)]), sync_widgets=False)
 
 
