@@ -21,8 +21,10 @@ with it, and every figure is a median over `--repeats` runs):
     train       train_epoch_s, time_to_quality_ratio: the conv vae against the reference MLP
                 VAE (explorer/reference.py), both trained in this run
     gpu         gpu_train_epoch_s: one epoch of the conv vae on CUDA (skipped without CUDA)
-    users       many_users: N browser sessions at once, driven by explorer/ui/loadclient.py
-                (skipped with a reason until that module is there)
+    users       many_users: N browser sessions at once, driven by explorer/ui/loadclient.py;
+                with the server's own CPU use and time per page run and per slider move
+    reruns      rerun_<page>_ms: one warm full run of each page, the app's own time (median),
+                measured in a fresh process with Streamlit's AppTest (explorer/ui/reruns.py)
 
 The JSON object goes to stdout (and to --out), the readable table to stderr. Nothing here
 asserts a time: the figures are printed with their targets, and whether each is met.
@@ -54,7 +56,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "fashion-mnist"
 VAE_CHECKPOINT = REPO / "checkpoints" / DATASET / "vae-16d"
-GROUPS = ("map", "slider", "projection", "cached", "train", "gpu", "users")
+GROUPS = ("map", "slider", "projection", "cached", "train", "gpu", "users", "reruns")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 800}
@@ -422,7 +424,9 @@ def bench_slider(s: Settings, rep: Report, work: Path) -> None:
             base_ms += got
         page.close()
         base_page.close()
-    server = [json.loads(line)["ms"] for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    from explorer.ui import timing  # reads the log only; imports no streamlit
+
+    server = [r["ms"] for r in timing.read(log) if r.get("name") == "traverse.live"]
     if app_ms:
         rep.figures["slider_roundtrip_ms"] = round(median(app_ms), 1)
         if base_ms:
@@ -655,11 +659,25 @@ def bench_users(s: Settings, rep: Report, work: Path) -> None:
     switch pages on one server for 60 s (15 s with --quick); errors, isolation, round trips, memory."""
     from explorer.ui import loadclient  # it speaks Streamlit's protobufs, so it lives under ui/
 
+    from explorer.ui import timing
+
     log = work / "users.log"
-    with streamlit_server(REPO / "explorer" / "app.py", log) as (url, proc, _):
+    times = work / "timing.jsonl"
+    env = streamlit_env({"EXPLORER_TIMING_LOG": str(times)})
+    with streamlit_server(REPO / "explorer" / "app.py", log, env) as (url, proc, _):
         wait_until_up(url, proc, log)
+        cpu = {}
+
+        def started() -> None:
+            times.unlink(missing_ok=True)
+            cpu["start"] = (process_cpu_s(proc.pid), time.perf_counter())
+
         result = loadclient.run_load(url, sessions=s.users, seconds=15.0 if s.quick else 60.0,
-                                     browsers=min(3, s.users), pid=proc.pid, chromium=s.chromium)
+                                     browsers=min(3, s.users), pid=proc.pid, chromium=s.chromium, on_start=started)
+        if "start" in cpu:  # the server process's CPU seconds per second of the timed load (2.0: both cores)
+            used, t0 = cpu["start"]
+            result["server_cpu_per_s"] = round((process_cpu_s(proc.pid) - used) / (time.perf_counter() - t0), 2)
+    result["server_ms"] = server_times(timing.read(times))
     rep.figures["users_errors"] = len(result.get("errors", []))
     rep.figures["users_isolation_problems"] = len(result.get("isolation_problems", []))
     if result.get("round_trip_p95_s") is not None:
@@ -668,9 +686,52 @@ def bench_users(s: Settings, rep: Report, work: Path) -> None:
     rep.details["many_users"] = result
 
 
+def process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of one process so far (Linux /proc), 0.0 when unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def server_times(lines: list[dict]) -> dict[str, dict]:
+    """Per timed part (a page's full run, a fragment's rerun): how many, median and p95 wall time
+    in ms, median CPU time of the thread and CPU seconds in all (what each part cost the server
+    during the load, apart from waiting for the others)."""
+    by: dict[str, list[tuple[float, float]]] = {}
+    for r in lines:
+        by.setdefault(str(r.get("name")), []).append((float(r.get("ms", 0.0)), float(r.get("cpu_ms", 0.0))))
+    out = {}
+    for name, pairs in sorted(by.items()):
+        ms = sorted(p[0] for p in pairs)
+        cpu = [p[1] for p in pairs]
+        out[name] = {"n": len(ms), "median_ms": round(median(ms), 1),
+                     "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 1),
+                     "median_cpu_ms": round(median(cpu), 1), "cpu_s": round(sum(cpu) / 1000, 1)}
+    return out
+
+
+# ---------------------------------------------------------------- page reruns
+
+def bench_reruns(s: Settings, rep: Report, work: Path) -> None:
+    """Each page's warm full run, in a fresh process on the shipped checkpoints (AppTest)."""
+    repeats = 3 if s.quick else max(5, s.repeats)
+    done = subprocess.run([sys.executable, "-m", "explorer.ui.reruns", "--repeats", str(repeats)], cwd=REPO,
+                          env=streamlit_env({"EXPLORER_CACHE_DIR": str(work / "cache")}), capture_output=True,
+                          text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "reruns failed")
+    pages = json.loads(done.stdout.strip().splitlines()[-1])
+    for page, t in pages.items():
+        rep.figures[f"rerun_{page}_ms"] = t["wall_ms"]
+    rep.details["reruns"] = {"repeats": repeats, "pages": pages,
+                             "what": "median wall and CPU ms of the app's whole script per warm full run"}
+
+
 BENCHES: dict[str, Callable[[Settings, Report, Path], None]] = {
     "map": bench_map, "slider": bench_slider, "projection": bench_projection, "cached": bench_cached,
-    "train": bench_train, "gpu": bench_gpu, "users": bench_users,
+    "train": bench_train, "gpu": bench_gpu, "users": bench_users, "reruns": bench_reruns,
 }
 # what each group reports, so a group that fails names what is missing
 GROUP_FIGURES = {
@@ -681,6 +742,7 @@ GROUP_FIGURES = {
     "train": ["train_epoch_s", "time_to_quality_ratio"],
     "gpu": ["gpu_train_epoch_s"],
     "users": ["users_errors", "users_isolation_problems", "users_roundtrip_p95_ms"],
+    "reruns": ["rerun_traverse_ms"],
 }
 
 

@@ -407,7 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     pj.set_defaults(func=cmd_project)
 
     b = sub.add_parser("bench", help="speed and memory figures, each beside its baseline (JSON on stdout, a table on stderr)")
-    b.add_argument("--only", default=None, help="comma-separated groups: map, slider, projection, cached, train, gpu, users")
+    b.add_argument("--only", default=None,
+                   help="comma-separated groups: map, slider, projection, cached, train, gpu, users, reruns")
     b.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     b.add_argument("--quick", action="store_true", help="small settings: a smoke test, not figures to quote")
     b.add_argument("--users", type=int, default=20, help="users: how many sessions the load test drives")

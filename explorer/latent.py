@@ -187,22 +187,47 @@ def traverse(model: nn.Module, base_z: np.ndarray, dims, values, label=None) -> 
     if values.ndim != 2 or values.shape[0] != len(dims):
         raise ValueError(f"values must be (V,) or (len(dims), V), got {values.shape}")
     r, v = values.shape
-    codes = np.repeat(base_z[None, None, :], r, axis=0).repeat(v, axis=1)  # (R, V, D)
-    codes[np.arange(r)[:, None], np.arange(v)[None, :], dims[:, None]] = values
+    codes = traversal_codes(base_z, dims, values)
     images = decode(model, codes.reshape(r * v, d), label)
     return images.reshape(r, v, *images.shape[1:])
+
+
+def traversal_codes(base_z: np.ndarray, dims, values) -> np.ndarray:
+    """The codes of a traversal grid, (len(dims), V, D) float32: row i is `base_z` with
+    dimension dims[i] set to each of values[i] (see `traverse`, which decodes them)."""
+    base_z = np.asarray(base_z, dtype=np.float32).reshape(-1)
+    dims = np.asarray(dims, dtype=np.int64).reshape(-1)
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim == 1:
+        values = np.broadcast_to(values, (len(dims), len(values)))
+    r, v = values.shape
+    codes = np.repeat(base_z[None, None, :], r, axis=0).repeat(v, axis=1)  # (R, V, D)
+    codes[np.arange(r)[:, None], np.arange(v)[None, :], dims[:, None]] = values
+    return codes
 
 
 def traversal_values(mu: np.ndarray, dim: int, n: int = 7, span: float = 3.0) -> np.ndarray:
     """n values from mean - span*std to mean + span*std of dimension `dim` over the data's
     posterior means `mu` (N, D). Where the means do not vary (std ~ 0), the prior's std 1
     is used instead, so a slider over them still has a range."""
-    col = np.asarray(mu, dtype=np.float64)[:, dim]
+    lo, hi = _span(np.asarray(mu)[:, dim], span)
+    return np.linspace(lo, hi, n).astype(np.float32)
+
+
+def traversal_spans(mu: np.ndarray, span: float = 3.0) -> np.ndarray:
+    """The ends of every dimension's traversal, (D, 2) float64: `traversal_values(mu, d, n, span)`
+    is np.linspace(*spans[d], n) as float32."""
+    mu = np.asarray(mu)
+    return np.array([_span(mu[:, d], span) for d in range(mu.shape[1])], dtype=np.float64).reshape(-1, 2)
+
+
+def _span(col: np.ndarray, span: float) -> tuple[float, float]:
+    col = np.asarray(col, dtype=np.float64)
     mean = float(col.mean()) if len(col) else 0.0
     std = float(col.std()) if len(col) else 0.0
     if not np.isfinite(std) or std < 1e-6:
         std = 1.0
-    return np.linspace(mean - span * std, mean + span * std, n).astype(np.float32)
+    return mean - span * std, mean + span * std
 
 
 def interpolate(z0: np.ndarray, z1: np.ndarray, steps: int, method: str = "linear") -> np.ndarray:
@@ -238,9 +263,14 @@ def sample_prior(model: nn.Module, n: int, label=None, seed: int = 0,
     """n codes z ~ N(0, temperature^2 I) (seeded) and their decoded images: (images, z).
 
     A cvae needs `label`, the class to generate (one int, or one per sample)."""
-    g = torch.Generator(device="cpu").manual_seed(int(seed))
-    z = (torch.randn(n, model.cfg.latent_dim, generator=g) * float(temperature)).numpy()
+    z = prior_codes(model.cfg.latent_dim, n, seed, temperature)
     return decode(model, z, label), z
+
+
+def prior_codes(latent_dim: int, n: int, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+    """The n codes `sample_prior` decodes: z ~ N(0, temperature^2 I), seeded, (n, latent_dim) float32."""
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    return (torch.randn(n, latent_dim, generator=g) * float(temperature)).numpy()
 
 
 def class_means(mu: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -292,5 +322,6 @@ def nearest(latents: np.ndarray, query: np.ndarray, k: int = 8) -> np.ndarray:
 
 __all__ = [
     "encode", "decode", "reconstruct", "recon_error", "kl_per_dim", "active_order", "traverse",
-    "traversal_values", "interpolate", "sample_prior", "class_means", "classify", "label_changes", "nearest",
+    "traversal_codes", "traversal_values", "traversal_spans", "interpolate", "sample_prior", "prior_codes", "class_means", "classify",
+    "label_changes", "nearest",
 ]

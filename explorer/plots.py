@@ -147,30 +147,6 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
     return fig
 
 
-def marker_map(coords: np.ndarray, classes: np.ndarray, num_classes: int, marker: tuple[float, float], *,
-               height: int = 300, equal_axes: bool = True) -> go.Figure:
-    """A light map for redrawing on every slider move: the points as one faint WebGL trace,
-    coloured by class through a discrete colour scale (no legend, no hover), and a star at
-    `marker`, the last trace, so a caller can move it with `fig.data[-1].update(x=..., y=...)`."""
-    coords = np.asarray(coords, dtype=np.float64)
-    k = max(1, num_classes - 1)
-    scale = [[c / k, class_color(c)] for c in range(num_classes)] if num_classes > 1 else [[0, class_color(0)],
-                                                                                              [1, class_color(0)]]
-    fig = go.Figure([
-        go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", hoverinfo="skip", showlegend=False,
-                     marker=dict(size=_marker_size(len(coords)), color=np.asarray(classes, dtype=np.int64),
-                                 cmin=0, cmax=k, colorscale=scale, opacity=0.3)),
-        go.Scatter(x=[float(marker[0])], y=[float(marker[1])], mode="markers", name="current code",
-                   customdata=[NOT_A_TEST_POINT], showlegend=False, hovertemplate="current code<extra></extra>",
-                   marker=dict(symbol="star", size=26, color="#FFD700", line=dict(width=2, color="#000000"))),
-    ])
-    axis = dict(showgrid=False, zeroline=False, showline=True, linecolor="#BBBBBB", mirror=True, ticks="")
-    fig.update_layout(template="plotly_white", height=height, margin=dict(l=0, r=0, t=0, b=0),
-                      plot_bgcolor="#FFFFFF", xaxis=axis,
-                      yaxis=dict(axis, scaleanchor="x", scaleratio=1) if equal_axes else axis)
-    return fig
-
-
 def manifold_grid(model: "nn.Module", extent: tuple[float, float, float, float], n: int = 15,
                   label: int | None = None) -> tuple[Image.Image, tuple[float, float, float, float]]:
     """A 2-D latent's decoded manifold: decode an n x n grid of codes spread over `extent`

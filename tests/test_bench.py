@@ -176,17 +176,3 @@ def test_timing_log_records_each_call_only_when_asked(tmp_path, monkeypatch):
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [line["name"] for line in lines] == ["demo", "demo"]
     assert all(line["ms"] >= 0 for line in lines)
-
-
-def test_the_light_map_colours_points_by_class_and_moves_only_its_star():
-    from explorer import plots
-
-    coords = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5]])
-    fig = plots.marker_map(coords, np.array([0, 2, 1]), 3, (0.5, 0.5), height=200)
-    points, star = fig.data
-    np.testing.assert_array_equal(points.marker.color, [0, 2, 1])
-    assert points.marker.colorscale[-1][1] == plots.class_color(2)
-    before = fig.to_dict()["data"][0]
-    star.update(x=[1.5], y=[0.25])
-    assert (fig.data[-1].x, fig.data[-1].y) == ((1.5,), (0.25,))
-    np.testing.assert_array_equal(fig.to_dict()["data"][0]["x"], before["x"])

@@ -5,6 +5,9 @@ The bytes come from explorer/export.py. Every file is made only when its button 
 """
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
+
 import numpy as np
 import streamlit as st
 from PIL import Image
@@ -12,11 +15,18 @@ from PIL import Image
 from explorer import export
 
 
-def png_button(where, image: Image.Image, name: str, key: str, label: str = "PNG") -> None:
-    """Download `image` as `name`.png."""
-    where.download_button(label, lambda: export.png_bytes(image), file_name=f"{export.file_stem(name)}.png",
+def png_button(where, image: Image.Image | bytes | Callable[[], Image.Image | bytes], name: str, key: str,
+               label: str = "PNG") -> None:
+    """Download `image` (a PIL image, the PNG bytes a page shows, or a function making either,
+    called only when the button is clicked) as `name`.png."""
+    where.download_button(label, lambda: export.png_bytes(_pil(image() if callable(image) else image)),
+                          file_name=f"{export.file_stem(name)}.png",
                           mime="image/png", key=key, on_click="ignore", icon=":material/download:",
                           help="Download this picture as a PNG file")
+
+
+def _pil(image: Image.Image | bytes) -> Image.Image:
+    return Image.open(io.BytesIO(image)) if isinstance(image, bytes) else image
 
 
 def gif_button(where, frames: np.ndarray, captions: list[str] | None, name: str, key: str,

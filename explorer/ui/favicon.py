@@ -2,6 +2,7 @@
 every page fetch it from fonts.gstatic.com, and the app reaches for no network."""
 from __future__ import annotations
 
+import io
 from functools import lru_cache
 
 from PIL import Image, ImageDraw
@@ -12,10 +13,13 @@ ACCENT = (255, 75, 75, 255)
 
 
 @lru_cache(maxsize=1)
-def icon() -> Image.Image:
-    """A 64x64 RGBA scatter of dots."""
+def icon() -> bytes:
+    """A 64x64 RGBA scatter of dots, as PNG bytes (st.set_page_config would encode a PIL image
+    again on every run)."""
     img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     for x, y, r in POINTS:
         draw.ellipse((x - r, y - r, x + r, y + r), fill=ACCENT)
-    return img
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

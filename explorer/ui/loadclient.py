@@ -481,12 +481,13 @@ Actor = Callable[[str, float, random.Random, Ledger], Awaitable[SessionReport]]
 
 def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int = 3, seed: int = 0,
              pid: int | None = None, chromium: str | None = None, pages: tuple[str, ...] = (),
-             warm: bool = True, actors: list[Actor] = ()) -> dict:
+             warm: bool = True, actors: list[Actor] = (), on_start: Callable[[], None] | None = None) -> dict:
     """Drive the server at `url` with `sessions` concurrent users for about `seconds`, `browsers` of
     them real Chromium pages (0 for none), the rest websocket clients, switching among `pages`
     (page titles; default all) besides Traverse, where they move sliders. `warm` first visits
     every checkpoint on every page once, untimed. `actors` are more users: async callables taking
-    (url, deadline, rng, ledger) and returning a SessionReport (e.g. one that trains).
+    (url, deadline, rng, ledger) and returning a SessionReport (e.g. one that trains). `on_start`
+    is called when the timed load begins (after the warm-up).
 
     Returns a JSON-able report: errors, isolation problems and checks, slider round trips
     (p50/p95/max), the server's RSS (MB) cold, after warming, at peak and at the end."""
@@ -501,6 +502,8 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int 
         n_checkpoints, warm_errors = asyncio.run(warm_up(url, pages))
         warm_s = time.monotonic() - t0
     rss["start"] = rss_mb(pid)
+    if on_start is not None:
+        on_start()
     started = time.monotonic()
     deadline = started + seconds
     browser_reports: list[SessionReport] = []

@@ -164,7 +164,7 @@ def cached_map(key: str, method: str, params_json: str, n: int, cache_dir: str) 
     of map files on disk: a miss now is a hit as soon as the Map page has written the map.)"""
     params = json.loads(params_json)
     try:
-        found = _newest_cached(cache_dir, method, _cache_files(cache_dir, method))
+        found = _newest_cached(cache_dir, method, map_files(cache_dir, method))
     except Exception:  # an unreadable cache file is just a cache miss
         return None
     if found is None or len(found.coords) != n:
@@ -176,8 +176,9 @@ def cached_map(key: str, method: str, params_json: str, n: int, cache_dir: str) 
     return found if found.params == wanted else None
 
 
-def _cache_files(cache_dir: str, method: str) -> tuple[tuple[str, int], ...]:
-    """The method's cached map files with their modification times (a few stat calls)."""
+def map_files(cache_dir: str, method: str) -> tuple[tuple[str, int], ...]:
+    """The method's cached map files with their modification times (a few stat calls): a key
+    that changes when a map is written."""
     out = []
     for p in Path(cache_dir).glob(f"{method}-*.npz"):
         try:

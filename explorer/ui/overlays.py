@@ -64,6 +64,11 @@ def cached_recon_pred(_ctx: Context, key: tuple) -> np.ndarray:
     return regions.recon_predictions(_ctx.model, _ctx.judge, _ctx.data.images, _ctx.data.labels)
 
 
+def any_on(ctx: Context, layers: Layers) -> bool:
+    """Whether apply() will add anything to the figure (it leaves it alone otherwise)."""
+    return layers.regions or layers.marks or yours.get(ctx) is not None
+
+
 def apply(ctx: Context, proj: projection.Projection, fig: go.Figure, layers: Layers) -> list[str]:
     """Add the chosen layers to the map figure; returns sentences for the caption."""
     notes: list[str] = []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 from collections.abc import Callable
@@ -10,9 +11,9 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from explorer import plots, projection
+from explorer import minimap, plots, projection
 
-from . import loaders
+from . import loaders, memo
 from .state import Context
 
 log = logging.getLogger("explorer.ui")
@@ -51,8 +52,9 @@ def guarded(fn: Callable) -> Callable:
 
 # ---------------------------------------------------------------- images
 
-def show_in(where, image: Image.Image, caption: str | None = None) -> None:
-    """st.image as PNG: JPEG would smear the sharp pixels of an upscaled small image."""
+def show_in(where, image: Image.Image | bytes, caption: str | None = None) -> None:
+    """st.image as PNG: JPEG would smear the sharp pixels of an upscaled small image. `image` is a
+    PIL image or PNG bytes (what big(), pair() and strip() return, cached)."""
     where.image(image, caption=caption, output_format="PNG")
 
 
@@ -61,26 +63,32 @@ def scale_for(ctx: Context, px: int) -> int:
     return max(1, round(px / ctx.image_side))
 
 
-def big(ctx: Context, image: np.ndarray, px: int = 224) -> Image.Image:
-    """One (C, H, W) image upscaled for a projector."""
-    return plots.to_pil(image, scale=scale_for(ctx, px))
+def big(ctx: Context, image: np.ndarray, px: int = 224) -> bytes:
+    """One (C, H, W) image upscaled for a projector, as PNG bytes (cached)."""
+    return memo.image_png(np.ascontiguousarray(image), scale_for(ctx, px))
 
 
-def pair(ctx: Context, a: np.ndarray, b: np.ndarray, px: int = 112) -> Image.Image:
-    """Two images side by side with a thin white gap (e.g. original | reconstruction)."""
-    left, right = big(ctx, a, px), big(ctx, b, px)
+def pair(ctx: Context, a: np.ndarray, b: np.ndarray, px: int = 112) -> bytes:
+    """Two images side by side with a thin white gap (e.g. original | reconstruction), as PNG bytes (cached)."""
+    return _pair_png(np.ascontiguousarray(a), np.ascontiguousarray(b), scale_for(ctx, px))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _pair_png(a: np.ndarray, b: np.ndarray, scale: int) -> bytes:
+    left, right = plots.to_pil(a, scale=scale), plots.to_pil(b, scale=scale)
     gap = max(2, left.width // 20)
     out = Image.new(left.mode, (left.width * 2 + gap, left.height), 255)
     out.paste(left, (0, 0))
     out.paste(right, (left.width + gap, 0))
-    return out
+    return memo.png_bytes(out)
 
 
 def strip(ctx: Context, images: np.ndarray, captions: list[str] | None, px: int, ncols: int | None = None,
-          highlight: list[int] | None = None) -> Image.Image:
-    """A grid of images, each captioned, cells in `highlight` marked."""
-    return plots.image_grid(images, ncols or len(images), captions=captions, scale=scale_for(ctx, px),
-                            highlight=highlight)
+          highlight: list[int] | None = None) -> bytes:
+    """A grid of images, each captioned, cells in `highlight` marked, as PNG bytes (cached)."""
+    return memo.grid_png(np.ascontiguousarray(images), ncols or len(images),
+                         tuple(captions) if captions is not None else None, scale_for(ctx, px),
+                         tuple(int(i) for i in highlight) if highlight else None)
 
 
 # ---------------------------------------------------------------- the map
@@ -165,17 +173,15 @@ def map_figure(ctx: Context, proj: projection.Projection, color_by: str, *, heig
 
 
 def small_map(ctx: Context, key: str, *, marker=None, path=None, selected=None, height: int = 330) -> None:
-    """A compact map marking a code or a path; a caption names the projection.
-
-    It redraws on every slider move, so it shows at most SMALL_MAP_POINTS of the test points,
-    and a map that only marks a code is built once per session: a move only moves the star."""
+    """A compact interactive map marking a code (and ringing `selected` test points); a caption
+    names the projection. Views that redraw on every slider move use live_map() instead."""
     proj = quick_map(ctx)
-    if marker is not None and path is None and selected is None:
-        fig = _marker_map(ctx, proj, key, height)
-        fig.data[-1].update(x=[float(marker[0])], y=[float(marker[1])])  # the star is the last trace
-    else:
-        fig = _small_figure(ctx, proj, height, marker=marker, path=path, selected=selected)
+    fig = _small_figure(ctx, proj, height, marker=marker, path=path, selected=selected)
     st.plotly_chart(fig, key=key, config={"displayModeBar": False})
+    _where_caption(proj)
+
+
+def _where_caption(proj: projection.Projection) -> None:
     how = {"identity": "", "pca": " (projected onto its two axes)"}.get(proj.method, " (placed by its nearest test codes)")
     st.caption(f"Where it is on the {METHOD_TITLES.get(proj.method, proj.method)} map{how}.")
 
@@ -195,18 +201,31 @@ def _small_figure(ctx: Context, proj: projection.Projection, height: int, *, mar
     return fig
 
 
-def _marker_map(ctx: Context, proj: projection.Projection, key: str, height: int):
-    """This session's small map with a star, built once per checkpoint, judge and map (building
-    a 3,000-point figure takes far longer than a slider move may), as one trace of points:
-    Streamlit copies and serialises the whole figure on every move."""
-    sig = (ctx.vae_key, ctx.judge_key, proj.method, proj.key, height)
-    held = st.session_state.get(f"_fig_{key}")
-    if held is None or held[0] != sig:
-        n = len(proj.coords)
-        keep = np.arange(0, n, max(1, -(-n // SMALL_MAP_POINTS)))
-        classes = ctx.pred if ctx.pred is not None else ctx.data.labels
-        fig = plots.marker_map(proj.coords[keep], classes[keep], ctx.num_classes, (0.0, 0.0), height=height,
-                               equal_axes=proj.method == "identity")
-        held = (sig, fig)
-        st.session_state[f"_fig_{key}"] = held
-    return held[1]
+def live_map(ctx: Context, proj: projection.Projection, marker: tuple[float, float], *, height: int = 300,
+             aspect: float = 1.0, path: np.ndarray | None = None, selected: list[int] | None = None) -> None:
+    """The small map for views that redraw on every slider move: a picture of SMALL_MAP_POINTS
+    test points coloured by the judge's label (with the `path` and the `selected` test points
+    ringed), drawn once per checkpoint, judge, map and path; a move only puts the star at
+    `marker` and sends a small JPEG."""
+    mini = _mini_map(ctx, proj, (ctx.vae_key, ctx.judge_key, ctx.dataset), proj.method, proj.key, int(height * aspect),
+                     height, None if path is None else np.ascontiguousarray(path, dtype=np.float64),
+                     tuple(int(i) for i in selected or ()))
+    picture = minimap.with_star(mini, float(marker[0]), float(marker[1]))
+    buf = io.BytesIO()
+    picture.save(buf, format="JPEG", quality=90)  # soft dots and lines: a JPEG a quarter the size of the PNG
+    st.image(buf.getvalue(), output_format="JPEG", width="stretch")
+    _where_caption(proj)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _mini_map(_ctx: Context, _proj: projection.Projection, key: tuple, method: str, proj_key: str, width: int,
+              height: int, path: np.ndarray | None, selected: tuple[int, ...]) -> minimap.MiniMap:
+    """Shared between sessions and never changed (with_star draws on a copy); `_proj` is the map
+    named by (method, proj_key), the key of its codes and parameters."""
+    proj = _proj
+    n = len(proj.coords)
+    keep = np.arange(0, n, max(1, -(-n // SMALL_MAP_POINTS)))
+    classes = _ctx.pred if _ctx.pred is not None else _ctx.data.labels
+    rings = proj.coords[np.asarray(selected, dtype=np.int64)] if selected else None
+    return minimap.draw(proj.coords[keep], classes[keep], width=width, height=height,
+                        equal_axes=proj.method == "identity", path=path, selected=rings)

@@ -14,6 +14,7 @@ import streamlit as st
 
 from explorer import latent
 
+from . import memo
 from .state import Context
 
 KEY = "your_image"
@@ -52,7 +53,7 @@ def condition(ctx: Context, mine: Yours) -> int | None:
     """A cvae encodes and decodes with a class: the judge's label for the image (class 0 without a judge)."""
     if not ctx.conditional:
         return None
-    pred, _ = ctx.judge_images(mine.image[None])
+    pred, _ = memo.judged(ctx, mine.image[None])
     return int(pred[0]) if pred is not None else 0
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import plots_teach, teach
-from explorer.ui import exports, help, loaders
+from explorer.ui import exports, help, loaders, memo
 from explorer.ui.state import Context, context, select
 from explorer.ui.widgets import guarded, show_in, strip
 
@@ -35,7 +35,7 @@ def show_row(ctx: Context, title: str, idx: np.ndarray, values: np.ndarray, key:
     if len(idx) == 0:
         return
     recons = loaders.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(int(i) for i in idx))
-    r_pred, r_proba = ctx.judge_images(recons)
+    r_pred, r_proba = memo.judged(ctx, recons)
     top = [f"#{i} · {values[i]:.0f} nats\n{ctx.class_names[int(ctx.data.labels[i])]}\nCNN {ctx.verdict(ctx.pred, ctx.proba, i)}"
            for i in idx]
     bottom = [f"recon\nCNN {ctx.verdict(r_pred, r_proba, n)}" for n in range(len(idx))]
@@ -73,8 +73,9 @@ def render() -> None:
         "unusual: a rare style, a damaged or mislabelled image, or data from elsewhere. A threshold on the score, "
         "set on known-good data, turns it into a detector. A caveat: likelihoods also favour simple images, so a "
         "plain, dark image from another dataset can score *better* than real ones (Nalisnick et al., 2019).")
-    st.plotly_chart(plots_teach.scores_by_class(values, ctx.data.labels, ctx.class_names, f"{SCORES[score]} (nats)"),
-                    key="anom_box", config={"displayModeBar": False})
+    fig = memo.figure("anomalies.box", (ctx.vae_key, ctx.dataset, score), lambda: plots_teach.scores_by_class(
+        values, ctx.data.labels, ctx.class_names, f"{SCORES[score]} (nats)"))
+    st.plotly_chart(fig, key="anom_box", config={"displayModeBar": False})
     st.caption("The spread of the score in each class: boxes from the first to the third quartile, whiskers to "
                "1.5 times that range. Classes with plain shapes cost fewer nats than detailed ones.")
 

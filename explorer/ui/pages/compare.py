@@ -11,7 +11,7 @@ import streamlit as st
 from explorer import latent, plots, projection
 from explorer.checkpoints import CheckpointError
 from explorer.data import DataError
-from explorer.ui import catalog, loaders
+from explorer.ui import catalog, loaders, memo
 from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded
 
@@ -40,8 +40,15 @@ def figure_rows(ckpt) -> dict[str, object]:
     return out
 
 
-def side_map(ckpt, key: str, mu: np.ndarray, labels: np.ndarray, names) -> None:
+def side_map(ckpt, key: str, mu: np.ndarray, labels: np.ndarray, names, dataset: str) -> None:
     """The latent plane for a 2-D latent; else the shipped UMAP map when there is one, else PCA."""
+    ident = (loaders.checkpoint_key(ckpt.path), dataset,
+             loaders.map_files(str(ckpt.path / "projections"), "umap"))  # a new UMAP file: a new figure
+    fig = memo.figure("compare.map", ident, lambda: side_figure(ckpt, mu, labels, names))
+    st.plotly_chart(fig, key=f"cmp_map_{key}", config={"displayModeBar": False})
+
+
+def side_figure(ckpt, mu: np.ndarray, labels: np.ndarray, names):
     proj, how = None, ""
     if ckpt.model_cfg.latent_dim == 2:
         coords, how = mu, "latent plane"
@@ -59,7 +66,7 @@ def side_map(ckpt, key: str, mu: np.ndarray, labels: np.ndarray, names) -> None:
     fig = plots.latent_map(coords, "label", labels, list(names), height=420, title=f"{ckpt.name}: {how}")
     if how != "latent plane":
         fig.update_yaxes(scaleanchor=None)
-    st.plotly_chart(fig, key=f"cmp_map_{key}", config={"displayModeBar": False})
+    return fig
 
 
 def kl_figure(kls: dict[str, np.ndarray]) -> go.Figure:
@@ -119,26 +126,33 @@ def page() -> None:
     table = pd.DataFrame({f"{'AB'[i]}: {c.name}": figure_rows(c) for i, c in enumerate(loaded)})
     st.dataframe(table, width="stretch", key="cmp_table")
     kls = {}
+    keys = tuple(loaders.checkpoint_key(c.path) for c in loaded)
     for i, (col, ckpt) in enumerate(zip(cols, loaded)):
-        key = loaders.checkpoint_key(ckpt.path)
-        mu, logvar = loaders.encodings(str(ckpt.path), key, dataset)
+        mu, logvar = loaders.encodings(str(ckpt.path), keys[i], dataset)
         kls[f"{'AB'[i]}: {ckpt.name}"] = latent.kl_per_dim(mu, logvar)
         with col:
-            side_map(ckpt, "ab"[i], mu, data.labels, data.spec.class_names)
+            side_map(ckpt, "ab"[i], mu, data.labels, data.spec.class_names, dataset)
     st.subheader("How much each latent dimension is used")
-    st.plotly_chart(kl_figure(kls), key="cmp_kl", config={"displayModeBar": False})
+    st.plotly_chart(memo.figure("compare.kl", (keys, dataset), lambda: kl_figure(kls)), key="cmp_kl",
+                    config={"displayModeBar": False})
     hist = [(c.name, c.state.history) for c in loaded if c.state.history]
     if hist:
-        fig = go.Figure()
-        for i, (name, h) in enumerate(hist):
-            pts = [(r["epoch"], r["test_neg_elbo"]) for r in h if "test_neg_elbo" in r]
-            if pts:
-                x, y = zip(*pts)
-                fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name,
-                                         line=dict(color=plots.class_color(i), width=3)))
-        fig.update_layout(template="plotly_white", height=300, font=dict(size=16), xaxis_title="epoch",
-                          yaxis_title="test negative ELBO (nats)", margin=dict(l=50, r=20, t=30, b=50))
-        st.plotly_chart(fig, key="cmp_curves", config={"displayModeBar": False})
+        st.plotly_chart(memo.figure("compare.curves", keys, lambda: curves_figure(hist)), key="cmp_curves",
+                        config={"displayModeBar": False})
+
+
+def curves_figure(hist: list[tuple[str, list[dict]]]) -> go.Figure:
+    """Test negative ELBO by epoch of each checkpoint."""
+    fig = go.Figure()
+    for i, (name, h) in enumerate(hist):
+        pts = [(r["epoch"], r["test_neg_elbo"]) for r in h if "test_neg_elbo" in r]
+        if pts:
+            x, y = zip(*pts)
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name,
+                                     line=dict(color=plots.class_color(i), width=3)))
+    fig.update_layout(template="plotly_white", height=300, font=dict(size=16), xaxis_title="epoch",
+                      yaxis_title="test negative ELBO (nats)", margin=dict(l=50, r=20, t=30, b=50))
+    return fig
 
 
 page()

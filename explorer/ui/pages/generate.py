@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import latent
-from explorer.ui import exports, help
+from explorer import latent, plots
+from explorer.ui import exports, help, memo
 from explorer.ui.state import Context, context, current_index
-from explorer.ui.widgets import big, guarded, show_in, strip
+from explorer.ui.widgets import big, guarded, scale_for, show_in, strip
 
 SLIDERS = 4       # latent sliders for the top dimensions by KL
 PER_CLASS = 8     # samples per class in the grid
@@ -39,7 +39,7 @@ def make_one(ctx: Context, seed: int, order: np.ndarray, kl: np.ndarray) -> None
         base = seed_code(ctx, seed)   # the style; the class comes from the condition
         sig = (ctx.vae_key, seed)
     else:
-        base = latent.class_means(ctx.mu, ctx.data.labels, ctx.num_classes)[k]
+        base = memo.class_means(ctx)[k]
         sig = (ctx.vae_key, k)
     dims = [int(d) for d in order[:SLIDERS]]
     keys = [f"gen_z{d}" for d in dims]
@@ -68,9 +68,12 @@ def class_grid(ctx: Context, seed: int, temperature: float) -> None:
     """PER_CLASS samples of every class (same codes across rows), with the CNN's agreement."""
     st.subheader("Samples of every class")
     agree, rows, labels = [], [], []
+    z = latent.prior_codes(ctx.latent_dim, PER_CLASS, seed=seed, temperature=temperature)  # the same codes for every class
+    every = memo.decoded(ctx, np.tile(z, (ctx.num_classes, 1)), np.repeat(np.arange(ctx.num_classes), PER_CLASS))
     for k in range(ctx.num_classes):
-        images, _ = latent.sample_prior(ctx.model, PER_CLASS, label=k, seed=seed, temperature=temperature)
-        pred, proba = ctx.judge_images(images)
+        part = slice(k * PER_CLASS, (k + 1) * PER_CLASS)
+        images = every.images[part]
+        pred, proba = (every.pred[part], every.proba[part]) if every.pred is not None else (None, None)
         share = float((pred == k).mean()) if pred is not None else float("nan")
         agree.append(share)
         name, row, score = st.columns([3, 20, 3], vertical_alignment="center")
@@ -84,7 +87,8 @@ def class_grid(ctx: Context, seed: int, temperature: float) -> None:
         st.caption(f"Each row asks the cvae for one class with the same {PER_CLASS} codes (one per column). "
                    f"The CNN agrees with the class asked for in {np.mean(agree):.0%} of all samples; "
                    "outlined: where it does not.")
-    exports.png_button(st, strip(ctx, np.concatenate(rows), labels, px=84, ncols=PER_CLASS),
+    exports.png_button(st, lambda: plots.image_grid(np.concatenate(rows), PER_CLASS, captions=labels,
+                                                    scale=scale_for(ctx, 84)),
                        f"{ctx.vae.name}_samples_seed{seed}", key="gen_grid_png", label="Grid PNG")
 
 
@@ -98,8 +102,8 @@ def style_swap(ctx: Context) -> None:
                             key="gen_swap_index")
         true = int(ctx.data.labels[i])
         show_in(st, big(ctx, ctx.data.images[i], 112), caption=f"#{i} {ctx.class_names[true]}")
-    swapped = ctx.decode(np.repeat(ctx.mu[i][None], ctx.num_classes, 0), np.arange(ctx.num_classes))
-    pred, proba = ctx.judge_images(swapped)
+    out = memo.decoded(ctx, np.repeat(ctx.mu[i][None], ctx.num_classes, 0), np.arange(ctx.num_classes))
+    swapped, pred, proba = out.images, out.pred, out.proba
     with right:
         captions = [f"as {ctx.class_names[k]}\n{ctx.verdict(pred, proba, k)}" for k in range(ctx.num_classes)]
         picture = strip(ctx, swapped, captions, px=112, ncols=5)
@@ -112,17 +116,16 @@ def style_swap(ctx: Context) -> None:
 def prior_and_means(ctx: Context, seed: int, temperature: float) -> None:
     """For a VAE without a class input: samples from N(0, I) and each class's mean code."""
     st.subheader("Samples from the prior")
-    images, _ = latent.sample_prior(ctx.model, 2 * PER_CLASS, seed=seed, temperature=temperature)
-    pred, proba = ctx.judge_images(images)
+    out = memo.decoded(ctx, latent.prior_codes(ctx.latent_dim, 2 * PER_CLASS, seed=seed, temperature=temperature))
+    images, pred, proba = out.images, out.pred, out.proba
     picture = strip(ctx, images, ctx.verdicts(pred, proba, len(images)), px=84, ncols=PER_CLASS)
     show_in(st, picture)
     exports.png_button(st, picture, f"{ctx.vae.name}_prior_seed{seed}", key="gen_prior_png")
     st.caption("Codes drawn from the prior N(0, I) and decoded; the VAE cannot be asked for a class. "
                "Captions: what the CNN thinks each one is.")
     st.subheader("Class-mean codes")
-    means = latent.class_means(ctx.mu, ctx.data.labels, ctx.num_classes)
-    decoded = ctx.decode(means)
-    pred, proba = ctx.judge_images(decoded)
+    out = memo.decoded(ctx, memo.class_means(ctx))
+    decoded, pred, proba = out.images, out.pred, out.proba
     captions = [f"{ctx.class_names[k]}\n{ctx.verdict(pred, proba, k)}" for k in range(ctx.num_classes)]
     picture = strip(ctx, decoded, captions, px=112, ncols=5)
     show_in(st, picture)
@@ -136,9 +139,8 @@ def render() -> None:
     ctx = context()
     help.explain("generate")
     seed = st.session_state.setdefault(SEED, 0)
-    kl = latent.kl_per_dim(ctx.mu, ctx.logvar)
-    order = latent.active_order(ctx.mu, ctx.logvar)
-    make_one(ctx, seed, order, kl)
+    dims = memo.dims(ctx)
+    make_one(ctx, seed, dims.order, dims.kl)
     a, b, _ = st.columns([2, 3, 6], vertical_alignment="bottom")
     a.button("New samples", key="gen_reseed", on_click=reseed, icon=":material/casino:",
              help="Draw new codes from the prior")

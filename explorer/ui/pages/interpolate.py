@@ -9,9 +9,9 @@ import numpy as np
 import streamlit as st
 
 from explorer import latent, projection
-from explorer.ui import exports, help, yours
+from explorer.ui import exports, help, memo, yours
 from explorer.ui.state import ENDPOINTS, Context, context, selection
-from explorer.ui.widgets import big, guarded, quick_map, show_in, small_map, strip
+from explorer.ui.widgets import big, guarded, live_map, quick_map, show_in, strip
 
 FINE_STEPS = 101  # the flip point is located on a path this fine
 METHODS = {"linear": "Linear", "slerp": "Slerp"}
@@ -29,7 +29,7 @@ def default_endpoints(ctx: Context) -> list[int]:
     picked = selection(ctx.dataset)
     if len(picked) >= 2:
         return picked[:2]
-    means = latent.class_means(ctx.mu, ctx.data.labels, ctx.num_classes)
+    means = memo.class_means(ctx)
     a_class = int(ctx.data.labels[picked[0]]) if picked else 0
     d = ((means - means[a_class]) ** 2).sum(1)
     d[a_class] = np.inf
@@ -57,8 +57,13 @@ def set_endpoint(ctx: Context, side: int, index: int, sync_widgets: bool = True)
 
 def _from_widgets(ctx: Context, side: int) -> None:
     s = SIDES[side]
-    members = class_members(ctx, st.session_state[f"interp_{s}_class"])
-    nth = int(st.session_state[f"interp_{s}_nth"] or 1)
+    # A callback can fire while its partner widget has no state (a page left and reopened quickly
+    # drops the other's state): take what there is, never a KeyError before the page draws.
+    k = st.session_state.get(f"interp_{s}_class")
+    if k is None:
+        return
+    members = class_members(ctx, k)
+    nth = int(st.session_state.get(f"interp_{s}_nth") or 1)
     set_endpoint(ctx, side, int(members[(nth - 1) % len(members)]), sync_widgets=False)
 
 
@@ -96,7 +101,7 @@ def endpoint_controls(ctx: Context, side: int, index: int) -> None:
         st.number_input("image no. in class", min_value=1, step=1, key=f"interp_{s}_nth",
                         on_change=_from_widgets, args=(ctx, side))
     if index == yours.YOURS:
-        pred, proba = ctx.judge_images(mine.image[None])
+        pred, proba = memo.judged(ctx, mine.image[None])
         st.caption(f"**{s.upper()}**: {mine.source}; CNN: {ctx.verdict(pred, proba, 0)}")
     else:
         st.caption(f"**{s.upper()}**: test image #{index}, a {ctx.class_names[int(ctx.data.labels[index])]}; "
@@ -134,8 +139,10 @@ def flips_text(ctx: Context, fine: np.ndarray | None) -> str:
 
 @st.fragment
 @guarded
-def scrub(ctx: Context, frames: np.ndarray, pred, proba, path_xy: np.ndarray, ends: list[int]) -> None:
-    """A slider along the path, the frame at t shown large, and where it is on the map."""
+def scrub(ctx: Context, frames: np.ndarray, pred, proba, proj: projection.Projection, path_xy: np.ndarray,
+          ends: list[int]) -> None:
+    """A slider along the path, the frame at t shown large, and where it is on the map (the
+    frames, their verdicts and the path come in from the page's run: a move only shows them)."""
     ts = [round(float(t), 2) for t in np.linspace(0, 1, len(frames))]
     left, right = st.columns([1, 1], gap="large")
     with left:
@@ -144,8 +151,8 @@ def scrub(ctx: Context, frames: np.ndarray, pred, proba, path_xy: np.ndarray, en
         k = ts.index(t)
         show_in(st, big(ctx, frames[k], 240), caption=f"t = {t:.2f} · CNN: {ctx.verdict(pred, proba, k)}")
     with right:
-        small_map(ctx, key="interp_map", path=path_xy, marker=(float(path_xy[k, 0]), float(path_xy[k, 1])),
-                  selected=[e for e in ends if e >= 0], height=360)
+        live_map(ctx, proj, (float(path_xy[k, 0]), float(path_xy[k, 1])), path=path_xy,
+                 selected=[e for e in ends if e >= 0], height=360, aspect=1.25)
 
 
 @guarded
@@ -172,8 +179,8 @@ def render() -> None:
                                  key="interp_cvae_class")
 
     z = latent.interpolate(endpoint_code(ctx, ends[0]), endpoint_code(ctx, ends[1]), steps, method)
-    frames = ctx.decode(z, label)
-    pred, proba = ctx.judge_images(frames)
+    out = memo.decoded(ctx, z, label)
+    frames, pred, proba = out.images, out.pred, out.proba
     mine = yours.get(ctx)
     fine = fine_labels(ctx, (ctx.vae_key, ctx.judge_key, mine.digest if mine else ""), ends[0], ends[1], method, label)
     st.markdown(f"#### {flips_text(ctx, fine)}")
@@ -191,8 +198,8 @@ def render() -> None:
     exports.png_button(png, picture, stem, key="interp_png", label="Strip PNG")
     exports.gif_button(gif, frames, [c.replace("\n", " ") for c in captions], stem, key="interp_gif",
                        label="Animated GIF")
-    path_xy = projection.place(quick_map(ctx), ctx.mu, z)
-    scrub(ctx, frames, pred, proba, path_xy, ends)
+    proj = quick_map(ctx)
+    scrub(ctx, frames, pred, proba, proj, projection.place(proj, memo.codes64(ctx), z), ends)
 
 
 render()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import latent, plots, plots_teach, teach
+from explorer import plots_teach, teach
+from explorer.ui import memo
 from explorer.ui.state import Context, context, current_index
-from explorer.ui.widgets import big, guarded, show_in
+from explorer.ui.widgets import big, guarded, show_in, strip
 
 ACTIVE_KL = 0.05   # nats over the test set: below this a dimension counts as collapsed
 MAX_DIMS = 16      # dimensions drawn in the figures (the most active ones)
@@ -46,7 +47,12 @@ def nll_picture(ctx: Context, ex: teach.Explanation):
     return big(ctx, heat, 150)
 
 
-def encoder(ctx: Context, ex: teach.Explanation, dims: np.ndarray, i: int, true: int) -> None:
+def _key(ctx: Context, i: int, seed: int) -> tuple:
+    """What this page's figures for one image and seed depend on."""
+    return (ctx.vae_key, ctx.dataset, i, seed)
+
+
+def encoder(ctx: Context, ex: teach.Explanation, dims: np.ndarray, i: int, true: int, seed: int) -> None:
     st.subheader("1 · The encoder: an image becomes a distribution")
     pic, text = st.columns([1, 3], gap="large")
     show_in(pic, big(ctx, ex.image, 170), caption=f"x: test image #{i}, class {ctx.class_names[true]}")
@@ -56,8 +62,9 @@ def encoder(ctx: Context, ex: teach.Explanation, dims: np.ndarray, i: int, true:
             f"**Gaussian** over codes, q(z|x) = N(mu, sigma²): one mean **mu** and one spread **sigma** for each of "
             f"the {ctx.latent_dim} latent dimensions. A small sigma means: the encoder is sure where this image belongs "
             f"along that axis.")
-        st.plotly_chart(plots_teach.posterior_figure(ex.mu, ex.sigma, ex.z, dims), key="learn_posterior",
-                        config={"displayModeBar": False})
+        fig = memo.figure("learn.posterior", _key(ctx, i, seed), lambda: plots_teach.posterior_figure(
+            ex.mu, ex.sigma, ex.z, dims))
+        st.plotly_chart(fig, key="learn_posterior", config={"displayModeBar": False})
         st.caption("Blue: mu with a bar of ±1 sigma for each dimension (most used first). Orange: the sampled z "
                    "(next step). Grey: where the prior N(0, 1) puts most of its mass.")
 
@@ -80,11 +87,11 @@ def decoder(ctx: Context, ex: teach.Explanation) -> None:
     st.subheader("3 · The decoder: a code becomes an image")
     pic, text = st.columns([2, 3], gap="large")
     images = np.stack([ex.image, ex.recon, ex.recon_at_mu])
-    pred, proba = ctx.judge_images(images)
+    pred, proba = memo.judged(ctx, images)
     captions = ["x (input)", "decoded z", "decoded mu"]
     if pred is not None:
         captions = [f"{c}\n{ctx.verdict(pred, proba, i)}" for i, c in enumerate(captions)]
-    show_in(pic, plots.image_grid(images, 3, captions=captions, scale=max(1, round(150 / ctx.image_side))))
+    show_in(pic, strip(ctx, images, captions, px=150))
     text.markdown(
         "The decoder maps z back to an image. For each pixel it outputs the probability of it being bright "
         "(a Bernoulli likelihood p(x|z)); that probability is what you see. The middle image is decoded from the "
@@ -92,7 +99,7 @@ def decoder(ctx: Context, ex: teach.Explanation) -> None:
         "blurry: the VAE keeps what is typical and drops the details it cannot afford to store.")
 
 
-def elbo(ctx: Context, ex: teach.Explanation, kl_data: np.ndarray, dims: np.ndarray) -> None:
+def elbo(ctx: Context, ex: teach.Explanation, kl_data: np.ndarray, dims: np.ndarray, i: int, seed: int) -> None:
     st.subheader("4 · The loss: the ELBO = reconstruction + KL")
     m = ctx.vae.metrics
     cols = st.columns(3)
@@ -113,8 +120,8 @@ def elbo(ctx: Context, ex: teach.Explanation, kl_data: np.ndarray, dims: np.ndar
         "The ELBO is a lower bound on log p(x); the tighter IWAE estimate is on the Model card page.")
     show_in(pic, nll_picture(ctx, ex), caption="Where the reconstruction nats go (bright: more). Grey pixels "
             "always cost some: a Bernoulli decoder cannot be sure of a grey level.")
-    st.plotly_chart(plots_teach.kl_bars(ex.kl_per_dim, kl_data, dims), key="learn_kl",
-                    config={"displayModeBar": False})
+    fig = memo.figure("learn.kl", _key(ctx, i, seed), lambda: plots_teach.kl_bars(ex.kl_per_dim, kl_data, dims))
+    st.plotly_chart(fig, key="learn_kl", config={"displayModeBar": False})
     st.caption("KL per dimension for this image (orange) and on average over the test set (blue).")
 
 
@@ -148,10 +155,11 @@ def hybrid(ctx: Context, ex: teach.Explanation, true: int) -> None:
             st.markdown("This model is a **conditional** VAE: encoder and decoder are also given the class, so z "
                         "is free to hold only the style (it was given the true class here).")
     if ctx.vae.kind == "hybrid":
-        proba = latent.classify(ctx.model, ex.image[None])[1][0]
+        proba = memo.classified(ctx.vae.path, ctx.vae_key, ex.image[None])[1][0]
         with pic:
-            st.plotly_chart(plots_teach.probability_bars(proba, ctx.class_names), key="learn_head",
-                            config={"displayModeBar": False})
+            fig = memo.figure("learn.head", (ctx.vae_key, ctx.class_names, proba.tobytes()),
+                              lambda: plots_teach.probability_bars(proba, ctx.class_names))
+            st.plotly_chart(fig, key="learn_head", config={"displayModeBar": False})
             st.caption(f"The head's verdict from mu alone (lambda = {ctx.vae.model_cfg.cls_weight:g}): "
                        f"{ctx.class_names[int(proba.argmax())]}; true: {ctx.class_names[true]}.")
     else:
@@ -165,13 +173,13 @@ def render() -> None:
     st.caption("Every number on this page comes from the loaded model and the chosen test image.")
     i, seed = choose_image(ctx)
     true = int(ctx.data.labels[i])
-    ex = teach.explain(ctx.model, ctx.data.images[i], true if ctx.conditional else None, seed=seed)
-    kl_data = latent.kl_per_dim(ctx.mu, ctx.logvar)
-    dims = latent.active_order(ctx.mu, ctx.logvar)[:MAX_DIMS]
-    encoder(ctx, ex, dims, i, true)
+    ex = memo.explanation(ctx, i, seed)
+    stats = memo.dims(ctx)
+    kl_data, dims = stats.kl, stats.order[:MAX_DIMS]
+    encoder(ctx, ex, dims, i, true, seed)
     reparameterise(ctx, ex, dims, seed)
     decoder(ctx, ex)
-    elbo(ctx, ex, kl_data, dims)
+    elbo(ctx, ex, kl_data, dims, i, seed)
     beta_and_collapse(ctx, ex, kl_data)
     hybrid(ctx, ex, true)
 

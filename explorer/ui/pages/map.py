@@ -5,10 +5,11 @@ reconstructions and the CNN's verdicts. The picked images are shared with the ot
 """
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from explorer import projection
-from explorer.ui import exports, help, loaders, overlays
+from explorer.ui import exports, help, loaders, memo, overlays
 from explorer.ui.sidebar import banner
 from explorer.ui.state import Context, context, select, selection
 from explorer.ui.widgets import (MAP_CHOICE, METHOD_TITLES, PLANE, get_map, guarded, map_figure, map_methods, pair,
@@ -81,8 +82,10 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
         pad = 0.05 * (hi - lo)
         extent = (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
         backdrop = loaders.manifold(ctx.model, ctx.vae_key, extent, 15, None)
-    fig = main_figure(ctx, proj, (ctx.vae_key, ctx.judge_key, proj.method, proj.key, backdrop is not None), color_by,
-                      tuple(selection(ctx.dataset)), backdrop)
+    fig = main_figure(ctx, proj, (ctx.vae_key, ctx.judge_key, ctx.dataset, proj.method, proj.key, backdrop is not None),
+                      color_by, tuple(selection(ctx.dataset)), backdrop)
+    if overlays.any_on(ctx, layers):
+        fig = go.Figure(fig)  # the layers go on this run's own copy; the cached figure is shared
     notes = overlays.apply(ctx, proj, fig, layers)
     st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False})
@@ -107,10 +110,11 @@ def clear_selection(ctx: Context) -> None:
     st.session_state.pop("map_last_event", None)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def main_figure(_ctx: Context, _proj, key: tuple, color_by: str, selected: tuple[int, ...], _backdrop):
-    """The big map's figure, built once per checkpoint, map, colouring and selection."""
-    return map_figure(_ctx, _proj, color_by, height=560, selected=list(selected) or None, backdrop=_backdrop)
+def main_figure(ctx: Context, proj, key: tuple, color_by: str, selected: tuple[int, ...], backdrop):
+    """The big map's figure, built once per checkpoint, map, colouring and selection (`key` holds
+    the identities of the checkpoints and the map); shared, so never changed."""
+    return memo.figure("map.main", (*key, color_by, selected), lambda: map_figure(
+        ctx, proj, color_by, height=560, selected=list(selected) or None, backdrop=backdrop))
 
 
 def absorb_selection(ctx: Context) -> None:
@@ -142,7 +146,7 @@ def selected_panel(ctx: Context) -> None:
     clear.button("Clear", key="map_clear", on_click=clear_selection, args=(ctx,))
     shown = picked[:MAX_SHOWN]
     recons = loaders.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown))
-    r_pred, r_proba = ctx.judge_images(recons)
+    r_pred, r_proba = memo.judged(ctx, recons)
     for n, i in enumerate(shown):
         pic, text = st.columns([1, 1], vertical_alignment="center")
         show_in(pic, pair(ctx, ctx.data.images[i], recons[n], px=84), caption=f"#{i}")

@@ -2,6 +2,7 @@
 history in config.json), configuration and their README, one tab per checkpoint."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import streamlit as st
@@ -9,7 +10,7 @@ import streamlit as st
 from explorer import plots, plots_teach
 from explorer.card import METRIC_NOTES, _fmt
 from explorer.checkpoints import CARD_FILE, Checkpoint, CheckpointError
-from explorer.ui import help, loaders
+from explorer.ui import help, loaders, memo
 from explorer.ui.state import Context, context
 from explorer.ui.widgets import guarded
 
@@ -54,14 +55,16 @@ def metrics_section(ckpt: Checkpoint, class_names: tuple[str, ...], key: str) ->
     left, right = st.columns([1, 1], gap="large")
     with left:
         if m.get("confusion"):
-            st.plotly_chart(plots_teach.confusion_figure(m["confusion"], class_names), key=f"{key}_confusion",
-                            config={"displayModeBar": False})
+            fig = memo.figure("card.confusion", (json.dumps(m["confusion"]), class_names),
+                              lambda: plots_teach.confusion_figure(m["confusion"], class_names))
+            st.plotly_chart(fig, key=f"{key}_confusion", config={"displayModeBar": False})
             st.caption("Confusion matrix on the test set: rows are the true class, columns what the model said.")
     per_class = m.get("conditional_fidelity_per_class")
     with right if m.get("confusion") else left:
         if per_class and len(per_class) == len(class_names):
-            st.plotly_chart(plots_teach.per_class_bars(per_class, class_names, "fidelity"), key=f"{key}_fidelity",
-                            config={"displayModeBar": False})
+            fig = memo.figure("card.fidelity", (json.dumps(per_class), class_names),
+                              lambda: plots_teach.per_class_bars(per_class, class_names, "fidelity"))
+            st.plotly_chart(fig, key=f"{key}_fidelity", config={"displayModeBar": False})
             st.caption("Conditional fidelity per class: the share of samples asked for a class that the "
                        f"classifier ({m.get('judged_by', 'the CNN')}) assigns to it.")
 
@@ -73,12 +76,14 @@ def curves_section(ckpt: Checkpoint, key: str) -> None:
         return
     present = [(t, [k for k in keys if any(k in h for h in history)]) for t, keys in CURVES]
     present = [(t, keys) for t, keys in present if keys]
+    shown = json.dumps(history, sort_keys=True, default=str)  # what the curves show: their cache key
     for n, (title, keys) in enumerate(present):
         if n % PER_ROW == 0:
             cols = st.columns(PER_ROW)
         with cols[n % PER_ROW]:
-            st.plotly_chart(plots.curves_figure(history, keys, title=title, height=320), key=f"{key}_curve{n}",
-                            config={"displayModeBar": False})
+            fig = memo.figure("card.curves", (shown, tuple(keys), title),
+                              lambda keys=keys, title=title: plots.curves_figure(history, keys, title=title, height=320))
+            st.plotly_chart(fig, key=f"{key}_curve{n}", config={"displayModeBar": False})
     minutes = sum(float(h.get("seconds", 0.0)) for h in history) / 60
     st.caption(f"{len(history)} epochs, {ckpt.state.step:,} steps, {minutes:.1f} min of training"
                f" ({ckpt.extra.get('device', 'device not recorded')}). Train figures are averages over each epoch; "

@@ -6,12 +6,14 @@ step 5 uses the dataset's conditional VAE when there is one.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
-from explorer import latent, plots, plots_teach, teach
+from explorer import latent, plots_teach, teach
 from explorer.checkpoints import CheckpointError
-from explorer.ui import catalog, loaders, present
+from explorer.ui import catalog, loaders, memo, present
 from explorer.ui.state import Context, context
 from explorer.ui.urlstate import TOUR_STEP
 from explorer.ui.widgets import get_map, guarded, map_figure, quick_map, show_in
@@ -74,59 +76,61 @@ def the_map(ctx: Context) -> None:
     st.markdown("The encoder turns each of the test images into a code; here every code is one dot, laid out "
                 "so that neighbours stay neighbours. The colour is what a **separate classifier** thinks the "
                 "image shows. Nobody told the VAE the classes, yet it groups them.")
-    fig = map_figure(ctx, proj, "predicted", height=460)
-    fig.update_layout(dragmode=False)
+    fig = memo.figure("tour.map", (ctx.vae_key, ctx.judge_key, ctx.dataset, proj.method, proj.key),
+                      lambda: map_figure(ctx, proj, "predicted", height=460).update_layout(dragmode=False))
     st.plotly_chart(fig, key="tour_map", config={"displayModeBar": False})
 
 
 def image_and_code(ctx: Context) -> None:
     i = int(np.flatnonzero(ctx.data.labels == 0)[0])
-    ex = teach.explain(ctx.model, ctx.data.images[i], 0 if ctx.conditional else None, seed=0)
+    ex = memo.explanation(ctx, i, 0)  # an image of class 0 (a cvae is given it), eps of seed 0
     st.markdown(f"One image in, one **distribution over codes** out (a mean and a spread per dimension). "
                 f"A code drawn from it is decoded back into an image. The cost of this image: "
                 f"**{ex.recon_nats:.0f} nats** to reconstruct it, plus **{ex.kl_nats:.0f} nats** for the code. "
                 f"Together they are the loss the VAE learns to lower (the ELBO).")
     pic, fig = st.columns([2, 3], gap="large")
-    show_in(pic, plots.image_grid(np.stack([ex.image, ex.recon_at_mu]), 2, captions=["the image", "its reconstruction"],
-                                  scale=px(ctx, 200), font_size=22))
-    dims = latent.active_order(ctx.mu, ctx.logvar)[:12]
-    fig.plotly_chart(plots_teach.posterior_figure(ex.mu, ex.sigma, ex.z, dims, height=380), key="tour_posterior",
-                     config={"displayModeBar": False})
+    show_in(pic, memo.grid_png(np.stack([ex.image, ex.recon_at_mu]), 2, ("the image", "its reconstruction"),
+                               px(ctx, 200), None, font_size=22))
+    dims = memo.dims(ctx).order[:12]
+    posterior = memo.figure("tour.posterior", (ctx.vae_key, ctx.dataset, i), lambda: plots_teach.posterior_figure(
+        ex.mu, ex.sigma, ex.z, dims, height=380))
+    fig.plotly_chart(posterior, key="tour_posterior", config={"displayModeBar": False})
 
 
 def walk(ctx: Context) -> None:
-    d = int(latent.active_order(ctx.mu, ctx.logvar)[0])
-    base = latent.class_means(ctx.mu, ctx.data.labels, ctx.num_classes)[0]
+    d = int(memo.dims(ctx).order[0])
+    base = memo.class_means(ctx)[0]
     values = latent.traversal_values(ctx.mu, d, n=7, span=3.0)
-    images = latent.traverse(ctx.model, base, np.array([d]), values[None], 0 if ctx.conditional else None)[0]
-    pred, proba = ctx.judge_images(images)
+    out = memo.decoded(ctx, latent.traversal_codes(base, [d], values[None])[0], 0)
+    images, pred = out.images, out.pred
     st.markdown(f"Hold the whole code still and move **one** number, dimension z{d}, the one the model uses most. "
                 "Each image is decoded from the code; the label under it is the classifier's verdict. "
                 "One dimension often changes one property: shape, width, brightness.")
     caps = [f"{v:+.1f}\n{ctx.class_names[int(p)] if pred is not None else ''}" for v, p in
             zip(values, pred if pred is not None else [0] * len(values))]
-    show_in(st, plots.image_grid(images, len(images), captions=caps, scale=px(ctx, 150), font_size=20,
-                                 highlight=latent.label_changes(pred) if pred is not None else None))
+    show_in(st, memo.grid_png(images, len(images), tuple(caps), px(ctx, 150),
+                              tuple(latent.label_changes(pred)) if pred is not None else None, font_size=20))
 
 
 def morph(ctx: Context) -> None:
     a = int(np.flatnonzero(ctx.data.labels == 0)[0])
     b = int(np.flatnonzero(ctx.data.labels == ctx.num_classes - 1)[0])
     z = latent.interpolate(ctx.mu[a], ctx.mu[b], 9, "linear")
-    frames = ctx.decode(z, 0)
-    pred, _ = ctx.judge_images(frames)
+    out = memo.decoded(ctx, z, 0)
+    frames, pred = out.images, out.pred
     st.markdown(f"Walk in a straight line from the code of a **{ctx.class_names[0]}** to that of a "
                 f"**{ctx.class_names[-1]}** and decode every step. The space between the two is filled with "
                 "plausible in-between images; the classifier says where one class ends (outlined).")
-    caps = [ctx.class_names[int(p)] for p in pred] if pred is not None else None
-    show_in(st, plots.image_grid(frames, len(frames), captions=caps, scale=px(ctx, 130), font_size=20,
-                                 highlight=latent.label_changes(pred) if pred is not None else None))
+    caps = tuple(ctx.class_names[int(p)] for p in pred) if pred is not None else None
+    show_in(st, memo.grid_png(frames, len(frames), caps, px(ctx, 130),
+                              tuple(latent.label_changes(pred)) if pred is not None else None, font_size=20))
 
 
 def conditional_model(ctx: Context):
-    """The loaded VAE if it is a cvae, else the dataset's first readable cvae, else None."""
+    """The path and name of the loaded VAE if it is a cvae, else of the dataset's first readable
+    cvae, else (None, "")."""
     if ctx.conditional:
-        return ctx.model, ctx.vae.name
+        return ctx.vae.path, ctx.vae.name
     for e in catalog.vae_choices(_entries(), ctx.dataset):
         if e.kind == "cvae" and e.latent_dim:
             try:
@@ -134,28 +138,39 @@ def conditional_model(ctx: Context):
             except CheckpointError:
                 continue
             if ck.dataset == ctx.dataset and tuple(ck.model_cfg.image_shape) == tuple(ctx.data.images.shape[1:]):
-                return ck.model, ck.name
+                return ck.path, ck.name
     return None, ""
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def prior_samples(_ctx: Context, key: tuple, cvae: str, cvae_key: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """One sample of every class from the cvae at `cvae` (one of the loaded VAE's prior samples
+    without one), and the judge's labels for them."""
+    if cvae:
+        images, _ = latent.sample_prior(loaders.checkpoint(Path(cvae)).model, _ctx.num_classes,
+                                        label=np.arange(_ctx.num_classes), seed=1)
+    else:
+        images, _ = latent.sample_prior(_ctx.model, _ctx.num_classes, seed=1)
+    return images, _ctx.judge_images(images)[0]
+
+
 def ask_for_class(ctx: Context) -> None:
-    model, name = conditional_model(ctx)
-    if model is None:
-        images, _ = latent.sample_prior(ctx.model, ctx.num_classes, seed=1)
+    path, name = conditional_model(ctx)
+    images, pred = prior_samples(ctx, (ctx.vae_key, ctx.judge_key, ctx.dataset), str(path or ""),
+                                 loaders.checkpoint_key(path) if path else "")
+    if path is None:
         st.markdown("Draw codes at random from the prior N(0, I) and decode them: new images that were never in "
                     "the data. (With a **conditional** VAE you could ask for a class; this dataset has none.)")
         caps = None
     else:
-        images, _ = latent.sample_prior(model, ctx.num_classes, label=np.arange(ctx.num_classes), seed=1)
         st.markdown(f"A **conditional** VAE ({name}) takes the class as an input. Ask it for each class in turn, "
                     "with codes drawn at random: new images, never in the data. Under each: the class asked for, "
                     "and what the classifier sees.")
         caps = [f"asked: {c}" for c in ctx.class_names]
-    pred, _ = ctx.judge_images(images)
     if pred is not None:
         caps = [f"{c}\nsees: {ctx.class_names[int(p)]}" if caps else f"sees: {ctx.class_names[int(p)]}"
                 for c, p in zip(caps or [""] * len(pred), pred)]
-    show_in(st, plots.image_grid(images, 5, captions=caps, scale=px(ctx, 120), font_size=20))
+    show_in(st, memo.grid_png(images, 5, tuple(caps) if caps else None, px(ctx, 120), None, font_size=20))
 
 
 def strange(ctx: Context) -> None:
@@ -165,9 +180,9 @@ def strange(ctx: Context) -> None:
     st.markdown("Every image costs the model some nats to explain. These six cost the most: shapes or styles "
                 "it has rarely seen. Top: the test image; bottom: the model's best attempt at it. "
                 "This is how a VAE flags anomalies.")
-    caps = [f"{scores[i]:.0f} nats" for i in worst] + ["reconstruction"] * len(worst)
-    show_in(st, plots.image_grid(np.concatenate([ctx.data.images[worst], recons]), len(worst), captions=caps,
-                                 scale=px(ctx, 130), font_size=20))
+    caps = tuple(f"{scores[i]:.0f} nats" for i in worst) + ("reconstruction",) * len(worst)
+    show_in(st, memo.grid_png(np.concatenate([ctx.data.images[worst], recons]), len(worst), caps, px(ctx, 130), None,
+                              font_size=20))
 
 
 STEP_FUNCTIONS = (the_map, image_and_code, walk, morph, ask_for_class, strange)

@@ -9,16 +9,17 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import latent, projection
-from explorer.ui import exports, help, yours
+from explorer import latent, plots, projection
+from explorer.ui import exports, help, memo, yours
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.timing import timed
-from explorer.ui.widgets import big, guarded, quick_map, show_in, small_map, strip
+from explorer.ui.widgets import big, guarded, live_map, quick_map, scale_for, show_in, strip
 
 TOP = 8           # sliders shown before the "more dimensions" expander
 GRID_ROWS = 6     # rows of the traversal grid
 ACTIVE_KL = 0.05  # nats: below this a dimension counts as collapsed
 GRID_COLS = 7     # -3 .. +3 standard deviations
+RESET = "trav_reset"  # set by reset_sliders(), taken by the next run of the sliders
 BASES = {"selected": "Selected image", "class": "Class mean", "origin": "Origin", "yours": "Your image"}
 
 
@@ -49,7 +50,7 @@ def choose_base(ctx: Context) -> tuple[np.ndarray, int | None, tuple, str]:
         return ctx.mu[i], (true if ctx.conditional else None), ("selected", i), \
             f"test image #{i}, a {ctx.class_names[true]}{note}"
     if base == "class":
-        means = latent.class_means(ctx.mu, ctx.data.labels, ctx.num_classes)
+        means = memo.class_means(ctx)
         return means[k], k, ("class", k), f"the mean code of class {ctx.class_names[k]}"
     return np.zeros(ctx.latent_dim, np.float32), k, ("origin", k), "the origin (the prior's mean)"
 
@@ -62,27 +63,39 @@ def reset_sliders(ctx: Context, base_z: np.ndarray, ident: tuple) -> None:
         for d, k in enumerate(keys):
             st.session_state[k] = round(float(base_z[d]), 2)
         st.session_state["trav_sig"] = sig
+        st.session_state[RESET] = True
 
 
-def slider_range(ctx: Context, d: int, base: float) -> tuple[float, float]:
-    v = latent.traversal_values(ctx.mu, d, n=2, span=3.0)
-    return round(min(float(v[0]), base) - 0.05, 2), round(max(float(v[-1]), base) + 0.05, 2)
+def slider_range(span: np.ndarray, base: float) -> tuple[float, float]:
+    """-3..+3 std of the dimension's test codes (`span`), widened to hold the base code."""
+    return round(min(float(span[0]), base) - 0.05, 2), round(max(float(span[1]), base) + 0.05, 2)
 
 
 @st.fragment
 @timed("traverse.live")
 @guarded
-def live(ctx: Context, base_z: np.ndarray, label: int | None, order: np.ndarray, kl: np.ndarray) -> None:
-    """Sliders, the decoded image with the CNN's verdict, and the code's place on the map."""
+def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: memo.Dims, proj: projection.Projection) -> None:
+    """Sliders, the decoded image with the CNN's verdict, and the code's place on the map.
+
+    What a slider move costs: the sliders, one decode, one judgement and the star's new place;
+    everything else was worked out by the page's full run and comes in as arguments."""
     sliders, image, where = st.columns([5, 4, 4], gap="medium")
     z = base_z.astype(np.float32).copy()
+    order, kl = dims.order, dims.kl
+    fresh = st.session_state.pop(RESET, False)
     with sliders:
         for n, d in enumerate(order):
             if n == TOP:
                 more = st.expander(f"{len(order) - TOP} more dimensions (less active)", key="trav_more")
             box = more if n >= TOP else st.container()
-            lo, hi = slider_range(ctx, int(d), float(base_z[d]))
-            z[d] = box.slider(f"z{d} · KL {kl[d]:.2f}", lo, hi, step=0.05, key=f"trav_z{d}", format="%.2f")
+            lo, hi = slider_range(dims.spans[d], float(base_z[d]))
+            key = f"trav_z{d}"
+            # value=lo is what Streamlit takes for a single slider without one (the stored value wins
+            # anyway); left out, it copies the whole session state for every slider to tell a range
+            # slider from a single one. Right after reset_sliders() wrote the values it is left out,
+            # as Streamlit warns about a default given beside a value set through the session state.
+            value = None if fresh else lo
+            z[d] = box.slider(f"z{d} · KL {kl[d]:.2f}", lo, hi, value=value, step=0.05, key=key, format="%.2f")
     decoded = ctx.decode(z[None], label)
     pred, proba = ctx.judge_images(decoded)
     with image:
@@ -90,9 +103,8 @@ def live(ctx: Context, base_z: np.ndarray, label: int | None, order: np.ndarray,
         if label is not None:
             st.caption(f"Decoded as class {ctx.class_names[label]} (cvae condition).")
     with where:
-        proj = quick_map(ctx)
-        xy = projection.place(proj, ctx.mu, z[None])[0]
-        small_map(ctx, key="trav_map", marker=(float(xy[0]), float(xy[1])), height=300)
+        xy = projection.place(proj, memo.codes64(ctx), z[None])[0]
+        live_map(ctx, proj, (float(xy[0]), float(xy[1])), height=300)
 
 
 def _collapse_note(active: list[int], collapsed: list[int]) -> str:
@@ -103,26 +115,29 @@ def _collapse_note(active: list[int], collapsed: list[int]) -> str:
     return ""
 
 
-def grid(ctx: Context, base_z: np.ndarray, label: int | None, order: np.ndarray, kl: np.ndarray) -> None:
+def grid(ctx: Context, base_z: np.ndarray, label: int | None, stats: memo.Dims) -> None:
     """Rows: the most active dimensions; columns: -3..+3 std; each cell with the CNN's label."""
+    order, kl = stats.order, stats.kl
     active = [int(d) for d in order if kl[d] > ACTIVE_KL][:GRID_ROWS]
     collapsed = [int(d) for d in order if kl[d] <= ACTIVE_KL]
     dims = np.array(active + collapsed[:1] if len(active) < GRID_ROWS else active, dtype=np.int64)
-    values = np.stack([latent.traversal_values(ctx.mu, int(d), n=GRID_COLS, span=3.0) for d in dims])
-    images = latent.traverse(ctx.model, base_z, dims, values, label if ctx.conditional else None)
+    values = np.stack([np.linspace(*stats.spans[d], GRID_COLS).astype(np.float32) for d in dims])  # traversal_values
+    codes = latent.traversal_codes(base_z, dims, values)                      # (R, V, D)
+    out = memo.decoded(ctx, codes.reshape(-1, ctx.latent_dim), label)      # one pass for the whole grid
+    images = out.images.reshape(*codes.shape[:2], *out.images.shape[1:])  # (R, V, C, H, W)
     st.subheader("Traversal grid")
     st.caption("Each row sweeps one dimension from -3 to +3 standard deviations of the test codes, "
                "the others held at the base code. Captions: the CNN's label. Outlined: where the label changes."
                + _collapse_note(active, collapsed))
     for r, d in enumerate(dims):
-        pred, proba = ctx.judge_images(images[r])
+        pred = out.pred[r * GRID_COLS:(r + 1) * GRID_COLS] if out.pred is not None else None
         changes = latent.label_changes(pred) if pred is not None else []
         name, row = st.columns([3, 20], vertical_alignment="center")
         name.markdown(f"**z{d}**  \nKL {kl[d]:.2f}" + ("  \n(collapsed)" if kl[d] <= ACTIVE_KL else ""))
         captions = [ctx.class_names[int(p)] for p in pred] if pred is not None else None
         show_in(row, strip(ctx, images[r], captions, px=84, highlight=changes))
     png = gif = st.container(horizontal=True)
-    exports.png_button(png, strip(ctx, images.reshape(-1, *images.shape[2:]), None, px=84, ncols=GRID_COLS),
+    exports.png_button(png, lambda: plots.image_grid(out.images, GRID_COLS, scale=scale_for(ctx, 84)),
                        f"{ctx.vae.name}_traversal", key="trav_grid_png", label="Grid PNG")
     exports.gif_button(gif, images[0], [f"z{dims[0]} = {v:+.2f}" for v in values[0]], f"{ctx.vae.name}_z{dims[0]}",
                        key="trav_gif", label=f"z{dims[0]} GIF")
@@ -134,13 +149,12 @@ def render() -> None:
     help.explain("traverse")
     base_z, label, ident, described = choose_base(ctx)
     reset_sliders(ctx, base_z, ident)
-    kl = latent.kl_per_dim(ctx.mu, ctx.logvar)
-    order = latent.active_order(ctx.mu, ctx.logvar)
-    active = int((kl > ACTIVE_KL).sum())
+    dims = memo.dims(ctx)
+    active = int((dims.kl > ACTIVE_KL).sum())
     st.caption(f"Base: {described}. Sliders ordered by KL (nats); {active} of {ctx.latent_dim} dimensions "
                f"are active (KL > {ACTIVE_KL}), the rest have collapsed to the prior.")
-    live(ctx, base_z, label, order, kl)
-    grid(ctx, base_z, label, order, kl)
+    live(ctx, base_z, label, dims, quick_map(ctx))
+    grid(ctx, base_z, label, dims)
 
 
 render()
