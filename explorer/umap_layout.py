@@ -37,7 +37,7 @@ import numpy as np
 N_EPOCHS = 120
 NEGATIVE_SAMPLE_RATE = 10
 SPREAD = 1.0
-_KNN_BLOCK = 1024
+_KNN_BLOCK_CELLS = 2 ** 24  # distances held at once by knn (128 MB of float64): rows per block = this / N
 _SMOOTH_TOL = 1e-5       # umap-learn's tolerance on the sum of memberships
 _MIN_K_DIST_SCALE = 1e-3  # umap-learn's floor on sigma, as a fraction of the mean distance
 
@@ -52,20 +52,22 @@ def knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = min(int(k), n)
     sq = (x ** 2).sum(1)
     right = np.hstack([-2.0 * x, sq[:, None]])    # [x_i, 1] . [-2 x_j, |x_j|^2] = |x_j|^2 - 2 x_i.x_j
-    sample = min(n, max(1024, 8 * k))               # columns that give each row an upper bound
+    stride = max(1, n // max(1024, 8 * k))        # every stride-th column gives each row an upper bound
     idx = np.empty((n, k), np.int64)
     dist = np.empty((n, k))
-    for s in range(0, n, _KNN_BLOCK):
-        e = min(n, s + _KNN_BLOCK)
+    block = max(16, min(1024, _KNN_BLOCK_CELLS // n))
+    for s in range(0, n, block):
+        e = min(n, s + block)
         m = e - s
         rows_m = np.arange(m)
         d2 = np.hstack([x[s:e], np.ones((m, 1))]) @ right.T
         d2 += sq[s:e, None]
         np.maximum(d2, 0.0, out=d2)
         d2[rows_m, np.arange(s, e)] = 0.0
-        # Every row's k-th smallest distance is at most its k-th smallest over any k columns:
-        # only the entries under that bound (a few times k per row) need sorting.
-        bound = np.partition(d2[:, :sample], k - 1, axis=1)[:, k - 1]
+        # Every row's k-th smallest distance is at most its k-th smallest over any k columns
+        # (here about 1,000 spread over the data): only the entries under that bound (about
+        # N / 1,000 times k per row) need sorting.
+        bound = np.partition(d2[:, ::stride], k - 1, axis=1)[:, k - 1]
         under = d2 <= bound[:, None]
         rows, cols = np.nonzero(under)
         d = d2[under]
