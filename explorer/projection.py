@@ -338,6 +338,7 @@ def _read(path: Path) -> Projection | None:
             )
             proj.extra["data_key"] = str(z["data_key"]) if "data_key" in z.files else ""
             proj.extra["created"] = float(z["created"]) if "created" in z.files else path.stat().st_mtime
+            proj.extra["version"] = int(z["version"]) if "version" in z.files else 1
             return proj
     except Exception:  # a truncated, foreign or corrupt file is a cache miss, never a crash
         return None
@@ -345,7 +346,8 @@ def _read(path: Path) -> Projection | None:
 
 def load_cached(cache_dir: str | os.PathLike | None, method: str, latents: np.ndarray | None = None) -> Projection | None:
     """The most recently written cached map of `method` in `cache_dir`, whatever its parameters,
-    or None. Given `latents`, only a map of exactly these codes counts."""
+    or None. Only maps made by the method's current ALGORITHM_VERSION count; given `latents`,
+    only a map of exactly these codes."""
     if cache_dir is None or method not in METHODS:
         return None
     d = Path(cache_dir)
@@ -356,7 +358,7 @@ def load_cached(cache_dir: str | os.PathLike | None, method: str, latents: np.nd
     files = sorted(d.glob(f"{method}-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
     for p in files:
         proj = _read(p)
-        if proj is None or proj.method != method:
+        if proj is None or proj.method != method or proj.extra.get("version") != ALGORITHM_VERSION[method]:
             continue
         if want is not None and (proj.extra.get("data_key") != want or len(proj.coords) != n):
             continue

@@ -127,8 +127,10 @@ def test_a_map_cached_by_an_older_algorithm_is_not_served(tmp_path, monkeypatch)
     old = project(x, "umap", seed=0, cache_dir=tmp_path)
     assert project(x, "umap", seed=0, cache_dir=tmp_path).from_cache
     monkeypatch.setitem(projection.ALGORITHM_VERSION, "umap", 2)           # the algorithm changed
+    assert projection.load_cached(tmp_path, "umap", x) is None              # nor as the newest map on disk
     new = project(x, "umap", seed=0, cache_dir=tmp_path)
     assert not new.from_cache and new.key != old.key
+    assert projection.load_cached(tmp_path, "umap", x).key == new.key
     pca_before = projection.cache_key(x, "pca", {}, 0)
     monkeypatch.setitem(projection.ALGORITHM_VERSION, "umap", 3)
     assert projection.cache_key(x, "pca", {}, 0) == pca_before             # other methods' maps stay valid
