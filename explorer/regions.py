@@ -15,10 +15,10 @@ Turning a map position back into a latent code (`unplace`, the inverse of
 - umap and tsne: an approximation, the inverse-distance-weighted mean of the codes of the k
   test points nearest on the map. umap-learn's own `inverse_transform` needs the fitted
   UMAP object (its graph and training data), which the map cache does not keep: it stores
-  the 2-D positions only, so nothing is ever unpickled. `refit_umap` gets it back by
-  fitting UMAP again on the same codes with the same settings and seed (minutes: 400 s
-  for the 10,000 Fashion-MNIST codes on a busy 2-core machine), checks that the refit
-  reproduces the map, and
+  the 2-D positions only, so nothing is ever unpickled. `refit_umap` gets it back: it
+  computes the map again from the same codes, settings and seed, checks that this
+  reproduces the cached map, and builds umap-learn's model around it
+  (projection.umap_model: umap-learn's graph of the codes, the map as its embedding);
   `regions(..., reducer=...)` then uses umap-learn's inverse_transform. That is slower
   and still an approximation (many codes land on one spot of a 2-D map); its first step
   is the same kind of weighted average of nearby training codes as the fast way.
@@ -31,7 +31,7 @@ import numpy as np
 from torch import nn
 
 from . import latent
-from .projection import IDENTITY, Projection, ProjectionError, umap_reducer
+from .projection import IDENTITY, Projection, ProjectionError, project, umap_model
 
 EXACT = {IDENTITY: "exact: the map is the latent plane itself",
          "pca": "each background point is the code on the plane of the two principal axes"}
@@ -103,27 +103,23 @@ def unplace(projection: Projection, latents: np.ndarray, xy: np.ndarray, k: int 
 
 
 def refit_umap(latents: np.ndarray, projection: Projection, tolerance: float = 0.01):
-    """The fitted umap.UMAP behind a cached UMAP map, by fitting it again (slow: the whole fit).
+    """The fitted umap.UMAP behind a cached UMAP map (slow: umap-learn's compile on first use).
 
-    Raises ProjectionError when the refit does not reproduce the map (another umap-learn or
-    numba version, another machine's arithmetic): an inverse of a different map would mislead.
-    `tolerance` is a fraction of the map's size."""
+    Raises ProjectionError when computing the map again does not reproduce it (another
+    version of the app's UMAP or of numba, another machine's arithmetic, other codes): an
+    inverse of a different map would mislead. `tolerance` is a fraction of the map's size."""
     if projection.method != "umap":
         raise ProjectionError(f"refit_umap needs a UMAP map, not {projection.method}")
     x = np.ascontiguousarray(latents, dtype=np.float32)
     if len(x) != len(projection.coords):
         raise ProjectionError(f"the map was made of {len(projection.coords)} codes, got {len(x)}")
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        reducer = umap_reducer(projection.params, projection.seed)
-        refit = reducer.fit_transform(x)
+    refit = project(x, "umap", projection.params, projection.seed).coords
     size = float(np.ptp(projection.coords, axis=0).max()) or 1.0
     off = float(np.abs(refit - projection.coords).max()) / size
     if off > tolerance:
         raise ProjectionError(f"refitting UMAP did not reproduce this map (points moved by up to {off:.0%} of its "
-                              "size: another umap-learn or numba version made it); recompute the map first")
-    return reducer
+                              "size: another version of the app's UMAP or of numba made it); recompute the map first")
+    return umap_model(x, projection.coords, projection.params, projection.seed)
 
 
 def regions(vae: nn.Module, judge: nn.Module, projection: Projection, latents: np.ndarray, n: int = 60,

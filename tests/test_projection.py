@@ -6,13 +6,12 @@ import os
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from explorer import projection
+from explorer import projection, umap_layout
 from explorer.projection import METHODS, ProjectionError, load_cached, place, project, trustworthiness
 
 N_PER_BLOB, DIM = 100, 5
@@ -160,9 +159,9 @@ def test_bad_latents_are_refused():
 
 
 def test_a_failure_inside_umap_becomes_a_projection_error(data, monkeypatch):
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("numba exploded")
-    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=broken))
+    monkeypatch.setattr(umap_layout, "umap_map", broken)
     with pytest.raises(ProjectionError, match="UMAP failed.*numba exploded"):
         project(data[0], "umap", {"n_neighbors": 5})
 
@@ -203,16 +202,16 @@ def test_trustworthiness_is_a_score_in_0_1(data, maps):
     assert 0.0 <= trustworthiness(big, big[:, :2], k=5) <= 1.0  # subsampled to 2000
 
 
-def fake_umap(monkeypatch) -> None:
-    """A stand-in `umap` module (its map: the first two coordinates), so a umap cache file
-    can be written without paying for umap itself."""
-    class UMAP:
-        def __init__(self, **kwargs):
-            self.kwargs = kwargs
+def fake_umap(monkeypatch) -> list[tuple]:
+    """A stand-in for the app's UMAP (its map: the first two coordinates), so a umap cache
+    file can be written without paying for numba; returns the calls it gets."""
+    calls: list[tuple] = []
 
-        def fit_transform(self, x):
-            return x[:, :2]
-    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=UMAP))
+    def umap_map(x, n_neighbors, min_dist, seed):
+        calls.append((n_neighbors, min_dist, seed))
+        return x[:, :2]
+    monkeypatch.setattr(umap_layout, "umap_map", umap_map)
+    return calls
 
 
 def test_a_cache_hit_does_not_import_umap(data, tmp_path, monkeypatch):
@@ -235,13 +234,9 @@ def test_a_cache_hit_does_not_import_umap(data, tmp_path, monkeypatch):
 
 
 def test_umap_is_called_with_the_map_parameters(data, tmp_path, monkeypatch):
-    fake_umap(monkeypatch)
-    calls = []
-    umap_cls = sys.modules["umap"].UMAP
-    monkeypatch.setattr(sys.modules["umap"], "UMAP", lambda **kw: calls.append(kw) or umap_cls(**kw))
+    calls = fake_umap(monkeypatch)
     project(data[0], "umap", {"n_neighbors": 7, "min_dist": 0.25}, seed=3)
-    assert calls[0]["n_neighbors"] == 7 and calls[0]["min_dist"] == 0.25
-    assert calls[0]["random_state"] == 3 and calls[0]["n_components"] == 2
+    assert calls == [(7, 0.25, 3)]
 
 
 # ---------------------------------------------------------------- the CLI
