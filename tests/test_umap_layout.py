@@ -146,6 +146,7 @@ def test_tsne_map_is_the_same_whatever_the_thread_count(monkeypatch):
 
 
 def test_tsne_leaves_busy_cores_alone(monkeypatch):
+    monkeypatch.setattr(projection, "LEAVE_A_CORE", False)  # as from the CLI (the app's import sets it)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # only this process running
     assert projection._threads() == 4
