@@ -46,7 +46,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -124,7 +123,8 @@ def free_port() -> int:
 
 
 def streamlit_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "EXPLORER_BASELINE_POINTS": str(BASELINE_POINTS)}
     for k in ("EXPLORER_CHECKPOINTS", "EXPLORER_CHECKPOINTS_ONLY"):  # the shipped checkpoints, as a user gets them
         env.pop(k, None)
     env.update(extra or {})
@@ -194,35 +194,9 @@ PLOT_DRAWN_JS = """(n) => {
   return false;
 }"""
 
-BASELINE_PAGE = textwrap.dedent(f"""\
-    import numpy as np
-    import plotly.graph_objects as go
-    import streamlit as st
-
-    rng = np.random.default_rng(0)
-    xy = rng.normal(size=({BASELINE_POINTS}, 2))
-    fig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers",
-                                 marker=dict(color=rng.integers(0, 10, {BASELINE_POINTS}), size=4)))
-    st.plotly_chart(fig)
-""")
-
-
-# The slider baseline: a fragment holding one slider and the image it draws, nothing else.
-SLIDER_BASELINE_PAGE = textwrap.dedent("""\
-    import numpy as np
-    import streamlit as st
-    from PIL import Image
-
-    @st.fragment
-    def live():
-        v = st.slider("v", 0.0, 1.0, 0.5, step=0.05, key="v")
-        x = np.linspace(0, 1, 28 * 28).reshape(28, 28)
-        img = ((np.sin(x * 12 + v * 6) + 1) * 127.5).astype(np.uint8)
-        st.image(Image.fromarray(img).resize((252, 252), Image.NEAREST), caption=f"CNN: {v:.2f}",
-                 output_format="PNG")
-
-    live()
-""")
+# The baseline pages (explorer/ui/baselines/): a bare scatter, and a bare slider fragment.
+BASELINE_PAGE = REPO / "explorer" / "ui" / "baselines" / "scatter.py"
+SLIDER_BASELINE_PAGE = REPO / "explorer" / "ui" / "baselines" / "slider.py"
 
 
 def time_to_plot(b, script: Path, log: Path, points: int, env=None, after: Callable | None = None) -> tuple[float, Any]:
@@ -304,8 +278,7 @@ def open_every_page(page, proc: subprocess.Popen) -> dict[str, float]:
 def bench_map(s: Settings, rep: Report, work: Path) -> None:
     """The app from a cold start once (an empty cache dir: a new machine's first run, not in the
     median), then `repeats` warm starts, each beside a start of the baseline page."""
-    baseline = work / "baseline_page.py"
-    baseline.write_text(BASELINE_PAGE)
+    baseline = BASELINE_PAGE
     app = REPO / "explorer" / "app.py"
     env = streamlit_env({"EXPLORER_CACHE_DIR": str(work / "cache")})
     app_s, base_s, memory = [], [], []
@@ -394,8 +367,7 @@ def bench_slider(s: Settings, rep: Report, work: Path) -> None:
     log = work / "timing.jsonl"
     env = streamlit_env({"EXPLORER_TIMING_LOG": str(log), "EXPLORER_CACHE_DIR": str(work / "cache")})
     moves = 6 if s.quick else SLIDER_MOVES
-    baseline = work / "slider_baseline.py"
-    baseline.write_text(SLIDER_BASELINE_PAGE)
+    baseline = SLIDER_BASELINE_PAGE
     app_ms: list[float] = []
     base_ms: list[float] = []
     misses = 0

@@ -210,8 +210,13 @@ def traversal_values(mu: np.ndarray, dim: int, n: int = 7, span: float = 3.0) ->
     """n values from mean - span*std to mean + span*std of dimension `dim` over the data's
     posterior means `mu` (N, D). Where the means do not vary (std ~ 0), the prior's std 1
     is used instead, so a slider over them still has a range."""
-    lo, hi = _span(np.asarray(mu)[:, dim], span)
-    return np.linspace(lo, hi, n).astype(np.float32)
+    return span_values(_span(np.asarray(mu)[:, dim], span), n)
+
+
+def span_values(ends, n: int) -> np.ndarray:
+    """n values evenly from ends[0] to ends[1], float32: a traversal over one row of
+    `traversal_spans` (what `traversal_values` gives for that dimension)."""
+    return np.linspace(float(ends[0]), float(ends[1]), n).astype(np.float32)
 
 
 def traversal_spans(mu: np.ndarray, span: float = 3.0) -> np.ndarray:
@@ -322,6 +327,6 @@ def nearest(latents: np.ndarray, query: np.ndarray, k: int = 8) -> np.ndarray:
 
 __all__ = [
     "encode", "decode", "reconstruct", "recon_error", "kl_per_dim", "active_order", "traverse",
-    "traversal_codes", "traversal_values", "traversal_spans", "interpolate", "sample_prior", "prior_codes", "class_means", "classify",
-    "label_changes", "nearest",
+    "traversal_codes", "traversal_values", "traversal_spans", "span_values", "interpolate", "sample_prior",
+    "prior_codes", "class_means", "classify", "label_changes", "nearest",
 ]

@@ -94,12 +94,13 @@ class VAE(nn.Module):
         kl = gaussian_kl(out.mu, out.logvar)
         total = (recon + kl_scale * self.cfg.beta * kl).mean()
         terms = {"recon": recon.mean(), "kl": kl.mean(), "neg_elbo": (recon + kl).mean()}
-        return self._extra_loss(out, y, total, terms)
+        return self._extra_loss(x, out, y, total, terms)
 
     def _head(self, mu: torch.Tensor) -> torch.Tensor | None:
         return None
 
-    def _extra_loss(self, out: VAEOutput, y, total, terms) -> LossTerms:
+    def _extra_loss(self, x: torch.Tensor, out: VAEOutput, y, total, terms) -> LossTerms:
+        """What a subclass adds to the ELBO (its terms detached for logging); nothing here."""
         return LossTerms(total=total, terms={k: v.detach() for k, v in terms.items()})
 
 
@@ -127,21 +128,19 @@ class CVAE(VAE):
         super().__init__(cfg)
         self.aux = AuxClassifier(cfg) if cfg.cls_weight > 0 else None
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, kl_scale: float = 1.0) -> LossTerms:
-        base = super().loss(x, y, kl_scale)
-        if self.aux is None or y is None or not self.training:
-            return base
-        real_logits = self.aux(x).float()
-        aux_ce = F.cross_entropy(real_logits, y)
-        z = torch.randn(x.shape[0], self.cfg.latent_dim, device=x.device, dtype=self.to_mu.weight.dtype)
-        samples = torch.sigmoid(self.decode(z, y))
-        frozen = {name: p.detach() for name, p in self.aux.named_parameters()}
-        gen_logits = torch.func.functional_call(self.aux, frozen, (samples,)).float()
-        gen_ce = F.cross_entropy(gen_logits, y)
-        terms = dict(base.terms)
-        terms.update(aux_ce=aux_ce.detach(), aux_acc=(real_logits.argmax(1) == y).float().mean(),
-                     gen_ce=gen_ce.detach(), gen_acc=(gen_logits.argmax(1) == y).float().mean())
-        return LossTerms(total=base.total + aux_ce + self.cfg.cls_weight * gen_ce, terms=terms)
+    def _extra_loss(self, x: torch.Tensor, out: VAEOutput, y, total, terms) -> LossTerms:
+        if self.aux is not None and y is not None and self.training:
+            real_logits = self.aux(x).float()
+            aux_ce = F.cross_entropy(real_logits, y)
+            z = torch.randn(x.shape[0], self.cfg.latent_dim, device=x.device, dtype=self.to_mu.weight.dtype)
+            samples = torch.sigmoid(self.decode(z, y))
+            frozen = {name: p.detach() for name, p in self.aux.named_parameters()}
+            gen_logits = torch.func.functional_call(self.aux, frozen, (samples,)).float()
+            gen_ce = F.cross_entropy(gen_logits, y)
+            total = total + aux_ce + self.cfg.cls_weight * gen_ce
+            terms.update(aux_ce=aux_ce, aux_acc=(real_logits.argmax(1) == y).float().mean(),
+                         gen_ce=gen_ce, gen_acc=(gen_logits.argmax(1) == y).float().mean())
+        return super()._extra_loss(x, out, y, total, terms)
 
 
 class AuxClassifier(nn.Module):
@@ -180,10 +179,10 @@ class HybridVAE(VAE):
         mu, _ = self.encode(x)
         return self.head(mu)
 
-    def _extra_loss(self, out: VAEOutput, y, total, terms) -> LossTerms:
+    def _extra_loss(self, x: torch.Tensor, out: VAEOutput, y, total, terms) -> LossTerms:
         if y is not None:
             ce = F.cross_entropy(out.class_logits.float(), y)
             total = total + self.cfg.cls_weight * ce
             terms["ce"] = ce
             terms["acc"] = (out.class_logits.argmax(1) == y).float().mean()
-        return LossTerms(total=total, terms={k: v.detach() for k, v in terms.items()})
+        return super()._extra_loss(x, out, y, total, terms)

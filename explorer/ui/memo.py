@@ -12,7 +12,6 @@ with `Context.decode`), so that a slider move is measured as what it costs.
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +21,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from explorer import plots
+from explorer import export, plots
 
 from . import loaders
 from .state import Context
-
-PNG_LEVEL = 1  # zlib level for shown pictures: a few per cent bigger than level 6, several times faster
 
 
 @dataclass(frozen=True)
@@ -170,10 +167,8 @@ def _figure(name: str, key: tuple, _build: Callable[[], go.Figure]) -> go.Figure
 # ---------------------------------------------------------------- pictures as PNG bytes
 
 def png_bytes(image: Image.Image) -> bytes:
-    """A picture as PNG, compressed lightly (it is shown once and cached)."""
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=PNG_LEVEL)
-    return buf.getvalue()
+    """A picture to show as PNG, compressed lightly (it is shown, and cached)."""
+    return export.png_bytes(image, fast=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

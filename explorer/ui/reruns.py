@@ -15,14 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-PAGES = ("map", "traverse", "interpolate", "generate", "draw", "learn", "anomalies", "model_card", "tour",
-         "train", "compare")
 APP = Path(__file__).resolve().parents[1] / "app.py"
+# every page app.py navigates to, in its order: a new page is measured without editing this
+PAGES = tuple(re.findall(r'st\.Page\("ui/pages/(\w+)\.py"', APP.read_text(encoding="utf-8")))
 
 
 def measure(pages: tuple[str, ...] = PAGES, repeats: int = 5) -> dict[str, dict[str, float]]:

@@ -98,9 +98,10 @@ def image_and_code(ctx: Context) -> None:
 
 
 def walk(ctx: Context) -> None:
-    d = int(memo.dims(ctx).order[0])
+    stats = memo.dims(ctx)
+    d = int(stats.order[0])
     base = memo.class_means(ctx)[0]
-    values = latent.traversal_values(ctx.mu, d, n=7, span=3.0)
+    values = latent.span_values(stats.spans[d], 7)
     out = memo.decoded(ctx, latent.traversal_codes(base, [d], values[None])[0], 0)
     images, pred = out.images, out.pred
     st.markdown(f"Hold the whole code still and move **one** number, dimension z{d}, the one the model uses most. "

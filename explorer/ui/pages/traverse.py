@@ -121,7 +121,7 @@ def grid(ctx: Context, base_z: np.ndarray, label: int | None, stats: memo.Dims) 
     active = [int(d) for d in order if kl[d] > ACTIVE_KL][:GRID_ROWS]
     collapsed = [int(d) for d in order if kl[d] <= ACTIVE_KL]
     dims = np.array(active + collapsed[:1] if len(active) < GRID_ROWS else active, dtype=np.int64)
-    values = np.stack([np.linspace(*stats.spans[d], GRID_COLS).astype(np.float32) for d in dims])  # traversal_values
+    values = np.stack([latent.span_values(stats.spans[d], GRID_COLS) for d in dims])
     codes = latent.traversal_codes(base_z, dims, values)                      # (R, V, D)
     out = memo.decoded(ctx, codes.reshape(-1, ctx.latent_dim), label)      # one pass for the whole grid
     images = out.images.reshape(*codes.shape[:2], *out.images.shape[1:])  # (R, V, C, H, W)

@@ -1,0 +1,1 @@
+"""The minimal Streamlit pages `python -m explorer bench` measures the app against."""
