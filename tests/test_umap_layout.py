@@ -145,6 +145,23 @@ def test_tsne_map_is_the_same_whatever_the_thread_count(monkeypatch):
     assert np.array_equal(maps[0], maps[1])
 
 
+def test_tsne_does_not_import_pynndescent():
+    """A first t-SNE map after installing must not pay for pynndescent's numba compile
+    (15 s here with an empty numba cache): openTSNE's probe for it imports it."""
+    code = (
+        "import sys, numpy as np\n"
+        "from explorer.projection import project\n"
+        "x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)\n"
+        "coords = project(x, 'tsne', seed=0).coords\n"
+        "assert coords.shape == (200, 2) and np.isfinite(coords).all()\n"
+        "assert 'openTSNE' in sys.modules and 'pynndescent' not in sys.modules, 'pynndescent imported'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
 def test_tsne_leaves_busy_cores_alone(monkeypatch):
     monkeypatch.setattr(projection, "LEAVE_A_CORE", False)  # as from the CLI (the app's import sets it)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
