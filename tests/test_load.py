@@ -34,7 +34,8 @@ def test_the_ledger_catches_two_sessions_given_different_answers():
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_six_sessions_at_once_see_no_errors_and_only_their_own_state(tiny_checkpoints, tmp_path):
+def test_six_sessions_at_once_see_no_errors_and_only_their_own_state(tiny_checkpoints, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_LOAD_SHOTS", str(ARTIFACTS / "load-shots"))  # a browser's error, as it looked
     with app_server(tiny_checkpoints, tmp_path) as (url, proc):
         # Interpolate and Generate besides Traverse: the Map page's first UMAP of a tiny model
         # compiles numba for a long while, which is the bench's business, not this test's.

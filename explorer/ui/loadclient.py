@@ -320,6 +320,7 @@ def browser_users(names: list[str], url: str, deadline: float, seed: int, chromi
                 page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
                 page.set_default_timeout(RERUN_TIMEOUT_S * 1000)
                 counts = _watch(page)
+                page.on("pageerror", lambda e, r=report: r.errors.append(f"{r.name}: script error in the page: {str(e)[:300]}"))
                 try:
                     page.goto(url)
                     page.get_by_role("link", name="Traverse").first.click()
@@ -349,9 +350,23 @@ def browser_users(names: list[str], url: str, deadline: float, seed: int, chromi
                     _browser_check(page, report)
                 except PlaywrightError as e:
                     report.errors.append(f"{report.name}: {type(e).__name__}: {str(e)[:300]}")
+                    _screenshot(page, report)
         finally:
             browser.close()
     return reports
+
+
+def _screenshot(page, report: SessionReport) -> None:
+    """What the page showed when something went wrong, into $EXPLORER_LOAD_SHOTS (when set)."""
+    where = os.environ.get("EXPLORER_LOAD_SHOTS")
+    if not where:
+        return
+    from playwright.sync_api import Error as PlaywrightError
+    try:
+        Path(where).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(where) / f"{report.name}-{len(report.errors)}.png"), timeout=10_000)
+    except (OSError, PlaywrightError):
+        pass  # the picture is a help for whoever reads the report, not part of it
 
 
 def _thumb(page):
