@@ -1,15 +1,8 @@
-"""A slider moved on the page being left, just after a click to another page, must not take the
-session back to the old page or blank the new one.
-
-What happened before (seen in the 20-user load test, about once a minute under load): the
-browser sends the page switch, then, while the new page runs, a slider on the old page (still
-on screen) sends a rerun of its fragment, tagged with the old page. Streamlit ran that
-fragment rerun as the old page: it told the browser the old page was now current (and the
-browser, on the new page, cleared everything it showed), and it dropped the new page's widget
-state as if the user had navigated away. The page stayed blank until another click.
-
-Driven here over Streamlit's websocket protocol, two messages back to back, so the race is
-hit every time rather than once a minute."""
+"""A slider moved on the page being left, just after a click to another page, or right after
+the new page was drawn, must not take the session back to the old page or blank the new one.
+The races and their fixes are described in explorer/ui/streamlit_fixes.py; here they are
+driven over Streamlit's websocket protocol, two messages back to back, so they are hit every
+time rather than once a minute under load."""
 from __future__ import annotations
 
 import asyncio
@@ -23,73 +16,136 @@ from streamlit.proto.ClientState_pb2 import ClientState
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
+QUIET_S = 3.0  # no message for this long after a page's run: nothing more is coming
 
-async def _switch_then_stale_fragment(url: str) -> tuple[str, list[str], list[int], WsSession]:
-    s = WsSession(url)
-    await s.connect()
-    generate = await s.goto("Generate")
-    slider_id = next(el.id for el in generate.widgets("slider").values() if el.id.rsplit("-", 1)[-1].startswith("gen_z"))
-    fragment = generate.fragment_of(slider_id)
-    assert fragment, "the Generate page's sliders sit in a fragment"
-    generate_hash, traverse_hash = s.pages["Generate"], s.pages["Traverse"]
 
-    def rerun(page_hash: str, fragment_id: str = "") -> bytes:
-        client = ClientState(query_string="", page_script_hash=page_hash, fragment_id=fragment_id)
-        client.widget_states.widgets.extend(s.states.values())
-        msg = BackMsg()
-        msg.rerun_script.CopyFrom(client)
-        return msg.SerializeToString()
+def _rerun(s: WsSession, page_hash: str, fragment_id: str = "") -> bytes:
+    client = ClientState(query_string="", page_script_hash=page_hash, fragment_id=fragment_id)
+    client.widget_states.widgets.extend(s.states.values())
+    msg = BackMsg()
+    msg.rerun_script.CopyFrom(client)
+    return msg.SerializeToString()
 
-    await s.ws.send(rerun(traverse_hash))               # the click on "Traverse"
-    s.set_slider(slider_id, -3.5)                       # the old page's slider, still on screen
-    await s.ws.send(rerun(generate_hash, fragment))     # ... sends its fragment's rerun
-    pages, finished = [], []
-    while len(finished) < 2:                            # the page's run, then the fragment's
+
+def _slider_fragment(run, prefix: str) -> tuple[str, str]:
+    """(a slider's widget id, its fragment) among a page's sliders whose key starts with `prefix`."""
+    slider_id = next(el.id for key, el in run.widgets("slider").items() if key.startswith(prefix))
+    fragment = run.fragment_of(slider_id)
+    assert fragment, f"the {prefix} sliders sit in a fragment"
+    return slider_id, fragment
+
+
+async def _runs_after(s: WsSession, *messages: bytes) -> list[tuple[str, list[str], list[tuple[int, ...]], int]]:
+    """Send `messages` back to back; each run that follows as (its page, the fragments it reran,
+    the paths of the main-area elements it drew, how it finished), until the server goes quiet."""
+    for m in messages:
+        await s.ws.send(m)
+    runs, current = [], None
+    while True:
+        try:
+            raw = await asyncio.wait_for(s.ws.recv(), timeout=QUIET_S if runs and current is None else RERUN_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return runs
         fwd = ForwardMsg()
-        fwd.ParseFromString(await asyncio.wait_for(s.ws.recv(), timeout=RERUN_TIMEOUT_S))
+        fwd.ParseFromString(raw)
         kind = fwd.WhichOneof("type")
         if kind == "new_session":
-            pages.append(fwd.new_session.page_script_hash)
-        elif kind == "script_finished":
-            finished.append(fwd.script_finished)
-    return traverse_hash, pages, finished, s
+            current = [fwd.new_session.page_script_hash, list(fwd.metadata.run.fragment_ids), [], None]
+        elif kind == "delta" and current is not None and fwd.metadata.delta_path[:1] == [0]:
+            current[2].append(tuple(fwd.metadata.delta_path))
+        elif kind == "script_finished" and current is not None:
+            current[3] = fwd.script_finished
+            runs.append(tuple(current))
+            current = None
+
+
+def _no_holes(paths: list[tuple[int, ...]]) -> bool:
+    """Every top-level element of the main area comes after the one before it: the browser,
+    drawing a page from scratch, can't place element 4 before element 3."""
+    seen = -1
+    for p in paths:
+        if len(p) >= 2:
+            if p[1] > seen + 1:
+                return False
+            seen = max(seen, p[1])
+    return True
 
 
 @pytest.mark.e2e
-def test_a_stale_fragment_rerun_after_a_page_switch_leaves_the_new_page_in_place(tiny_checkpoints, tmp_path):
+def test_a_slider_moved_on_the_page_being_left_leaves_the_new_page_in_place(tiny_checkpoints, tmp_path):
+    """Race 1: the fragment rerun comes tagged with the page being left."""
     async def scenario():
-        traverse_hash, pages, finished, s = await _switch_then_stale_fragment(url)
+        s = WsSession(url)
+        await s.connect()
         try:
-            s.page = traverse_hash
-            after = await s.rerun()   # what the browser shows next: still the Traverse page
+            generate = await s.goto("Generate")
+            slider_id, fragment = _slider_fragment(generate, "gen_z")
+            traverse = s.pages["Traverse"]
+            click = _rerun(s, traverse)                  # the click on "Traverse"
+            s.set_slider(slider_id, -3.5)                # the old page's slider, still on screen
+            runs = await _runs_after(s, click, _rerun(s, s.pages["Generate"], fragment))
+            s.page = traverse
+            after = await s.rerun()                      # what the browser shows next
+            return traverse, runs, after
         finally:
             await s.close()
-        return traverse_hash, pages, finished, after
 
     with app_server(tiny_checkpoints, tmp_path) as (url, _):
-        traverse_hash, pages, finished, after = asyncio.run(scenario())
-    # every run after the click told the browser the page is Traverse; a different hash here is
-    # what made the browser clear the page
-    assert pages and all(p == traverse_hash for p in pages), pages
-    assert finished[0] == ForwardMsg.FINISHED_SUCCESSFULLY
+        traverse, runs, after = asyncio.run(scenario())
+    assert len(runs) == 2, f"the race was not reached: {runs}"
+    # every run told the browser the page is Traverse (another hash made it clear the page), and
+    # the second is the whole page again, not a fragment's part of it
+    assert [(page, fragments) for page, fragments, _, _ in runs] == [(traverse, []), (traverse, [])], runs
+    # (a page's run whose messages had not all left when the next began is reported "finished
+    # early": Streamlit's own bookkeeping for back-to-back runs)
+    assert [finished for *_, finished in runs][-1] == ForwardMsg.FINISHED_SUCCESSFULLY, runs
     assert after.errors == []
     assert any(k.startswith("trav_z") for k in after.widgets("slider")), "the Traverse sliders are drawn"
 
 
-def test_only_fragment_reruns_from_another_page_are_moved_to_the_current_page():
+@pytest.mark.e2e
+def test_a_slider_moved_while_the_new_page_is_drawn_redraws_the_whole_page(tiny_checkpoints, tmp_path):
+    """Races 2 and 3: on Traverse, a click to Generate and straight back, and a Traverse slider
+    moved meanwhile: its fragment rerun waits behind the page's run that changed the page."""
+    async def scenario():
+        s = WsSession(url)
+        await s.connect()
+        try:
+            traverse_run = await s.goto("Traverse")
+            slider_id, fragment = _slider_fragment(traverse_run, "trav_z")
+            traverse, generate = s.pages["Traverse"], s.pages["Generate"]
+            away, back = _rerun(s, generate), _rerun(s, traverse)
+            s.set_slider(slider_id, 1.5)
+            return traverse, await _runs_after(s, away, back, _rerun(s, traverse, fragment))
+        finally:
+            await s.close()
+
+    with app_server(tiny_checkpoints, tmp_path) as (url, _):
+        traverse, runs = asyncio.run(scenario())
+    on_traverse = [r for r in runs if r[0] == traverse]
+    assert len(on_traverse) == 2, f"the race was not reached: {runs}"
+    # the slider's rerun ran as the whole page, after the page's own run, and every element of
+    # the page came in order
+    assert all(fragments == [] for _, fragments, _, _ in runs), runs
+    assert runs[-1][0] == traverse and runs[-1][3] == ForwardMsg.FINISHED_SUCCESSFULLY, runs
+    assert all(_no_holes(paths) for _, _, paths, _ in runs), runs
+
+
+def test_only_fragment_reruns_from_another_page_or_after_a_page_change_become_full_runs():
     from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
 
-    from explorer.ui.streamlit_fixes import install, on_current_page
+    from explorer.ui.streamlit_fixes import install, rerun_to_run
 
     assert install() and install()  # once per process, and saying so again is harmless
     stale = RerunData(page_script_hash="old", page_name="generate", fragment_id_queue=["f1"])
-    moved = on_current_page(stale, "new")
-    assert (moved.page_script_hash, moved.page_name, moved.fragment_id_queue) == ("new", "", ["f1"])
-    switch = RerunData(page_script_hash="new", page_name="")                  # a page switch: as it came
-    assert on_current_page(switch, "old") is switch
-    same = RerunData(page_script_hash="new", fragment_id_queue=["f1"])        # a fragment of this page
-    assert on_current_page(same, "new") is same
-    assert on_current_page(stale, "") is stale                                # before the first run
+    full = rerun_to_run(stale, "new", page_just_changed=False)
+    assert (full.page_script_hash, full.page_name, full.fragment_id_queue) == ("new", "", [])
+    same = RerunData(page_script_hash="new", fragment_id_queue=["f1"])         # a fragment of this page
+    assert rerun_to_run(same, "new", page_just_changed=False) is same
+    assert rerun_to_run(same, "new", page_just_changed=True).fragment_id_queue == []  # queued behind a page change
+    switch = RerunData(page_script_hash="new", page_name="")                   # a page switch: as it came
+    assert rerun_to_run(switch, "old", page_just_changed=True) is switch
+    assert rerun_to_run(stale, "", page_just_changed=False) is stale           # before the thread's first run
 
 
 class _Session:
