@@ -26,12 +26,14 @@ Turning a map position back into a latent code (`unplace`, the inverse of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import nn
 
-from . import latent
 from .projection import IDENTITY, Projection, ProjectionError, project, umap_model
+
+if TYPE_CHECKING:  # torch is imported where a model runs: the Map page's first drawing needs none
+    from torch import nn
 
 EXACT = {IDENTITY: "exact: the map is the latent plane itself",
          "pca": "each background point is the code on the plane of the two principal axes"}
@@ -139,6 +141,7 @@ def regions(vae: nn.Module, judge: nn.Module, projection: Projection, latents: n
             codes = np.asarray(reducer.inverse_transform(pts), dtype=np.float32)
     else:
         codes = unplace(projection, latents, pts, k)
+    from . import latent
     decoded = latent.decode(vae, codes, label if getattr(vae, "conditional", False) else None)
     pred, proba = latent.classify(judge, decoded)
     conf = proba[np.arange(len(pred)), pred]
@@ -153,6 +156,7 @@ def regions(vae: nn.Module, judge: nn.Module, projection: Projection, latents: n
 
 def recon_predictions(vae: nn.Module, judge: nn.Module, images: np.ndarray, labels=None) -> np.ndarray:
     """The classifier's label for each image's reconstruction, (N,) int64 (`labels`: a cvae's condition)."""
+    from . import latent
     cond = labels if getattr(vae, "conditional", False) else None
     out = []
     for i in range(0, len(images), 2000):  # bounded memory: reconstructions are as big as the images

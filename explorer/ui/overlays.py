@@ -27,7 +27,7 @@ class Layers:
 def controls(ctx: Context) -> Layers:
     """Two toggles; without a classifier there is nothing to show, and they are off."""
     left, right, _ = st.columns([2, 2, 3], vertical_alignment="center")
-    no_judge = ctx.judge is None
+    no_judge = not ctx.has_judge
     why = "Needs a classifier: pick one in the sidebar." if no_judge else None
     shade = left.toggle("Decision regions", key="map_regions", disabled=no_judge, persist_state="session",
                         help=why or "Shade the background by the class the classifier gives the image "

@@ -61,6 +61,11 @@ class Context:
         return loaders.checkpoint(self.vae.path).model
 
     @property
+    def has_judge(self) -> bool:
+        """Whether there is a classifier to judge images, without loading it (nor torch)."""
+        return self.judge_path is not None
+
+    @property
     def judge(self) -> nn.Module | None:
         """The classifier (or the hybrid's head); None when there is none to use."""
         return loaders.checkpoint(self.judge_path).model if self.judge_path is not None else None

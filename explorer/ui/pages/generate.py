@@ -83,7 +83,7 @@ def class_grid(ctx: Context, seed: int, temperature: float) -> None:
         rows.append(images)
         labels += [f"{ctx.class_names[k]}\n{v}" for v in ctx.verdicts(pred, proba, PER_CLASS)]
         score.markdown(f"**{share:.0%}** agree" if pred is not None else "")
-    if ctx.judge is not None:
+    if ctx.has_judge:
         st.caption(f"Each row asks the cvae for one class with the same {PER_CLASS} codes (one per column). "
                    f"The CNN agrees with the class asked for in {np.mean(agree):.0%} of all samples; "
                    "outlined: where it does not.")

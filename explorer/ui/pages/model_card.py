@@ -123,7 +123,7 @@ def checkpoints(ctx: Context) -> list[tuple[str, Checkpoint]]:
     found = [(f"VAE: {ctx.vae.name}", ctx.vae)]
     choice = st.session_state.get("choice")
     clf = getattr(choice, "classifier", None)
-    if isinstance(clf, Path) and ctx.judge is not None:
+    if isinstance(clf, Path) and ctx.has_judge:
         try:
             found.append((f"Classifier: {clf.name}", loaders.checkpoint(clf)))
         except CheckpointError as e:
