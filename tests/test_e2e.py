@@ -118,7 +118,7 @@ def test_a_person_walks_through_the_app(page):
         page.get_by_role("link", name="Interpolate").click()
         expect(page.get_by_text("Scrub along the path")).to_be_visible()
         page.get_by_role("button", name="From map").first.click()
-        expect(page.get_by_text(f"test image #{picked},")).to_be_visible()
+        expect(page.get_by_text(f"test image #{picked} (")).to_be_visible()
         expect(page.locator("h4").filter(has_text=re.compile(r"t = \d\.\d\d: .+ to |No flip"))).to_be_visible()
 
     with step(page, "scrub along the path"):

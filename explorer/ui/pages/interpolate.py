@@ -104,7 +104,7 @@ def endpoint_controls(ctx: Context, side: int, index: int) -> None:
         pred, proba = memo.judged(ctx, mine.image[None])
         st.caption(f"**{s.upper()}**: {mine.source}; CNN: {ctx.verdict(pred, proba, 0)}")
     else:
-        st.caption(f"**{s.upper()}**: test image #{index}, a {ctx.class_names[int(ctx.data.labels[index])]}; "
+        st.caption(f"**{s.upper()}**: test image #{index} ({ctx.class_names[int(ctx.data.labels[index])]}); "
                    f"CNN: {ctx.verdict(ctx.pred, ctx.proba, index)}")
     b1, b2 = st.columns(2)
     b1.button("From map", key=f"interp_{s}_from_map", on_click=_from_map, args=(ctx, side), width="stretch",

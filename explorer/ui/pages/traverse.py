@@ -25,7 +25,7 @@ BASES = {"selected": "Selected image", "class": "Class mean", "origin": "Origin"
 
 def choose_base(ctx: Context) -> tuple[np.ndarray, int | None, tuple, str]:
     """The base code, the cvae condition (None for other kinds), an identity and a description."""
-    left, right, _ = st.columns([3, 2, 3], vertical_alignment="bottom")
+    left, right, _ = st.columns([4, 2, 2], vertical_alignment="bottom")  # room for all four choices
     base = left.segmented_control("Start from", list(BASES), format_func=BASES.get, default="selected",
                                   required=True, key="trav_base", persist_state="session",
                                   bind="query-params")
@@ -43,12 +43,12 @@ def choose_base(ctx: Context) -> tuple[np.ndarray, int | None, tuple, str]:
         i = current_index(ctx)
         note = ""
         if base == "yours":
-            note = " (no image of yours yet: draw or upload one on the Your image page)"
+            note = ": no image of yours yet, draw or upload one on the Your image page"
         if i is None:
-            i, note = 0, note or " (nothing selected on the Map page yet)"
+            i, note = 0, note or ": nothing selected on the Map page yet"
         true = int(ctx.data.labels[i])
         return ctx.mu[i], (true if ctx.conditional else None), ("selected", i), \
-            f"test image #{i}, a {ctx.class_names[true]}{note}"
+            f"test image #{i} ({ctx.class_names[true]}){note}"
     if base == "class":
         means = memo.class_means(ctx)
         return means[k], k, ("class", k), f"the mean code of class {ctx.class_names[k]}"
