@@ -187,3 +187,22 @@ def test_a_fragment_run_starting_keeps_the_page_run_elements_still_queued():
     full._browser_queue.enqueue(_element((0, 0), "old run"))
     AppSession._clear_queue(full, None)
     assert full._browser_queue.flush() == []
+
+
+def test_a_page_change_is_noted_after_every_full_run_and_never_after_a_fragment_run():
+    """Streamlit chains runs inside one call (st.switch_page from a fragment): the flag is kept
+    per run, after each, so a page change made that way counts too."""
+    from types import SimpleNamespace
+
+    from explorer.ui.streamlit_fixes import note_run
+
+    runner = SimpleNamespace()
+    note_run(runner, None, "traverse")                 # the runner's first full run: where from is unknown
+    assert runner._explorer_page_changed is True
+    note_run(runner, ["live"], "traverse")             # a fragment's run: nothing changes
+    assert runner._explorer_page_changed is True
+    note_run(runner, None, "traverse")                 # the same page again
+    assert runner._explorer_page_changed is False
+    note_run(runner, ["panel"], "traverse")            # a fragment's run ...
+    note_run(runner, None, "map")                      # ... that switched page: the chained full run
+    assert runner._explorer_page_changed is True

@@ -29,19 +29,23 @@ draws it, then the fragment's run draws over it; only the bookkeeping that merge
 reset, so the fragment's messages follow the queued ones instead of replacing them in place.
 Full runs (page switches, widgets outside fragments, st.rerun, st.switch_page) are untouched.
 
-Both wrap private methods: ScriptRunner._run_script(rerun_data), where RerunData has
-`fragment_id_queue` and `page_script_hash`, and AppSession._clear_queue(fragment_ids_this_run).
-If a later Streamlit changes them, `install` leaves Streamlit alone and logs why instead of
-breaking the app.
+They wrap private methods: ScriptRunner._run_script(rerun_data), where RerunData has
+`fragment_id_queue` and `page_script_hash`; ScriptRunner._on_script_finished(ctx, ...), after
+every run, including the runs Streamlit chains inside one _run_script call (st.rerun,
+st.switch_page); and AppSession._clear_queue(fragment_ids_this_run). If a later Streamlit
+changes them, `install` leaves Streamlit alone and logs why instead of breaking the app.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 
 _LOG = logging.getLogger(__name__)
 _MARK = "_explorer_fragment_fixes"
-_PAGE_CHANGED = "_explorer_page_changed"  # on a ScriptRunner: its last run changed the page
+_PAGE_CHANGED = "_explorer_page_changed"  # on a ScriptRunner: its last full run changed the page
+_LAST_PAGE = "_explorer_last_page"        # on a ScriptRunner: the page of its last full run
+_LOCK = threading.Lock()                  # app.py installs from every session's script thread
 _NEEDED = {"fragment_id", "fragment_id_queue", "is_fragment_scoped_rerun", "page_script_hash", "page_name"}
 
 
@@ -55,41 +59,56 @@ def install() -> bool:
         _LOG.warning("Streamlit fragment fixes not installed: %s", e)
         return False
     runner = script_runner.ScriptRunner
-    if getattr(runner, _MARK, False):
+    with _LOCK:
+        if getattr(runner, _MARK, False):
+            return True
+        run_script = getattr(runner, "_run_script", None)
+        on_finished = getattr(runner, "_on_script_finished", None)
+        clear_queue = getattr(AppSession, "_clear_queue", None)
+        if (None in (run_script, on_finished, clear_queue)
+                or not _NEEDED <= {f.name for f in dataclasses.fields(RerunData)}):
+            _LOG.warning("Streamlit fragment fixes not installed: ScriptRunner, AppSession or RerunData changed")
+            return False
+
+        def _run_script(self, rerun_data):  # type: ignore[no-untyped-def]
+            return run_script(self, rerun_to_run(rerun_data, _current_page(self), getattr(self, _PAGE_CHANGED, False)))
+
+        def _on_script_finished(self, ctx, *args, **kwargs):  # type: ignore[no-untyped-def]
+            try:
+                return on_finished(self, ctx, *args, **kwargs)
+            finally:
+                note_run(self, getattr(ctx, "fragment_ids_this_run", None), getattr(ctx, "page_script_hash", ""))
+
+        def _clear_queue(self, fragment_ids_this_run=None):  # type: ignore[no-untyped-def]
+            # a fragment run's clear with no fragment named: every queued message stays (it is
+            # still a fragment run's clear, so a finished page run's "finished" is kept as it is)
+            return clear_queue(self, [] if fragment_ids_this_run else fragment_ids_this_run)
+
+        _run_script.__wrapped__ = run_script  # type: ignore[attr-defined]
+        _on_script_finished.__wrapped__ = on_finished  # type: ignore[attr-defined]
+        _clear_queue.__wrapped__ = clear_queue  # type: ignore[attr-defined]
+        runner._run_script = _run_script
+        runner._on_script_finished = _on_script_finished
+        AppSession._clear_queue = _clear_queue
+        setattr(runner, _MARK, True)
         return True
-    run_script = getattr(runner, "_run_script", None)
-    clear_queue = getattr(AppSession, "_clear_queue", None)
-    if run_script is None or clear_queue is None or not _NEEDED <= {f.name for f in dataclasses.fields(RerunData)}:
-        _LOG.warning("Streamlit fragment fixes not installed: ScriptRunner, AppSession or RerunData changed")
-        return False
 
-    def _run_script(self, rerun_data):  # type: ignore[no-untyped-def]
-        before = _current_page(self)
-        rerun_data = rerun_to_run(rerun_data, before, getattr(self, _PAGE_CHANGED, False))
-        try:
-            return run_script(self, rerun_data)
-        finally:
-            # a full run changed the page when it ended elsewhere, or when this thread had run
-            # nothing before it (the page it came from is not known here: assume it changed)
-            setattr(self, _PAGE_CHANGED, not rerun_data.fragment_id_queue and (not before or _current_page(self) != before))
 
-    def _clear_queue(self, fragment_ids_this_run=None):  # type: ignore[no-untyped-def]
-        # a fragment run's clear with no fragment named: every queued message stays (it is still
-        # a fragment run's clear, so a finished page run's "finished" is kept as it is)
-        return clear_queue(self, [] if fragment_ids_this_run else fragment_ids_this_run)
-
-    _run_script.__wrapped__ = run_script  # type: ignore[attr-defined]
-    _clear_queue.__wrapped__ = clear_queue  # type: ignore[attr-defined]
-    runner._run_script = _run_script
-    AppSession._clear_queue = _clear_queue
-    setattr(runner, _MARK, True)
-    return True
+def note_run(runner, fragment_ids_this_run, page: str) -> None:  # type: ignore[no-untyped-def]
+    """After each run of `runner`: a full run changed the page when it ended on another page than
+    the runner's last full run, or when it is the runner's first (where it came from is not
+    known here: assume it changed). A fragment's run leaves both as they were."""
+    if fragment_ids_this_run:
+        return
+    last = getattr(runner, _LAST_PAGE, None)
+    setattr(runner, _PAGE_CHANGED, last is None or last != (page or ""))
+    setattr(runner, _LAST_PAGE, page or "")
 
 
 def rerun_to_run(rerun_data, current_page: str, page_just_changed: bool):  # type: ignore[no-untyped-def]
     """The rerun to run: a fragments-only rerun tagged with another page than `current_page`, or
     coming right after a run that changed the page, becomes a full run of `current_page`;
-    anything else as it came. Before this thread's first run (`current_page` "") nothing is
+    anything else as it came. Before the session's first run (`current_page` "") nothing is
     known, and Streamlit's own check (a fragment that no longer exists is dropped) stands."""
     if not rerun_data.fragment_id_queue or not current_page:
         return rerun_data
@@ -100,7 +119,7 @@ def rerun_to_run(rerun_data, current_page: str, page_just_changed: bool):  # typ
 
 
 def _current_page(runner) -> str:  # type: ignore[no-untyped-def]
-    """The page of the session's last run in this script thread ("" before its first)."""
+    """The page of the session's last run ("" before its first)."""
     try:
         return runner._get_script_run_ctx().page_script_hash or ""
     except Exception:  # noqa: BLE001  no context yet, or Streamlit changed: leave the rerun alone
