@@ -6,25 +6,27 @@ time rather than once a minute under load."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
 from explorer.ui.loadclient import RERUN_TIMEOUT_S, WsSession
 from server_process import app_server
-from streamlit.proto.BackMsg_pb2 import BackMsg
-from streamlit.proto.ClientState_pb2 import ClientState
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
 QUIET_S = 3.0  # no message for this long after a page's run: nothing more is coming
 
 
-def _rerun(s: WsSession, page_hash: str, fragment_id: str = "") -> bytes:
-    client = ClientState(query_string="", page_script_hash=page_hash, fragment_id=fragment_id)
-    client.widget_states.widgets.extend(s.states.values())
-    msg = BackMsg()
-    msg.rerun_script.CopyFrom(client)
-    return msg.SerializeToString()
+@contextlib.asynccontextmanager
+async def _session(url: str):
+    """A websocket session on the app, connected (its first run done) and closed afterwards."""
+    s = WsSession(url)
+    await s.connect()
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 def _slider_fragment(run, prefix: str) -> tuple[str, str]:
@@ -75,20 +77,16 @@ def _no_holes(paths: list[tuple[int, ...]]) -> bool:
 def test_a_slider_moved_on_the_page_being_left_leaves_the_new_page_in_place(tiny_checkpoints, tmp_path):
     """Race 1: the fragment rerun comes tagged with the page being left."""
     async def scenario():
-        s = WsSession(url)
-        await s.connect()
-        try:
+        async with _session(url) as s:
             generate = await s.goto("Generate")
             slider_id, fragment = _slider_fragment(generate, "gen_z")
             traverse = s.pages["Traverse"]
-            click = _rerun(s, traverse)                  # the click on "Traverse"
+            click = s.rerun_message(page=traverse)       # the click on "Traverse"
             s.set_slider(slider_id, -3.5)                # the old page's slider, still on screen
-            runs = await _runs_after(s, click, _rerun(s, s.pages["Generate"], fragment))
+            runs = await _runs_after(s, click, s.rerun_message(fragment))  # tagged with Generate
             s.page = traverse
             after = await s.rerun()                      # what the browser shows next
             return traverse, runs, after
-        finally:
-            await s.close()
 
     with app_server(tiny_checkpoints, tmp_path) as (url, _):
         traverse, runs, after = asyncio.run(scenario())
@@ -108,17 +106,12 @@ def test_a_slider_moved_while_the_new_page_is_drawn_redraws_the_whole_page(tiny_
     """Races 2 and 3: on Traverse, a click to Generate and straight back, and a Traverse slider
     moved meanwhile: its fragment rerun waits behind the page's run that changed the page."""
     async def scenario():
-        s = WsSession(url)
-        await s.connect()
-        try:
+        async with _session(url) as s:
             traverse_run = await s.goto("Traverse")
             slider_id, fragment = _slider_fragment(traverse_run, "trav_z")
-            traverse, generate = s.pages["Traverse"], s.pages["Generate"]
-            away, back = _rerun(s, generate), _rerun(s, traverse)
+            away, back = s.rerun_message(page=s.pages["Generate"]), s.rerun_message()
             s.set_slider(slider_id, 1.5)
-            return traverse, await _runs_after(s, away, back, _rerun(s, traverse, fragment))
-        finally:
-            await s.close()
+            return s.page, await _runs_after(s, away, back, s.rerun_message(fragment))
 
     with app_server(tiny_checkpoints, tmp_path) as (url, _):
         traverse, runs = asyncio.run(scenario())

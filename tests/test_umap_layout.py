@@ -4,8 +4,6 @@ as the libraries' defaults. Plus the cache key's algorithm version."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 
 from explorer import projection, umap_layout
 from explorer.projection import project, trustworthiness
+from fresh_python import last_line
 
 ROOT = Path(__file__).resolve().parents[1]
 VAE = ROOT / "checkpoints" / "fashion-mnist" / "vae-16d"
@@ -81,10 +80,7 @@ def test_same_seed_same_map_in_a_fresh_process_and_another_seed_another(codes, t
     code = ("import numpy as np\nfrom explorer import umap_layout\n"
             f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
             f"np.save({str(tmp_path / 'y.npy')!r}, umap_layout.umap_map(x, 15, 0.1, seed=3))\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
+    last_line(code, timeout=300)
     assert np.array_equal(np.load(tmp_path / "y.npy"), here)
     other = umap_layout.umap_map(x, 15, 0.1, seed=4)
     assert np.abs(other - here).max() > 0.1 * np.ptp(here)
@@ -157,9 +153,7 @@ def test_tsne_does_not_import_pynndescent():
         "assert 'openTSNE' in sys.modules and 'pynndescent' not in sys.modules, 'pynndescent imported'\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    assert last_line(code) == "ok"
 
 
 def test_tsne_leaves_busy_cores_alone(monkeypatch):

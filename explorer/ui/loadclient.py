@@ -131,15 +131,22 @@ class WsSession:
         self.page = self.pages[page_name]
         return await self.rerun()
 
-    async def rerun(self, fragment_id: str = "") -> Run:
-        """Send every widget state (as the browser does) and read until the run finishes."""
-        client = ClientState(query_string="", page_script_hash=self.page, fragment_id=fragment_id)
+    def rerun_message(self, fragment_id: str = "", page: str | None = None) -> bytes:
+        """The browser's rerun request: every widget state, for `page` (default: the current one)
+        or, with `fragment_id`, for that fragment only."""
+        client = ClientState(query_string="", page_script_hash=self.page if page is None else page,
+                             fragment_id=fragment_id)
         client.widget_states.widgets.extend(self.states.values())
-        self.forget_triggers()
         msg = BackMsg()
         msg.rerun_script.CopyFrom(client)
+        return msg.SerializeToString()
+
+    async def rerun(self, fragment_id: str = "") -> Run:
+        """Send every widget state (as the browser does) and read until the run finishes."""
+        message = self.rerun_message(fragment_id)
+        self.forget_triggers()
         start = time.perf_counter()
-        await self.ws.send(msg.SerializeToString())
+        await self.ws.send(message)
         elements, navigation, errors = [], {}, []
         while True:
             raw = await asyncio.wait_for(self.ws.recv(), timeout=RERUN_TIMEOUT_S)

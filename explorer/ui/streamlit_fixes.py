@@ -59,6 +59,8 @@ def install() -> bool:
         _LOG.warning("Streamlit fragment fixes not installed: %s", e)
         return False
     runner = script_runner.ScriptRunner
+    if getattr(runner, _MARK, False):  # app.py asks on every run: answered without the lock
+        return True
     with _LOCK:
         if getattr(runner, _MARK, False):
             return True
