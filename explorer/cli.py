@@ -46,10 +46,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from safetensors import SafetensorError
     from tqdm import tqdm
 
-    from .checkpoints import CheckpointError, is_inside, load_checkpoint, save_checkpoint
-    from .config import ConfigError, ModelConfig, TrainConfig
-    from .data import load_dataset
-    from .training.loop import train
+    from explorer.checkpoints import CheckpointError, is_inside, load_checkpoint, save_checkpoint
+    from explorer.core.config import ConfigError, ModelConfig, TrainConfig
+    from explorer.data import load_dataset
+    from explorer.training.loop import train
 
     train_data = load_dataset(args.dataset, "train", data_dir=args.data_dir)
     test_data = load_dataset(args.dataset, "test", data_dir=args.data_dir)
@@ -160,7 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _kept(out: Path) -> str:
     """What a failed save left at `out`, in words."""
-    from .checkpoints import CheckpointError, load_checkpoint
+    from explorer.checkpoints import CheckpointError, load_checkpoint
     try:
         return f"the checkpoint there is unchanged (epoch {load_checkpoint(out, with_model=False).state.epoch})."
     except CheckpointError:
@@ -170,7 +170,7 @@ def _kept(out: Path) -> str:
 def _check_paths(args: argparse.Namespace) -> None:
     """Checkpoint arguments: ids (digits/vae-8d) resolved in the checkpoints folder, escapes from
     it refused; a checkpoint name is one plain file name (no '/', '..' or leading dot)."""
-    from .checkpoints import locate
+    from explorer.checkpoints import locate
 
     root = default_checkpoint_root()
     for attr in ("checkpoint", "classifier"):
@@ -183,16 +183,16 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 
 def default_name(args: argparse.Namespace) -> str:
-    from .config import checkpoint_name
+    from explorer.core.config import checkpoint_name
     return checkpoint_name(args.kind, args.latent_dim, args.beta, _lambda_for(args.kind, args.cls_weight))
 
 
 # ---------------------------------------------------------------- evaluate
 
 def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, reference: bool = False) -> dict:
-    from .checkpoints import load_checkpoint, write_metrics
-    from .data import load_dataset
-    from .metrics import evaluate_model
+    from explorer.checkpoints import load_checkpoint, write_metrics
+    from explorer.data import load_dataset
+    from explorer.analysis.metrics import evaluate_model
 
     ckpt = load_checkpoint(checkpoint)
     test = load_dataset(ckpt.dataset, "test", data_dir=data_dir)
@@ -207,7 +207,7 @@ def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, 
     metrics = evaluate_model(ckpt.model, test.images, test.labels, iwae_k=iwae_k, classifier=clf_model)
     metrics["dataset"] = ckpt.dataset
     if reference and ckpt.kind in ("vae", "cvae", "hybrid"):
-        from .reference import train_reference
+        from explorer.training.reference import train_reference
         train = load_dataset(ckpt.dataset, "train", data_dir=data_dir)
         _, ref = train_reference(train, test)
         metrics["reference_mlp_neg_elbo"] = ref["neg_elbo"]
@@ -235,7 +235,7 @@ def _headline(metrics: dict) -> dict:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = run_evaluate(args.checkpoint, classifier=args.classifier, iwae_k=args.iwae_k, data_dir=args.data_dir,
                            reference=args.reference)
-    from .checkpoints import _json_safe
+    from explorer.checkpoints import _json_safe
     print(json.dumps(_json_safe(metrics)))
     return 0
 
@@ -243,8 +243,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- sample / predict
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .checkpoints import load_checkpoint
-    from .metrics import sample_images
+    from explorer.checkpoints import load_checkpoint
+    from explorer.analysis.metrics import sample_images
 
     ckpt = load_checkpoint(args.checkpoint)
     if ckpt.kind == "classifier":
@@ -267,8 +267,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .checkpoints import load_checkpoint
-    from .metrics import predict_proba
+    from explorer.checkpoints import load_checkpoint
+    from explorer.analysis.metrics import predict_proba
 
     ckpt = load_checkpoint(args.checkpoint)
     if ckpt.kind not in ("classifier", "hybrid"):
@@ -307,7 +307,7 @@ def _save_npy(path: str, array: np.ndarray) -> None:
 
 
 def cmd_fetch_data(args: argparse.Namespace) -> int:
-    from .data.cli import fetch_data_command
+    from explorer.data.cli import fetch_data_command
     return fetch_data_command(args)
 
 
@@ -418,10 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoints import CheckpointError
-    from .config import ConfigError
-    from .data import DataError
-    from .training.device import DeviceError
+    from explorer.checkpoints import CheckpointError
+    from explorer.core.config import ConfigError
+    from explorer.data import DataError
+    from explorer.training.device import DeviceError
 
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card
@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
 # ---------------------------------------------------------------- bench
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import Settings, parse_only, run, table
+    from explorer.tooling.bench import Settings, parse_only, run, table
 
     try:
         groups = parse_only(args.only)
@@ -469,10 +469,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_project(args: argparse.Namespace) -> int:
     """Encode the test set's means (a cvae with the true labels), map them, cache the map."""
-    from .checkpoints import load_checkpoint
-    from .data import load_dataset
-    from .latent import encode
-    from .projection import ProjectionError, project, trustworthiness
+    from explorer.checkpoints import load_checkpoint
+    from explorer.data import load_dataset
+    from explorer.analysis.latent import encode
+    from explorer.maps.projection import ProjectionError, project, trustworthiness
 
     flags = {"umap": {"n_neighbors": args.n_neighbors, "min_dist": args.min_dist},
              "tsne": {"perplexity": args.perplexity}, "pca": {}}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.config import ModelConfig, TrainConfig
+from explorer.core.config import ModelConfig, TrainConfig
 from explorer.data import ImageDataset, get_spec
 
 # Tiny tensors run fastest on one thread, and the machine may be busy training.

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer import arraycache
-from explorer.bench import GROUPS, TARGETS, judge, parse_only, table
+from explorer.core import arraycache
+from explorer.tooling.bench import GROUPS, TARGETS, judge, parse_only, table
 from fresh_python import last_line
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,7 +166,7 @@ def test_the_map_page_draws_its_first_map_without_importing_torch(tmp_path):
 def test_one_image_runs_on_one_thread_and_the_thread_count_comes_back():
     import torch
 
-    from explorer import latent
+    from explorer.analysis import latent
 
     before = torch.get_num_threads()
     seen = []

@@ -17,9 +17,10 @@ from explorer.checkpoints import (
     CONFIG_FILE, WEIGHTS_FILE, CheckpointError, is_checkpoint_dir, list_checkpoints, load_checkpoint,
     recover_interrupted, save_checkpoint, write_metrics,
 )
-from explorer.config import MODEL_KINDS
+from explorer.core.config import MODEL_KINDS
 from explorer.models import build_model
-from explorer.training import TrainState, train
+from explorer.core.state import TrainState
+from explorer.training import train
 
 from conftest import tiny_model_cfg, tiny_train_cfg
 

@@ -13,7 +13,7 @@ import pytest
 
 from explorer.checkpoints import load_checkpoint
 from explorer.cli import main
-from explorer.metrics import predict_proba
+from explorer.analysis.metrics import predict_proba
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "digits", "--channels", "4,8", "--hidden", "16", "--latent-dim", "2", "--epochs", "1",

@@ -173,7 +173,7 @@ def test_the_upload_limit_in_the_server_config_is_the_one_images_enforces():
     import tomllib
     from pathlib import Path
 
-    from explorer import images
+    from explorer.data import images
 
     config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] * 2**20 == images.MAX_BYTES

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from explorer import export, plots
+from explorer.figures import export, plots
 
 
 def path_frames(n: int, side: int = 8) -> np.ndarray:

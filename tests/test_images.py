@@ -2,7 +2,7 @@
 and a good drawing comes out framed the way the dataset's images are.
 
 Every file here is made for real with Pillow (or, for the decompression bomb, a real PNG
-written chunk by chunk), then fed to explorer.images as the bytes an upload would give.
+written chunk by chunk), then fed to explorer.data.images as the bytes an upload would give.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from explorer import images
-from explorer.images import BlankImage, ImageError
+from explorer.data import images
+from explorer.data.images import BlankImage, ImageError
 
 
 # ---------------------------------------------------------------- making files

@@ -113,7 +113,7 @@ def _wait_for_a_save(path: Path, before, proc: subprocess.Popen, timeout_s: floa
 
 def test_leftovers_of_killed_saves_are_removed_on_load_but_not_those_of_a_live_save(tmp_path):
     from explorer.checkpoints import save_checkpoint
-    from explorer.training import TrainState
+    from explorer.core.state import TrainState
     from conftest import tiny_model_cfg, tiny_train_cfg
     from explorer.models import build_model
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from explorer.checkpoints import load_checkpoint
-from explorer.config import ModelConfig, TrainConfig
+from explorer.core.config import ModelConfig, TrainConfig
 from explorer.training import jobs
 
 pytestmark = pytest.mark.slow

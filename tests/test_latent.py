@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer import latent
+from explorer.analysis import latent
 
 from conftest import TINY_SHAPE as SHAPE
 from conftest import tiny_model as tiny

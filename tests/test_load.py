@@ -1,5 +1,5 @@
 """Many users at once on the real server: the short form of the load test (the full form, 20
-sessions for 60 s, is `python -m explorer.ui.loadclient --sessions 20 --seconds 60`).
+sessions for 60 s, is `python -m explorer.tooling.loadclient --sessions 20 --seconds 60`).
 
 Six concurrent sessions for about 15 s, one of them a Chromium page, the others speaking
 Streamlit's websocket protocol: none sees an error, none sees another's state, and the server's
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.ui.loadclient import Ledger, run_load
+from explorer.tooling.loadclient import Ledger, run_load
 from server_process import app_server
 from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 

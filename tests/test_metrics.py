@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.metrics import (
+from explorer.analysis.metrics import (
     active_units, classification_metrics, conditional_fidelity, elbo_terms, evaluate_model, iwae_nll,
     pixel_entropy_floor, predict_proba, sample_images,
 )

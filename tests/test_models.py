@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from explorer.config import MAX_LATENT_DIM, MODEL_KINDS, ConfigError, ModelConfig, TrainConfig
+from explorer.core.config import MAX_LATENT_DIM, MODEL_KINDS, ConfigError, ModelConfig, TrainConfig
 from explorer.models import (
     MODELS, CVAE, Classifier, ClassifierOutput, HybridVAE, VAE, VAEOutput, bernoulli_nll, build_model,
     gaussian_kl,

@@ -10,7 +10,7 @@ import contextlib
 
 import pytest
 
-from explorer.ui.loadclient import RERUN_TIMEOUT_S, WsSession
+from explorer.tooling.loadclient import RERUN_TIMEOUT_S, WsSession
 from server_process import app_server
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer import plots
-from explorer.config import ModelConfig
+from explorer.figures import plots
+from explorer.core.config import ModelConfig
 from explorer.models import build_model
 
 NAMES = ["T-shirt", "Trouser", "Pullover"]
@@ -114,7 +114,7 @@ def test_manifold_grid_tiles_the_decoded_plane():
     img, extent = plots.manifold_grid(model, (-2.0, 2.0, -1.0, 1.0), n=5)
     assert img.size == (5 * 8, 5 * 8) and img.mode == "L"
     assert extent == pytest.approx((-2.5, 2.5, -1.25, 1.25))  # half a cell beyond the outer codes
-    from explorer.latent import decode
+    from explorer.analysis.latent import decode
     top_left = decode(model, np.array([[-2.0, 1.0]], np.float32))[0, 0]
     assert np.abs(np.asarray(img)[:8, :8] / 255.0 - top_left).max() < 0.01
     with pytest.raises(ValueError, match="2-D latent"):

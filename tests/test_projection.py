@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer import projection, umap_layout
-from explorer.projection import METHODS, ProjectionError, load_cached, place, project, trustworthiness
+from explorer.maps import projection, umap_layout
+from explorer.maps.projection import METHODS, ProjectionError, load_cached, place, project, trustworthiness
 from fresh_python import last_line
 
 N_PER_BLOB, DIM = 100, 5
@@ -220,7 +220,7 @@ def test_a_cache_hit_does_not_import_umap(data, tmp_path, monkeypatch):
     np.save(tmp_path / "blobs.npy", data[0])
     code = (
         "import sys, numpy as np\n"
-        "from explorer.projection import project\n"
+        "from explorer.maps.projection import project\n"
         f"x = np.load({str(tmp_path / 'blobs.npy')!r})\n"
         f"p = project(x, 'umap', seed=0, cache_dir={str(tmp_path)!r})\n"
         "assert p.from_cache, 'expected a cache hit'\n"
@@ -244,7 +244,7 @@ def digits_checkpoint(tmp_path_factory) -> Path:
     import torch
 
     from explorer.checkpoints import save_checkpoint
-    from explorer.config import ModelConfig, TrainConfig
+    from explorer.core.config import ModelConfig, TrainConfig
     from explorer.data import load_dataset
     from explorer.training import train
 

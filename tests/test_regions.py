@@ -1,4 +1,4 @@
-"""Decision regions and disagreements (explorer.regions) and their map layers (plots).
+"""Decision regions and disagreements (explorer.maps.regions) and their map layers (plots).
 
 Run on the shipped digits checkpoints (a 2-D VAE and the CNN, trained: a freshly built
 model calls everything one class, which would make the regions say nothing) and on the
@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer import latent, plots, projection, regions
+from explorer.analysis import latent
+from explorer.figures import plots
+from explorer.maps import projection, regions
 from explorer.checkpoints import load_checkpoint
 from explorer.data import load_dataset
 

@@ -1,4 +1,4 @@
-"""What page reruns reuse: the small map picture with its moving star (explorer/minimap.py), the
+"""What page reruns reuse: the small map picture with its moving star (explorer/figures/minimap.py), the
 decoded strips and figures cached across sessions (explorer/ui/memo.py), and that the caches
 keep sessions apart: a session sees its own checkpoint's pictures, never another's."""
 from __future__ import annotations
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import latent, minimap, plots
+from explorer.analysis import latent
+from explorer.figures import minimap, plots
 from explorer.checkpoints import load_checkpoint
 from ui_fixtures import app_env, tiny_checkpoints  # noqa: F401  (fixtures)
 

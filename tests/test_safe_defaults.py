@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.ui.loadclient import WsSession
+from explorer.tooling.loadclient import WsSession
 from server_process import REPO, app_server
 from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 

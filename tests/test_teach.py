@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import latent, metrics, teach
+from explorer.analysis import latent, metrics, teach
 
 from conftest import TINY_SHAPE as SHAPE
 from conftest import tiny_model as tiny

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from explorer.checkpoints import load_checkpoint, save_checkpoint
-from explorer.config import replace
+from explorer.core.config import replace
 from explorer.models import LossTerms, build_model
 from explorer.training import DeviceError, Progress, evaluate_losses, select_device, train
 from explorer.training import device as device_module
@@ -319,9 +319,9 @@ def test_training_with_augmentation_runs(augment):
 
 @pytest.mark.slow
 def test_on_digits_the_classifier_is_accurate_and_the_vae_beats_a_coin_flip_per_pixel():
-    from explorer.config import ModelConfig
+    from explorer.core.config import ModelConfig
     from explorer.data import load_dataset
-    from explorer.metrics import evaluate_model
+    from explorer.analysis.metrics import evaluate_model
 
     train_data, test_data = load_dataset("digits", "train"), load_dataset("digits", "test")
     tc = tiny_train_cfg(epochs=10, batch_size=32, lr=3e-3, lr_schedule="cosine")

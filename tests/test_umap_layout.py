@@ -1,4 +1,4 @@
-"""The app's own UMAP (explorer/umap_layout.py) and t-SNE settings, on real codes: exact
+"""The app's own UMAP (explorer/maps/umap_layout.py) and t-SNE settings, on real codes: exact
 neighbours, umap-learn's fuzzy graph, one map per seed, and maps at least as trustworthy
 as the libraries' defaults. Plus the cache key's algorithm version."""
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer import projection, umap_layout
-from explorer.projection import project, trustworthiness
+from explorer.maps import projection, umap_layout
+from explorer.maps.projection import project, trustworthiness
 from fresh_python import last_line
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ def codes() -> np.ndarray:
     """The shipped 16-D vae's codes of the first 2,000 Fashion-MNIST test images: what the app maps."""
     from explorer.checkpoints import load_checkpoint
     from explorer.data import load_dataset
-    from explorer.latent import encode
+    from explorer.analysis.latent import encode
 
     ckpt = load_checkpoint(VAE)
     return encode(ckpt.model, load_dataset(ckpt.dataset, "test").images[:N_CODES])[0]
@@ -146,7 +146,7 @@ def test_tsne_does_not_import_pynndescent():
     (15 s here with an empty numba cache): openTSNE's probe for it imports it."""
     code = (
         "import sys, numpy as np\n"
-        "from explorer.projection import project\n"
+        "from explorer.maps.projection import project\n"
         "x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)\n"
         "coords = project(x, 'tsne', seed=0).coords\n"
         "assert coords.shape == (200, 2) and np.isfinite(coords).all()\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from explorer.checkpoints import save_checkpoint
-from explorer.config import ModelConfig, TrainConfig
+from explorer.core.config import ModelConfig, TrainConfig
 from explorer.data import load_dataset
 from explorer.training import train
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..config import ModelConfig
-from .classifier import Classifier, ClassifierOutput
-from .vae import CVAE, VAE, HybridVAE, LossTerms, VAEOutput, bernoulli_nll, gaussian_kl
+from explorer.core.config import ModelConfig
+from explorer.models.classifier import Classifier, ClassifierOutput
+from explorer.models.vae import CVAE, VAE, HybridVAE, LossTerms, VAEOutput, bernoulli_nll, gaussian_kl
 
 MODELS: dict[str, type[nn.Module]] = {
     "vae": VAE,

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..config import ModelConfig
-from .vae import LossTerms
+from explorer.core.config import ModelConfig
+from explorer.models.vae import LossTerms
 
 
 @dataclass

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..config import ModelConfig
+from explorer.core.config import ModelConfig
 
 
 def bottom_shape(cfg: ModelConfig) -> tuple[int, int, int]:

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..config import ModelConfig
-from .layers import ConvDecoder, ConvEncoder
+from explorer.core.config import ModelConfig
+from explorer.models.layers import ConvDecoder, ConvEncoder
 
 
 @dataclass

@@ -1,15 +1,14 @@
 """The one training loop for every model kind, and device selection.
 
-Names are imported on first use (PEP 562), so `explorer.training.state` can be read
-without importing torch."""
+Names are imported on first use (PEP 562), so importing the package does not import torch."""
 from __future__ import annotations
 
 import importlib
 
 _WHERE = {"train": "loop", "Progress": "loop", "TrainResult": "loop", "evaluate_losses": "loop",
-          "TrainState": "state", "select_device": "device", "describe_device": "device", "DeviceError": "device"}
+          "select_device": "device", "describe_device": "device", "DeviceError": "device"}
 
-__all__ = ["train", "Progress", "TrainResult", "TrainState", "evaluate_losses", "select_device",
+__all__ = ["train", "Progress", "TrainResult", "evaluate_losses", "select_device",
            "describe_device", "DeviceError"]
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoints import pid_alive
+from explorer.checkpoints import pid_alive
 
 SPEC_FILE = "spec.json"
 STATUS_FILE = "status.json"
@@ -104,7 +104,7 @@ def runs_dir() -> Path:
     env = os.environ.get("EXPLORER_RUNS_DIR", "").strip()
     if env:
         return Path(env).expanduser()
-    from ..data.paths import cache_dir
+    from explorer.data.paths import cache_dir
     return cache_dir() / "runs"
 
 
@@ -137,7 +137,7 @@ _PROCS: dict[str, subprocess.Popen] = {}  # children of this process, polled so 
 
 def validate(spec: JobSpec) -> tuple[Any, Any]:
     """The typed configs of a spec, or JobError saying what is wrong with it."""
-    from ..config import ConfigError, ModelConfig, TrainConfig
+    from explorer.core.config import ConfigError, ModelConfig, TrainConfig
     try:
         return ModelConfig.from_dict(spec.model), TrainConfig.from_dict(spec.train)
     except (ConfigError, TypeError, ValueError, KeyError) as e:
@@ -159,7 +159,7 @@ def start(spec: JobSpec, root: Path | None = None) -> Run:
         raise JobError(f"{len(active)} runs are training already, the most this machine runs at once; "
                        "wait for one to finish or cancel one")
     if spec.resume:
-        from ..checkpoints import CheckpointError, load_checkpoint
+        from explorer.checkpoints import CheckpointError, load_checkpoint
         try:
             ckpt = load_checkpoint(out, with_model=False)
         except CheckpointError as e:
@@ -311,12 +311,12 @@ class _Reporter:
 def _map_coords(mu: np.ndarray) -> np.ndarray:
     """The latent plane itself for a 2-D latent, else the first two principal components
     (projection's PCA: signs fixed, so the map does not flip between epochs)."""
-    from .. import projection
+    from explorer.maps import projection
     return projection.project(mu, "identity" if mu.shape[1] == 2 else "pca").coords
 
 
 def _snapshot(run_dir: Path, model, epoch: int, test, map_idx: np.ndarray, strip_idx: np.ndarray) -> None:
-    from .. import latent
+    from explorer.analysis import latent
     kind = model.cfg.kind
     arrays: dict[str, np.ndarray] = {"epoch": np.array(epoch)}
     if kind != "classifier":
@@ -371,11 +371,11 @@ def run_child(run_dir: Path) -> int:
 def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> int:
     import torch
 
-    from ..checkpoints import load_checkpoint, save_checkpoint
-    from ..config import ModelConfig, TrainConfig
-    from ..data import load_dataset
-    from .device import describe_device, select_device
-    from .loop import train
+    from explorer.checkpoints import load_checkpoint, save_checkpoint
+    from explorer.core.config import ModelConfig, TrainConfig
+    from explorer.data import load_dataset
+    from explorer.training.device import describe_device, select_device
+    from explorer.training.loop import train
 
     if spec.threads:
         torch.set_num_threads(spec.threads)
@@ -405,7 +405,7 @@ def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> in
                losses={}, message=f"training on {device}")
 
     if model is None:
-        from ..models import build_model
+        from explorer.models import build_model
         torch.manual_seed(train_cfg.seed)
         model = build_model(model_cfg)
     model.eval()
@@ -432,7 +432,7 @@ def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> in
     if st_.status == "finished":
         rep.update(force=True, state="evaluating", message="training done; measuring the test-set figures...",
                    epoch_done=st_.epoch, history=list(st_.history), eta_s=0)
-        from ..cli import run_evaluate
+        from explorer.cli import run_evaluate
         metrics = run_evaluate(out, classifier=spec.classifier if model_cfg.kind == "cvae" else None,
                                iwae_k=spec.iwae_k)
         headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -18,10 +18,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..config import ModelConfig, TrainConfig
-from ..models import build_model
-from .device import amp_dtype as mixed_precision_dtype, describe_device, select_device
-from .state import TrainState
+from explorer.core.config import ModelConfig, TrainConfig
+from explorer.models import build_model
+from explorer.training.device import amp_dtype as mixed_precision_dtype, describe_device, select_device
+from explorer.core.state import TrainState
 
 
 @dataclass

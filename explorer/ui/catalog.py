@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.checkpoints import CheckpointError, is_checkpoint_dir, is_inside, list_checkpoints, read_config, resolve_ref
-from explorer.config import ConfigError, ModelConfig
+from explorer.core.config import ConfigError, ModelConfig
 from explorer.data import DATASETS
 
 CHECKPOINTS_ENV = "EXPLORER_CHECKPOINTS"

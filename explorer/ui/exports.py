@@ -1,6 +1,6 @@
 """Download buttons: a grid or strip as PNG, a path as animated GIF, the map as PNG, HTML, CSV.
 
-The bytes come from explorer/export.py. Every file is made only when its button is clicked
+The bytes come from explorer/figures/export.py. Every file is made only when its button is clicked
 (deferred data: a GIF takes a moment to encode), and a click downloads without rerunning the page.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from explorer import export
+from explorer.figures import export
 
 
 def png_button(where, image: Image.Image | bytes | Callable[[], Image.Image | bytes], name: str, key: str,

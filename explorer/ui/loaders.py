@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explorer import arraycache, plots, projection
+from explorer.core import arraycache
+from explorer.figures import plots
+from explorer.maps import projection
 from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
 from explorer.data import ImageDataset, cache_dir, load_dataset
 
-from .catalog import CheckpointEntry, scan
+from explorer.ui.catalog import CheckpointEntry, scan
 
 projection.LEAVE_A_CORE = True  # a t-SNE map computed in the server leaves a core to the other sessions
 
@@ -76,7 +78,7 @@ def prefetch_models() -> None:
         import threading
 
         _PREFETCHED = True
-        timer = threading.Timer(PREFETCH_DELAY_S, importlib.import_module, args=("explorer.latent",))
+        timer = threading.Timer(PREFETCH_DELAY_S, importlib.import_module, args=("explorer.analysis.latent",))
         timer.daemon = True
         timer.name = "explorer-prefetch"
         timer.start()
@@ -107,7 +109,7 @@ def test_set_key(name: str) -> str:
     return arraycache.data_key(data.images, data.labels)
 
 
-# The passes over the whole test set below are kept on disk too (explorer/arraycache.py), so a
+# The passes over the whole test set below are kept on disk too (explorer/core/arraycache.py), so a
 # checkpoint opened before opens in a new server without running its models over 10,000 images.
 
 @st.cache_data(show_spinner="Encoding the test set...", max_entries=8)
@@ -116,7 +118,7 @@ def encodings(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray
     data = test_set(dataset)
 
     def compute():
-        from explorer import latent
+        from explorer.analysis import latent
         model = checkpoint(Path(path)).model
         return latent.encode(model, data.images, _condition(model, data.labels))
 
@@ -130,7 +132,7 @@ def judgements(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarra
     data = test_set(dataset)
 
     def compute():
-        from explorer import latent
+        from explorer.analysis import latent
         return latent.classify(checkpoint(Path(path)).model, data.images)
 
     pred, proba = arraycache.arrays("classify", key, test_set_key(dataset), compute, rows=len(data.images))
@@ -143,7 +145,7 @@ def recon_errors(path: str, key: str, dataset: str) -> np.ndarray:
     data = test_set(dataset)
 
     def compute():
-        from explorer import latent
+        from explorer.analysis import latent
         model = checkpoint(Path(path)).model
         return (latent.recon_error(model, data.images, _condition(model, data.labels)),)
 
@@ -153,7 +155,7 @@ def recon_errors(path: str, key: str, dataset: str) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def reconstructions(_model, key: str, dataset: str, indices: tuple[int, ...]) -> np.ndarray:
-    from explorer import latent
+    from explorer.analysis import latent
     data = test_set(dataset)
     idx = np.asarray(indices, dtype=np.int64)
     return latent.reconstruct(_model, data.images[idx], _condition(_model, data.labels[idx]))
@@ -234,7 +236,7 @@ def manifold(_model, key: str, extent: tuple[float, float, float, float], n: int
 @st.cache_data(show_spinner="Scoring every test image (once per checkpoint)...", max_entries=8)
 def anomaly_scores(_model, key: str, dataset: str) -> dict[str, np.ndarray]:
     """Per test image: negative ELBO and its terms, in nats; kept on disk in the cache dir."""
-    from explorer import teach
+    from explorer.analysis import teach
     data = test_set(dataset)
     return teach.anomaly_scores(_model, data.images, data.labels, samples=1, seed=0,
                                 cache_file=teach.scores_file(cache_dir(), f"{key}|{dataset}"))

@@ -21,10 +21,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from explorer import export, plots
+from explorer.figures import export, plots
 
-from . import loaders
-from .state import Context
+from explorer.ui import loaders
+from explorer.ui.state import Context
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def dims(ctx: Context) -> Dims:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _dims(_ctx: Context, key: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from explorer import latent
+    from explorer.analysis import latent
 
     return (latent.kl_per_dim(_ctx.mu, _ctx.logvar), latent.active_order(_ctx.mu, _ctx.logvar),
             latent.traversal_spans(_ctx.mu, span=3.0))
@@ -79,7 +79,7 @@ def class_means(ctx: Context) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _class_means(_ctx: Context, key: tuple) -> np.ndarray:
-    from explorer import latent
+    from explorer.analysis import latent
 
     return latent.class_means(_ctx.mu, _ctx.data.labels, _ctx.num_classes)
 
@@ -103,7 +103,7 @@ def decoded(ctx: Context, z: np.ndarray, label=None) -> Judged:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _decoded(vae_path: str, vae_key: str, judge_path: str, judge_key: str, z: np.ndarray, label):
-    from explorer import latent
+    from explorer.analysis import latent
 
     model = loaders.checkpoint(Path(vae_path)).model
     labels = None if label is None else np.asarray(label, dtype=np.int64)
@@ -130,7 +130,7 @@ def classified(path: Path, key: str, images: np.ndarray) -> tuple[np.ndarray, np
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _classified(path: str, key: str, images: np.ndarray):
-    from explorer import latent
+    from explorer.analysis import latent
 
     return latent.classify(loaders.checkpoint(Path(path)).model, images)
 
@@ -143,7 +143,7 @@ def explanation(ctx: Context, i: int, seed: int):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _explanation(_ctx: Context, key: tuple, i: int, seed: int):
-    from explorer import teach
+    from explorer.analysis import teach
 
     label = int(_ctx.data.labels[i]) if _ctx.conditional else None
     return teach.explain(_ctx.model, _ctx.data.images[i], label, seed=seed)

@@ -1,5 +1,5 @@
 """Layers on the Map page: the CNN's decision regions shaded behind the points, and marks on
-the test images it gets wrong or relabels once reconstructed (explorer.regions does the work),
+the test images it gets wrong or relabels once reconstructed (explorer.maps.regions does the work),
 and a star where the person's own image (the Your image page) lands.
 """
 from __future__ import annotations
@@ -10,10 +10,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import plots, projection, regions
+from explorer.figures import plots
+from explorer.maps import projection, regions
 
-from . import yours
-from .state import Context
+from explorer.ui import yours
+from explorer.ui.state import Context
 
 GRID = 50  # regions are computed on a GRID x GRID grid over the map
 

@@ -12,8 +12,8 @@ import streamlit as st
 
 from explorer.data import get_spec
 
-from . import catalog, loaders
-from .state import CHOICE, HEAD, Choice
+from explorer.ui import catalog, loaders
+from explorer.ui.state import CHOICE, HEAD, Choice
 
 FETCH_HINT = ("Showing the small built-in **digits** set (8x8). For Fashion-MNIST run "
               "`python -m explorer fetch-data fashion-mnist` or `sudo apt-get install dataset-fashion-mnist`, "

@@ -17,10 +17,10 @@ import numpy as np
 import streamlit as st
 
 from explorer.checkpoints import Checkpoint, CheckpointError
-from explorer.config import VAE_KINDS
+from explorer.core.config import VAE_KINDS
 from explorer.data import DataError, ImageDataset
 
-from . import loaders
+from explorer.ui import loaders
 
 if TYPE_CHECKING:
     from torch import nn
@@ -94,7 +94,7 @@ class Context:
         """The judge's predictions (M,) and probabilities (M, K), or (None, None) without one."""
         if self.judge_path is None or len(images) == 0:
             return None, None
-        from explorer import latent
+        from explorer.analysis import latent
         return latent.classify(self.judge, images)
 
     def verdict(self, pred: np.ndarray | None, proba: np.ndarray | None, i: int) -> str:
@@ -109,7 +109,7 @@ class Context:
 
     def decode(self, z: np.ndarray, label: int | np.ndarray | None = None) -> np.ndarray:
         """Decode codes (M, D) to images (M, C, H, W); a cvae needs a label (int or (M,))."""
-        from explorer import latent
+        from explorer.analysis import latent
         return latent.decode(self.model, np.asarray(z, dtype=np.float32), label if self.conditional else None)
 
 

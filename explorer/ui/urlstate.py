@@ -23,9 +23,9 @@ from explorer.data import DATASETS
 
 from explorer.checkpoints import CheckpointError
 
-from . import catalog
-from .catalog import CheckpointEntry
-from .state import CHOICE, ENDPOINTS, HEAD, SELECTED, SELECTED_FOR, Choice
+from explorer.ui import catalog
+from explorer.ui.catalog import CheckpointEntry
+from explorer.ui.state import CHOICE, ENDPOINTS, HEAD, SELECTED, SELECTED_FOR, Choice
 
 RESTORED = "url_restored"
 NOTICES = "url_notices"

@@ -11,10 +11,11 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from explorer import minimap, plots, projection
+from explorer.figures import minimap, plots
+from explorer.maps import projection
 
-from . import loaders, memo
-from .state import Context
+from explorer.ui import loaders, memo
+from explorer.ui.state import Context
 
 log = logging.getLogger("explorer.ui")
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from . import memo
-from .state import Context
+from explorer.ui import memo
+from explorer.ui.state import Context
 
 KEY = "your_image"
 YOURS = -1  # stands for "your image" where the pages otherwise hold a test-set index
@@ -65,6 +65,6 @@ def code(ctx: Context, mine: Yours | None = None) -> np.ndarray | None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _code(_ctx: Context, key: tuple, image: np.ndarray, label: int | None) -> np.ndarray:
-    from explorer import latent  # torch: only once an image of yours is encoded
+    from explorer.analysis import latent  # torch: only once an image of yours is encoded
     mu, _ = latent.encode(_ctx.model, image[None], None if label is None else np.array([label]))
     return mu[0]

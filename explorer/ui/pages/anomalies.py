@@ -1,14 +1,15 @@
 """Anomalies: the test images the VAE explains worst and best, overall or within one class.
 
 Each image's score is its negative ELBO (nats, one draw of z) or its reconstruction error at
-z = mu, computed once per checkpoint (explorer/teach.py; the ELBO is also kept in the cache dir).
+z = mu, computed once per checkpoint (explorer/analysis/teach.py; the ELBO is also kept in the cache dir).
 """
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from explorer import plots_teach, teach
+from explorer.figures import plots_teach
+from explorer.analysis import teach
 from explorer.ui import exports, help, loaders, memo
 from explorer.ui.state import Context, context, select
 from explorer.ui.widgets import guarded, show_in, strip

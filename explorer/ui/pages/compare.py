@@ -8,7 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import latent, plots, projection
+from explorer.analysis import latent
+from explorer.figures import plots
+from explorer.maps import projection
 from explorer.checkpoints import CheckpointError
 from explorer.data import DataError
 from explorer.ui import catalog, loaders, memo

@@ -1,6 +1,6 @@
 """Your image: draw on a canvas or upload a picture, and see what the models make of it.
 
-The image is framed the way the dataset's images are (explorer.images), encoded by the VAE,
+The image is framed the way the dataset's images are (explorer.data.images), encoded by the VAE,
 reconstructed, judged by the CNN and by a hybrid VAE's classifier head side by side, placed
 on the map, and shown beside its nearest test images. Interpolate and Traverse can then
 start from it.
@@ -11,7 +11,9 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from explorer import images, latent, projection
+from explorer.data import images
+from explorer.analysis import latent
+from explorer.maps import projection
 from explorer.checkpoints import CheckpointError
 from explorer.ui import catalog, loaders, yours
 from explorer.ui.state import ENDPOINTS, Context, context

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import latent, plots
+from explorer.analysis import latent
+from explorer.figures import plots
 from explorer.ui import exports, help, memo
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.widgets import big, guarded, scale_for, show_in, strip

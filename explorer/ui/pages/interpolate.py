@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import latent, projection
+from explorer.analysis import latent
+from explorer.maps import projection
 from explorer.ui import exports, help, memo, yours
 from explorer.ui.state import ENDPOINTS, Context, context, selection
 from explorer.ui.widgets import big, guarded, live_map, quick_map, show_in, strip

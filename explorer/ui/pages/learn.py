@@ -2,14 +2,15 @@
 
 Encoder -> q(z|x) = N(mu, sigma^2); the reparameterisation trick z = mu + sigma * eps; the
 decoder's reconstruction; the ELBO as reconstruction plus KL; beta and posterior collapse;
-what the hybrid's classifier head adds. The numbers come from explorer/teach.py.
+what the hybrid's classifier head adds. The numbers come from explorer/analysis/teach.py.
 """
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from explorer import plots_teach, teach
+from explorer.figures import plots_teach
+from explorer.analysis import teach
 from explorer.ui import memo
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.widgets import big, guarded, show_in, strip

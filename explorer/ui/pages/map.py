@@ -8,7 +8,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import projection
+from explorer.maps import projection
 from explorer.ui import exports, help, loaders, memo, overlays
 from explorer.ui.sidebar import banner
 from explorer.ui.state import Context, context, select, selection

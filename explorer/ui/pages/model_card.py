@@ -7,8 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer import plots, plots_teach
-from explorer.card import METRIC_NOTES, _fmt
+from explorer.figures import plots, plots_teach
+from explorer.checkpoints.card import METRIC_NOTES, _fmt
 from explorer.checkpoints import CARD_FILE, Checkpoint, CheckpointError
 from explorer.ui import help, loaders, memo
 from explorer.ui.state import Context, context

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explorer import latent, plots_teach, teach
+from explorer.analysis import latent, teach
+from explorer.figures import plots_teach
 from explorer.checkpoints import CheckpointError
 from explorer.ui import catalog, loaders, memo, present
 from explorer.ui.state import Context, context

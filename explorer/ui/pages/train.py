@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explorer import plots
-from explorer.config import VAE_KINDS, ConfigError, ModelConfig, TrainConfig, checkpoint_name
+from explorer.figures import plots
+from explorer.core.config import VAE_KINDS, ConfigError, ModelConfig, TrainConfig, checkpoint_name
 from explorer.data import get_spec
 from explorer.training import jobs
 from explorer.training.device import available_devices

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import latent, plots, projection
+from explorer.analysis import latent
+from explorer.figures import plots
+from explorer.maps import projection
 from explorer.ui import exports, help, memo, yours
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.timing import timed

@@ -1,4 +1,4 @@
-"""What one full run of each page costs, warm: `python -m explorer.ui.reruns [--repeats N]`.
+"""What one full run of each page costs, warm: `python -m explorer.tooling.reruns [--repeats N]`.
 
 Opens the app in Streamlit's AppTest on the shipped checkpoints (the sidebar's defaults), visits
 every page once to warm the caches, then reruns each page `repeats` times and reads the app's own
@@ -58,7 +58,7 @@ def measure(pages: tuple[str, ...] = PAGES, repeats: int = 5) -> dict[str, dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m explorer.ui.reruns", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m explorer.tooling.reruns", description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--pages", default=",".join(PAGES))
     args = p.parse_args(argv)

@@ -154,7 +154,7 @@ def manifold_grid(model: "nn.Module", extent: tuple[float, float, float, float],
 
     Cell centres sit on the grid points, so the image covers half a cell more on every
     side; the returned extent is what the image covers (use it for the backdrop)."""
-    from .latent import decode
+    from explorer.analysis.latent import decode
 
     if model.cfg.latent_dim != 2:
         raise ValueError(f"a manifold grid needs a 2-D latent; this model's is {model.cfg.latent_dim}-D")

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import latent, metrics
-from .models import gaussian_kl
+from explorer.analysis import latent, metrics
+from explorer.models import gaussian_kl
 
 
 @dataclass(frozen=True)

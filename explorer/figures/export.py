@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import plots
+from explorer.figures import plots
 
 GIF_FRAME_MS = 250      # per frame: a path of 11 frames plays in under 3 s
 PROGRESS_PX = 6         # height of the progress bar under each GIF frame

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError, safe_open
 
-from .config import ConfigError, ModelConfig, TrainConfig
-from .training.state import TrainState
+from explorer.core.config import ConfigError, ModelConfig, TrainConfig
+from explorer.core.state import TrainState
 
 if TYPE_CHECKING:  # torch is imported where weights are read or written: listing and
     import torch   # describing checkpoints (the app's sidebar) does not need it
@@ -86,7 +86,7 @@ def _versions() -> dict[str, str]:
     import safetensors
     import torch
 
-    from . import __version__
+    from explorer import __version__
     return {"latent_explorer": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "safetensors": safetensors.__version__, "python": platform.python_version()}
 
@@ -156,7 +156,7 @@ def save_checkpoint(
             _write_json(tmp / METRICS_FILE, metrics)
         ckpt = Checkpoint(path=path, model_cfg=model_cfg, train_cfg=train_cfg, dataset=dataset, state=state,
                           metrics=metrics or {}, extra=extra or {})
-        from .card import model_card
+        from explorer.checkpoints.card import model_card
         (tmp / CARD_FILE).write_text(model_card(ckpt), encoding="utf-8")
         _fsync_dir(tmp)
         _swap_into_place(tmp, path)
@@ -171,7 +171,7 @@ def write_metrics(path: str | os.PathLike, metrics: dict) -> None:
     path = Path(path)
     _atomic_write_text(path / METRICS_FILE, json.dumps(_json_safe(metrics), indent=2, sort_keys=True) + "\n")
     ckpt = load_checkpoint(path, with_model=False)
-    from .card import model_card
+    from explorer.checkpoints.card import model_card
     _atomic_write_text(path / CARD_FILE, model_card(ckpt))
 
 
@@ -390,7 +390,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
 def _load_model(path: Path, model_cfg: ModelConfig, device: torch.device) -> nn.Module:
     import torch
 
-    from .models import build_model
+    from explorer.models import build_model
 
     weights_path = path / WEIGHTS_FILE
     if not weights_path.is_file():

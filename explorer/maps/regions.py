@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .projection import IDENTITY, Projection, ProjectionError, project, umap_model
+from explorer.maps.projection import IDENTITY, Projection, ProjectionError, project, umap_model
 
 if TYPE_CHECKING:  # torch is imported where a model runs: the Map page's first drawing needs none
     from torch import nn
@@ -141,7 +141,7 @@ def regions(vae: nn.Module, judge: nn.Module, projection: Projection, latents: n
             codes = np.asarray(reducer.inverse_transform(pts), dtype=np.float32)
     else:
         codes = unplace(projection, latents, pts, k)
-    from . import latent
+    from explorer.analysis import latent
     decoded = latent.decode(vae, codes, label if getattr(vae, "conditional", False) else None)
     pred, proba = latent.classify(judge, decoded)
     conf = proba[np.arange(len(pred)), pred]
@@ -156,7 +156,7 @@ def regions(vae: nn.Module, judge: nn.Module, projection: Projection, latents: n
 
 def recon_predictions(vae: nn.Module, judge: nn.Module, images: np.ndarray, labels=None) -> np.ndarray:
     """The classifier's label for each image's reconstruction, (N,) int64 (`labels`: a cvae's condition)."""
-    from . import latent
+    from explorer.analysis import latent
     cond = labels if getattr(vae, "conditional", False) else None
     out = []
     for i in range(0, len(images), 2000):  # bounded memory: reconstructions are as big as the images

@@ -1,5 +1,5 @@
 """Bench baseline for time_to_map: a page that only draws a scatter of random points (as many as
-EXPLORER_BASELINE_POINTS, set by explorer/bench.py), coloured by ten classes."""
+EXPLORER_BASELINE_POINTS, set by explorer/tooling/bench.py), coloured by ten classes."""
 import os
 
 import numpy as np

@@ -22,12 +22,12 @@ with it, and every figure is a median over `--repeats` runs):
                 that cache is filled, as every map after the first one on a machine is
     cached      projection_cached_s: the same map again, read from the cache
     train       train_epoch_s, time_to_quality_ratio: the conv vae against the reference MLP
-                VAE (explorer/reference.py), both trained in this run
+                VAE (explorer/training/reference.py), both trained in this run
     gpu         gpu_train_epoch_s: one epoch of the conv vae on CUDA (skipped without CUDA)
-    users       many_users: N browser sessions at once, driven by explorer/ui/loadclient.py;
+    users       many_users: N browser sessions at once, driven by explorer/tooling/loadclient.py;
                 with the server's own CPU use and time per page run and per slider move
     reruns      rerun_<page>_ms: one warm full run of each page, the app's own time (median),
-                measured in a fresh process with Streamlit's AppTest (explorer/ui/reruns.py)
+                measured in a fresh process with Streamlit's AppTest (explorer/tooling/reruns.py)
 
 The JSON object goes to stdout (and to --out), the readable table to stderr. Nothing here
 asserts a time: the figures are printed with their targets, and whether each is met.
@@ -194,9 +194,9 @@ PLOT_DRAWN_JS = """(n) => {
   return false;
 }"""
 
-# The baseline pages (explorer/ui/baselines/): a bare scatter, and a bare slider fragment.
-BASELINE_PAGE = REPO / "explorer" / "ui" / "baselines" / "scatter.py"
-SLIDER_BASELINE_PAGE = REPO / "explorer" / "ui" / "baselines" / "slider.py"
+# The baseline pages (explorer/tooling/baselines/): a bare scatter, and a bare slider fragment.
+BASELINE_PAGE = REPO / "explorer" / "tooling" / "baselines" / "scatter.py"
+SLIDER_BASELINE_PAGE = REPO / "explorer" / "tooling" / "baselines" / "slider.py"
 
 
 def time_to_plot(b, script: Path, log: Path, points: int, env=None, after: Callable | None = None) -> tuple[float, Any]:
@@ -422,9 +422,9 @@ def bench_slider(s: Settings, rep: Report, work: Path) -> None:
 
 # Each runs in a fresh interpreter: its own imports (numba's compile for umap) count.
 PROJECT_SNIPPETS = {
-    "ours_umap": "from explorer.projection import project\n"
+    "ours_umap": "from explorer.maps.projection import project\n"
                  "coords = project(x, 'umap', seed=0, cache_dir=None).coords",
-    "ours_tsne": "from explorer.projection import project\n"
+    "ours_tsne": "from explorer.maps.projection import project\n"
                  "coords = project(x, 'tsne', seed=0, cache_dir=None).coords",
     "baseline_umap": "import umap\ncoords = umap.UMAP().fit_transform(x)",
     "baseline_tsne": "from sklearn.manifold import TSNE\ncoords = TSNE().fit_transform(x)",
@@ -467,9 +467,9 @@ _CODES: dict[bool, np.ndarray] = {}
 def test_codes(s: Settings) -> np.ndarray:
     """Posterior means of the test set under the shipped 16-D vae (the first 2,000 with --quick)."""
     if s.quick not in _CODES:
-        from .checkpoints import load_checkpoint
-        from .data import load_dataset
-        from .latent import encode
+        from explorer.checkpoints import load_checkpoint
+        from explorer.data import load_dataset
+        from explorer.analysis.latent import encode
 
         ckpt = load_checkpoint(VAE_CHECKPOINT)
         test = load_dataset(ckpt.dataset, "test")
@@ -479,7 +479,7 @@ def test_codes(s: Settings) -> np.ndarray:
 
 
 def bench_projection(s: Settings, rep: Report, work: Path) -> None:
-    from .projection import trustworthiness
+    from explorer.maps.projection import trustworthiness
 
     x = test_codes(s)
     codes = work / "codes.npy"
@@ -521,15 +521,15 @@ def bench_projection(s: Settings, rep: Report, work: Path) -> None:
                                  "load_1min_before_each_run": [round(v, 2) for v in loads],
                                  "baselines": {"baseline_umap": "umap.UMAP() defaults",
                                                "baseline_tsne": "sklearn.manifold.TSNE() defaults"},
-                                 "ours": {"ours_umap": "explorer/umap_layout.py, numba cache empty (cold)",
+                                 "ours": {"ours_umap": "explorer/maps/umap_layout.py, numba cache empty (cold)",
                                           "ours_umap_warm": "the same, numba cache filled by the cold run",
-                                          "ours_tsne": "openTSNE, explorer/projection.py settings"}}
+                                          "ours_tsne": "openTSNE, explorer/maps/projection.py settings"}}
 
 
 def bench_cached(s: Settings, rep: Report, work: Path) -> None:
     """The map read back from the cache, as the app does on opening a checkpoint (a copy of the
     shipped maps, so the checkpoint itself is never written)."""
-    from .projection import project
+    from explorer.maps.projection import project
 
     x = test_codes(s)
     cache = work / "projections"
@@ -561,7 +561,7 @@ CHECKS_PER_EPOCH = 4
 
 
 def bench_vae_configs(quick: bool, device: str = "cpu", epochs: int = 10):
-    from .config import ModelConfig, TrainConfig
+    from explorer.core.config import ModelConfig, TrainConfig
 
     model_cfg = ModelConfig(kind="vae", image_shape=(1, 28, 28), num_classes=10, latent_dim=16, **BENCH_VAE)
     train_cfg = TrainConfig(dataset=DATASET, epochs=epochs, device=device, **BENCH_TRAIN)
@@ -569,7 +569,7 @@ def bench_vae_configs(quick: bool, device: str = "cpu", epochs: int = 10):
 
 
 def _train_data(quick: bool):
-    from .data import load_dataset
+    from explorer.data import load_dataset
 
     train, test = load_dataset(DATASET, "train"), load_dataset(DATASET, "test")
     if quick:
@@ -581,8 +581,8 @@ def _train_data(quick: bool):
 def train_until(model_cfg, train_cfg, train_data, test_data, target: float | None) -> dict:
     """Train, scoring the test set CHECKS_PER_EPOCH times an epoch (off the clock, with the
     same scorer as the reference); stops once the test negative ELBO is at `target` or below."""
-    from .metrics import elbo_terms
-    from .training.loop import train
+    from explorer.analysis.metrics import elbo_terms
+    from explorer.training.loop import train
 
     steps_per_epoch = max(1, len(train_data.images) // min(train_cfg.batch_size, len(train_data.images)))
     every = max(1, steps_per_epoch // CHECKS_PER_EPOCH)
@@ -606,7 +606,7 @@ def train_until(model_cfg, train_cfg, train_data, test_data, target: float | Non
         clock["steps"] += 1
         return reached["at_s"] is not None
 
-    from .models import build_model
+    from explorer.models import build_model
 
     model = build_model(model_cfg)
     clock["model"] = model
@@ -620,7 +620,7 @@ def train_until(model_cfg, train_cfg, train_data, test_data, target: float | Non
 
 
 def bench_train(s: Settings, rep: Report, work: Path) -> None:
-    from .reference import train_reference
+    from explorer.training.reference import train_reference
 
     train_data, test_data = _train_data(s.quick)
     ref_epochs = 2 if s.quick else 10
@@ -653,7 +653,7 @@ def bench_gpu(s: Settings, rep: Report, work: Path) -> None:
     if not torch.cuda.is_available():
         rep.skipped["gpu_train_epoch_s"] = "no CUDA device here (torch.cuda.is_available() is False)"
         return
-    from .training.loop import train
+    from explorer.training.loop import train
 
     train_data, _ = _train_data(s.quick)
     model_cfg, train_cfg = bench_vae_configs(s.quick, device="cuda", epochs=3)
@@ -669,7 +669,7 @@ def bench_users(s: Settings, rep: Report, work: Path) -> None:
     """Many users at once (issue 7's load test, full form): `s.users` sessions (3 of them real
     Chromium pages, the rest clients of Streamlit's websocket protocol) move Traverse sliders and
     switch pages on one server for 60 s (15 s with --quick); errors, isolation, round trips, memory."""
-    from explorer.ui import loadclient  # it speaks Streamlit's protobufs, so it lives under ui/
+    from explorer.tooling import loadclient  # it speaks Streamlit's protobufs, so it lives under ui/
 
     from explorer.ui import timing
 
@@ -729,7 +729,7 @@ def server_times(lines: list[dict]) -> dict[str, dict]:
 def bench_reruns(s: Settings, rep: Report, work: Path) -> None:
     """Each page's warm full run, in a fresh process on the shipped checkpoints (AppTest)."""
     repeats = 3 if s.quick else max(5, s.repeats)
-    done = subprocess.run([sys.executable, "-m", "explorer.ui.reruns", "--repeats", str(repeats)], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "explorer.tooling.reruns", "--repeats", str(repeats)], cwd=REPO,
                           env=streamlit_env({"EXPLORER_CACHE_DIR": str(work / "cache")}), capture_output=True,
                           text=True, timeout=1800)
     if done.returncode != 0:

@@ -14,7 +14,7 @@ same image as any other session that asked for the same checkpoint and slider va
 values come from a small grid, so sessions share many). The server's memory (RSS, from
 /proc) is sampled throughout: models are loaded once per process, not once per session.
 
-    python -m explorer.ui.loadclient --url http://127.0.0.1:8501 --sessions 20 --seconds 60
+    python -m explorer.tooling.loadclient --url http://127.0.0.1:8501 --sessions 20 --seconds 60
 
 `run_load` is the function behind it; `WsSession` is the protocol client, so that other actors
 can be added through ``actors=``. A session that trains on a Train page, for instance::
@@ -604,7 +604,7 @@ def _round(v: float | None) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m explorer.ui.loadclient",
+    p = argparse.ArgumentParser(prog="python -m explorer.tooling.loadclient",
                                 description="Drive a running Latent Explorer server with many concurrent sessions.")
     p.add_argument("--url", default="http://127.0.0.1:8501")
     p.add_argument("--sessions", type=int, default=20)

@@ -1,6 +1,6 @@
 """The reference our VAEs are measured against: an MLP VAE of the pytorch/examples shape
 (784-400-20, ReLU, Adam 1e-3, batch 128, 10 epochs), trained on the same data and scored
-by the same code (`explorer.metrics`)."""
+by the same code (`explorer.analysis.metrics`)."""
 from __future__ import annotations
 
 import math
@@ -11,8 +11,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .config import ModelConfig, TrainConfig
-from .models.vae import VAE, LossTerms, bernoulli_nll, gaussian_kl
+from explorer.core.config import ModelConfig, TrainConfig
+from explorer.models.vae import VAE, LossTerms, bernoulli_nll, gaussian_kl
 
 
 class MLPVAE(nn.Module):
@@ -52,8 +52,8 @@ class MLPVAE(nn.Module):
 def train_reference(train_data, test_data, epochs: int = 10, seed: int = 0, device: str = "cpu",
                     on_epoch=None) -> tuple[MLPVAE, dict]:
     """Train the reference MLP VAE with the shared loop; returns it and its test figures."""
-    from .metrics import elbo_terms
-    from .training.loop import train
+    from explorer.analysis.metrics import elbo_terms
+    from explorer.training.loop import train
 
     model = MLPVAE(tuple(train_data.images.shape[1:]))
     cfg = TrainConfig(dataset=train_data.spec.name if hasattr(train_data, "spec") else "", epochs=epochs,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .plots import class_color
+from explorer.figures.plots import class_color
 
 SUPERSAMPLE = 2
 PAD = 0.05            # of the extent, on every side

@@ -5,7 +5,7 @@
 A map is computed once per set of latents, method, parameters and seed, and stored as
 `<cache_dir>/<method>-<key>.npz` (plain arrays and strings, loaded with
 allow_pickle=False). The app passes `<checkpoint>/projections`, so a checkpoint carries
-its maps. UMAP is the app's own (explorer/umap_layout.py: umap-learn's algorithm without
+its maps. UMAP is the app's own (explorer/maps/umap_layout.py: umap-learn's algorithm without
 its start-up cost); t-SNE is openTSNE's. Both, and numba, are imported only when a map has
 to be computed: a cache hit must not pay for them. The key includes each method's
 ALGORITHM_VERSION, so a map cached by an older way of computing it is computed again.
@@ -36,7 +36,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 IDENTITY = "identity"
 # Each method's algorithm version, part of every cache key: bumped when the way that method
 # computes its map changes, so maps cached (or shipped) by the old way are not served as new.
-# umap 2: explorer/umap_layout.py instead of umap-learn; tsne 2: openTSNE with a coarser FFT
+# umap 2: explorer/maps/umap_layout.py instead of umap-learn; tsne 2: openTSNE with a coarser FFT
 # grid, more interpolation points, and 250 iterations after the early exaggeration, not 500.
 ALGORITHM_VERSION: dict[str, int] = {"umap": 2, "tsne": 2, "pca": 1, "identity": 1}
 TRUST_MAX_POINTS = 2000
@@ -205,10 +205,10 @@ def _pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _umap(x: np.ndarray, params: dict, seed: int) -> np.ndarray:
-    # The app's own UMAP (explorer/umap_layout.py): umap-learn's algorithm without its
+    # The app's own UMAP (explorer/maps/umap_layout.py): umap-learn's algorithm without its
     # start-up cost (pynndescent, numba compiling the graph construction), exact nearest
     # neighbours, single-threaded and seeded, so a shipped map is reproducible.
-    from . import umap_layout
+    from explorer.maps import umap_layout
 
     try:
         return umap_layout.umap_map(x, params["n_neighbors"], params["min_dist"], seed)
@@ -225,7 +225,7 @@ def umap_model(latents: np.ndarray, coords: np.ndarray, params: dict, seed: int)
     it never has to reproduce our layout. Slow on first use (umap-learn's numba compile)."""
     import umap  # imported here: seconds of numba compilation
 
-    from . import umap_layout
+    from explorer.maps import umap_layout
 
     x = np.ascontiguousarray(latents, dtype=np.float32)
     y = np.ascontiguousarray(coords, dtype=np.float32)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import bernoulli_nll
+from explorer.models import bernoulli_nll
 
 SMALL_BATCH = 64                    # up to this many items, run on one CPU thread
 _THREADS = torch.get_num_threads()  # what the rest runs on

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .checkpoints import Checkpoint
+    from explorer.checkpoints import Checkpoint
 
 KIND_TITLES = {
     "vae": "Variational autoencoder",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .plots import FONT_SIZE, HIGHLIGHT_COLOR, class_color
+from explorer.figures.plots import FONT_SIZE, HIGHLIGHT_COLOR, class_color
 
 MU_COLOR = "#0072B2"
 PRIOR_COLOR = "rgba(120, 120, 120, 0.18)"

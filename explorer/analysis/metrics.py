@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import latent
-from .latent import _batches, _device
-from .models import bernoulli_nll, gaussian_kl
+from explorer.analysis import latent
+from explorer.analysis.latent import _batches, _device
+from explorer.models import bernoulli_nll, gaussian_kl
 
 LOG_2PI = math.log(2 * math.pi)
 
