@@ -1,4 +1,6 @@
-"""`python -m explorer <command>`: train, evaluate, sample, predict, fetch-data, project, bench.
+"""`python -m explorer <command>`: train, evaluate, sample, predict, fetch-data, project.
+
+`python -m explorer bench` is developer tooling (explorer/tooling/bench.py), routed by __main__.py.
 
 The CLI and the app call the same functions; this file only parses arguments,
 reports progress and turns errors into one clear line and a non-zero exit status.
@@ -189,44 +191,7 @@ def default_name(args: argparse.Namespace) -> str:
 
 # ---------------------------------------------------------------- evaluate
 
-def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, reference: bool = False) -> dict:
-    from explorer.checkpoints import load_checkpoint, write_metrics
-    from explorer.data import load_dataset
-    from explorer.analysis.metrics import evaluate_model
-
-    ckpt = load_checkpoint(checkpoint)
-    test = load_dataset(ckpt.dataset, "test", data_dir=data_dir)
-    clf_model = None
-    if classifier:
-        clf = load_checkpoint(classifier)
-        if clf.kind not in ("classifier", "hybrid"):
-            raise UserError(f"--classifier {classifier} is a {clf.kind}, not a classifier")
-        if clf.dataset != ckpt.dataset:
-            raise UserError(f"--classifier {classifier} was trained on {clf.dataset}, the checkpoint on {ckpt.dataset}")
-        clf_model = clf.model
-    metrics = evaluate_model(ckpt.model, test.images, test.labels, iwae_k=iwae_k, classifier=clf_model)
-    metrics["dataset"] = ckpt.dataset
-    if reference and ckpt.kind in ("vae", "cvae", "hybrid"):
-        from explorer.training.reference import train_reference
-        train = load_dataset(ckpt.dataset, "train", data_dir=data_dir)
-        _, ref = train_reference(train, test)
-        metrics["reference_mlp_neg_elbo"] = ref["neg_elbo"]
-        metrics["reference_mlp_recon"] = ref["recon"]
-        metrics["reference_mlp_kl"] = ref["kl"]
-        metrics["reference_mlp_train_seconds"] = ref["train_seconds"]
-        metrics["neg_elbo_vs_reference"] = (metrics["neg_elbo"] - ref["neg_elbo"]) / ref["neg_elbo"]
-    if classifier:
-        metrics["judged_by"] = str(Path(classifier))
-    old = ckpt.metrics or {}
-    for k in ("conditional_fidelity", "conditional_fidelity_per_class", "sample_diversity", "judged_by",
-              "reference_mlp_neg_elbo", "reference_mlp_recon", "reference_mlp_kl", "reference_mlp_train_seconds"):
-        if k in old and k not in metrics:  # keep fidelity figures measured earlier with a classifier
-            metrics[k] = old[k]
-    if "reference_mlp_neg_elbo" in metrics and "neg_elbo" in metrics:
-        metrics["neg_elbo_vs_reference"] = (metrics["neg_elbo"] - metrics["reference_mlp_neg_elbo"]) / metrics["reference_mlp_neg_elbo"]
-    write_metrics(checkpoint, metrics)
-    return metrics
-
+from explorer.training.evaluate import run_evaluate  # noqa: E402  (the CLI's evaluate; also the Train page's)
 
 def _headline(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if not isinstance(v, list)}
@@ -235,8 +200,8 @@ def _headline(metrics: dict) -> dict:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = run_evaluate(args.checkpoint, classifier=args.classifier, iwae_k=args.iwae_k, data_dir=args.data_dir,
                            reference=args.reference)
-    from explorer.checkpoints import _json_safe
-    print(json.dumps(_json_safe(metrics)))
+    from explorer.core.atomic import json_safe
+    print(json.dumps(json_safe(metrics)))
     return 0
 
 
@@ -324,7 +289,8 @@ def _channels(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer: train, evaluate and use VAEs.")
+    p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer: train, evaluate and use VAEs.",
+                                epilog="python -m explorer bench: speed and memory figures (developer tooling; --help for its options)")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model and write a checkpoint")
@@ -406,14 +372,6 @@ def build_parser() -> argparse.ArgumentParser:
     pj.add_argument("--data-dir", default=None)
     pj.set_defaults(func=cmd_project)
 
-    b = sub.add_parser("bench", help="speed and memory figures, each beside its baseline (JSON on stdout, a table on stderr)")
-    b.add_argument("--only", default=None,
-                   help="comma-separated groups: map, slider, projection, cached, train, gpu, users, reruns")
-    b.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
-    b.add_argument("--quick", action="store_true", help="small settings: a smoke test, not figures to quote")
-    b.add_argument("--users", type=int, default=20, help="users: how many sessions the load test drives")
-    b.add_argument("--out", default=None, help="also write the JSON to this file")
-    b.set_defaults(func=cmd_bench)
     return p
 
 
@@ -434,35 +392,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-# ---------------------------------------------------------------- bench
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from explorer.tooling.bench import Settings, parse_only, run, table
-
-    try:
-        groups = parse_only(args.only)
-    except ValueError as e:
-        raise UserError(str(e)) from e
-    if args.repeats < 1:
-        raise UserError(f"--repeats must be at least 1, got {args.repeats}")
-    if args.users < 1:
-        raise UserError(f"--users must be at least 1, got {args.users}")
-    settings = Settings(repeats=args.repeats, quick=args.quick, users=args.users)
-    result = run(groups, settings, progress=lambda m: print(m, file=sys.stderr, flush=True))
-    text = json.dumps(result, indent=2)
-    if args.out:
-        out = Path(args.out)
-        tmp = out.with_name(f".{out.name}.tmp")
-        try:
-            tmp.write_text(text + "\n", encoding="utf-8")
-            os.replace(tmp, out)
-        except OSError as e:
-            raise UserError(f"cannot write {out}: {e}") from e
-    print(table(result), file=sys.stderr)
-    print(text)
-    return 0
 
 
 # ---------------------------------------------------------------- project

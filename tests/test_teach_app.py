@@ -131,7 +131,7 @@ def evaluated(tiny_checkpoints, tmp_path, monkeypatch, app_env) -> Path:
     """A copy of the tiny checkpoints with metrics.json written by the real evaluate."""
     import shutil
 
-    from explorer.cli import run_evaluate
+    from explorer.training.evaluate import run_evaluate
     root = tmp_path / "evaluated"
     shutil.copytree(tiny_checkpoints, root)
     run_evaluate(str(root / "digits" / "hybrid-10d"), classifier=None, iwae_k=3, data_dir=None, reference=False)

@@ -36,7 +36,7 @@ def _threads_for(n: int) -> Iterator[None]:
         torch.set_num_threads(_THREADS)
 
 
-def _device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
@@ -61,7 +61,7 @@ def _labels_for(model: nn.Module, labels, n: int) -> np.ndarray | None:
     return labels
 
 
-def _batches(x: np.ndarray, y: np.ndarray | None, batch_size: int,
+def batches(x: np.ndarray, y: np.ndarray | None, batch_size: int,
              device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     for i in range(0, len(x), batch_size):
         xb = torch.as_tensor(np.ascontiguousarray(x[i:i + batch_size]), dtype=torch.float32, device=device)
@@ -98,7 +98,7 @@ def encode(model: nn.Module, images: np.ndarray, labels=None,
     y = _labels_for(model, labels, len(images))
     mus, logvars = [], []
     with _threads_for(len(images)):
-        for xb, yb in _batches(images, y, batch_size, _device(model)):
+        for xb, yb in batches(images, y, batch_size, model_device(model)):
             mu, logvar = model.encode(xb, yb)
             mus.append(_numpy(mu))
             logvars.append(_numpy(logvar))
@@ -114,7 +114,7 @@ def _decode_logits(model: nn.Module, z: np.ndarray, labels=None, batch_size: int
     if z.ndim != 2 or z.shape[1] != model.cfg.latent_dim:
         raise ValueError(f"codes must have shape (N, {model.cfg.latent_dim}), got {z.shape}")
     y = _labels_for(model, labels, len(z))
-    for zb, yb in _batches(z, y, batch_size, _device(model)):
+    for zb, yb in batches(z, y, batch_size, model_device(model)):
         yield model.decode(zb, yb)
 
 
@@ -141,7 +141,7 @@ def recon_error(model: nn.Module, images: np.ndarray, labels=None, batch_size: i
     images = _check_images(model, images)
     mu, _ = encode(model, images, labels, batch_size)
     out, start = [], 0
-    dev = _device(model)
+    dev = model_device(model)
     for logits in _decode_logits(model, mu, labels, batch_size):
         xb = torch.as_tensor(images[start:start + len(logits)], device=dev)
         out.append(_numpy(bernoulli_nll(logits, xb)))
@@ -300,7 +300,7 @@ def classify(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> tu
     images = _check_images(model, images)
     with _threads_for(len(images)):
         out = [_numpy(torch.softmax(model.classify(xb).float(), dim=1))
-               for xb, _ in _batches(images, None, batch_size, _device(model))]
+               for xb, _ in batches(images, None, batch_size, model_device(model))]
     proba = np.concatenate(out) if out else np.zeros((0, model.cfg.num_classes), np.float32)
     return proba.argmax(1).astype(np.int64), proba
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from explorer.analysis import latent
-from explorer.analysis.latent import _batches, _device
+from explorer.analysis.latent import batches, model_device
 from explorer.models import bernoulli_nll, gaussian_kl
 
 LOG_2PI = math.log(2 * math.pi)
@@ -29,10 +29,10 @@ def elbo_per_image(model: nn.Module, images: np.ndarray, labels: np.ndarray | No
     and its KL(q(z|x) || p(z)), in nats, float64 (N,) each; their sum is the negative ELBO."""
     model.eval()
     torch.manual_seed(seed)
-    dev = _device(model)
+    dev = model_device(model)
     labels = labels if getattr(model, "conditional", False) else None
     recon_parts, kl_parts = [], []
-    for xb, yb in _batches(images, labels, batch_size, dev):
+    for xb, yb in batches(images, labels, batch_size, dev):
         mu, logvar = model.encode(xb, yb)
         kl_parts.append(gaussian_kl(mu, logvar).double().cpu().numpy())
         recon = torch.zeros(len(xb), dtype=torch.float64, device=dev)
@@ -52,10 +52,10 @@ def iwae_nll(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = N
     -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x). Tighter than the ELBO as k grows."""
     model.eval()
     torch.manual_seed(seed)
-    dev = _device(model)
+    dev = model_device(model)
     labels = labels if getattr(model, "conditional", False) else None
     total = 0.0
-    for xb, yb in _batches(images, labels, batch_size, dev):
+    for xb, yb in batches(images, labels, batch_size, dev):
         mu, logvar = model.encode(xb, yb)
         b, d = mu.shape
         std = torch.exp(0.5 * logvar)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError, safe_open
 
+from explorer.core.atomic import json_safe, write_json, write_text
 from explorer.core.config import ConfigError, ModelConfig, TrainConfig
 from explorer.core.state import TrainState
 
@@ -169,39 +170,14 @@ def save_checkpoint(
 def write_metrics(path: str | os.PathLike, metrics: dict) -> None:
     """Replace a checkpoint's metrics.json (atomically) and refresh its model card."""
     path = Path(path)
-    _atomic_write_text(path / METRICS_FILE, json.dumps(_json_safe(metrics), indent=2, sort_keys=True) + "\n")
+    write_json(path / METRICS_FILE, metrics)
     ckpt = load_checkpoint(path, with_model=False)
     from explorer.checkpoints.card import model_card
-    _atomic_write_text(path / CARD_FILE, model_card(ckpt))
-
-
-def _json_safe(obj: Any) -> Any:
-    """NaN and infinities become null: JSON has no spelling for them."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
+    write_text(path / CARD_FILE, model_card(ckpt))
 
 
 def _write_json(p: Path, obj: Any) -> None:
-    p.write_text(json.dumps(_json_safe(obj), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def _atomic_write_text(p: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    p.write_text(json.dumps(json_safe(obj), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _fsync_dir(d: Path) -> None:

@@ -32,7 +32,7 @@ METRIC_NOTES = {
 }
 
 
-def _fmt(v) -> str:
+def format_figure(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
     return str(v)
@@ -70,7 +70,7 @@ def model_card(ckpt: "Checkpoint") -> str:
                   "| figure | value | meaning |", "| --- | --- | --- |"]
         for k, v in ckpt.metrics.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
-                lines.append(f"| {k} | {_fmt(v)} | {METRIC_NOTES.get(k, '')} |")
+                lines.append(f"| {k} | {format_figure(v)} | {METRIC_NOTES.get(k, '')} |")
         per_class = ckpt.metrics.get("conditional_fidelity_per_class")
         if per_class:
             lines += ["", "Conditional fidelity per class: " + ", ".join(f"{i}: {p:.3f}" for i, p in enumerate(per_class))]
@@ -79,7 +79,7 @@ def model_card(ckpt: "Checkpoint") -> str:
         lines += ["", "## Reference", "", ref.get("description", ""), ""]
         for k, v in ref.items():
             if k != "description":
-                lines.append(f"- {k}: {_fmt(v)}")
+                lines.append(f"- {k}: {format_figure(v)}")
     notes = ckpt.extra.get("notes")
     if notes:
         lines += ["", "## Notes", "", notes]

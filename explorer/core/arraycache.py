@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.data.paths import cache_dir as default_cache_dir
+from explorer.core.paths import cache_dir as default_cache_dir
 
 VERSION = 1  # bumped when what a cached computation returns changes
 

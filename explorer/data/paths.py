@@ -6,26 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from explorer.core.paths import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, cache_dir, env_path  # noqa: F401 (cache_dir is re-exported)
 from explorer.data.registry import DatasetSpec, FileSpec, get_spec
 
 DATA_DIR_ENV = "EXPLORER_DATA_DIR"
-CACHE_DIR_ENV = "EXPLORER_CACHE_DIR"
-DEFAULT_CACHE_DIR = Path("~/.cache/latent-explorer")
-
-
-def _env_path(variable: str) -> Path | None:
-    """The path in environment variable ``variable``, or None if unset or empty."""
-    value = os.environ.get(variable, "").strip()
-    return Path(value).expanduser() if value else None
-
-
-def cache_dir() -> Path:
-    """The cache dir: ``$EXPLORER_CACHE_DIR``, else ``~/.cache/latent-explorer``.
-
-    Downloads go to ``cache_dir() / <name>``; decoded arrays to ``cache_dir() / "decoded"``.
-    The directory is not created here.
-    """
-    return _env_path(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR.expanduser()
 
 
 def search_dirs(name: str | DatasetSpec, data_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -37,7 +21,7 @@ def search_dirs(name: str | DatasetSpec, data_dir: str | os.PathLike | None = No
     spec = get_spec(name)
     bases = [
         Path(data_dir).expanduser() if data_dir is not None else None,
-        _env_path(DATA_DIR_ENV),
+        env_path(DATA_DIR_ENV),
         cache_dir() / spec.name,
         *(Path(d) for d in spec.system_dirs),
     ]

@@ -35,6 +35,7 @@ Only the subprocesses this launches import streamlit.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import json
@@ -55,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATASET = "fashion-mnist"
 VAE_CHECKPOINT = REPO / "checkpoints" / DATASET / "vae-16d"
 GROUPS = ("map", "slider", "projection", "cached", "train", "gpu", "users", "reruns")
@@ -836,3 +837,46 @@ def table(result: dict) -> str:
     lines.append(f"load average {m['load_average_start']} -> {m['load_average_end']}, {m['cpus']} CPUs, "
                  f"{m['seconds']} s in all")
     return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    b = argparse.ArgumentParser(prog="python -m explorer bench",
+                                description="speed and memory figures, each beside its baseline (JSON on stdout, a table on stderr)")
+    b.add_argument("--only", default=None,
+                   help="comma-separated groups: map, slider, projection, cached, train, gpu, users, reruns")
+    b.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
+    b.add_argument("--quick", action="store_true", help="small settings: a smoke test, not figures to quote")
+    b.add_argument("--users", type=int, default=20, help="users: how many sessions the load test drives")
+    b.add_argument("--out", default=None, help="also write the JSON to this file")
+    return b
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m explorer bench [...]`: run the groups asked for, print the JSON and the table."""
+    args = build_parser().parse_args(argv)
+    try:
+        groups = parse_only(args.only)
+        if args.repeats < 1:
+            raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
+        if args.users < 1:
+            raise ValueError(f"--users must be at least 1, got {args.users}")
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    settings = Settings(repeats=args.repeats, quick=args.quick, users=args.users)
+    result = run(groups, settings, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    text = json.dumps(result, indent=2)
+    if args.out:
+        from explorer.core.atomic import write_text
+        try:
+            write_text(Path(args.out), text + "\n")
+        except OSError as e:
+            print(f"error: cannot write {args.out}: {e}", file=sys.stderr)
+            return 2
+    print(table(result), file=sys.stderr)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
+APP = Path(__file__).resolve().parents[2] / "explorer" / "app.py"
 # every page app.py navigates to, in its order: a new page is measured without editing this
 PAGES = tuple(re.findall(r'st\.Page\("ui/pages/(\w+)\.py"', APP.read_text(encoding="utf-8")))
 

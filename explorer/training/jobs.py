@@ -432,7 +432,7 @@ def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> in
     if st_.status == "finished":
         rep.update(force=True, state="evaluating", message="training done; measuring the test-set figures...",
                    epoch_done=st_.epoch, history=list(st_.history), eta_s=0)
-        from explorer.cli import run_evaluate
+        from explorer.training.evaluate import run_evaluate
         metrics = run_evaluate(out, classifier=spec.classifier if model_cfg.kind == "cvae" else None,
                                iwae_k=spec.iwae_k)
         headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

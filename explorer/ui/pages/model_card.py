@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer.figures import plots, plots_teach
-from explorer.checkpoints.card import METRIC_NOTES, _fmt
+from explorer.checkpoints.card import METRIC_NOTES, format_figure
 from explorer.checkpoints import CARD_FILE, Checkpoint, CheckpointError
 from explorer.ui import help, loaders, memo
 from explorer.ui.state import Context, context
@@ -38,7 +38,7 @@ def headline(m: dict) -> None:
 
 
 def figures_table(m: dict, key: str) -> None:
-    rows = [{"figure": k, "value": _fmt(v), "meaning": METRIC_NOTES.get(k, "")} for k, v in m.items()
+    rows = [{"figure": k, "value": format_figure(v), "meaning": METRIC_NOTES.get(k, "")} for k, v in m.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
     st.dataframe(rows, hide_index=True, width="stretch", key=f"{key}_figures", height=35 * (len(rows) + 1) + 3,
                  column_config={"meaning": st.column_config.TextColumn(width="large")})
