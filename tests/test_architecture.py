@@ -48,9 +48,8 @@ def modules() -> dict[str, Path]:
 ALL = modules()
 
 
-def imports(path: Path) -> list[tuple[int, str, str | None]]:
-    """(line, imported module, imported name or None) for every import in the file."""
-    me = module_name(path)
+def imports(me: str, path: Path) -> list[tuple[int, str, str | None]]:
+    """(line, imported module, imported name or None) for every import in module `me`'s file."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -65,10 +64,9 @@ def imports(path: Path) -> list[tuple[int, str, str | None]]:
     return found
 
 
-def private_attributes(path: Path) -> list[tuple[int, str]]:
+def private_attributes(me: str, path: Path) -> list[tuple[int, str]]:
     """`module._name` uses, where `module` was bound by importing another explorer module."""
     tree = ast.parse(path.read_text(), str(path))
-    me = module_name(path)
     bound: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -89,8 +87,8 @@ def violations() -> list[str]:
     bad = []
     for me, path in ALL.items():
         mine = layer_of(me)
-        for line, target, name in imports(path):
-            where = f"{path.relative_to(PACKAGE.parent)}:{line}"
+        for line, target, name in imports(me, path):
+            where = f"{path.name}:{line}"
             top = target.split(".")[0]
             if top == "streamlit" and mine not in STREAMLIT_ALLOWED:
                 bad.append(f"{where}: {me} ({mine}) imports streamlit; only the UI may")
@@ -106,8 +104,8 @@ def violations() -> list[str]:
                     bad.append(f"{where}: {me} ({mine}) imports the tooling {target}")
             elif mine != TOOLING and LAYERS.index(theirs) > LAYERS.index(mine):
                 bad.append(f"{where}: {me} ({mine}) imports {target} ({theirs}), a layer above it")
-        for line, attr in private_attributes(path):
-            bad.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {me} uses the private name {attr}")
+        for line, attr in private_attributes(me, path):
+            bad.append(f"{path.name}:{line}: {me} uses the private name {attr}")
     return bad
 
 
@@ -130,11 +128,7 @@ def test_the_layers_are_the_folders_written_down():
     ("import streamlit as st\n", "streamlit"),
 ])
 def test_the_checker_catches_each_kind_of_violation(tmp_path, monkeypatch, source, why):
-    fake = PACKAGE / "core" / "_layer_probe.py"
-    fake_path = tmp_path / "probe.py"
-    fake_path.write_text(source)
-    monkeypatch.setitem(ALL, "explorer.core._layer_probe", fake_path)
-    monkeypatch.setattr(f"{__name__}.module_name",
-                        lambda p, real=module_name: "explorer.core._layer_probe" if p == fake_path else real(p))
+    probe = tmp_path / "probe.py"
+    probe.write_text(source)
+    monkeypatch.setitem(ALL, "explorer.core.probe", probe)
     assert any(why in v for v in violations()), f"{source!r} was not caught"
-    assert not fake.exists()
