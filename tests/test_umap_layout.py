@@ -77,7 +77,7 @@ def test_same_seed_same_map_in_a_fresh_process_and_another_seed_another(codes, t
     x = codes[:1000]
     here = umap_layout.umap_map(x, 15, 0.1, seed=3)
     np.save(tmp_path / "x.npy", x)
-    code = ("import numpy as np\nfrom explorer import umap_layout\n"
+    code = ("import numpy as np\nfrom explorer.maps import umap_layout\n"
             f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
             f"np.save({str(tmp_path / 'y.npy')!r}, umap_layout.umap_map(x, 15, 0.1, seed=3))\n")
     last_line(code, timeout=300)
