@@ -84,6 +84,32 @@ def kl_figure(kls: dict[str, np.ndarray]) -> go.Figure:
     return fig
 
 
+def pick():
+    """The dataset and the two checkpoints to compare, and the page's two columns; None (with a
+    message) when there are not two VAE checkpoints of one dataset."""
+    entries = cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
+    datasets = catalog.datasets_with_checkpoints(entries)
+    if not datasets:
+        st.error("No checkpoints to compare. Train one on the Train page.")
+        return None
+    chosen = st.session_state.get("sb_dataset")
+    dataset = st.selectbox("Dataset", datasets, index=datasets.index(chosen) if chosen in datasets else 0,
+                           key="cmp_dataset", format_func=dataset_title)
+    vaes = [e for e in catalog.vae_choices(entries, dataset) if not e.problem]
+    if len(vaes) < 2:
+        st.info("This dataset has fewer than two VAE checkpoints. Train another on the Train page (for example "
+                "the same model with beta 4) and come back.")
+        return None
+    by_path = {e.path: e for e in vaes}
+    paths = [e.path for e in vaes]
+    cols = st.columns(2, gap="large")
+    picks = []
+    for i, col in enumerate(cols):
+        picks.append(col.selectbox(f"Checkpoint {'AB'[i]}", paths, index=min(i, len(paths) - 1),
+                                   format_func=lambda p: by_path[p].label, key=f"cmp_{'ab'[i]}"))
+    return dataset, picks, cols
+
+
 @guarded
 def render() -> None:
     st.title("Compare two models")
@@ -93,26 +119,10 @@ def render() -> None:
             "prior: the KL falls, reconstructions blur, and at large beta whole dimensions stop carrying "
             "information (*posterior collapse*: their KL drops to about 0, the bars below). A **hybrid** with a "
             "large lambda sorts its latent space by class, which the maps show at a glance.")
-    entries = cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
-    datasets = catalog.datasets_with_checkpoints(entries)
-    if not datasets:
-        st.error("No checkpoints to compare. Train one on the Train page.")
+    picked = pick()
+    if picked is None:
         return
-    chosen = st.session_state.get("sb_dataset")
-    dataset = st.selectbox("Dataset", datasets, index=datasets.index(chosen) if chosen in datasets else 0,
-                           key="cmp_dataset", format_func=dataset_title)
-    vaes = [e for e in catalog.vae_choices(entries, dataset) if not e.problem]
-    if len(vaes) < 2:
-        st.info("This dataset has fewer than two VAE checkpoints. Train another on the Train page (for example "
-                "the same model with beta 4) and come back.")
-        return
-    by_path = {e.path: e for e in vaes}
-    paths = [e.path for e in vaes]
-    cols = st.columns(2, gap="large")
-    picks = []
-    for i, col in enumerate(cols):
-        picks.append(col.selectbox(f"Checkpoint {'AB'[i]}", paths, index=min(i, len(paths) - 1),
-                                   format_func=lambda p: by_path[p].label, key=f"cmp_{'ab'[i]}"))
+    dataset, picks, cols = picked
     try:
         data = cache.test_set(dataset)
     except DataError as e:
