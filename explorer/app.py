@@ -14,7 +14,7 @@ if str(_HERE.parent) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from explorer.ui import catalog, favicon, loaders, present, sidebar, streamlit_fixes, timing, urlstate, widgets  # noqa: E402
+from explorer.ui import cache, catalog, favicon, present, sidebar, streamlit_fixes, timing, urlstate, widgets  # noqa: E402
 
 streamlit_fixes.install()  # a fragment rerun never changes the page (explorer/ui/streamlit_fixes.py)
 
@@ -41,7 +41,7 @@ page = st.navigation({
 })
 with timing.span(f"page.{page.url_path or 'map'}"):  # a full run's own time, for the bench
     widgets.style()
-    urlstate.restore(loaders.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots())))
+    urlstate.restore(cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots())))
     urlstate.restore_picks(sidebar.render())
     present.toggle()
     page.run()

@@ -221,13 +221,13 @@ def test_a_missing_dataset_is_a_message(app_env):
 
 def test_on_digits_the_map_says_how_to_get_fashion_mnist(app_env, monkeypatch):
     import explorer.data
-    from explorer.ui import loaders
+    from explorer.ui import cache
 
     monkeypatch.setattr(explorer.data, "available_datasets", lambda data_dir=None: ["digits"])
-    loaders.available.clear()
+    cache.available.clear()
     try:
         at = open_app()
         assert any("python -m explorer fetch-data fashion-mnist" in i.value and "dataset-fashion-mnist" in i.value
                    for i in at.info)
     finally:
-        loaders.available.clear()
+        cache.available.clear()

@@ -177,3 +177,38 @@ def test_compare_shows_two_checkpoints_side_by_side(train_env, tiny_checkpoints)
     assert len(specs) >= 3 and "collapsed below this" in specs[2]
     b.set_value(tiny_checkpoints / "digits" / "hybrid-10d").run()
     assert "hybrid" in at.dataframe[0].value.to_string()
+
+
+# ---------------------------------------------------------------- the settings, without the page
+
+def _settings(**changes):
+    from explorer.training.settings import TrainSettings
+
+    values = dict(dataset="digits", kind="hybrid", latent_dim=2, beta=1.0, cls_weight=10.0, epochs=3,
+                  batch_size=64, lr=1e-3, seed=0, device="cpu", name="  hybrid-2d  ")
+    return TrainSettings(**{**values, **changes})
+
+
+def test_settings_become_the_job_that_trains_them(tmp_path):
+    from explorer.training.settings import job_spec
+
+    (tmp_path / "digits" / "classifier").mkdir(parents=True)
+    spec = job_spec(_settings(), tmp_path, [], owner="me")
+    assert spec.out == str(tmp_path / "digits" / "hybrid-2d")          # the name, stripped
+    assert spec.model["kind"] == "hybrid" and spec.model["latent_dim"] == 2 and spec.model["cls_weight"] == 10.0
+    assert spec.model["depth"] == 0 and spec.train["epochs"] == 3 and spec.train["batch_size"] == 64
+    assert spec.classifier == str(tmp_path / "digits" / "classifier") and spec.owner == "me" and spec.iwae_k == 20
+    assert job_spec(_settings(), tmp_path, [Path("/x/clf")], owner="me").classifier == "/x/clf"  # first usable one
+    assert job_spec(_settings(dataset="digits"), tmp_path / "none", [], owner="").classifier is None
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"name": "../../etc"}, "name may use letters"),
+    ({"name": ""}, "name may use letters"),
+    ({"epochs": 0}, "cannot be trained"),
+])
+def test_unsound_settings_are_a_message(changes, message, tmp_path):
+    from explorer.training.settings import SettingsError, job_spec
+
+    with pytest.raises(SettingsError, match=message):
+        job_spec(_settings(**changes), tmp_path, [], owner="")

@@ -66,9 +66,9 @@ def test_a_broken_data_file_is_a_message_in_the_page_naming_it(tiny_checkpoints,
     for k, v in {"EXPLORER_CHECKPOINTS": str(tiny_checkpoints), "EXPLORER_CHECKPOINTS_ONLY": "1",
                  "EXPLORER_CACHE_DIR": str(tmp_path / "cache"), "EXPLORER_DATA_DIR": str(data_dir)}.items():
         monkeypatch.setenv(k, v)
-    from explorer.ui import loaders
-    loaders.available.clear()
-    loaders.test_set.clear()
+    from explorer.ui import cache
+    cache.available.clear()
+    cache.test_set.clear()
     try:
         at = AppTest.from_file(str(APP), default_timeout=60)
         at.session_state["map_method"] = "pca"
@@ -82,8 +82,8 @@ def test_a_broken_data_file_is_a_message_in_the_page_naming_it(tiny_checkpoints,
         assert at.get("plotly_chart"), "the digits map is shown again"
         assert at.sidebar.selectbox(key="sb_vae").value.parent.name == "digits"
     finally:
-        loaders.available.clear()
-        loaders.test_set.clear()
+        cache.available.clear()
+        cache.test_set.clear()
 
 
 # ---------------------------------------------------------------- downloads through the CLI

@@ -163,21 +163,6 @@ def test_the_map_page_draws_its_first_map_without_importing_torch(tmp_path):
     assert seen[1] == "False", seen
 
 
-def test_one_image_runs_on_one_thread_and_the_thread_count_comes_back():
-    import torch
-
-    from explorer.analysis import latent
-
-    before = torch.get_num_threads()
-    seen = []
-    with latent._threads_for(1):
-        seen.append(torch.get_num_threads())
-    with latent._threads_for(latent.SMALL_BATCH + 1):
-        seen.append(torch.get_num_threads())
-    assert seen == [1, before]
-    assert torch.get_num_threads() == before
-
-
 def test_timing_log_records_each_call_only_when_asked(tmp_path, monkeypatch):
     from explorer.ui.timing import LOG_ENV, timed
 

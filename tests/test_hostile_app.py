@@ -36,8 +36,8 @@ def app(hostile_root, tmp_path, monkeypatch) -> AppTest:
     monkeypatch.setenv("EXPLORER_CHECKPOINTS_ONLY", "1")
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("EXPLORER_DATA_DIR", raising=False)
-    from explorer.ui import loaders
-    loaders.checkpoint_entries.clear()  # another test's root may be cached
+    from explorer.ui import cache
+    cache.checkpoint_entries.clear()  # another test's root may be cached
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.session_state["map_method"] = "pca"
     at.run()

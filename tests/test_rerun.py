@@ -1,5 +1,5 @@
 """What page reruns reuse: the small map picture with its moving star (explorer/figures/minimap.py), the
-decoded strips and figures cached across sessions (explorer/ui/memo.py), and that the caches
+decoded strips and figures cached across sessions (explorer/ui/cache/), and that the caches
 keep sessions apart: a session sees its own checkpoint's pictures, never another's."""
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_a_path_and_rings_are_drawn_and_the_extent_holds_them():
 # ---------------------------------------------------------------- cached decoding, and sessions kept apart
 
 def test_cached_decoding_answers_as_the_model_does(tiny_checkpoints):
-    from explorer.ui import memo
+    from explorer.ui import cache
     from explorer.ui.state import Context
     from explorer.data import load_dataset
 
@@ -83,24 +83,24 @@ def test_cached_decoding_answers_as_the_model_does(tiny_checkpoints):
         model = load_checkpoint(ck.path).model
         mu, logvar = latent.encode(model, data.images, data.labels if ck.kind == "cvae" else None)
         clf = tiny_checkpoints / "digits" / "classifier"
-        return Context(dataset="digits", data=data, vae=ck, vae_key=f"{ck.path}@test", judge_path=clf,
-                       judge_name="classifier", mu=mu, logvar=logvar, pred=None, proba=None, judge_key=f"{clf}@test")
+        return Context(dataset="digits", data=data, vae=ck, vae_key=f"{ck.path}@test", classifier_path=clf,
+                       classifier_name="classifier", mu=mu, logvar=logvar, pred=None, proba=None, classifier_key=f"{clf}@test")
 
     z = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
     plain = context("vae-2d")
-    got = memo.decoded(plain, z)
+    got = cache.decoded(plain, z)
     want = latent.decode(load_checkpoint(plain.vae.path).model, z)
     np.testing.assert_allclose(got.images, want, atol=1e-6)
-    pred, proba = latent.classify(load_checkpoint(plain.judge_path).model, want)
+    pred, proba = latent.classify(load_checkpoint(plain.classifier_path).model, want)
     np.testing.assert_array_equal(got.pred, pred)
     np.testing.assert_allclose(got.proba, proba, atol=1e-6)
     # another checkpoint asked the same question gets its own answer, and the first keeps its own
     cvae = context("cvae-4d")
     z4 = np.zeros((3, 4), np.float32)
-    as_three = memo.decoded(cvae, z4, 3)
-    as_five = memo.decoded(cvae, z4, 5)
+    as_three = cache.decoded(cvae, z4, 3)
+    as_five = cache.decoded(cvae, z4, 5)
     assert not np.allclose(as_three.images, as_five.images)  # the cvae's condition is part of the question
-    np.testing.assert_allclose(memo.decoded(plain, z).images, want, atol=1e-6)
+    np.testing.assert_allclose(cache.decoded(plain, z).images, want, atol=1e-6)
 
 
 def _grid_and_images(at: AppTest) -> list[str]:
@@ -126,3 +126,27 @@ def test_two_sessions_on_different_checkpoints_each_see_their_own_traverse_page(
     a.run()
     assert _grid_and_images(a) == first        # the first session's page is as it was
     assert "Where it is on the PCA map" in " ".join(c.value for c in b.caption)
+
+
+# ---------------------------------------------------------------- torch's threads
+
+def test_the_app_runs_torch_on_one_thread_and_latent_calls_leave_the_count_alone(tiny_checkpoints):
+    """A slider move decodes one image on one thread (the server sets it once, before its first
+    model loads); a call into explorer.analysis.latent never changes torch's process-wide count."""
+    import streamlit as st
+    import torch
+
+    from explorer.ui import cache
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        model = load_checkpoint(tiny_checkpoints / "digits" / "vae-2d").model
+        latent.decode(model, np.zeros((1, 2), np.float32))
+        latent.decode(model, np.zeros((200, 2), np.float32))
+        assert torch.get_num_threads() == 2
+        st.cache_resource.clear()  # a fresh server: no model loaded yet
+        cache.checkpoint(tiny_checkpoints / "digits" / "vae-2d")
+        assert torch.get_num_threads() == cache.models.TORCH_THREADS == 1
+    finally:
+        torch.set_num_threads(before)

@@ -210,3 +210,22 @@ def test_the_cli_reaches_for_no_network_and_the_audit_would_see_it(tmp_path, aud
              "except OSError:\n    pass\nsocket.getaddrinfo('example.invalid', 80) if False else None\n")
     subprocess.run([sys.executable, "-c", probe], env=env, timeout=60, check=True)
     assert [line.split(" ", 1)[1] for line in read_log(audit)] == ["socket.connect '192.0.2.1'"]
+
+
+def test_the_streamlit_fixes_leave_another_streamlit_version_alone(monkeypatch, caplog):
+    """explorer/ui/streamlit_fixes.py wraps private methods of the Streamlit it was written for;
+    any other version is left as it is, with a log line saying why."""
+    import streamlit
+    from streamlit.runtime.app_session import AppSession
+    from streamlit.runtime.scriptrunner import script_runner
+
+    from explorer.ui import streamlit_fixes
+
+    before = (script_runner.ScriptRunner._run_script, script_runner.ScriptRunner._on_script_finished,
+              AppSession._clear_queue)
+    monkeypatch.setattr(streamlit, "__version__", "1.68.0")
+    with caplog.at_level("WARNING", logger=streamlit_fixes.__name__):
+        assert streamlit_fixes.install() is False
+    assert "written for Streamlit 1.67.0, this is 1.68.0" in caplog.text
+    assert (script_runner.ScriptRunner._run_script, script_runner.ScriptRunner._on_script_finished,
+            AppSession._clear_queue) == before

@@ -136,7 +136,7 @@ def test_tsne_map_is_the_same_whatever_the_thread_count(monkeypatch):
     x = np.random.default_rng(1).normal(size=(300, 6)).astype(np.float32)
     maps = []
     for threads in (1, 2):
-        monkeypatch.setattr(projection, "_threads", lambda: threads)
+        monkeypatch.setattr(projection, "_threads", lambda leave_a_core=False: threads)
         maps.append(project(x, "tsne", seed=0).coords)
     assert np.array_equal(maps[0], maps[1])
 
@@ -157,14 +157,12 @@ def test_tsne_does_not_import_pynndescent():
 
 
 def test_tsne_leaves_busy_cores_alone(monkeypatch):
-    monkeypatch.setattr(projection, "LEAVE_A_CORE", False)  # as from the CLI (the app's import sets it)
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)  # leave_a_core=False: as from the CLI
     monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # only this process running
     assert projection._threads() == 4
     monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 3.0, 3.0))  # two other busy processes
     assert projection._threads() == 2
     monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))
     assert projection._threads() == 1
-    monkeypatch.setattr(projection, "LEAVE_A_CORE", True)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
-    assert projection._threads() == 3
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))  # as from the app
+    assert projection._threads(leave_a_core=True) == 3

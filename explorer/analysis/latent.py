@@ -3,10 +3,11 @@
 Pure functions over a model and numpy arrays. Each runs under `torch.no_grad()` with the
 model in eval mode, in batches, on whatever device the model sits on, and returns numpy.
 Images are float32 (N, C, H, W) intensities in [0, 1]; codes are float32 (N, D).
+They run on torch's threads as the process has set them (the app's server sets one intra-op
+thread, once, before its first model loads); nothing here changes them.
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Iterator
 
 import numpy as np
@@ -15,26 +16,8 @@ from torch import nn
 
 from explorer.models import bernoulli_nll
 
-SMALL_BATCH = 64                    # up to this many items, run on one CPU thread
-_THREADS = torch.get_num_threads()  # what the rest runs on
-
 
 # ---------------------------------------------------------------- helpers
-
-@contextlib.contextmanager
-def _threads_for(n: int) -> Iterator[None]:
-    """One intra-op thread for a handful of items: one image decodes and is judged in a few ms
-    on one thread, while splitting it over two costs tens of ms of waiting on a busy machine
-    (a slider move in the app). Restores the process's own thread count afterwards."""
-    if n > SMALL_BATCH:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(_THREADS)
-
 
 def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
@@ -97,11 +80,10 @@ def encode(model: nn.Module, images: np.ndarray, labels=None,
     images = _check_images(model, images)
     y = _labels_for(model, labels, len(images))
     mus, logvars = [], []
-    with _threads_for(len(images)):
-        for xb, yb in batches(images, y, batch_size, model_device(model)):
-            mu, logvar = model.encode(xb, yb)
-            mus.append(_numpy(mu))
-            logvars.append(_numpy(logvar))
+    for xb, yb in batches(images, y, batch_size, model_device(model)):
+        mu, logvar = model.encode(xb, yb)
+        mus.append(_numpy(mu))
+        logvars.append(_numpy(logvar))
     if not mus:
         d = model.cfg.latent_dim
         return np.zeros((0, d), np.float32), np.zeros((0, d), np.float32)
@@ -124,8 +106,7 @@ def decode(model: nn.Module, z: np.ndarray, labels=None, batch_size: int = 1000)
 
     `labels` (cvae only) may be one int for every code or an array of N ints."""
     model.eval()
-    with _threads_for(len(z)):
-        out = [_numpy(torch.sigmoid(logits)) for logits in _decode_logits(model, z, labels, batch_size)]
+    out = [_numpy(torch.sigmoid(logits)) for logits in _decode_logits(model, z, labels, batch_size)]
     return np.concatenate(out) if out else np.zeros((0, *_image_shape(model)), np.float32)
 
 
@@ -298,9 +279,8 @@ def classify(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> tu
         raise ValueError(f"a {model.cfg.kind} model has no classifier; use a classifier or hybrid checkpoint")
     model.eval()
     images = _check_images(model, images)
-    with _threads_for(len(images)):
-        out = [_numpy(torch.softmax(model.classify(xb).float(), dim=1))
-               for xb, _ in batches(images, None, batch_size, model_device(model))]
+    out = [_numpy(torch.softmax(model.classify(xb).float(), dim=1))
+           for xb, _ in batches(images, None, batch_size, model_device(model))]
     proba = np.concatenate(out) if out else np.zeros((0, model.cfg.num_classes), np.float32)
     return proba.argmax(1).astype(np.int64), proba
 

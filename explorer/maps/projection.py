@@ -33,7 +33,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "tsne": {"perplexity": 30},
     "pca": {},
 }
-IDENTITY = "identity"
+PLANE = "identity"  # a 2-D latent shown as its own plane (the name is in cache keys and files: kept)
 # Each method's algorithm version, part of every cache key: bumped when the way that method
 # computes its map changes, so maps cached (or shipped) by the old way are not served as new.
 # umap 2: explorer/maps/umap_layout.py instead of umap-learn; tsne 2: openTSNE with a coarser FFT
@@ -81,7 +81,7 @@ def _check_latents(latents) -> np.ndarray:
 
 def check_params(method: str, params: dict | None, n: int) -> dict[str, Any]:
     """`params` with defaults filled in and types fixed; ProjectionError if out of range for n points."""
-    if method == IDENTITY:
+    if method == PLANE:
         if params:
             raise ProjectionError(f"method 'identity' takes no parameters, got {sorted(params)}")
         return {}
@@ -145,15 +145,17 @@ def data_key(latents: np.ndarray) -> str:
 # ---------------------------------------------------------------- project
 
 def project(latents: np.ndarray, method: str, params: dict | None = None, seed: int = 0,
-            cache_dir: str | os.PathLike | None = None) -> Projection:
+            cache_dir: str | os.PathLike | None = None, *, leave_a_core: bool = False) -> Projection:
     """Map latent codes (N, D) to 2-D with UMAP, t-SNE or PCA, reading and writing the cache.
+    `leave_a_core`: t-SNE leaves one core to the rest of the process (the app's other
+    sessions); the CLI, a notebook or the bench use every idle core. The map is the same.
 
     Raises ProjectionError for parameters the method cannot use (the message gives the
     allowed range) and for any failure inside umap or openTSNE."""
     x = _check_latents(latents)
     params = check_params(method, params, len(x))
     key = cache_key(x, method, params, seed)
-    if method == IDENTITY:
+    if method == PLANE:
         if x.shape[1] != 2:
             raise ProjectionError(f"method 'identity' shows a 2-D latent as its own plane; these codes are "
                                   f"{x.shape[1]}-D, so choose one of {', '.join(METHODS)}")
@@ -173,7 +175,7 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
     elif method == "umap":
         coords = _umap(x, params, seed)
     else:
-        coords = _tsne(x, params, seed)
+        coords = _tsne(x, params, seed, leave_a_core)
     coords = np.ascontiguousarray(coords, dtype=np.float32)
     if coords.shape != (len(x), 2) or not np.isfinite(coords).all():
         raise ProjectionError(f"{method} returned an unusable map (shape {coords.shape}, or non-finite values)")
@@ -242,7 +244,7 @@ def umap_model(latents: np.ndarray, coords: np.ndarray, params: dict, seed: int)
     return model
 
 
-def _tsne(x: np.ndarray, params: dict, seed: int) -> np.ndarray:
+def _tsne(x: np.ndarray, params: dict, seed: int, leave_a_core: bool = False) -> np.ndarray:
     # openTSNE with its defaults (PCA initialisation, 250 iterations of early exaggeration
     # 12, learning rate N / exaggeration, Barnes-Hut gradients below 10,000 points and
     # FFT-accelerated ones (Linderman et al. 2019) from 10,000) but for settings that cut
@@ -266,7 +268,7 @@ def _tsne(x: np.ndarray, params: dict, seed: int) -> np.ndarray:
         from threadpoolctl import threadpool_limits
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore")
-            tsne = openTSNE.TSNE(perplexity=params["perplexity"], random_state=seed, n_jobs=_threads(),
+            tsne = openTSNE.TSNE(perplexity=params["perplexity"], random_state=seed, n_jobs=_threads(leave_a_core),
                                  neighbors=neighbors, n_iter=TSNE_ITERATIONS, ints_in_interval=TSNE_INTS_IN_INTERVAL,
                                  n_interpolation_points=TSNE_INTERPOLATION_POINTS,
                                  min_num_intervals=TSNE_MIN_INTERVALS,
@@ -296,14 +298,9 @@ def _is_installed(name: str) -> bool:
         return False
 
 
-# Inside the app one core is left to the server's other sessions (explorer/ui sets this);
-# the CLI, a notebook or the benchmark's fresh process use every core.
-LEAVE_A_CORE = False
-
-
-def _threads() -> int:
+def _threads(leave_a_core: bool = False) -> int:
     """Worker threads for openTSNE: the cores other processes leave idle (1-minute load
-    average, this process not counted), all but one inside the app, at least 1, at most 8.
+    average, this process not counted), all but one when `leave_a_core`, at least 1, at most 8.
     openTSNE's threads meet at every iteration, so on busy cores a second thread waits more
     than it works (10,000 codes at load 5 on 2 cores: 24 s with 2 threads, 16 s with 1).
     The map is the same whatever the count: the nearest neighbours are exact at these sizes."""
@@ -313,7 +310,7 @@ def _threads() -> int:
     except (OSError, AttributeError):                # no load average on this platform
         busy = 0.0
     idle = int(round(cores - busy))
-    return max(1, min(8, idle, cores - 1 if LEAVE_A_CORE else cores))
+    return max(1, min(8, idle, cores - 1 if leave_a_core else cores))
 
 
 # ---------------------------------------------------------------- cache files
@@ -403,7 +400,7 @@ def place(projection: Projection, latents: np.ndarray, new_latents: np.ndarray, 
     A new code equal to a mapped one lands exactly on it. `latents` must be the codes the
     map was made of."""
     new = np.atleast_2d(np.asarray(new_latents, dtype=np.float64))
-    if projection.method == IDENTITY:
+    if projection.method == PLANE:
         return new[:, :2].astype(np.float32)
     if projection.method == "pca":
         if projection.mean is None or projection.components is None:

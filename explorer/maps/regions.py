@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from explorer.maps.projection import IDENTITY, Projection, ProjectionError, project, umap_model
+from explorer.maps.projection import PLANE, Projection, ProjectionError, project, umap_model
 
 if TYPE_CHECKING:  # torch is imported where a model runs: the Map page's first drawing needs none
     from torch import nn
 
-EXACT = {IDENTITY: "exact: the map is the latent plane itself",
+EXACT = {PLANE: "exact: the map is the latent plane itself",
          "pca": "each background point is the code on the plane of the two principal axes"}
 _TITLES = {"umap": "UMAP", "tsne": "t-SNE"}
 
@@ -78,7 +78,7 @@ def grid(box: tuple[float, float, float, float], n: int) -> tuple[np.ndarray, np
 def unplace(projection: Projection, latents: np.ndarray, xy: np.ndarray, k: int = 10) -> np.ndarray:
     """Latent codes (M, D) for map positions (M, 2); see the module docstring for how exact."""
     xy = np.atleast_2d(np.asarray(xy, dtype=np.float64))
-    if projection.method == IDENTITY:
+    if projection.method == PLANE:
         return xy.astype(np.float32)
     if projection.method == "pca":
         if projection.mean is None or projection.components is None:

@@ -1,4 +1,4 @@
-"""The Streamlit app's parts: sidebar, shared state, cached loaders, pages (explorer/ui/pages/).
+"""The Streamlit app's parts: sidebar, shared state, the caches (explorer/ui/cache/), pages (explorer/ui/pages/).
 
 The only package besides explorer/app.py that imports streamlit. Environment variables:
 

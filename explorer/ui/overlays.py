@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.figures import plots
 from explorer.maps import projection, regions
 
-from explorer.ui import yours
+from explorer.ui import cache, yours
 from explorer.ui.state import Context
 
 GRID = 50  # regions are computed on a GRID x GRID grid over the map
@@ -28,41 +27,19 @@ class Layers:
 def controls(ctx: Context) -> Layers:
     """Two toggles; without a classifier there is nothing to show, and they are off."""
     left, right, _ = st.columns([2, 2, 3], vertical_alignment="center")
-    no_judge = not ctx.has_judge
-    why = "Needs a classifier: pick one in the sidebar." if no_judge else None
-    shade = left.toggle("Decision regions", key="map_regions", disabled=no_judge, persist_state="session",
+    no_classifier = not ctx.has_classifier
+    why = "Needs a classifier: pick one in the sidebar." if no_classifier else None
+    shade = left.toggle("Decision regions", key="map_regions", disabled=no_classifier, persist_state="session",
                         help=why or "Shade the background by the class the classifier gives the image "
                                     "decoded at each spot of the map.")
-    marks = right.toggle("Mark disagreements", key="map_marks", disabled=no_judge, persist_state="session",
+    marks = right.toggle("Mark disagreements", key="map_marks", disabled=no_classifier, persist_state="session",
                          help=why or "Cross: the classifier disagrees with the true label. "
                                      "Ring: it labels the reconstruction differently from the original.")
-    return Layers(regions=bool(shade) and not no_judge, marks=bool(marks) and not no_judge)
-
-
-@st.cache_data(show_spinner="Decoding the map's background and judging it...", max_entries=16)
-def cached_regions(_ctx: Context, _proj: projection.Projection, key: tuple, n: int) -> regions.Regions:
-    """Regions once per VAE, classifier and map (`key` holds their identities)."""
-    return regions.regions(_ctx.model, _ctx.judge, _proj, _ctx.mu, n=n)
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def refit(_ctx: Context, _proj: projection.Projection, key: tuple):
-    """The UMAP model behind a cached map, fitted again (shared: it is only read)."""
-    return regions.refit_umap(_ctx.mu, _proj)
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def umap_regions(_ctx: Context, _proj: projection.Projection, key: tuple, n: int) -> regions.Regions:
-    return regions.regions(_ctx.model, _ctx.judge, _proj, _ctx.mu, n=n, reducer=refit(_ctx, _proj, key))
+    return Layers(regions=bool(shade) and not no_classifier, marks=bool(marks) and not no_classifier)
 
 
 def _ask_refit(key: tuple) -> None:
     st.session_state["map_refit_for"] = key
-
-
-@st.cache_data(show_spinner="Reconstructing and judging the test set...", max_entries=8)
-def cached_recon_pred(_ctx: Context, key: tuple) -> np.ndarray:
-    return regions.recon_predictions(_ctx.model, _ctx.judge, _ctx.data.images, _ctx.data.labels)
 
 
 def any_on(ctx: Context, layers: Layers) -> bool:
@@ -78,13 +55,13 @@ def apply(ctx: Context, proj: projection.Projection, fig: go.Figure, layers: Lay
             notes.append("A conditional VAE decodes every spot differently for each class, so it has no single "
                          "decision map; pick a vae or hybrid checkpoint to see the regions.")
         else:
-            key = (ctx.vae_key, ctx.judge_key, proj.method, proj.key)
+            key = (ctx.vae_key, ctx.classifier_key, proj.method, proj.key)
             reg = None
             if proj.method == "umap" and st.session_state.get("map_refit_for") == key:
                 with st.spinner(f"Refitting UMAP on {len(ctx.mu):,} codes, then inverting it at {GRID * GRID:,} "
                                 "spots (several minutes)...", show_time=True):
                     try:
-                        reg = umap_regions(ctx, proj, key, GRID)
+                        reg = cache.umap_regions(ctx, proj, key, GRID)
                     except projection.ProjectionError as e:
                         st.warning(f"UMAP's own inverse is not available: {e}. Showing the fast approximation.")
                         st.session_state.pop("map_refit_for", None)
@@ -92,13 +69,13 @@ def apply(ctx: Context, proj: projection.Projection, fig: go.Figure, layers: Lay
                 st.button("Use UMAP's own inverse (refits UMAP: minutes)", key="map_refit", on_click=_ask_refit,
                           args=(key,), help="The cached map keeps positions only. This fits UMAP again with the "
                                             "same settings and seed and uses umap-learn's inverse_transform.")
-            reg = reg or cached_regions(ctx, proj, key, GRID)
+            reg = reg or cache.decision_regions(ctx, proj, key, GRID)
             plots.add_regions(fig, reg.xs, reg.ys, reg.classes, list(ctx.class_names))
-            notes.append(f"Background: the class {ctx.judge_name} gives the image decoded at each spot "
+            notes.append(f"Background: the class {ctx.classifier_name} gives the image decoded at each spot "
                          f"({GRID} x {GRID} grid; {reg.how})."
                          + ("" if reg.exact else " The regions are an approximation."))
     if layers.marks:
-        recon_pred = cached_recon_pred(ctx, (ctx.vae_key, ctx.judge_key))
+        recon_pred = cache.recon_predictions(ctx, (ctx.vae_key, ctx.classifier_key))
         dis = regions.disagreements(ctx.data.labels, ctx.pred, recon_pred)
         plots.add_disagreements(fig, proj.coords, dis.wrong, dis.relabelled)
         n = len(dis.wrong)
@@ -108,6 +85,6 @@ def apply(ctx: Context, proj: projection.Projection, fig: go.Figure, layers: Lay
     if mine is not None:
         xy = projection.place(proj, ctx.mu, yours.code(ctx, mine)[None])[0]
         plots.add_star(fig, xy[0], xy[1], "your image")
-        how = "" if proj.method in ("identity", "pca") else ", placed by its nearest test codes"
+        how = "" if proj.method in (projection.PLANE, "pca") else ", placed by its nearest test codes"
         notes.append(f"Star: {mine.source}{how}.")
     return notes

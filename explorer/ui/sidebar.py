@@ -12,7 +12,7 @@ import streamlit as st
 
 from explorer.data import get_spec
 
-from explorer.ui import catalog, loaders
+from explorer.ui import cache, catalog
 from explorer.ui.state import CHOICE, HEAD, Choice
 
 FETCH_HINT = ("Showing the small built-in **digits** set (8x8). For Fashion-MNIST run "
@@ -23,8 +23,8 @@ KIND_NAMES = {"vae": "Plain VAE", "cvae": "Conditional VAE", "hybrid": "Hybrid V
 
 def render() -> Choice:
     roots = tuple(str(r) for r in catalog.checkpoint_roots())
-    entries = loaders.checkpoint_entries(roots)
-    available = loaders.available()
+    entries = cache.checkpoint_entries(roots)
+    available = cache.available()
     with st.sidebar:
         choice = _choose(entries, available, roots)
     st.session_state[CHOICE] = choice
@@ -36,11 +36,11 @@ def banner() -> None:
     choice: Choice | None = st.session_state.get(CHOICE)
     if choice is None or choice.dataset != "digits":
         return
-    if "fashion-mnist" not in loaders.available():
+    if "fashion-mnist" not in cache.available():
         st.info(FETCH_HINT)
         return
     roots = tuple(str(r) for r in catalog.checkpoint_roots())
-    if "fashion-mnist" not in catalog.datasets_with_checkpoints(loaders.checkpoint_entries(roots)):
+    if "fashion-mnist" not in catalog.datasets_with_checkpoints(cache.checkpoint_entries(roots)):
         st.info("Fashion-MNIST has no VAE checkpoint yet: "
                 "`python -m explorer train --kind vae --dataset fashion-mnist` makes one.")
 

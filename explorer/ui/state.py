@@ -3,7 +3,7 @@ selection (test-set indices picked on the map, the two interpolation endpoints).
 
 The sidebar stores the user's choice in `st.session_state[CHOICE]`; `context()` turns it into
 loaded models, showing a clear message in the page (and stopping the page) when it cannot.
-The models themselves load on first use (`ctx.model`, `ctx.judge`): once the test set's codes
+The models themselves load on first use (`ctx.model`, `ctx.classifier`): once the test set's codes
 and predictions are in the disk cache, the Map page draws without importing torch, which
 would otherwise be most of the time to the first map.
 """
@@ -20,7 +20,7 @@ from explorer.checkpoints import Checkpoint, CheckpointError
 from explorer.core.config import VAE_KINDS
 from explorer.data import DataError, ImageDataset
 
-from explorer.ui import loaders
+from explorer.ui import cache
 
 if TYPE_CHECKING:
     from torch import nn
@@ -47,28 +47,28 @@ class Context:
     data: ImageDataset                # the test split
     vae: Checkpoint                   # its config; the model loads on first use of `model`
     vae_key: str
-    judge_path: Path | None           # the checkpoint holding the judge (the vae's own for a hybrid's head)
-    judge_name: str
+    classifier_path: Path | None           # the checkpoint holding the classifier (the vae's own for a hybrid's head)
+    classifier_name: str
     mu: np.ndarray                    # (N, D) posterior means of the test set
     logvar: np.ndarray                # (N, D)
-    pred: np.ndarray | None           # (N,) the judge's predictions on the test set
+    pred: np.ndarray | None           # (N,) the classifier's predictions on the test set
     proba: np.ndarray | None          # (N, K)
-    judge_key: str = ""
+    classifier_key: str = ""
     notes: list[str] = field(default_factory=list)
 
     @property
     def model(self) -> nn.Module:
-        return loaders.checkpoint(self.vae.path).model
+        return cache.checkpoint(self.vae.path).model
 
     @property
-    def has_judge(self) -> bool:
+    def has_classifier(self) -> bool:
         """Whether there is a classifier to judge images, without loading it (nor torch)."""
-        return self.judge_path is not None
+        return self.classifier_path is not None
 
     @property
-    def judge(self) -> nn.Module | None:
+    def classifier(self) -> nn.Module | None:
         """The classifier (or the hybrid's head); None when there is none to use."""
-        return loaders.checkpoint(self.judge_path).model if self.judge_path is not None else None
+        return cache.checkpoint(self.classifier_path).model if self.classifier_path is not None else None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -90,15 +90,15 @@ class Context:
     def image_side(self) -> int:
         return self.data.images.shape[-1]
 
-    def judge_images(self, images: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The judge's predictions (M,) and probabilities (M, K), or (None, None) without one."""
-        if self.judge_path is None or len(images) == 0:
+    def classify(self, images: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The classifier's predictions (M,) and probabilities (M, K), or (None, None) without one."""
+        if self.classifier_path is None or len(images) == 0:
             return None, None
         from explorer.analysis import latent
-        return latent.classify(self.judge, images)
+        return latent.classify(self.classifier, images)
 
     def verdict(self, pred: np.ndarray | None, proba: np.ndarray | None, i: int) -> str:
-        """Short caption: the judge's label and confidence for item i, e.g. "Shirt (87%)"."""
+        """Short caption: the classifier's label and confidence for item i, e.g. "Shirt (87%)"."""
         if pred is None or proba is None:
             return "no classifier"
         k = int(pred[i])
@@ -143,34 +143,34 @@ def context() -> Context:
                  "or point `EXPLORER_CHECKPOINTS` at a folder of checkpoints.")
         st.stop()
     try:
-        data = loaders.test_set(choice.dataset)
+        data = cache.test_set(choice.dataset)
     except DataError as e:
         st.error(f"The {choice.dataset} test set cannot be loaded.\n\n{e}")
         st.stop()
     vae = _load_vae(choice.vae, data)
-    vae_key = loaders.checkpoint_key(vae.path)
+    vae_key = cache.checkpoint_key(vae.path)
     try:
-        mu, logvar = loaders.encodings(str(vae.path), vae_key, choice.dataset)
+        mu, logvar = cache.encodings(str(vae.path), vae_key, choice.dataset)
     except CheckpointError as e:  # the weights are read only now (a cache miss)
         st.error(f"The VAE checkpoint **{vae.path.name}** cannot be loaded: {e}\n\n"
                  "Pick another checkpoint in the sidebar.")
         st.stop()
-    judge_path, judge_name, judge_key = _load_judge(choice.classifier, vae, data, vae_key)
+    classifier_path, classifier_name, classifier_key = _load_classifier(choice.classifier, vae, data, vae_key)
     pred = proba = None
-    if judge_path is not None:
+    if classifier_path is not None:
         try:
-            pred, proba = loaders.judgements(str(judge_path), judge_key, choice.dataset)
+            pred, proba = cache.test_predictions(str(classifier_path), classifier_key, choice.dataset)
         except CheckpointError as e:
-            st.error(f"The classifier **{judge_path.name}** cannot be loaded: {e}\n\n"
+            st.error(f"The classifier **{classifier_path.name}** cannot be loaded: {e}\n\n"
                      "Images carry no predicted label until another classifier is picked in the sidebar.")
-            judge_path, judge_name, judge_key = None, "", ""
-    return Context(dataset=choice.dataset, data=data, vae=vae, vae_key=vae_key, judge_path=judge_path,
-                   judge_name=judge_name, mu=mu, logvar=logvar, pred=pred, proba=proba, judge_key=judge_key)
+            classifier_path, classifier_name, classifier_key = None, "", ""
+    return Context(dataset=choice.dataset, data=data, vae=vae, vae_key=vae_key, classifier_path=classifier_path,
+                   classifier_name=classifier_name, mu=mu, logvar=logvar, pred=pred, proba=proba, classifier_key=classifier_key)
 
 
 def _load_vae(path: Path, data: ImageDataset) -> Checkpoint:
     try:
-        ckpt = loaders.checkpoint_info(path)
+        ckpt = cache.checkpoint_info(path)
     except CheckpointError as e:
         st.error(f"The VAE checkpoint **{path.name}** cannot be loaded: {e}\n\n"
                  "Pick another checkpoint in the sidebar.")
@@ -185,7 +185,7 @@ def _load_vae(path: Path, data: ImageDataset) -> Checkpoint:
     return ckpt
 
 
-def _load_judge(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
+def _load_classifier(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
     """(checkpoint path, name, cache key) of the classifier that judges every image; None on a problem."""
     if choice == HEAD:
         if vae.kind == "hybrid":
@@ -197,7 +197,7 @@ def _load_judge(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
         return None, "", ""
     path = Path(choice)
     try:
-        ckpt = loaders.checkpoint_info(path)
+        ckpt = cache.checkpoint_info(path)
     except CheckpointError as e:
         st.error(f"The classifier **{path.name}** cannot be loaded: {e}\n\n"
                  "Images carry no predicted label until another classifier is picked in the sidebar.")
@@ -209,7 +209,7 @@ def _load_judge(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
         st.error(f"The classifier **{path.name}** does not fit: {problem}. "
                  "Images carry no predicted label until another is picked in the sidebar.")
         return None, "", ""
-    return ckpt.path, ckpt.name, loaders.checkpoint_key(path)
+    return ckpt.path, ckpt.name, cache.checkpoint_key(path)
 
 
 def _mismatch(ckpt: Checkpoint, data: ImageDataset) -> str:

@@ -1,39 +1,34 @@
-"""Fixes for races in Streamlit (1.67) that blanked a page in front of the audience.
+"""Work-arounds for three races in Streamlit 1.67.0's fragment reruns that leave a page blank.
 
-All three start the same way: a rerun of one fragment (a slider's part of a page) waits behind
-a run of a whole page, usually because the page changed just before. Under load (the 20-user
-test) each blanked a page about once a minute; `tests/test_page_race.py` drives them over the
-websocket every time.
+Written for Streamlit WRITTEN_FOR (1.67.0); `install()` leaves any other version alone and logs
+it. All three happen when a rerun of one fragment (`st.fragment`, e.g. a slider's part of a
+page) is requested while a full run of the page, usually after a page change, has not yet
+reached the browser. `tests/test_page_race.py` drives each over the websocket.
 
-1. Tagged with the page being left. A user clicks another page; before its run reaches the
-   browser, the old page is still on screen and a slider there is moved (by a person, or by a
-   test driving the first slider it finds). Streamlit ran that fragment rerun *as the old page*:
-   it switched the session back, dropped the new page's widget state, skipped the fragment
-   (gone with the old page), and told the browser the old page was current, which made the
-   browser clear the new page.
-2. Right after a page change. The browser handles the new page's run and the fragment's run
-   in one batch, and compares the fragment run's page with the page it was on *before* the
-   batch (React has not applied the change yet): they differ, so it clears the page and then
-   gets the fragment's elements with nothing to put them in ("Bad delta path index 3 (should
-   be between [0, 0])").
-3. Still queued. When a fragment's run starts, Streamlit drops that fragment's messages still
-   waiting to be sent, including those the page's run just wrote; on a busy server they have
-   not left yet, and the browser, drawing a new page from scratch, gets element 4 with no
-   element 3 and stops.
+Upstream behaviour in 1.67.0:
 
-The fixes: a fragment rerun that would run right after a run that changed the page, or that
-is tagged with another page, is run as a full run of the page the session is on (what the
-browser shows is then drawn whole, with the moved slider's value; on the next change
-everything is as usual). And a fragment's run keeps what is already queued: the browser
-draws it, then the fragment's run draws over it; only the bookkeeping that merges messages is
-reset, so the fragment's messages follow the queued ones instead of replacing them in place.
-Full runs (page switches, widgets outside fragments, st.rerun, st.switch_page) are untouched.
+1. A fragment rerun carries the page it was requested from (RerunData.page_script_hash). When
+   that is the page being left, ScriptRunner runs it *as that page*: it switches the session
+   back, drops the new page's widget state, skips the fragment (gone with the old page) and
+   tells the browser the old page is current, which clears the new page.
+2. Right after a page change, the browser handles the new page's run and the fragment's run
+   in one batch and compares the fragment run's page with the page it showed *before* the
+   batch: they differ, so it clears the page and then gets the fragment's elements with
+   nothing to put them in ("Bad delta path index 3 (should be between [0, 0])").
+3. When a fragment's run starts, AppSession._clear_queue drops that fragment's messages still
+   queued for the browser, including those the page's run just wrote; the browser, drawing the
+   new page from scratch, gets element 4 with no element 3 and stops.
 
-They wrap private methods: ScriptRunner._run_script(rerun_data), where RerunData has
-`fragment_id_queue` and `page_script_hash`; ScriptRunner._on_script_finished(ctx, ...), after
-every run, including the runs Streamlit chains inside one _run_script call (st.rerun,
-st.switch_page); and AppSession._clear_queue(fragment_ids_this_run). If a later Streamlit
-changes them, `install` leaves Streamlit alone and logs why instead of breaking the app.
+What `install()` changes: a fragment rerun that is tagged with another page than the session's,
+or that comes right after a run that changed the page, runs as a full run of the session's
+page (the browser then gets the page whole, with the moved slider's value); and a fragment's
+run keeps the messages already queued (its own follow them instead of replacing them). Full
+runs (page switches, widgets outside fragments, st.rerun, st.switch_page) are untouched.
+
+It wraps private methods of 1.67.0: ScriptRunner._run_script(rerun_data), where RerunData has
+`fragment_id_queue` and `page_script_hash`; ScriptRunner._on_script_finished(ctx, ...), called
+after every run, including the runs Streamlit chains inside one _run_script call (st.rerun,
+st.switch_page); and AppSession._clear_queue(fragment_ids_this_run).
 """
 from __future__ import annotations
 
@@ -46,11 +41,23 @@ _MARK = "_explorer_fragment_fixes"
 _PAGE_CHANGED = "_explorer_page_changed"  # on a ScriptRunner: its last full run changed the page
 _LAST_PAGE = "_explorer_last_page"        # on a ScriptRunner: the page of its last full run
 _LOCK = threading.Lock()                  # app.py installs from every session's script thread
+_SKIPPED = threading.Event()              # set once another version has been logged
 _NEEDED = {"fragment_id", "fragment_id_queue", "is_fragment_scoped_rerun", "page_script_hash", "page_name"}
+WRITTEN_FOR = "1.67.0"  # the Streamlit whose private methods these wrap, and whose races they fix
 
 
 def install() -> bool:
-    """Wrap the two methods once per process; True when the fixes are in place."""
+    """Wrap the three methods once per process; True when the fixes are in place. Another
+    Streamlit than WRITTEN_FOR is left alone (a log line says so), and so is one whose
+    methods are not there."""
+    import streamlit
+
+    if streamlit.__version__ != WRITTEN_FOR:
+        if not _SKIPPED.is_set():
+            _SKIPPED.set()
+            _LOG.warning("Streamlit fragment fixes not installed: written for Streamlit %s, this is %s",
+                      WRITTEN_FOR, streamlit.__version__)
+        return False
     try:
         from streamlit.runtime.app_session import AppSession
         from streamlit.runtime.scriptrunner import script_runner

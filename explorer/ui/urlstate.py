@@ -173,8 +173,8 @@ def sync(page_path: str) -> None:
     if choice is None or choice.vae is None:
         return
     _put("ckpt", entry_id(Path(choice.vae)))
-    clf = choice.classifier
-    _put("clf", "head" if clf == HEAD else (entry_id(Path(clf)) if clf else None))
+    classifier = choice.classifier
+    _put("clf", "head" if classifier == HEAD else (entry_id(Path(classifier)) if classifier else None))
     picked = st.session_state.get(SELECTED, []) if st.session_state.get(SELECTED_FOR) == choice.dataset else []
     _put("sel", ",".join(str(int(i)) for i in picked[:MAX_SELECTED]))
     ends = st.session_state.get(ENDPOINTS)

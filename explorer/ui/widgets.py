@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -14,15 +14,11 @@ from PIL import Image
 from explorer.figures import minimap, plots
 from explorer.maps import projection
 
-from explorer.ui import loaders, memo
+from explorer.ui import cache
 from explorer.ui.state import Context
 
 log = logging.getLogger("explorer.ui")
 
-PLANE = "plane"  # a 2-D latent shown as itself
-METHOD_TITLES = {PLANE: "Latent plane", "identity": "latent plane", "umap": "UMAP", "tsne": "t-SNE", "pca": "PCA"}
-SMALL_MAP_POINTS = 3000
-MAP_CHOICE = "map_choice"  # (vae_key, method, params) of the Map page's current map
 
 
 # Less empty space around the page (the top keeps room for the header bar), and image
@@ -66,59 +62,46 @@ def scale_for(ctx: Context, px: int) -> int:
 
 def big(ctx: Context, image: np.ndarray, px: int = 224) -> bytes:
     """One (C, H, W) image upscaled for a projector, as PNG bytes (cached)."""
-    return memo.image_png(np.ascontiguousarray(image), scale_for(ctx, px))
+    return cache.image_png(np.ascontiguousarray(image), scale_for(ctx, px))
 
 
 def pair(ctx: Context, a: np.ndarray, b: np.ndarray, px: int = 112) -> bytes:
     """Two images side by side with a thin white gap (e.g. original | reconstruction), as PNG bytes (cached)."""
-    return _pair_png(np.ascontiguousarray(a), np.ascontiguousarray(b), scale_for(ctx, px))
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _pair_png(a: np.ndarray, b: np.ndarray, scale: int) -> bytes:
-    left, right = plots.to_pil(a, scale=scale), plots.to_pil(b, scale=scale)
-    gap = max(2, left.width // 20)
-    out = Image.new(left.mode, (left.width * 2 + gap, left.height), 255)
-    out.paste(left, (0, 0))
-    out.paste(right, (left.width + gap, 0))
-    return memo.png_bytes(out)
+    return cache.pair_png(np.ascontiguousarray(a), np.ascontiguousarray(b), scale_for(ctx, px))
 
 
 def strip(ctx: Context, images: np.ndarray, captions: list[str] | None, px: int, ncols: int | None = None,
           highlight: list[int] | None = None) -> bytes:
     """A grid of images, each captioned, cells in `highlight` marked, as PNG bytes (cached)."""
-    return memo.grid_png(np.ascontiguousarray(images), ncols or len(images),
+    return cache.grid_png(np.ascontiguousarray(images), ncols or len(images),
                          tuple(captions) if captions is not None else None, scale_for(ctx, px),
                          tuple(int(i) for i in highlight) if highlight else None)
 
 
 # ---------------------------------------------------------------- the map
 
+PLANE_CHOICE = "plane"  # the Map page's choice (and URL value) for projection.PLANE
+METHOD_TITLES = {PLANE_CHOICE: "Latent plane", projection.PLANE: "latent plane", "umap": "UMAP", "tsne": "t-SNE",
+                 "pca": "PCA"}
+MAP_CHOICE = "map_choice"  # (vae_key, choice, params) of the Map page's current map
+
+
 def map_methods(ctx: Context) -> list[str]:
-    """Projection methods on offer; a 2-D latent is first shown as its own plane."""
+    """Map choices on offer; a 2-D latent is first shown as its own plane."""
     methods = list(projection.METHODS)
-    return [PLANE, *methods] if ctx.latent_dim == 2 else methods
+    return [PLANE_CHOICE, *methods] if ctx.latent_dim == 2 else methods
 
 
-def map_params_json(method: str, params: dict | None) -> str:
-    return json.dumps({} if method == PLANE else (params or {}), sort_keys=True)
+def get_map(ctx: Context, choice: str, params: dict | None, compute: bool) -> projection.Projection | None:
+    """The map of the test set by a map choice (PLANE_CHOICE or a projection method):
+    cache.latent_map() for the loaded VAE's test codes."""
+    method = projection.PLANE if choice == PLANE_CHOICE else choice
+    return cache.latent_map(ctx.mu, ctx.vae_key, map_folder(ctx.vae.path), method, params, compute=compute)
 
 
-def get_map(ctx: Context, method: str, params: dict | None, compute: bool) -> projection.Projection | None:
-    """The map of the test set: from memory or disk at once, else computed when `compute`
-    (the 2-D plane and PCA are always computed: they cost nothing).
-
-    Raises ProjectionError (or what else projection raises) when computing fails."""
-    real = "identity" if method == PLANE else method
-    params = {} if method == PLANE else (params or {})
-    cache_dir = str(ctx.vae.path / "projections")
-    params_json = map_params_json(method, params)
-    found = loaders.cached_map(ctx.vae_key, real, params_json, len(ctx.mu), cache_dir)
-    if found is not None:
-        return found
-    if compute or real in ("identity", "pca") or loaders.map_ready(ctx.mu, ctx.vae_key, real, params_json, cache_dir):
-        return loaders.computed_map(ctx.mu, ctx.vae_key, real, params_json, cache_dir)
-    return None
+def map_folder(checkpoint: Path) -> Path:
+    """Where a checkpoint keeps its maps."""
+    return checkpoint / "projections"
 
 
 def quick_map(ctx: Context) -> projection.Projection:
@@ -135,7 +118,7 @@ def quick_map(ctx: Context) -> projection.Projection:
             found = None
         if found is not None:
             return found
-    return get_map(ctx, PLANE if ctx.latent_dim == 2 else "pca", None, compute=True)
+    return get_map(ctx, PLANE_CHOICE if ctx.latent_dim == 2 else "pca", None, compute=True)
 
 
 def color_values(ctx: Context, color_by: str) -> np.ndarray:
@@ -149,7 +132,7 @@ def color_values(ctx: Context, color_by: str) -> np.ndarray:
     if color_by == "confidence":
         return ctx.proba.max(1)
     if color_by == "recon_error":
-        return loaders.recon_errors(str(ctx.vae.path), ctx.vae_key, ctx.dataset)
+        return cache.recon_errors(str(ctx.vae.path), ctx.vae_key, ctx.dataset)
     raise ValueError(f"unknown colouring {color_by!r}")
 
 
@@ -168,7 +151,7 @@ def map_figure(ctx: Context, proj: projection.Projection, color_by: str, *, heig
     # Streamlit turns click-to-select off while the drag mode is lasso or box; with zoom a click
     # picks a point, a drag zooms, and the toolbar's lasso and box tools select groups.
     fig.update_layout(dragmode="zoom")
-    if proj.method != "identity":  # UMAP and t-SNE axes have no units: fill the space instead
+    if proj.method != projection.PLANE:  # UMAP and t-SNE axes have no units: fill the space instead
         fig.update_yaxes(scaleanchor=None)
     return fig
 
@@ -183,13 +166,13 @@ def small_map(ctx: Context, key: str, *, marker=None, path=None, selected=None, 
 
 
 def _where_caption(proj: projection.Projection) -> None:
-    how = {"identity": "", "pca": " (projected onto its two axes)"}.get(proj.method, " (placed by its nearest test codes)")
+    how = {projection.PLANE: "", "pca": " (projected onto its two axes)"}.get(proj.method, " (placed by its nearest test codes)")
     st.caption(f"Where it is on the {METHOD_TITLES.get(proj.method, proj.method)} map{how}.")
 
 
 def _small_figure(ctx: Context, proj: projection.Projection, height: int, *, marker=None, path=None, selected=None):
     n = len(proj.coords)
-    keep = np.arange(0, n, max(1, -(-n // SMALL_MAP_POINTS)))
+    keep = np.arange(0, n, max(1, -(-n // cache.SMALL_MAP_POINTS)))
     if selected is not None:
         keep = np.union1d(keep, np.asarray(selected, dtype=np.int64))
         selected = np.searchsorted(keep, selected)
@@ -204,11 +187,11 @@ def _small_figure(ctx: Context, proj: projection.Projection, height: int, *, mar
 
 def live_map(ctx: Context, proj: projection.Projection, marker: tuple[float, float], *, height: int = 300,
              aspect: float = 1.0, path: np.ndarray | None = None, selected: list[int] | None = None) -> None:
-    """The small map for views that redraw on every slider move: a picture of SMALL_MAP_POINTS
-    test points coloured by the judge's label (with the `path` and the `selected` test points
-    ringed), drawn once per checkpoint, judge, map and path; a move only puts the star at
+    """The small map for views that redraw on every slider move: a picture of cache.SMALL_MAP_POINTS
+    test points coloured by the classifier's label (with the `path` and the `selected` test points
+    ringed), drawn once per checkpoint, classifier, map and path; a move only puts the star at
     `marker` and sends a small JPEG."""
-    mini = _mini_map(ctx, proj, (ctx.vae_key, ctx.judge_key, ctx.dataset), proj.method, proj.key, int(height * aspect),
+    mini = cache.mini_map(ctx, proj, (ctx.vae_key, ctx.classifier_key, ctx.dataset), proj.method, proj.key, int(height * aspect),
                      height, None if path is None else np.ascontiguousarray(path, dtype=np.float64),
                      tuple(int(i) for i in selected or ()))
     picture = minimap.with_star(mini, float(marker[0]), float(marker[1]))
@@ -216,17 +199,3 @@ def live_map(ctx: Context, proj: projection.Projection, marker: tuple[float, flo
     picture.save(buf, format="JPEG", quality=90)  # soft dots and lines: a JPEG a quarter the size of the PNG
     st.image(buf.getvalue(), output_format="JPEG", width="stretch")
     _where_caption(proj)
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _mini_map(_ctx: Context, _proj: projection.Projection, key: tuple, method: str, proj_key: str, width: int,
-              height: int, path: np.ndarray | None, selected: tuple[int, ...]) -> minimap.MiniMap:
-    """Shared between sessions and never changed (with_star draws on a copy); `_proj` is the map
-    named by (method, proj_key), the key of its codes and parameters."""
-    proj = _proj
-    n = len(proj.coords)
-    keep = np.arange(0, n, max(1, -(-n // SMALL_MAP_POINTS)))
-    classes = _ctx.pred if _ctx.pred is not None else _ctx.data.labels
-    rings = proj.coords[np.asarray(selected, dtype=np.int64)] if selected else None
-    return minimap.draw(proj.coords[keep], classes[keep], width=width, height=height,
-                        equal_axes=proj.method == "identity", path=path, selected=rings)

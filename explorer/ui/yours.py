@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from explorer.ui import memo
+from explorer.ui import cache
 from explorer.ui.state import Context
 
 KEY = "your_image"
@@ -48,10 +48,10 @@ def get(ctx: Context) -> Yours | None:
 
 
 def condition(ctx: Context, mine: Yours) -> int | None:
-    """A cvae encodes and decodes with a class: the judge's label for the image (class 0 without a judge)."""
+    """A cvae encodes and decodes with a class: the classifier's label for the image (class 0 without one)."""
     if not ctx.conditional:
         return None
-    pred, _ = memo.judged(ctx, mine.image[None])
+    pred, _ = cache.predictions(ctx, mine.image[None])
     return int(pred[0]) if pred is not None else 0
 
 
@@ -60,11 +60,4 @@ def code(ctx: Context, mine: Yours | None = None) -> np.ndarray | None:
     mine = mine or get(ctx)
     if mine is None:
         return None
-    return _code(ctx, (ctx.vae_key, ctx.judge_key, mine.digest), mine.image, condition(ctx, mine))
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _code(_ctx: Context, key: tuple, image: np.ndarray, label: int | None) -> np.ndarray:
-    from explorer.analysis import latent  # torch: only once an image of yours is encoded
-    mu, _ = latent.encode(_ctx.model, image[None], None if label is None else np.array([label]))
-    return mu[0]
+    return cache.image_code(ctx, (ctx.vae_key, ctx.classifier_key, mine.digest), mine.image, condition(ctx, mine))

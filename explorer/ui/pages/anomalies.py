@@ -10,7 +10,7 @@ import streamlit as st
 
 from explorer.figures import plots_teach
 from explorer.analysis import teach
-from explorer.ui import exports, help, loaders, memo
+from explorer.ui import cache, exports, help
 from explorer.ui.state import Context, context, select
 from explorer.ui.widgets import guarded, show_in, strip
 
@@ -35,8 +35,8 @@ def show_row(ctx: Context, title: str, idx: np.ndarray, values: np.ndarray, key:
     """The images with their scores and the CNN's verdicts, and their reconstructions below."""
     if len(idx) == 0:
         return
-    recons = loaders.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(int(i) for i in idx))
-    r_pred, r_proba = memo.judged(ctx, recons)
+    recons = cache.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(int(i) for i in idx))
+    r_pred, r_proba = cache.predictions(ctx, recons)
     top = [f"#{i} · {values[i]:.0f} nats\n{ctx.class_names[int(ctx.data.labels[i])]}\nCNN {ctx.verdict(ctx.pred, ctx.proba, i)}"
            for i in idx]
     bottom = [f"recon\nCNN {ctx.verdict(r_pred, r_proba, n)}" for n in range(len(idx))]
@@ -58,9 +58,9 @@ def render() -> None:
     help.explain("anomalies")
     score, k, n = controls(ctx)
     if score == "neg_elbo":
-        values = loaders.anomaly_scores(ctx.model, ctx.vae_key, ctx.dataset)["neg_elbo"]
+        values = cache.anomaly_scores(ctx.model, ctx.vae_key, ctx.dataset)["neg_elbo"]
     else:
-        values = loaders.recon_errors(str(ctx.vae.path), ctx.vae_key, ctx.dataset)
+        values = cache.recon_errors(str(ctx.vae.path), ctx.vae_key, ctx.dataset)
     among = None if k == ALL else np.flatnonzero(ctx.data.labels == k)
     worst, best = teach.extremes(values, n, among)
     where = "of all test images" if k == ALL else f"among the {ctx.class_names[k]} test images"
@@ -74,7 +74,7 @@ def render() -> None:
         "unusual: a rare style, a damaged or mislabelled image, or data from elsewhere. A threshold on the score, "
         "set on known-good data, turns it into a detector. A caveat: likelihoods also favour simple images, so a "
         "plain, dark image from another dataset can score *better* than real ones (Nalisnick et al., 2019).")
-    fig = memo.figure("anomalies.box", (ctx.vae_key, ctx.dataset, score), lambda: plots_teach.scores_by_class(
+    fig = cache.figure("anomalies.box", (ctx.vae_key, ctx.dataset, score), lambda: plots_teach.scores_by_class(
         values, ctx.data.labels, ctx.class_names, f"{SCORES[score]} (nats)"))
     st.plotly_chart(fig, key="anom_box", config={"displayModeBar": False})
     st.caption("The spread of the score in each class: boxes from the first to the third quartile, whiskers to "

@@ -13,9 +13,9 @@ from explorer.figures import plots
 from explorer.maps import projection
 from explorer.checkpoints import CheckpointError
 from explorer.data import DataError
-from explorer.ui import catalog, loaders, memo
+from explorer.ui import cache, catalog
 from explorer.ui.sidebar import dataset_title
-from explorer.ui.widgets import guarded
+from explorer.ui.widgets import guarded, map_folder
 
 ROWS = [  # (label, where, key)
     ("kind", "config", "kind"), ("latent dimensions", "model", "latent_dim"), ("beta", "model", "beta"),
@@ -44,9 +44,9 @@ def figure_rows(ckpt) -> dict[str, object]:
 
 def side_map(ckpt, key: str, mu: np.ndarray, labels: np.ndarray, names, dataset: str) -> None:
     """The latent plane for a 2-D latent; else the shipped UMAP map when there is one, else PCA."""
-    ident = (loaders.checkpoint_key(ckpt.path), dataset,
-             loaders.map_files(str(ckpt.path / "projections"), "umap"))  # a new UMAP file: a new figure
-    fig = memo.figure("compare.map", ident, lambda: side_figure(ckpt, mu, labels, names))
+    ident = (cache.checkpoint_key(ckpt.path), dataset,
+             cache.map_files(str(map_folder(ckpt.path)), "umap"))  # a new UMAP file: a new figure
+    fig = cache.figure("compare.map", ident, lambda: side_figure(ckpt, mu, labels, names))
     st.plotly_chart(fig, key=f"cmp_map_{key}", config={"displayModeBar": False})
 
 
@@ -56,14 +56,14 @@ def side_figure(ckpt, mu: np.ndarray, labels: np.ndarray, names):
         coords, how = mu, "latent plane"
     else:
         try:
-            proj = projection.load_cached(ckpt.path / "projections", "umap", mu)
+            proj = projection.load_cached(map_folder(ckpt.path), "umap", mu)
         except Exception:
             proj = None
         if proj is not None and len(proj.coords) == len(mu):
             coords, how = proj.coords, "UMAP"
         else:
-            coords = loaders.computed_map(mu, loaders.checkpoint_key(ckpt.path), "pca", "{}",
-                                          str(ckpt.path / "projections")).coords
+            coords = cache.latent_map(mu, cache.checkpoint_key(ckpt.path), map_folder(ckpt.path), "pca",
+                                      compute=True).coords
             how = "PCA"
     fig = plots.latent_map(coords, "label", labels, list(names), height=420, title=f"{ckpt.name}: {how}")
     if how != "latent plane":
@@ -84,20 +84,14 @@ def kl_figure(kls: dict[str, np.ndarray]) -> go.Figure:
     return fig
 
 
-@guarded
-def page() -> None:
-    st.title("Compare two models")
-    with st.expander("What am I looking at?"):
-        st.markdown(
-            "Two checkpoints of the same dataset side by side. **beta** above 1 pushes the codes toward the "
-            "prior: the KL falls, reconstructions blur, and at large beta whole dimensions stop carrying "
-            "information (*posterior collapse*: their KL drops to about 0, the bars below). A **hybrid** with a "
-            "large lambda sorts its latent space by class, which the maps show at a glance.")
-    entries = loaders.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
+def pick():
+    """The dataset and the two checkpoints to compare, and the page's two columns; None (with a
+    message) when there are not two VAE checkpoints of one dataset."""
+    entries = cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
     datasets = catalog.datasets_with_checkpoints(entries)
     if not datasets:
         st.error("No checkpoints to compare. Train one on the Train page.")
-        return
+        return None
     chosen = st.session_state.get("sb_dataset")
     dataset = st.selectbox("Dataset", datasets, index=datasets.index(chosen) if chosen in datasets else 0,
                            key="cmp_dataset", format_func=dataset_title)
@@ -105,7 +99,7 @@ def page() -> None:
     if len(vaes) < 2:
         st.info("This dataset has fewer than two VAE checkpoints. Train another on the Train page (for example "
                 "the same model with beta 4) and come back.")
-        return
+        return None
     by_path = {e.path: e for e in vaes}
     paths = [e.path for e in vaes]
     cols = st.columns(2, gap="large")
@@ -113,37 +107,53 @@ def page() -> None:
     for i, col in enumerate(cols):
         picks.append(col.selectbox(f"Checkpoint {'AB'[i]}", paths, index=min(i, len(paths) - 1),
                                    format_func=lambda p: by_path[p].label, key=f"cmp_{'ab'[i]}"))
+    return dataset, picks, cols
+
+
+@guarded
+def render() -> None:
+    st.title("Compare two models")
+    with st.expander("What am I looking at?"):
+        st.markdown(
+            "Two checkpoints of the same dataset side by side. **beta** above 1 pushes the codes toward the "
+            "prior: the KL falls, reconstructions blur, and at large beta whole dimensions stop carrying "
+            "information (*posterior collapse*: their KL drops to about 0, the bars below). A **hybrid** with a "
+            "large lambda sorts its latent space by class, which the maps show at a glance.")
+    picked = pick()
+    if picked is None:
+        return
+    dataset, picks, cols = picked
     try:
-        data = loaders.test_set(dataset)
+        data = cache.test_set(dataset)
     except DataError as e:
         st.error(f"The {dataset} test set cannot be loaded.\n\n{e}")
         return
     loaded = []
     for path in picks:
         try:
-            loaded.append(loaders.checkpoint(path))
+            loaded.append(cache.checkpoint(path))
         except CheckpointError as e:
             st.error(f"**{path.name}** cannot be loaded: {e}. Pick another.")
             return
     table = pd.DataFrame({f"{'AB'[i]}: {c.name}": figure_rows(c) for i, c in enumerate(loaded)})
     st.dataframe(table, width="stretch", key="cmp_table")
     kls = {}
-    keys = tuple(loaders.checkpoint_key(c.path) for c in loaded)
+    keys = tuple(cache.checkpoint_key(c.path) for c in loaded)
     for i, (col, ckpt) in enumerate(zip(cols, loaded)):
-        mu, logvar = loaders.encodings(str(ckpt.path), keys[i], dataset)
+        mu, logvar = cache.encodings(str(ckpt.path), keys[i], dataset)
         kls[f"{'AB'[i]}: {ckpt.name}"] = latent.kl_per_dim(mu, logvar)
         with col:
             side_map(ckpt, "ab"[i], mu, data.labels, data.spec.class_names, dataset)
     st.subheader("How much each latent dimension is used")
-    st.plotly_chart(memo.figure("compare.kl", (keys, dataset), lambda: kl_figure(kls)), key="cmp_kl",
+    st.plotly_chart(cache.figure("compare.kl", (keys, dataset), lambda: kl_figure(kls)), key="cmp_kl",
                     config={"displayModeBar": False})
     hist = [(c.name, c.state.history) for c in loaded if c.state.history]
     if hist:
-        st.plotly_chart(memo.figure("compare.curves", keys, lambda: curves_figure(hist)), key="cmp_curves",
+        st.plotly_chart(cache.figure("compare.curves", keys, lambda: test_elbo_figure(hist)), key="cmp_curves",
                         config={"displayModeBar": False})
 
 
-def curves_figure(hist: list[tuple[str, list[dict]]]) -> go.Figure:
+def test_elbo_figure(hist: list[tuple[str, list[dict]]]) -> go.Figure:
     """Test negative ELBO by epoch of each checkpoint."""
     fig = go.Figure()
     for i, (name, h) in enumerate(hist):
@@ -157,4 +167,4 @@ def curves_figure(hist: list[tuple[str, list[dict]]]) -> go.Figure:
     return fig
 
 
-page()
+render()

@@ -15,7 +15,7 @@ from explorer.data import images
 from explorer.analysis import latent
 from explorer.maps import projection
 from explorer.checkpoints import CheckpointError
-from explorer.ui import catalog, loaders, yours
+from explorer.ui import cache, catalog, yours
 from explorer.ui.state import ENDPOINTS, Context, context
 from explorer.ui.widgets import METHOD_TITLES, big, guarded, quick_map, show_in, small_map, strip
 
@@ -98,9 +98,9 @@ def _thumbnail(grey: np.ndarray):
 
 # ---------------------------------------------------------------- what the models say
 
-def judges(ctx: Context) -> list[tuple[str, object]]:
+def classifiers(ctx: Context) -> list[tuple[str, object]]:
     """(title, model) of the CNN and of a hybrid VAE's head for this dataset, where they exist."""
-    entries = loaders.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
+    entries = cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
     found: list[tuple[str, object]] = []
     cnns = [e for e in catalog.classifier_choices(entries, ctx.dataset) if not e.problem]
     hybrids = [e for e in catalog.vae_choices(entries, ctx.dataset) if e.kind == "hybrid"]
@@ -110,7 +110,7 @@ def judges(ctx: Context) -> list[tuple[str, object]]:
         if entry is None:
             continue
         try:
-            ckpt = loaders.checkpoint(entry.path)
+            ckpt = cache.checkpoint(entry.path)
         except CheckpointError:
             continue
         if tuple(ckpt.model_cfg.image_shape) == tuple(ctx.data.images.shape[1:]) and hasattr(ckpt.model, "classify"):
@@ -126,7 +126,7 @@ def top3(ctx: Context, proba: np.ndarray) -> str:
 def verdicts(ctx: Context, image: np.ndarray, recon: np.ndarray) -> None:
     """A small table: each judge's top three classes for the image, the CNN's for the reconstruction."""
     rows = []
-    found = judges(ctx)
+    found = classifiers(ctx)
     for title, model in found:
         _, proba = latent.classify(model, image[None])
         rows.append(f"| {title} | **{ctx.class_names[int(proba[0].argmax())]}** | {top3(ctx, proba[0])} |")
@@ -177,7 +177,7 @@ def go_traverse() -> None:
 
 def next_steps(ctx: Context, mine: yours.Yours) -> None:
     z = yours.code(ctx, mine)
-    pred, _ = ctx.judge_images(mine.image[None])
+    pred, _ = ctx.classify(mine.image[None])
     mine_class = int(pred[0]) if pred is not None else -1
     order = latent.nearest(ctx.mu, z, len(ctx.mu))
     other = next((int(i) for i in order if int(ctx.data.labels[i]) != mine_class), int(order[0]))

@@ -12,7 +12,7 @@ import streamlit as st
 
 from explorer.analysis import latent
 from explorer.figures import plots
-from explorer.ui import exports, help, memo
+from explorer.ui import cache, exports, help
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.widgets import big, guarded, scale_for, show_in, strip
 
@@ -40,7 +40,7 @@ def make_one(ctx: Context, seed: int, order: np.ndarray, kl: np.ndarray) -> None
         base = seed_code(ctx, seed)   # the style; the class comes from the condition
         sig = (ctx.vae_key, seed)
     else:
-        base = memo.class_means(ctx)[k]
+        base = cache.class_means(ctx)[k]
         sig = (ctx.vae_key, k)
     dims = [int(d) for d in order[:SLIDERS]]
     keys = [f"gen_z{d}" for d in dims]
@@ -58,7 +58,7 @@ def make_one(ctx: Context, seed: int, order: np.ndarray, kl: np.ndarray) -> None
                     "A plain VAE has no class input: this is the chosen class's mean code, moved by the sliders. ")
                    + f"Sliders: the {len(dims)} most active dimensions; the others stay fixed.")
     decoded = ctx.decode(z[None], k)
-    pred, proba = ctx.judge_images(decoded)
+    pred, proba = ctx.classify(decoded)
     with image:
         asked = "Asked for" if ctx.conditional else "Mean code of"
         show_in(st, big(ctx, decoded[0], 260),
@@ -70,7 +70,7 @@ def class_grid(ctx: Context, seed: int, temperature: float) -> None:
     st.subheader("Samples of every class")
     agree, rows, labels = [], [], []
     z = latent.prior_codes(ctx.latent_dim, PER_CLASS, seed=seed, temperature=temperature)  # the same codes for every class
-    every = memo.decoded(ctx, np.tile(z, (ctx.num_classes, 1)), np.repeat(np.arange(ctx.num_classes), PER_CLASS))
+    every = cache.decoded(ctx, np.tile(z, (ctx.num_classes, 1)), np.repeat(np.arange(ctx.num_classes), PER_CLASS))
     for k in range(ctx.num_classes):
         part = slice(k * PER_CLASS, (k + 1) * PER_CLASS)
         images = every.images[part]
@@ -84,7 +84,7 @@ def class_grid(ctx: Context, seed: int, temperature: float) -> None:
         rows.append(images)
         labels += [f"{ctx.class_names[k]}\n{v}" for v in ctx.verdicts(pred, proba, PER_CLASS)]
         score.markdown(f"**{share:.0%}** agree" if pred is not None else "")
-    if ctx.has_judge:
+    if ctx.has_classifier:
         st.caption(f"Each row asks the cvae for one class with the same {PER_CLASS} codes (one per column). "
                    f"The CNN agrees with the class asked for in {np.mean(agree):.0%} of all samples; "
                    "outlined: where it does not.")
@@ -103,7 +103,7 @@ def style_swap(ctx: Context) -> None:
                             key="gen_swap_index")
         true = int(ctx.data.labels[i])
         show_in(st, big(ctx, ctx.data.images[i], 112), caption=f"#{i} {ctx.class_names[true]}")
-    out = memo.decoded(ctx, np.repeat(ctx.mu[i][None], ctx.num_classes, 0), np.arange(ctx.num_classes))
+    out = cache.decoded(ctx, np.repeat(ctx.mu[i][None], ctx.num_classes, 0), np.arange(ctx.num_classes))
     swapped, pred, proba = out.images, out.pred, out.proba
     with right:
         captions = [f"as {ctx.class_names[k]}\n{ctx.verdict(pred, proba, k)}" for k in range(ctx.num_classes)]
@@ -117,7 +117,7 @@ def style_swap(ctx: Context) -> None:
 def prior_and_means(ctx: Context, seed: int, temperature: float) -> None:
     """For a VAE without a class input: samples from N(0, I) and each class's mean code."""
     st.subheader("Samples from the prior")
-    out = memo.decoded(ctx, latent.prior_codes(ctx.latent_dim, 2 * PER_CLASS, seed=seed, temperature=temperature))
+    out = cache.decoded(ctx, latent.prior_codes(ctx.latent_dim, 2 * PER_CLASS, seed=seed, temperature=temperature))
     images, pred, proba = out.images, out.pred, out.proba
     picture = strip(ctx, images, ctx.verdicts(pred, proba, len(images)), px=84, ncols=PER_CLASS)
     show_in(st, picture)
@@ -125,7 +125,7 @@ def prior_and_means(ctx: Context, seed: int, temperature: float) -> None:
     st.caption("Codes drawn from the prior N(0, I) and decoded; the VAE cannot be asked for a class. "
                "Captions: what the CNN thinks each one is.")
     st.subheader("Class-mean codes")
-    out = memo.decoded(ctx, memo.class_means(ctx))
+    out = cache.decoded(ctx, cache.class_means(ctx))
     decoded, pred, proba = out.images, out.pred, out.proba
     captions = [f"{ctx.class_names[k]}\n{ctx.verdict(pred, proba, k)}" for k in range(ctx.num_classes)]
     picture = strip(ctx, decoded, captions, px=112, ncols=5)
@@ -140,7 +140,7 @@ def render() -> None:
     ctx = context()
     help.explain("generate")
     seed = st.session_state.setdefault(SEED, 0)
-    dims = memo.dims(ctx)
+    dims = cache.dims(ctx)
     make_one(ctx, seed, dims.order, dims.kl)
     a, b, _ = st.columns([2, 3, 6], vertical_alignment="bottom")
     a.button("New samples", key="gen_reseed", on_click=reseed, icon=":material/casino:",

@@ -10,7 +10,7 @@ import streamlit as st
 
 from explorer.analysis import latent
 from explorer.maps import projection
-from explorer.ui import exports, help, memo, yours
+from explorer.ui import cache, exports, help, yours
 from explorer.ui.state import ENDPOINTS, Context, context, selection
 from explorer.ui.widgets import big, guarded, live_map, quick_map, show_in, strip
 
@@ -30,7 +30,7 @@ def default_endpoints(ctx: Context) -> list[int]:
     picked = selection(ctx.dataset)
     if len(picked) >= 2:
         return picked[:2]
-    means = memo.class_means(ctx)
+    means = cache.class_means(ctx)
     a_class = int(ctx.data.labels[picked[0]]) if picked else 0
     d = ((means - means[a_class]) ** 2).sum(1)
     d[a_class] = np.inf
@@ -102,7 +102,7 @@ def endpoint_controls(ctx: Context, side: int, index: int) -> None:
         st.number_input("image no. in class", min_value=1, step=1, key=f"interp_{s}_nth",
                         on_change=_from_widgets, args=(ctx, side))
     if index == yours.YOURS:
-        pred, proba = memo.judged(ctx, mine.image[None])
+        pred, proba = cache.predictions(ctx, mine.image[None])
         st.caption(f"**{s.upper()}**: {mine.source}; CNN: {ctx.verdict(pred, proba, 0)}")
     else:
         st.caption(f"**{s.upper()}**: test image #{index} ({ctx.class_names[int(ctx.data.labels[index])]}); "
@@ -118,12 +118,12 @@ def endpoint_controls(ctx: Context, side: int, index: int) -> None:
 
 # ---------------------------------------------------------------- the path
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def fine_labels(_ctx: Context, key: tuple, a: int, b: int, method: str, label: int | None) -> np.ndarray | None:
+def fine_labels(ctx: Context, ends: list[int], method: str, label: int | None) -> np.ndarray | None:
     """The CNN's label along a fine version of the path, (FINE_STEPS,), to place the flips."""
-    z = latent.interpolate(endpoint_code(_ctx, a), endpoint_code(_ctx, b), FINE_STEPS, method)
-    pred, _ = _ctx.judge_images(_ctx.decode(z, label))
-    return pred
+    z = latent.interpolate(endpoint_code(ctx, ends[0]), endpoint_code(ctx, ends[1]), FINE_STEPS, method)
+    mine = yours.get(ctx)
+    key = (ctx.vae_key, ctx.classifier_key, mine.digest if mine else "")
+    return cache.path_predictions(ctx, key, ends[0], ends[1], method, label, z)
 
 
 def flips_text(ctx: Context, fine: np.ndarray | None) -> str:
@@ -180,10 +180,9 @@ def render() -> None:
                                  key="interp_cvae_class")
 
     z = latent.interpolate(endpoint_code(ctx, ends[0]), endpoint_code(ctx, ends[1]), steps, method)
-    out = memo.decoded(ctx, z, label)
+    out = cache.decoded(ctx, z, label)
     frames, pred, proba = out.images, out.pred, out.proba
-    mine = yours.get(ctx)
-    fine = fine_labels(ctx, (ctx.vae_key, ctx.judge_key, mine.digest if mine else ""), ends[0], ends[1], method, label)
+    fine = fine_labels(ctx, ends, method, label)
     st.markdown(f"#### {flips_text(ctx, fine)}")
     changes = latent.label_changes(pred) if pred is not None else []
     captions = [f"t {t:.2f}\n" + ctx.verdict(pred, proba, i).replace(" (", "\n(") for i, t in
@@ -200,7 +199,7 @@ def render() -> None:
     exports.gif_button(gif, frames, [c.replace("\n", " ") for c in captions], stem, key="interp_gif",
                        label="Animated GIF")
     proj = quick_map(ctx)
-    scrub(ctx, frames, pred, proba, proj, projection.place(proj, memo.codes64(ctx), z), ends)
+    scrub(ctx, frames, pred, proba, proj, projection.place(proj, cache.codes64(ctx), z), ends)
 
 
 render()

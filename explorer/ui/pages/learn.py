@@ -11,7 +11,7 @@ import streamlit as st
 
 from explorer.figures import plots_teach
 from explorer.analysis import teach
-from explorer.ui import memo
+from explorer.ui import cache
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.widgets import big, guarded, show_in, strip
 
@@ -63,7 +63,7 @@ def encoder(ctx: Context, ex: teach.Explanation, dims: np.ndarray, i: int, true:
             f"**Gaussian** over codes, q(z|x) = N(mu, sigma²): one mean **mu** and one spread **sigma** for each of "
             f"the {ctx.latent_dim} latent dimensions. A small sigma means: the encoder is sure where this image belongs "
             f"along that axis.")
-        fig = memo.figure("learn.posterior", _key(ctx, i, seed), lambda: plots_teach.posterior_figure(
+        fig = cache.figure("learn.posterior", _key(ctx, i, seed), lambda: plots_teach.posterior_figure(
             ex.mu, ex.sigma, ex.z, dims))
         st.plotly_chart(fig, key="learn_posterior", config={"displayModeBar": False})
         st.caption("Blue: mu with a bar of ±1 sigma for each dimension (most used first). Orange: the sampled z "
@@ -88,7 +88,7 @@ def decoder(ctx: Context, ex: teach.Explanation) -> None:
     st.subheader("3 · The decoder: a code becomes an image")
     pic, text = st.columns([2, 3], gap="large")
     images = np.stack([ex.image, ex.recon, ex.recon_at_mu])
-    pred, proba = memo.judged(ctx, images)
+    pred, proba = cache.predictions(ctx, images)
     captions = ["x (input)", "decoded z", "decoded mu"]
     if pred is not None:
         captions = [f"{c}\n{ctx.verdict(pred, proba, i)}" for i, c in enumerate(captions)]
@@ -121,7 +121,7 @@ def elbo(ctx: Context, ex: teach.Explanation, kl_data: np.ndarray, dims: np.ndar
         "The ELBO is a lower bound on log p(x); the tighter IWAE estimate is on the Model card page.")
     show_in(pic, nll_picture(ctx, ex), caption="Where the reconstruction nats go (bright: more). Grey pixels "
             "always cost some: a Bernoulli decoder cannot be sure of a grey level.")
-    fig = memo.figure("learn.kl", _key(ctx, i, seed), lambda: plots_teach.kl_bars(ex.kl_per_dim, kl_data, dims))
+    fig = cache.figure("learn.kl", _key(ctx, i, seed), lambda: plots_teach.kl_bars(ex.kl_per_dim, kl_data, dims))
     st.plotly_chart(fig, key="learn_kl", config={"displayModeBar": False})
     st.caption("KL per dimension for this image (orange) and on average over the test set (blue).")
 
@@ -156,9 +156,9 @@ def hybrid(ctx: Context, ex: teach.Explanation, true: int) -> None:
             st.markdown("This model is a **conditional** VAE: encoder and decoder are also given the class, so z "
                         "is free to hold only the style (it was given the true class here).")
     if ctx.vae.kind == "hybrid":
-        proba = memo.classified(ctx.vae.path, ctx.vae_key, ex.image[None])[1][0]
+        proba = cache.classified(ctx.vae.path, ctx.vae_key, ex.image[None])[1][0]
         with pic:
-            fig = memo.figure("learn.head", (ctx.vae_key, ctx.class_names, proba.tobytes()),
+            fig = cache.figure("learn.head", (ctx.vae_key, ctx.class_names, proba.tobytes()),
                               lambda: plots_teach.probability_bars(proba, ctx.class_names))
             st.plotly_chart(fig, key="learn_head", config={"displayModeBar": False})
             st.caption(f"The head's verdict from mu alone (lambda = {ctx.vae.model_cfg.cls_weight:g}): "
@@ -174,8 +174,8 @@ def render() -> None:
     st.caption("Every number on this page comes from the loaded model and the chosen test image.")
     i, seed = choose_image(ctx)
     true = int(ctx.data.labels[i])
-    ex = memo.explanation(ctx, i, seed)
-    stats = memo.dims(ctx)
+    ex = cache.explanation(ctx, i, seed)
+    stats = cache.dims(ctx)
     kl_data, dims = stats.kl, stats.order[:MAX_DIMS]
     encoder(ctx, ex, dims, i, true, seed)
     reparameterise(ctx, ex, dims, seed)

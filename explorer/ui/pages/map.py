@@ -9,11 +9,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.maps import projection
-from explorer.ui import exports, help, loaders, memo, overlays
+from explorer.ui import cache, exports, help, overlays
 from explorer.ui.sidebar import banner
 from explorer.ui.state import Context, context, select, selection
-from explorer.ui.widgets import (MAP_CHOICE, METHOD_TITLES, PLANE, get_map, guarded, map_figure, map_methods, pair,
-                                 show_in)
+from explorer.ui.widgets import (MAP_CHOICE, METHOD_TITLES, PLANE_CHOICE, get_map, guarded, map_figure, map_methods,
+                                 pair, show_in)
 
 CHART = "map_chart"  # the chart's key is CHART + a generation number, bumped by "Clear"
 COLORINGS = {
@@ -31,8 +31,8 @@ def controls(ctx: Context) -> tuple[str, str, dict]:
     methods = map_methods(ctx)
     if st.session_state.get("map_for") != ctx.vae_key:  # another checkpoint: a 2-D one opens as its plane
         st.session_state["map_for"] = ctx.vae_key
-        if methods[0] == PLANE:
-            st.session_state["map_method"] = PLANE
+        if methods[0] == PLANE_CHOICE:
+            st.session_state["map_method"] = PLANE_CHOICE
     left, mid, right = st.columns([3, 2, 2], vertical_alignment="bottom")
     method = left.segmented_control("Map", methods, default=methods[0], required=True, key="map_method",
                                     format_func=METHOD_TITLES.get, persist_state="session", bind="query-params")
@@ -77,12 +77,12 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
 
     backdrop = None
     # a cvae's plane decodes differently per class; shaded regions replace the decoded images
-    if proj.method == "identity" and not ctx.conditional and not layers.regions:
+    if proj.method == projection.PLANE and not ctx.conditional and not layers.regions:
         lo, hi = proj.coords.min(0), proj.coords.max(0)
         pad = 0.05 * (hi - lo)
         extent = (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
-        backdrop = loaders.manifold(ctx.model, ctx.vae_key, extent, 15, None)
-    fig = main_figure(ctx, proj, (ctx.vae_key, ctx.judge_key, ctx.dataset, proj.method, proj.key, backdrop is not None),
+        backdrop = cache.manifold(ctx.model, ctx.vae_key, extent, 15, None)
+    fig = main_figure(ctx, proj, (ctx.vae_key, ctx.classifier_key, ctx.dataset, proj.method, proj.key, backdrop is not None),
                       color_by, tuple(selection(ctx.dataset)), backdrop)
     if overlays.any_on(ctx, layers):
         fig = go.Figure(fig)  # the layers go on this run's own copy; the cached figure is shared
@@ -113,7 +113,7 @@ def clear_selection(ctx: Context) -> None:
 def main_figure(ctx: Context, proj, key: tuple, color_by: str, selected: tuple[int, ...], backdrop):
     """The big map's figure, built once per checkpoint, map, colouring and selection (`key` holds
     the identities of the checkpoints and the map); shared, so never changed."""
-    return memo.figure("map.main", (*key, color_by, selected), lambda: map_figure(
+    return cache.figure("map.main", (*key, color_by, selected), lambda: map_figure(
         ctx, proj, color_by, height=560, selected=list(selected) or None, backdrop=backdrop))
 
 
@@ -145,8 +145,8 @@ def selected_panel(ctx: Context) -> None:
     head.markdown(f"**{len(picked)} selected**" + (f" (first {MAX_SHOWN})" if len(picked) > MAX_SHOWN else ""))
     clear.button("Clear", key="map_clear", on_click=clear_selection, args=(ctx,))
     shown = picked[:MAX_SHOWN]
-    recons = loaders.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown))
-    r_pred, r_proba = memo.judged(ctx, recons)
+    recons = cache.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown))
+    r_pred, r_proba = cache.predictions(ctx, recons)
     for n, i in enumerate(shown):
         pic, text = st.columns([1, 1], vertical_alignment="center")
         show_in(pic, pair(ctx, ctx.data.images[i], recons[n], px=84), caption=f"#{i}")
@@ -170,7 +170,7 @@ def render() -> None:
         the_map(ctx, method, color_by, params, layers)
     with right:
         selected_panel(ctx)
-    loaders.prefetch_models()  # the map is drawn: now get torch ready for the other pages
+    cache.prefetch_models()  # the map is drawn: now get torch ready for the other pages
 
 
 render()

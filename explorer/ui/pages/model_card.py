@@ -10,7 +10,7 @@ import streamlit as st
 from explorer.figures import plots, plots_teach
 from explorer.checkpoints.card import METRIC_NOTES, format_figure
 from explorer.checkpoints import CARD_FILE, Checkpoint, CheckpointError
-from explorer.ui import help, loaders, memo
+from explorer.ui import cache, help
 from explorer.ui.state import Context, context
 from explorer.ui.widgets import guarded
 
@@ -55,14 +55,14 @@ def metrics_section(ckpt: Checkpoint, class_names: tuple[str, ...], key: str) ->
     left, right = st.columns([1, 1], gap="large")
     with left:
         if m.get("confusion"):
-            fig = memo.figure("card.confusion", (json.dumps(m["confusion"]), class_names),
+            fig = cache.figure("card.confusion", (json.dumps(m["confusion"]), class_names),
                               lambda: plots_teach.confusion_figure(m["confusion"], class_names))
             st.plotly_chart(fig, key=f"{key}_confusion", config={"displayModeBar": False})
             st.caption("Confusion matrix on the test set: rows are the true class, columns what the model said.")
     per_class = m.get("conditional_fidelity_per_class")
     with right if m.get("confusion") else left:
         if per_class and len(per_class) == len(class_names):
-            fig = memo.figure("card.fidelity", (json.dumps(per_class), class_names),
+            fig = cache.figure("card.fidelity", (json.dumps(per_class), class_names),
                               lambda: plots_teach.per_class_bars(per_class, class_names, "fidelity"))
             st.plotly_chart(fig, key=f"{key}_fidelity", config={"displayModeBar": False})
             st.caption("Conditional fidelity per class: the share of samples asked for a class that the "
@@ -81,7 +81,7 @@ def curves_section(ckpt: Checkpoint, key: str) -> None:
         if n % PER_ROW == 0:
             cols = st.columns(PER_ROW)
         with cols[n % PER_ROW]:
-            fig = memo.figure("card.curves", (shown, tuple(keys), title),
+            fig = cache.figure("card.curves", (shown, tuple(keys), title),
                               lambda keys=keys, title=title: plots.curves_figure(history, keys, title=title, height=320))
             st.plotly_chart(fig, key=f"{key}_curve{n}", config={"displayModeBar": False})
     minutes = sum(float(h.get("seconds", 0.0)) for h in history) / 60
@@ -122,10 +122,10 @@ def checkpoints(ctx: Context) -> list[tuple[str, Checkpoint]]:
     """The loaded VAE, and the classifier that judges images when it is a separate checkpoint."""
     found = [(f"VAE: {ctx.vae.name}", ctx.vae)]
     choice = st.session_state.get("choice")
-    clf = getattr(choice, "classifier", None)
-    if isinstance(clf, Path) and ctx.has_judge:
+    classifier = getattr(choice, "classifier", None)
+    if isinstance(classifier, Path) and ctx.has_classifier:
         try:
-            found.append((f"Classifier: {clf.name}", loaders.checkpoint(clf)))
+            found.append((f"Classifier: {classifier.name}", cache.checkpoint(classifier)))
         except CheckpointError as e:
             st.warning(f"The classifier's card cannot be read: {e}")
     return found

@@ -6,7 +6,6 @@ step 5 uses the dataset's conditional VAE when there is one.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -14,7 +13,7 @@ import streamlit as st
 from explorer.analysis import latent, teach
 from explorer.figures import plots_teach
 from explorer.checkpoints import CheckpointError
-from explorer.ui import catalog, loaders, memo, present
+from explorer.ui import cache, catalog, present
 from explorer.ui.state import Context, context
 from explorer.ui.urlstate import TOUR_STEP
 from explorer.ui.widgets import get_map, guarded, map_figure, quick_map, show_in
@@ -34,7 +33,7 @@ def _use_shipped(entry: catalog.CheckpointEntry) -> None:
 
 
 def _entries() -> list[catalog.CheckpointEntry]:
-    return loaders.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
+    return cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
 
 
 def offer_shipped(ctx: Context) -> None:
@@ -42,7 +41,7 @@ def offer_shipped(ctx: Context) -> None:
     if ctx.dataset == TOUR_DATASET and ctx.vae.name == TOUR_VAE:
         return
     for e in _entries():
-        if e.dataset == TOUR_DATASET and e.name == TOUR_VAE and not e.problem and TOUR_DATASET in loaders.available():
+        if e.dataset == TOUR_DATASET and e.name == TOUR_VAE and not e.problem and TOUR_DATASET in cache.available():
             st.button(f"Tour the shipped Fashion-MNIST model ({TOUR_VAE})", key="tour_shipped", on_click=_use_shipped,
                       args=(e,), icon=":material/checkroom:")
             return
@@ -77,40 +76,40 @@ def the_map(ctx: Context) -> None:
     st.markdown("The encoder turns each of the test images into a code; here every code is one dot, laid out "
                 "so that neighbours stay neighbours. The colour is what a **separate classifier** thinks the "
                 "image shows. Nobody told the VAE the classes, yet it groups them.")
-    fig = memo.figure("tour.map", (ctx.vae_key, ctx.judge_key, ctx.dataset, proj.method, proj.key),
+    fig = cache.figure("tour.map", (ctx.vae_key, ctx.classifier_key, ctx.dataset, proj.method, proj.key),
                       lambda: map_figure(ctx, proj, "predicted", height=460).update_layout(dragmode=False))
     st.plotly_chart(fig, key="tour_map", config={"displayModeBar": False})
 
 
 def image_and_code(ctx: Context) -> None:
     i = int(np.flatnonzero(ctx.data.labels == 0)[0])
-    ex = memo.explanation(ctx, i, 0)  # an image of class 0 (a cvae is given it), eps of seed 0
+    ex = cache.explanation(ctx, i, 0)  # an image of class 0 (a cvae is given it), eps of seed 0
     st.markdown(f"One image in, one **distribution over codes** out (a mean and a spread per dimension). "
                 f"A code drawn from it is decoded back into an image. The cost of this image: "
                 f"**{ex.recon_nats:.0f} nats** to reconstruct it, plus **{ex.kl_nats:.0f} nats** for the code. "
                 f"Together they are the loss the VAE learns to lower (the ELBO).")
     pic, fig = st.columns([2, 3], gap="large")
-    show_in(pic, memo.grid_png(np.stack([ex.image, ex.recon_at_mu]), 2, ("the image", "its reconstruction"),
+    show_in(pic, cache.grid_png(np.stack([ex.image, ex.recon_at_mu]), 2, ("the image", "its reconstruction"),
                                px(ctx, 200), None, font_size=22))
-    dims = memo.dims(ctx).order[:12]
-    posterior = memo.figure("tour.posterior", (ctx.vae_key, ctx.dataset, i), lambda: plots_teach.posterior_figure(
+    dims = cache.dims(ctx).order[:12]
+    posterior = cache.figure("tour.posterior", (ctx.vae_key, ctx.dataset, i), lambda: plots_teach.posterior_figure(
         ex.mu, ex.sigma, ex.z, dims, height=380))
     fig.plotly_chart(posterior, key="tour_posterior", config={"displayModeBar": False})
 
 
 def walk(ctx: Context) -> None:
-    stats = memo.dims(ctx)
+    stats = cache.dims(ctx)
     d = int(stats.order[0])
-    base = memo.class_means(ctx)[0]
+    base = cache.class_means(ctx)[0]
     values = latent.span_values(stats.spans[d], 7)
-    out = memo.decoded(ctx, latent.traversal_codes(base, [d], values[None])[0], 0)
+    out = cache.decoded(ctx, latent.traversal_codes(base, [d], values[None])[0], 0)
     images, pred = out.images, out.pred
     st.markdown(f"Hold the whole code still and move **one** number, dimension z{d}, the one the model uses most. "
                 "Each image is decoded from the code; the label under it is the classifier's verdict. "
                 "One dimension often changes one property: shape, width, brightness.")
     caps = [f"{v:+.1f}\n{ctx.class_names[int(p)] if pred is not None else ''}" for v, p in
             zip(values, pred if pred is not None else [0] * len(values))]
-    show_in(st, memo.grid_png(images, len(images), tuple(caps), px(ctx, 150),
+    show_in(st, cache.grid_png(images, len(images), tuple(caps), px(ctx, 150),
                               tuple(latent.label_changes(pred)) if pred is not None else None, font_size=20))
 
 
@@ -118,13 +117,13 @@ def morph(ctx: Context) -> None:
     a = int(np.flatnonzero(ctx.data.labels == 0)[0])
     b = int(np.flatnonzero(ctx.data.labels == ctx.num_classes - 1)[0])
     z = latent.interpolate(ctx.mu[a], ctx.mu[b], 9, "linear")
-    out = memo.decoded(ctx, z, 0)
+    out = cache.decoded(ctx, z, 0)
     frames, pred = out.images, out.pred
     st.markdown(f"Walk in a straight line from the code of a **{ctx.class_names[0]}** to that of a "
                 f"**{ctx.class_names[-1]}** and decode every step. The space between the two is filled with "
                 "plausible in-between images; the classifier says where one class ends (outlined).")
     caps = tuple(ctx.class_names[int(p)] for p in pred) if pred is not None else None
-    show_in(st, memo.grid_png(frames, len(frames), caps, px(ctx, 130),
+    show_in(st, cache.grid_png(frames, len(frames), caps, px(ctx, 130),
                               tuple(latent.label_changes(pred)) if pred is not None else None, font_size=20))
 
 
@@ -136,7 +135,7 @@ def conditional_model(ctx: Context):
     for e in catalog.vae_choices(_entries(), ctx.dataset):
         if e.kind == "cvae" and e.latent_dim:
             try:
-                ck = loaders.checkpoint(e.path)
+                ck = cache.checkpoint(e.path)
             except CheckpointError:
                 continue
             if ck.dataset == ctx.dataset and tuple(ck.model_cfg.image_shape) == tuple(ctx.data.images.shape[1:]):
@@ -144,22 +143,10 @@ def conditional_model(ctx: Context):
     return None, ""
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def prior_samples(_ctx: Context, key: tuple, cvae: str, cvae_key: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """One sample of every class from the cvae at `cvae` (one of the loaded VAE's prior samples
-    without one), and the judge's labels for them."""
-    if cvae:
-        images, _ = latent.sample_prior(loaders.checkpoint(Path(cvae)).model, _ctx.num_classes,
-                                        label=np.arange(_ctx.num_classes), seed=1)
-    else:
-        images, _ = latent.sample_prior(_ctx.model, _ctx.num_classes, seed=1)
-    return images, _ctx.judge_images(images)[0]
-
-
 def ask_for_class(ctx: Context) -> None:
     path, name = conditional_model(ctx)
-    images, pred = prior_samples(ctx, (ctx.vae_key, ctx.judge_key, ctx.dataset), str(path or ""),
-                                 loaders.checkpoint_key(path) if path else "")
+    images, pred = cache.prior_samples(ctx, (ctx.vae_key, ctx.classifier_key, ctx.dataset), str(path or ""),
+                                 cache.checkpoint_key(path) if path else "")
     if path is None:
         st.markdown("Draw codes at random from the prior N(0, I) and decode them: new images that were never in "
                     "the data. (With a **conditional** VAE you could ask for a class; this dataset has none.)")
@@ -172,18 +159,18 @@ def ask_for_class(ctx: Context) -> None:
     if pred is not None:
         caps = [f"{c}\nsees: {ctx.class_names[int(p)]}" if caps else f"sees: {ctx.class_names[int(p)]}"
                 for c, p in zip(caps or [""] * len(pred), pred)]
-    show_in(st, memo.grid_png(images, 5, tuple(caps) if caps else None, px(ctx, 120), None, font_size=20))
+    show_in(st, cache.grid_png(images, 5, tuple(caps) if caps else None, px(ctx, 120), None, font_size=20))
 
 
 def strange(ctx: Context) -> None:
-    scores = loaders.anomaly_scores(ctx.model, ctx.vae_key, ctx.dataset)["neg_elbo"]
+    scores = cache.anomaly_scores(ctx.model, ctx.vae_key, ctx.dataset)["neg_elbo"]
     worst, _ = teach.extremes(scores, 6)
-    recons = loaders.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(int(i) for i in worst))
+    recons = cache.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(int(i) for i in worst))
     st.markdown("Every image costs the model some nats to explain. These six cost the most: shapes or styles "
                 "it has rarely seen. Top: the test image; bottom: the model's best attempt at it. "
                 "This is how a VAE flags anomalies.")
     caps = tuple(f"{scores[i]:.0f} nats" for i in worst) + ("reconstruction",) * len(worst)
-    show_in(st, memo.grid_png(np.concatenate([ctx.data.images[worst], recons]), len(worst), caps, px(ctx, 130), None,
+    show_in(st, cache.grid_png(np.concatenate([ctx.data.images[worst], recons]), len(worst), caps, px(ctx, 130), None,
                               font_size=20))
 
 

@@ -7,7 +7,6 @@ it again); leaving the page does not stop a run.
 """
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -15,17 +14,17 @@ import numpy as np
 import streamlit as st
 
 from explorer.figures import plots
-from explorer.core.config import VAE_KINDS, ConfigError, ModelConfig, TrainConfig, checkpoint_name
+from explorer.core.config import VAE_KINDS, checkpoint_name
 from explorer.data import get_spec
 from explorer.training import jobs
 from explorer.training.device import available_devices
-from explorer.ui import catalog, loaders
+from explorer.training.settings import SettingsError, TrainSettings, job_spec
+from explorer.ui import cache, catalog
 from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded, show_in
 
 MY_RUNS = "train_runs"     # run ids this session started or opened, newest first
 VIEW = "train_view"        # the run shown in the live panel
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 KINDS = {"vae": "vae: plain VAE", "cvae": "cvae: conditioned on the class",
          "hybrid": "hybrid: VAE + classifier head", "classifier": "classifier: the CNN that judges images"}
 LATENTS = [2, 4, 8, 16, 32, 64]
@@ -69,9 +68,9 @@ def free_name(root: Path, dataset: str, name: str) -> str:
 
 # ---------------------------------------------------------------- the settings form
 
-def settings() -> jobs.JobSpec | None:
-    """The settings column; returns a spec when Start was pressed and the settings are sound."""
-    available = loaders.available()
+def settings_form() -> TrainSettings | None:
+    """The settings column's widgets; their values when Start was pressed, else None."""
+    available = cache.available()
     datasets = [d for d in available if d in ("digits", "fashion-mnist", "mnist")] or ["digits"]
     default_ds = "digits" if "digits" in datasets else datasets[0]
     dataset = st.selectbox("Dataset", datasets, index=datasets.index(default_ds), key="tr_dataset",
@@ -79,25 +78,7 @@ def settings() -> jobs.JobSpec | None:
                            help="digits trains in seconds; Fashion-MNIST takes about a minute an epoch on a CPU")
     kind = st.selectbox("Model", list(KINDS), format_func=KINDS.get, key="tr_kind")
     c1, c2 = st.columns(2)
-    latent_dim, beta, cls_weight = 2, 1.0, 0.0
-    if kind in VAE_KINDS:
-        latent_dim = c1.select_slider("Latent dimensions", LATENTS, value=2, key="tr_latent",
-                                      help="2 makes the latent plane itself the map")
-        beta = c2.select_slider("beta (weight of the KL term)", [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0], value=1.0,
-                                key="tr_beta", help="Above 1 pushes codes toward the prior: smoother, blurrier, and "
-                                                   "at large beta whole dimensions collapse (they carry no information)")
-        if kind == "hybrid":
-            cls_weight = st.select_slider("lambda (weight of the classifier's cross-entropy)",
-                                          [0.0, 1.0, 5.0, 10.0, 20.0, 50.0], value=10.0, key="tr_lambda",
-                                          help="0: a plain VAE with an untrained head; larger: the latent space "
-                                               "organises itself by class")
-        elif kind == "cvae":
-            cls_weight = st.select_slider("lambda (make samples recognisable)", [0.0, 1.0, 3.0, 10.0, 30.0],
-                                          value=0.0, key="tr_lambda_cvae",
-                                          help="0: a plain conditional VAE. Above 0, a small helper CNN learns the "
-                                               "classes, and the decoder learns to draw samples it recognises: "
-                                               "coats with their opening, sandals with straps. Costs about twice "
-                                               "the time per epoch")
+    latent_dim, beta, cls_weight = vae_settings(kind, c1, c2) if kind in VAE_KINDS else (2, 1.0, 0.0)
     epochs = c1.number_input("Epochs", 1, 200, 10 if dataset == "digits" else 3, key="tr_epochs")
     batch = c2.select_slider("Batch size", BATCHES, value=128 if dataset != "digits" else 64, key="tr_batch")
     lr = c1.select_slider("Learning rate", LRS, value=1e-3, key="tr_lr", format_func=lambda v: f"{v:g}")
@@ -113,27 +94,45 @@ def settings() -> jobs.JobSpec | None:
                       width="stretch")
     if not start:
         return None
-    name = name.strip()
-    if not NAME_RE.match(name):
-        st.error("The checkpoint name may use letters, digits, '.', '-' and '_' (up to 64), starting with a "
-                 "letter or digit. Pick another name.")
+    return TrainSettings(dataset=dataset, kind=kind, latent_dim=latent_dim, beta=beta, cls_weight=cls_weight,
+                         epochs=epochs, batch_size=batch, lr=lr, seed=seed, device=device, name=name)
+
+
+def vae_settings(kind: str, c1, c2) -> tuple[int, float, float]:
+    """A VAE's latent dimensions, beta and lambda (the weight of a hybrid's or cvae's classifier loss)."""
+    latent_dim = c1.select_slider("Latent dimensions", LATENTS, value=2, key="tr_latent",
+                                  help="2 makes the latent plane itself the map")
+    beta = c2.select_slider("beta (weight of the KL term)", [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0], value=1.0,
+                            key="tr_beta", help="Above 1 pushes codes toward the prior: smoother, blurrier, and "
+                                               "at large beta whole dimensions collapse (they carry no information)")
+    cls_weight = 0.0
+    if kind == "hybrid":
+        cls_weight = st.select_slider("lambda (weight of the classifier's cross-entropy)",
+                                      [0.0, 1.0, 5.0, 10.0, 20.0, 50.0], value=10.0, key="tr_lambda",
+                                      help="0: a plain VAE with an untrained head; larger: the latent space "
+                                           "organises itself by class")
+    elif kind == "cvae":
+        cls_weight = st.select_slider("lambda (make samples recognisable)", [0.0, 1.0, 3.0, 10.0, 30.0],
+                                      value=0.0, key="tr_lambda_cvae",
+                                      help="0: a plain conditional VAE. Above 0, a small helper CNN learns the "
+                                           "classes, and the decoder learns to draw samples it recognises: "
+                                           "coats with their opening, sandals with straps. Costs about twice "
+                                           "the time per epoch")
+    return latent_dim, beta, cls_weight
+
+
+def settings() -> jobs.JobSpec | None:
+    """The settings column; returns a spec when Start was pressed and the settings are sound."""
+    chosen = settings_form()
+    if chosen is None:
         return None
-    spec = get_spec(dataset)
+    entries = cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
+    classifiers = [e.path for e in catalog.classifier_choices(entries, chosen.dataset) if not e.problem]
     try:
-        model_cfg = ModelConfig(kind=kind, image_shape=spec.image_shape, num_classes=spec.num_classes,
-                                latent_dim=int(latent_dim), beta=float(beta), cls_weight=float(cls_weight),
-                                depth=0 if dataset == "digits" else 1)
-        train_cfg = TrainConfig(dataset=dataset, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
-                                seed=int(seed), device=device)
-    except ConfigError as e:
-        st.error(f"These settings cannot be trained: {e}")
+        return job_spec(chosen, catalog.checkpoint_roots()[0], classifiers, owner=session_id())
+    except SettingsError as e:
+        st.error(str(e))
         return None
-    classifier = root / dataset / "classifier"
-    clf_paths = [e.path for e in catalog.classifier_choices(loaders.checkpoint_entries(
-        tuple(str(r) for r in catalog.checkpoint_roots())), dataset) if not e.problem]
-    return jobs.JobSpec(model=model_cfg.to_dict(), train=train_cfg.to_dict(), out=str(root / dataset / name),
-                        classifier=str(clf_paths[0]) if clf_paths else (str(classifier) if classifier.exists() else None),
-                        owner=session_id(), iwae_k=20)
 
 
 def launch(spec: jobs.JobSpec) -> None:
@@ -213,7 +212,7 @@ def snapshot_view(run: jobs.Run) -> None:
 
 def open_in_explorer(run: jobs.Run) -> None:
     """Callback: select the new checkpoint in the sidebar (callbacks run before the widgets)."""
-    loaders.checkpoint_entries.clear()
+    cache.checkpoint_entries.clear()
     st.session_state["sb_dataset"] = run.spec.train["dataset"]
     if run.spec.model.get("kind") == "classifier":
         st.session_state["sb_classifier"] = run.out
@@ -321,7 +320,7 @@ def runs_table(runs: list[str]) -> None:
 
 
 @guarded
-def page() -> None:
+def render() -> None:
     st.title("Train a model")
     with st.expander("What am I looking at?"):
         st.markdown(
@@ -349,4 +348,4 @@ def page() -> None:
         live(st.session_state[VIEW])
 
 
-page()
+render()

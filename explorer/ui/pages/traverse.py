@@ -12,7 +12,7 @@ import streamlit as st
 from explorer.analysis import latent
 from explorer.figures import plots
 from explorer.maps import projection
-from explorer.ui import exports, help, memo, yours
+from explorer.ui import cache, exports, help, yours
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.timing import timed
 from explorer.ui.widgets import big, guarded, live_map, quick_map, scale_for, show_in, strip
@@ -52,7 +52,7 @@ def choose_base(ctx: Context) -> tuple[np.ndarray, int | None, tuple, str]:
         return ctx.mu[i], (true if ctx.conditional else None), ("selected", i), \
             f"test image #{i} ({ctx.class_names[true]}){note}"
     if base == "class":
-        means = memo.class_means(ctx)
+        means = cache.class_means(ctx)
         return means[k], k, ("class", k), f"the mean code of class {ctx.class_names[k]}"
     return np.zeros(ctx.latent_dim, np.float32), k, ("origin", k), "the origin (the prior's mean)"
 
@@ -76,7 +76,7 @@ def slider_range(span: np.ndarray, base: float) -> tuple[float, float]:
 @st.fragment
 @timed("traverse.live")
 @guarded
-def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: memo.Dims, proj: projection.Projection) -> None:
+def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: cache.Dims, proj: projection.Projection) -> None:
     """Sliders, the decoded image with the CNN's verdict, and the code's place on the map.
 
     What a slider move costs: the sliders, one decode, one judgement and the star's new place;
@@ -99,13 +99,13 @@ def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: memo.Dims, p
             value = None if fresh else lo
             z[d] = box.slider(f"z{d} · KL {kl[d]:.2f}", lo, hi, value=value, step=0.05, key=key, format="%.2f")
     decoded = ctx.decode(z[None], label)
-    pred, proba = ctx.judge_images(decoded)
+    pred, proba = ctx.classify(decoded)
     with image:
         show_in(st, big(ctx, decoded[0], 260), caption=f"CNN: {ctx.verdict(pred, proba, 0)}")
         if label is not None:
             st.caption(f"Decoded as class {ctx.class_names[label]} (cvae condition).")
     with where:
-        xy = projection.place(proj, memo.codes64(ctx), z[None])[0]
+        xy = projection.place(proj, cache.codes64(ctx), z[None])[0]
         live_map(ctx, proj, (float(xy[0]), float(xy[1])), height=300)
 
 
@@ -117,7 +117,7 @@ def _collapse_note(active: list[int], collapsed: list[int]) -> str:
     return ""
 
 
-def grid(ctx: Context, base_z: np.ndarray, label: int | None, stats: memo.Dims) -> None:
+def grid(ctx: Context, base_z: np.ndarray, label: int | None, stats: cache.Dims) -> None:
     """Rows: the most active dimensions; columns: -3..+3 std; each cell with the CNN's label."""
     order, kl = stats.order, stats.kl
     active = [int(d) for d in order if kl[d] > ACTIVE_KL][:GRID_ROWS]
@@ -125,7 +125,7 @@ def grid(ctx: Context, base_z: np.ndarray, label: int | None, stats: memo.Dims) 
     dims = np.array(active + collapsed[:1] if len(active) < GRID_ROWS else active, dtype=np.int64)
     values = np.stack([latent.span_values(stats.spans[d], GRID_COLS) for d in dims])
     codes = latent.traversal_codes(base_z, dims, values)                      # (R, V, D)
-    out = memo.decoded(ctx, codes.reshape(-1, ctx.latent_dim), label)      # one pass for the whole grid
+    out = cache.decoded(ctx, codes.reshape(-1, ctx.latent_dim), label)      # one pass for the whole grid
     images = out.images.reshape(*codes.shape[:2], *out.images.shape[1:])  # (R, V, C, H, W)
     st.subheader("Traversal grid")
     st.caption("Each row sweeps one dimension from -3 to +3 standard deviations of the test codes, "
@@ -151,7 +151,7 @@ def render() -> None:
     help.explain("traverse")
     base_z, label, ident, described = choose_base(ctx)
     reset_sliders(ctx, base_z, ident)
-    dims = memo.dims(ctx)
+    dims = cache.dims(ctx)
     active = int((dims.kl > ACTIVE_KL).sum())
     st.caption(f"Base: {described}. Sliders ordered by KL (nats); {active} of {ctx.latent_dim} dimensions "
                f"are active (KL > {ACTIVE_KL}), the rest have collapsed to the prior.")

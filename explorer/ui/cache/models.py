@@ -1,28 +1,29 @@
-"""Cached loaders: models once per process (`st.cache_resource`), arrays once per checkpoint.
+"""Checkpoints, test sets and the per-checkpoint passes over the test set, loaded once per process.
 
-Models and datasets are shared between sessions and never mutated. Functions that take a
-model name it `_model` (left out of the cache key) and take the checkpoint's `key` instead:
-its path and the modification times of its files, so a retrained checkpoint is reloaded.
+Models and datasets are shared between sessions (`st.cache_resource`) and never mutated.
+Functions that take a model name it `_model` (left out of the cache key) and take the
+checkpoint's `key` instead: its path and the modification times of its files, so a retrained
+checkpoint is reloaded. The passes over the whole test set are kept on disk too
+(explorer/core/arraycache.py), so a checkpoint opened before opens in a new server without
+running its models over 10,000 images.
 """
 from __future__ import annotations
 
-import json
+import importlib
+import threading
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from explorer.core import arraycache
-from explorer.figures import plots
-from explorer.maps import projection
 from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
+from explorer.core import arraycache
 from explorer.data import ImageDataset, cache_dir, load_dataset
-
 from explorer.ui.catalog import CheckpointEntry, scan
 
-projection.LEAVE_A_CORE = True  # a t-SNE map computed in the server leaves a core to the other sessions
-
 SCAN_TTL_S = 20  # new checkpoints (training in the background) show up within this long
+PREFETCH_DELAY_S = 3.0  # after the Map page's script ends: let the browser draw the map first
+TORCH_THREADS = 1  # torch's intra-op threads in the app's server (set_torch_threads)
 
 
 def checkpoint_key(path: Path) -> str:
@@ -38,11 +39,31 @@ def checkpoint_key(path: Path) -> str:
 
 @st.cache_data(ttl=SCAN_TTL_S, show_spinner=False)
 def checkpoint_entries(roots: tuple[str, ...]) -> list[CheckpointEntry]:
+    """The checkpoints under `roots` (scanned at most every SCAN_TTL_S seconds)."""
     return scan([Path(r) for r in roots])
+
+
+@st.cache_resource(show_spinner=False)
+def set_torch_threads() -> int:
+    """Run the server's torch on TORCH_THREADS intra-op thread(s), once per process, before its
+    first model loads (every torch call in the app needs a model, and every model comes from
+    checkpoint()). Returns the count.
+
+    The app's sessions are threads of one server. A slider move decodes and classifies one
+    image: a few ms on one thread, while splitting it over two costs tens of ms of waiting on
+    a busy machine; and every session splitting its work over every core only makes them wait
+    on each other. The passes over the whole test set that would gain from more threads run
+    once per checkpoint and are kept on disk. Set once here rather than per call, because
+    torch.set_num_threads is process-wide."""
+    import torch
+
+    torch.set_num_threads(TORCH_THREADS)
+    return TORCH_THREADS
 
 
 @st.cache_resource(show_spinner="Loading checkpoint...", max_entries=12)
 def _load(path: str, key: str) -> Checkpoint:
+    set_torch_threads()
     return load_checkpoint(path)
 
 
@@ -62,26 +83,15 @@ def checkpoint_info(path: Path) -> Checkpoint:
     return _load_info(str(path), checkpoint_key(path))
 
 
-_PREFETCHED = False
-
-
-PREFETCH_DELAY_S = 3.0  # after the Map page's script ends: let the browser draw the map first
-
-
+@st.cache_resource(show_spinner=False)
 def prefetch_models() -> None:
     """Import torch and the models in a background thread, once per process, so the first
     page that needs a model finds them ready. The Map page calls this at its end; the import
     waits a few seconds, so its CPU time does not slow the browser drawing the map."""
-    global _PREFETCHED
-    if not _PREFETCHED:
-        import importlib
-        import threading
-
-        _PREFETCHED = True
-        timer = threading.Timer(PREFETCH_DELAY_S, importlib.import_module, args=("explorer.analysis.latent",))
-        timer.daemon = True
-        timer.name = "explorer-prefetch"
-        timer.start()
+    timer = threading.Timer(PREFETCH_DELAY_S, importlib.import_module, args=("explorer.analysis.latent",))
+    timer.daemon = True
+    timer.name = "explorer-prefetch"
+    timer.start()
 
 
 @st.cache_resource(show_spinner="Loading the test set...", max_entries=4)
@@ -109,9 +119,6 @@ def test_set_key(name: str) -> str:
     return arraycache.data_key(data.images, data.labels)
 
 
-# The passes over the whole test set below are kept on disk too (explorer/core/arraycache.py), so a
-# checkpoint opened before opens in a new server without running its models over 10,000 images.
-
 @st.cache_data(show_spinner="Encoding the test set...", max_entries=8)
 def encodings(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of the test set under the VAE at `path`, each (N, D)."""
@@ -127,7 +134,7 @@ def encodings(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray
 
 
 @st.cache_data(show_spinner="The classifier is judging the test set...", max_entries=8)
-def judgements(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+def test_predictions(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Predictions (N,) and probabilities (N, K) on the test set of the classifier (or hybrid head) at `path`."""
     data = test_set(dataset)
 
@@ -155,82 +162,11 @@ def recon_errors(path: str, key: str, dataset: str) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def reconstructions(_model, key: str, dataset: str, indices: tuple[int, ...]) -> np.ndarray:
+    """The model's reconstructions of the test images at `indices`, (M, C, H, W)."""
     from explorer.analysis import latent
     data = test_set(dataset)
     idx = np.asarray(indices, dtype=np.int64)
     return latent.reconstruct(_model, data.images[idx], _condition(_model, data.labels[idx]))
-
-
-def cached_map(key: str, method: str, params_json: str, n: int, cache_dir: str) -> projection.Projection | None:
-    """A map already on disk for these parameters, or None; never computes. (Read once per set
-    of map files on disk: a miss now is a hit as soon as the Map page has written the map.)"""
-    params = json.loads(params_json)
-    try:
-        found = _newest_cached(cache_dir, method, map_files(cache_dir, method))
-    except Exception:  # an unreadable cache file is just a cache miss
-        return None
-    if found is None or len(found.coords) != n:
-        return None
-    try:
-        wanted = projection.check_params(method, params, n)
-    except projection.ProjectionError:
-        return None
-    return found if found.params == wanted else None
-
-
-def map_files(cache_dir: str, method: str) -> tuple[tuple[str, int], ...]:
-    """The method's cached map files with their modification times (a few stat calls): a key
-    that changes when a map is written."""
-    out = []
-    for p in Path(cache_dir).glob(f"{method}-*.npz"):
-        try:
-            out.append((p.name, p.stat().st_mtime_ns))
-        except OSError:
-            continue
-    return tuple(sorted(out))
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _newest_cached(cache_dir: str, method: str, files: tuple[tuple[str, int], ...]) -> projection.Projection | None:
-    """load_cached(), read once per set of files (a new or rewritten map file is a new key).
-    Shared and never mutated."""
-    return projection.load_cached(Path(cache_dir), method)
-
-
-def map_ready(latents: np.ndarray, key: str, method: str, params_json: str, cache_dir: str) -> bool:
-    """Whether computed_map() would answer at once: computed in this process, or on disk."""
-    if (key, method, params_json) in _COMPUTED:
-        return True
-    try:
-        params = projection.check_params(method, json.loads(params_json), len(latents))
-        codes = np.ascontiguousarray(latents, dtype=np.float32)
-        return (Path(cache_dir) / f"{method}-{projection.cache_key(codes, method, params, 0)}.npz").is_file()
-    except projection.ProjectionError:
-        return False
-
-
-_COMPUTED: set[tuple[str, str, str]] = set()  # maps computed_map() holds in memory
-
-
-def computed_map(latents: np.ndarray, key: str, method: str, params_json: str,
-                 cache_dir: str) -> projection.Projection:
-    """Project the latents (through the on-disk cache, and memoised). Raises ProjectionError and friends."""
-    proj = _computed_map(latents, key, method, params_json, cache_dir)
-    _COMPUTED.add((key, method, params_json))
-    return proj
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _computed_map(_latents: np.ndarray, key: str, method: str, params_json: str,
-                  cache_dir: str) -> projection.Projection:
-    return projection.project(_latents, method, json.loads(params_json), seed=0, cache_dir=Path(cache_dir))
-
-
-@st.cache_data(show_spinner="Decoding the latent plane...", max_entries=8)
-def manifold(_model, key: str, extent: tuple[float, float, float, float], n: int, label: int | None):
-    """A 2-D latent plane's decoded images as a map backdrop: (image, x0, x1, y0, y1)."""
-    image, (x0, x1, y0, y1) = plots.manifold_grid(_model, extent, n=n, label=label)
-    return image, x0, x1, y0, y1
 
 
 @st.cache_data(show_spinner="Scoring every test image (once per checkpoint)...", max_entries=8)

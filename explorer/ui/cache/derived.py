@@ -1,36 +1,35 @@
-"""What a rerun can reuse: decoded and judged images, and the PNG bytes the page shows.
+"""What a rerun can reuse: codes, decoded and classified images, per checkpoint.
 
 A page's full run redraws everything; most of it depends only on the checkpoints and the
 page's settings, not on the session. These functions are cached across reruns and sessions
 (`st.cache_data`) with keys holding everything their answer depends on: the checkpoints'
 keys (path and file times), the codes or images themselves (hashed by Streamlit), and the
-drawing settings. A session never sees another's state through them, only the same answer
-to the same question.
+settings. A session never sees another's state through them, only the same answer to the
+same question. An argument named `_ctx` (or `_model`) is left out of the key; the `key`
+argument next to it names what it holds.
 
 Not cached on purpose: the single image a slider decodes on every move (pages decode it
 with `Context.decode`), so that a slider move is measured as what it costs.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
-from PIL import Image
 
-from explorer.figures import export, plots
+from explorer.ui.cache.models import checkpoint
 
-from explorer.ui import loaders
-from explorer.ui.state import Context
+if TYPE_CHECKING:
+    from explorer.ui.state import Context
 
 
 @dataclass(frozen=True)
-class Judged:
-    """Decoded images (M, C, H, W) with the judge's predictions (M,) and probabilities (M, K)
-    (both None without a judge)."""
+class Decoded:
+    """Decoded images (M, C, H, W) with the classifier's predictions (M,) and probabilities (M, K)
+    (both None without a classifier)."""
 
     images: np.ndarray
     pred: np.ndarray | None
@@ -91,40 +90,40 @@ def _label_key(label) -> int | tuple[int, ...] | None:
     return int(a) if a.ndim == 0 else tuple(int(v) for v in a)
 
 
-def decoded(ctx: Context, z: np.ndarray, label=None) -> Judged:
-    """Decode codes (M, D) (a cvae with `label`: one int or M) and judge the images; cached by
-    the checkpoints' keys, the codes and the label."""
+def decoded(ctx: Context, z: np.ndarray, label=None) -> Decoded:
+    """Decode codes (M, D) (a cvae with `label`: one int or M) and classify the images; cached
+    by the checkpoints' keys, the codes and the label."""
     z = np.ascontiguousarray(z, dtype=np.float32)
-    judge = str(ctx.judge_path) if ctx.judge_path is not None else ""
+    classifier = str(ctx.classifier_path) if ctx.classifier_path is not None else ""
     label = _label_key(label) if ctx.conditional else None
-    images, pred, proba = _decoded(str(ctx.vae.path), ctx.vae_key, judge, ctx.judge_key, z, label)
-    return Judged(images, pred, proba)
+    images, pred, proba = _decoded(str(ctx.vae.path), ctx.vae_key, classifier, ctx.classifier_key, z, label)
+    return Decoded(images, pred, proba)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _decoded(vae_path: str, vae_key: str, judge_path: str, judge_key: str, z: np.ndarray, label):
+def _decoded(vae_path: str, vae_key: str, classifier_path: str, classifier_key: str, z: np.ndarray, label):
     from explorer.analysis import latent
 
-    model = loaders.checkpoint(Path(vae_path)).model
+    model = checkpoint(Path(vae_path)).model
     labels = None if label is None else np.asarray(label, dtype=np.int64)
     images = latent.decode(model, z, labels)
     pred = proba = None
-    if judge_path and len(images):
-        pred, proba = latent.classify(loaders.checkpoint(Path(judge_path)).model, images)
+    if classifier_path and len(images):
+        pred, proba = latent.classify(checkpoint(Path(classifier_path)).model, images)
     return images, pred, proba
 
 
-def judged(ctx: Context, images: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The judge's predictions and probabilities for these images; cached by the judge's key
-    and the images."""
-    if ctx.judge_path is None or len(images) == 0:
+def predictions(ctx: Context, images: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The context's classifier's predictions and probabilities for these images (None, None
+    without one); cached by the classifier's key and the images."""
+    if ctx.classifier_path is None or len(images) == 0:
         return None, None
-    return classified(ctx.judge_path, ctx.judge_key, images)
+    return classified(ctx.classifier_path, ctx.classifier_key, images)
 
 
 def classified(path: Path, key: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """latent.classify by the classifier (or hybrid head) of the checkpoint at `path` (its
-    loaders.checkpoint_key `key`); cached by the key and the images."""
+    checkpoint_key `key`); cached by the key and the images."""
     return _classified(str(path), key, np.ascontiguousarray(images, dtype=np.float32))
 
 
@@ -132,7 +131,7 @@ def classified(path: Path, key: str, images: np.ndarray) -> tuple[np.ndarray, np
 def _classified(path: str, key: str, images: np.ndarray):
     from explorer.analysis import latent
 
-    return latent.classify(loaders.checkpoint(Path(path)).model, images)
+    return latent.classify(checkpoint(Path(path)).model, images)
 
 
 def explanation(ctx: Context, i: int, seed: int):
@@ -149,37 +148,33 @@ def _explanation(_ctx: Context, key: tuple, i: int, seed: int):
     return teach.explain(_ctx.model, _ctx.data.images[i], label, seed=seed)
 
 
-# ---------------------------------------------------------------- figures
-
-def figure(name: str, key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
-    """The figure `build()` makes, built once per (name, key) and shared between sessions: a
-    plotly figure takes tens of ms to build (its template is copied and validated), and
-    st.plotly_chart only reads it. `key` must hold everything the figure shows; callers
-    never change the figure they get (copy it with go.Figure(fig) first)."""
-    return _figure(name, key, build)
-
-
-@st.cache_resource(show_spinner=False, max_entries=128)
-def _figure(name: str, key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
-    return _build()
+@st.cache_data(show_spinner=False, max_entries=32)
+def image_code(_ctx: Context, key: tuple, image: np.ndarray, label: int | None) -> np.ndarray:
+    """The posterior mean (D,) of one image (1, S, S) under the loaded VAE; `key` names the VAE,
+    the classifier (which gives a cvae its label) and the image."""
+    from explorer.analysis import latent  # torch: only once an image of yours is encoded
+    mu, _ = latent.encode(_ctx.model, image[None], None if label is None else np.array([label]))
+    return mu[0]
 
 
-# ---------------------------------------------------------------- pictures as PNG bytes
-
-def png_bytes(image: Image.Image) -> bytes:
-    """A picture to show as PNG, compressed lightly (it is shown, and cached)."""
-    return export.png_bytes(image, fast=True)
-
-
-@st.cache_data(show_spinner=False, max_entries=512)
-def grid_png(images: np.ndarray, ncols: int, captions: tuple[str, ...] | None, scale: int,
-             highlight: tuple[int, ...] | None, font_size: int = 14) -> bytes:
-    """plots.image_grid as PNG bytes, cached by the images and every drawing setting."""
-    return png_bytes(plots.image_grid(images, ncols, captions=captions, scale=scale, highlight=highlight,
-                                      font_size=font_size))
+@st.cache_data(show_spinner=False, max_entries=32)
+def path_predictions(_ctx: Context, key: tuple, a: int, b: int, method: str, label: int | None,
+                     _z: np.ndarray) -> np.ndarray | None:
+    """The classifier's label for each code along the path `_z` (F, D) from endpoint `a` to `b`
+    by `method`: `key` names the VAE, the classifier and your image (endpoint -1)."""
+    pred, _ = _ctx.classify(_ctx.decode(_z, label))
+    return pred
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
-def image_png(image: np.ndarray, scale: int) -> bytes:
-    """plots.to_pil as PNG bytes, cached by the image and its scale."""
-    return png_bytes(plots.to_pil(image, scale=scale))
+@st.cache_data(show_spinner=False, max_entries=8)
+def prior_samples(_ctx: Context, key: tuple, cvae: str, cvae_key: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """One sample of every class from the cvae at `cvae` (one of the loaded VAE's prior samples
+    without one), and the classifier's labels for them."""
+    from explorer.analysis import latent
+
+    if cvae:
+        images, _ = latent.sample_prior(checkpoint(Path(cvae)).model, _ctx.num_classes,
+                                        label=np.arange(_ctx.num_classes), seed=1)
+    else:
+        images, _ = latent.sample_prior(_ctx.model, _ctx.num_classes, seed=1)
+    return images, _ctx.classify(images)[0]

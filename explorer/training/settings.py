@@ -1,0 +1,58 @@
+"""What the Train page asks for, checked and turned into a JobSpec (plain values in, no UI)."""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from explorer.core.config import ConfigError, ModelConfig, TrainConfig
+from explorer.data import get_spec
+from explorer.training.jobs import JobSpec
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a checkpoint name: one safe path part
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be trained; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The choices on the Train page."""
+
+    dataset: str
+    kind: str
+    latent_dim: int
+    beta: float
+    cls_weight: float
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    device: str
+    name: str  # the checkpoint folder's name, under root/dataset/
+
+
+def job_spec(settings: TrainSettings, root: Path, classifiers: Sequence[Path], owner: str) -> JobSpec:
+    """The job that trains `settings` into root/dataset/name. The final evaluation judges a
+    cvae's samples by the first of `classifiers` (the dataset's usable classifier checkpoints),
+    else by root/dataset/classifier when there is one. Raises SettingsError."""
+    s = settings
+    name = s.name.strip()
+    if not NAME_RE.match(name):
+        raise SettingsError("The checkpoint name may use letters, digits, '.', '-' and '_' (up to 64), starting "
+                            "with a letter or digit. Pick another name.")
+    spec = get_spec(s.dataset)
+    try:
+        model_cfg = ModelConfig(kind=s.kind, image_shape=spec.image_shape, num_classes=spec.num_classes,
+                                latent_dim=int(s.latent_dim), beta=float(s.beta), cls_weight=float(s.cls_weight),
+                                depth=0 if s.dataset == "digits" else 1)
+        train_cfg = TrainConfig(dataset=s.dataset, epochs=int(s.epochs), batch_size=int(s.batch_size),
+                                lr=float(s.lr), seed=int(s.seed), device=s.device)
+    except ConfigError as e:
+        raise SettingsError(f"These settings cannot be trained: {e}") from e
+    fallback = root / s.dataset / "classifier"
+    classifier = str(classifiers[0]) if classifiers else (str(fallback) if fallback.exists() else None)
+    return JobSpec(model=model_cfg.to_dict(), train=train_cfg.to_dict(), out=str(root / s.dataset / name),
+                   classifier=classifier, owner=owner, iwae_k=20)
