@@ -63,6 +63,7 @@ def take(url: str, out: Path, vae: str | None) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Start the app, take the screenshots into OUT_DIR, stop the app."""
     if not 1 <= len(argv) <= 2:
         print(__doc__, file=sys.stderr)
         return 2

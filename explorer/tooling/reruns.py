@@ -61,6 +61,7 @@ def measure(pages: tuple[str, ...] = PAGES, repeats: int = 5) -> dict[str, dict[
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m explorer.tooling.reruns`: print the pages' median run times as one JSON line."""
     p = argparse.ArgumentParser(prog="python -m explorer.tooling.reruns", description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--pages", default=",".join(PAGES))

@@ -85,6 +85,7 @@ def run(groups: list[str], settings: Settings, progress: Callable[[str], None] =
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The bench's options."""
     b = argparse.ArgumentParser(prog="python -m explorer bench",
                                 description="speed and memory figures, each beside its baseline (JSON on stdout, a table on stderr)")
     b.add_argument("--only", default=None,

@@ -57,34 +57,11 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int 
         on_start()
     started = time.monotonic()
     deadline = started + seconds
-    browser_reports: list[SessionReport] = []
-    browser_thread = None
-    if n_browsers:
-        def browse() -> None:
-            try:
-                browser_reports.extend(browser_users([f"browser-{i}" for i in range(n_browsers)], url, deadline,
-                                                     seed, chromium, pages))
-            except Exception as e:  # a browser that cannot start is a failed session, not a crash
-                browser_reports.append(SessionReport("browsers", "browser", errors=[f"browsers: {e}"]))
-        browser_thread = threading.Thread(target=browse, daemon=True)
-        browser_thread.start()
-
-    async def everyone() -> list[SessionReport]:
-        async def sample() -> None:
-            while True:
-                rss["samples"].append(rss_mb(pid))
-                await asyncio.sleep(1.0)
-
-        sampler = asyncio.create_task(sample())
-        users = [websocket_user(f"ws-{i}", url, deadline, random.Random(seed * 1000 + i), ledger, i, pages)
-                 for i in range(sessions - n_browsers)]
-        users += [actor(url, deadline, random.Random(seed * 1000 + 500 + i), ledger) for i, actor in enumerate(actors)]
-        done = await asyncio.gather(*users, return_exceptions=True)
-        sampler.cancel()
-        return [r if isinstance(r, SessionReport) else
-                SessionReport("?", "websocket", errors=[f"session crashed: {type(r).__name__}: {r}"]) for r in done]
-
-    reports = asyncio.run(everyone())
+    browser_thread, browser_reports = _start_browsers(n_browsers, url, deadline, seed, chromium, pages)
+    users = [websocket_user(f"ws-{i}", url, deadline, random.Random(seed * 1000 + i), ledger, i, pages)
+             for i in range(sessions - n_browsers)]
+    users += [actor(url, deadline, random.Random(seed * 1000 + 500 + i), ledger) for i, actor in enumerate(actors)]
+    reports = asyncio.run(_together(users, lambda: rss["samples"].append(rss_mb(pid))))
     if browser_thread is not None:
         browser_thread.join(timeout=RERUN_TIMEOUT_S + 60)
     reports += browser_reports
@@ -96,7 +73,42 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int 
                      warm_up_s=round(warm_s, 1), checkpoints=n_checkpoints)
 
 
+def _start_browsers(n: int, url: str, deadline: float, seed: int, chromium: str,
+                    pages: tuple[str, ...]) -> tuple[threading.Thread | None, list[SessionReport]]:
+    """The Chromium users on a thread of their own (Playwright's sync API blocks); the list their
+    reports land in once the thread ends."""
+    reports: list[SessionReport] = []
+    if not n:
+        return None, reports
+
+    def browse() -> None:
+        try:
+            reports.extend(browser_users([f"browser-{i}" for i in range(n)], url, deadline, seed, chromium, pages))
+        except Exception as e:  # a browser that cannot start is a failed session, not a crash
+            reports.append(SessionReport("browsers", "browser", errors=[f"browsers: {e}"]))
+
+    thread = threading.Thread(target=browse, daemon=True)
+    thread.start()
+    return thread, reports
+
+
+async def _together(users: list[Awaitable[SessionReport]], sample: Callable[[], None]) -> list[SessionReport]:
+    """Run the users at once, calling `sample` every second meanwhile; a user that crashed is a
+    report with that error."""
+    async def every_second() -> None:
+        while True:
+            sample()
+            await asyncio.sleep(1.0)
+
+    sampler = asyncio.create_task(every_second())
+    done = await asyncio.gather(*users, return_exceptions=True)
+    sampler.cancel()
+    return [r if isinstance(r, SessionReport) else
+            SessionReport("?", "websocket", errors=[f"session crashed: {type(r).__name__}: {r}"]) for r in done]
+
+
 def summarise(reports: list[SessionReport], ledger: Ledger, rss: dict, **meta) -> dict:
+    """The JSON-able report of a load from the sessions' reports, the ledger and the RSS samples."""
     trips = sorted(t for r in reports for t in r.round_trips)
     samples = [s for s in rss.get("samples", []) if s is not None]
 
@@ -133,6 +145,7 @@ def _round(v: float | None) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m explorer.tooling.loadclient`: drive a running server, print the report; 1 on any error."""
     p = argparse.ArgumentParser(prog="python -m explorer.tooling.loadclient",
                                 description="Drive a running Latent Explorer server with many concurrent sessions.")
     p.add_argument("--url", default="http://127.0.0.1:8501")
