@@ -1,47 +1,78 @@
-"""Screenshots of every page at 1280x800 in headless Chromium: python scripts/screenshots.py OUT_DIR [VAE_NAME]."""
-import os, socket, subprocess, sys, time, urllib.request
+"""Screenshots of the map and a few pages at 1280x800 in headless Chromium (and a tall 1280x2000
+view of each page): python scripts/screenshots.py OUT_DIR [VAE_NAME].
+
+The app runs on the shipped checkpoints; VAE_NAME picks one in the sidebar first."""
+from __future__ import annotations
+
+import sys
+import time
 from pathlib import Path
-ROOT = Path(__file__).resolve().parents[1]
-from playwright.sync_api import sync_playwright
-out = sys.argv[1]; os.makedirs(out, exist_ok=True)
-vae = sys.argv[2] if len(sys.argv) > 2 else None
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-srv = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.port", str(port),
-                        "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"],
-                       cwd=str(ROOT), env=dict(os.environ), stdout=open(f"{out}/server.log", "w"), stderr=subprocess.STDOUT)
-POINT_JS = open(ROOT / "tests" / "test_e2e.py").read().split('POINT_JS = """')[1].split('"""')[0]
-def settle(pg):
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, to import explorer from
+
+from explorer.tooling.harness import PLOT_SHOWN_JS, POINT_JS, VIEWPORT, chromium, streamlit_server  # noqa: E402
+
+PAGES = ("Traverse", "Interpolate", "Generate")
+TALL = {"width": 1280, "height": 2000}
+
+
+def settle(page) -> None:
+    """Wait until the page's run is over: Streamlit's running indicator gone, then a moment more."""
     time.sleep(1.5)
     for _ in range(600):
-        if pg.locator('[data-testid="stStatusWidget"]').count() == 0: break
+        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+            break
         time.sleep(0.5)
     time.sleep(1.5)
-def shot(pg, name, tall=True):
-    pg.screenshot(path=f"{out}/{name}.png")
+
+
+def shot(page, out: Path, name: str, tall: bool = True) -> None:
+    """`name`.png at the viewport's size and, with `tall`, `name`-tall.png at 1280x2000."""
+    page.screenshot(path=str(out / f"{name}.png"))
     if tall:
-        pg.set_viewport_size({"width": 1280, "height": 2000}); time.sleep(1.5)
-        pg.screenshot(path=f"{out}/{name}-tall.png")
-        pg.set_viewport_size({"width": 1280, "height": 800}); time.sleep(0.5)
-try:
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1); break
-        except Exception: time.sleep(0.5)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium"), headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"])
-        pg = b.new_page(viewport={"width": 1280, "height": 800})
-        pg.goto(f"http://127.0.0.1:{port}/"); settle(pg)
+        page.set_viewport_size(TALL)
+        time.sleep(1.5)
+        page.screenshot(path=str(out / f"{name}-tall.png"))
+        page.set_viewport_size(VIEWPORT)
+        time.sleep(0.5)
+
+
+def take(url: str, out: Path, vae: str | None) -> None:
+    """The map, the map with a point clicked, then each of PAGES."""
+    with chromium() as browser:
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(f"{url}/")
+        settle(page)
         if vae:
-            pg.get_by_role("combobox", name="VAE checkpoint").click(); time.sleep(0.5)
-            pg.get_by_role("option", name=vae).first.click(); settle(pg)
-        pg.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot'); return gd && gd._fullData && gd._fullData.length > 0; }", timeout=300000)
-        shot(pg, "map0", tall=False)
-        pt = pg.evaluate(POINT_JS); pg.mouse.move(pt["x"], pt["y"]); time.sleep(0.3); pg.mouse.click(pt["x"], pt["y"]); settle(pg)
-        shot(pg, "map1", tall=False)
-        for name in ["Traverse", "Interpolate", "Generate"]:
-            pg.get_by_role("link", name=name).click(); settle(pg)
-            shot(pg, name.lower())
-        b.close()
-finally:
-    srv.terminate(); srv.wait(10)
+            page.get_by_role("combobox", name="VAE checkpoint").click()
+            time.sleep(0.5)
+            page.get_by_role("option", name=vae).first.click()
+            settle(page)
+        page.wait_for_function(PLOT_SHOWN_JS, timeout=300_000)
+        shot(page, out, "map0", tall=False)
+        point = page.evaluate(POINT_JS)
+        page.mouse.move(point["x"], point["y"])
+        time.sleep(0.3)
+        page.mouse.click(point["x"], point["y"])
+        settle(page)
+        shot(page, out, "map1", tall=False)
+        for name in PAGES:
+            page.get_by_role("link", name=name).click()
+            settle(page)
+            shot(page, out, name.lower())
+
+
+def main(argv: list[str]) -> int:
+    """Start the app, take the screenshots into OUT_DIR, stop the app."""
+    if not 1 <= len(argv) <= 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out = Path(argv[0])
+    out.mkdir(parents=True, exist_ok=True)
+    with streamlit_server(log=out / "server.log", wait_s=60) as server:
+        take(server.url, out, argv[1] if len(argv) > 1 else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

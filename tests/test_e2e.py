@@ -11,13 +11,14 @@ Python package; Playwright's own browser download is not used. `make chromium` i
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from explorer.tooling.harness import PLOT_SHOWN_JS, POINT_JS, VIEWPORT, chromium_path
+from explorer.tooling.harness import chromium as launch_chromium
 from server_process import app_server
 from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
@@ -25,14 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-VIEWPORT = {"width": 1280, "height": 800}
 WAIT_MS = 60_000
-
-
-def chromium_path() -> Path:
-    return Path(os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium"))
 
 
 @pytest.fixture
@@ -53,17 +47,11 @@ def server(chromium: Path, tiny_checkpoints: Path, tmp_path: Path) -> Iterator[s
 
 @pytest.fixture
 def page(server: str, chromium: Path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
-        try:
-            pg = browser.new_page(viewport=VIEWPORT)
-            pg.set_default_timeout(WAIT_MS)
-            pg.goto(server)
-            yield pg
-        finally:
-            browser.close()
+    with launch_chromium(chromium) as browser:
+        pg = browser.new_page(viewport=VIEWPORT)
+        pg.set_default_timeout(WAIT_MS)
+        pg.goto(server)
+        yield pg
 
 
 @contextlib.contextmanager
@@ -78,20 +66,6 @@ def step(page, name: str):
         raise
 
 
-# The screen position of a test point on the plotly map (and its test-set index).
-POINT_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout;
-  const tr = gd._fullData.find(t => t.visible !== false && t.customdata && t.customdata.length > 0
-                                    && Number(t.customdata[0]) >= 0);
-  const box = gd.getBoundingClientRect();
-  const i = Math.floor(tr.customdata.length / 2);
-  return {x: box.left + fl._size.l + fl.xaxis.l2p(Number(tr.x[i])),
-          y: box.top + fl._size.t + fl.yaxis.l2p(Number(tr.y[i])),
-          index: Number(tr.customdata[i])};
-}"""
-
-
 def test_a_person_walks_through_the_app(page):
     from playwright.sync_api import expect
 
@@ -100,8 +74,7 @@ def test_a_person_walks_through_the_app(page):
     with step(page, "open the map"):
         expect(page.get_by_text("Latent plane of 360 test images")).to_be_visible()
         expect(page.locator(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas").first).to_be_attached()
-        page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
-                               " return gd && gd._fullLayout && gd._fullData && gd._fullData.length > 0; }")
+        page.wait_for_function(PLOT_SHOWN_JS)
 
     with step(page, "click a point"):
         point = page.evaluate(POINT_JS)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from test_e2e import VIEWPORT, WAIT_MS, chromium, page, server, step  # noqa: F401  (fixtures and helpers)
+from explorer.tooling.harness import VIEWPORT
+from test_e2e import WAIT_MS, chromium, page, server, step  # noqa: F401  (fixtures and helpers)
 from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

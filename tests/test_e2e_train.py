@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from explorer.tooling.harness import VIEWPORT
+from explorer.tooling.harness import chromium as launch_chromium
 from server_process import app_server
-from test_e2e import ARTIFACTS, CHROMIUM_ARGS, VIEWPORT, chromium  # noqa: F401  (chromium: fixture)
+from test_e2e import ARTIFACTS, chromium  # noqa: F401  (chromium: fixture)
 from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -29,11 +31,10 @@ def train_server(chromium, tiny_checkpoints: Path, tmp_path: Path):
 
 
 def test_train_one_epoch_in_the_browser_and_open_it_on_the_map(train_server, chromium):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, root = train_server
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+    with launch_chromium(chromium) as browser:
         pg = browser.new_page(viewport=VIEWPORT)
         pg.set_default_timeout(60_000)
         try:
@@ -59,5 +60,3 @@ def test_train_one_epoch_in_the_browser_and_open_it_on_the_map(train_server, chr
             ARTIFACTS.mkdir(exist_ok=True)
             pg.screenshot(path=str(ARTIFACTS / "e2e-train-failure.png"), full_page=True)
             raise
-        finally:
-            browser.close()

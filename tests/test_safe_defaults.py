@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import os
 import socket
 import subprocess
@@ -19,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from explorer.tooling.harness import chromium as launch_chromium
+from explorer.tooling.harness import chromium_path, listening_addresses
 from explorer.tooling.loadclient import WsSession
+from explorer.ui import navigation
 from server_process import REPO, app_server
 from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
@@ -90,31 +92,6 @@ def test_the_config_keeps_the_server_local_and_protected():
 
 # ---------------------------------------------------------------- the running server
 
-def listening_addresses(pid: int) -> set[str]:
-    """The local addresses the process listens on (Linux /proc), e.g. {"127.0.0.1:8501"}."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
-    found = set()
-    for table, family in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 6)):
-        for line in Path(table).read_text().splitlines()[1:]:
-            f = line.split()
-            if f[3] == "0A" and f[9] in inodes:  # LISTEN
-                hex_ip, hex_port = f[1].split(":")
-                raw = bytes.fromhex(hex_ip)
-                if family == 4:
-                    ip = ipaddress.IPv4Address(raw[::-1])
-                else:
-                    ip = ipaddress.IPv6Address(b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
-                found.add(f"{ip}:{int(hex_port, 16)}")
-    return found
-
-
 def non_loopback_ip() -> str | None:
     """An address of this machine other than loopback, if it has one."""
     try:
@@ -163,32 +140,24 @@ async def visit_every_page(url: str) -> list[str]:
 
 
 # Every page of the app, as its navigation lists them (Map first).
-PAGES = re.findall(r'st\.Page\("[^"]+", title="([^"]+)"', (REPO / "explorer" / "app.py").read_text())
+PAGES = [p.title for p in navigation.PAGES]
 
 
 def open_pages_in_chromium(url: str) -> list[str]:
-    from playwright.sync_api import sync_playwright
-
-    chromium = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).is_file():
+    chromium = chromium_path()
+    if not chromium.is_file():
         pytest.fail(f"Chromium not found at {chromium}; `make chromium` installs it")
     requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                          "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(120_000)
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("websocket", lambda ws: requests.append(ws.url))
-            page.goto(url)
-            for name in [*PAGES[1:], PAGES[0]]:
-                page.get_by_role("link", name=name).first.click()
-                page.wait_for_load_state("networkidle")
-                page.locator('[data-testid="stSidebar"]').wait_for()
-        finally:
-            browser.close()
+    with launch_chromium(chromium) as browser:
+        page = browser.new_page()
+        page.set_default_timeout(120_000)
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("websocket", lambda ws: requests.append(ws.url))
+        page.goto(url)
+        for name in [*PAGES[1:], PAGES[0]]:
+            page.get_by_role("link", name=name).first.click()
+            page.wait_for_load_state("networkidle")
+            page.locator('[data-testid="stSidebar"]').wait_for()
     return requests
 
 

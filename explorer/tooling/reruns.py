@@ -15,15 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-APP = Path(__file__).resolve().parents[2] / "explorer" / "app.py"
-# every page app.py navigates to, in its order: a new page is measured without editing this
-PAGES = tuple(re.findall(r'st\.Page\("ui/pages/(\w+)\.py"', APP.read_text(encoding="utf-8")))
+from explorer.tooling import timing_log
+from explorer.tooling.harness import APP
+from explorer.ui.navigation import PAGES as APP_PAGES
+
+# every page the app navigates to, by its URL path, in its order: a new page is measured without editing this
+FILES = {p.url_path: p.file for p in APP_PAGES}
+PAGES = tuple(FILES)
 
 
 def measure(pages: tuple[str, ...] = PAGES, repeats: int = 5) -> dict[str, dict[str, float]]:
@@ -41,16 +44,16 @@ def measure(pages: tuple[str, ...] = PAGES, repeats: int = 5) -> dict[str, dict[
         at = AppTest.from_file(str(APP), default_timeout=600)
         at.run()
         for page in pages:  # warm: models, maps, figures
-            at.switch_page(f"ui/pages/{page}.py").run()
+            at.switch_page(FILES[page]).run()
         out = {}
         for page in pages:
-            at.switch_page(f"ui/pages/{page}.py").run()
+            at.switch_page(FILES[page]).run()
             if at.exception:
                 raise RuntimeError(f"the {page} page failed: {at.exception[0].message}")
             log.unlink(missing_ok=True)
             for _ in range(repeats):
                 at.run()
-            runs = [r for r in timing.read(log) if str(r.get("name", "")).startswith("page.")]
+            runs = [r for r in timing_log.read(log) if str(r.get("name", "")).startswith("page.")]
             out[page] = {"wall_ms": round(statistics.median(r["ms"] for r in runs), 1),
                          "cpu_ms": round(statistics.median(r["cpu_ms"] for r in runs), 1)}
         os.environ.pop(timing.LOG_ENV, None)
@@ -58,6 +61,7 @@ def measure(pages: tuple[str, ...] = PAGES, repeats: int = 5) -> dict[str, dict[
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m explorer.tooling.reruns`: print the pages' median run times as one JSON line."""
     p = argparse.ArgumentParser(prog="python -m explorer.tooling.reruns", description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--pages", default=",".join(PAGES))

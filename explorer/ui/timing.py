@@ -4,7 +4,7 @@ With EXPLORER_TIMING_LOG=<file> set, every call of a function wrapped in `timed(
 every block in `span(name)`) appends one JSON line `{"name": ..., "ms": ..., "t": ...}` to that
 file (`ms` the wall time, `cpu_ms` the CPU time of the thread that ran it: under load the two
 differ by the time spent waiting for the other sessions' threads); without it the wrapper costs
-one dictionary lookup. The bench reads the lines to report
+one dictionary lookup. The bench reads the lines (explorer/tooling/timing_log.py) to report
 how long a fragment's own rerun, or a page's whole run, took on the server, apart from the
 browser and the network.
 """
@@ -54,6 +54,7 @@ def span(name: str) -> Iterator[None]:
 
 
 def timed(name: str) -> Callable[[Callable], Callable]:
+    """Decorator: time every call of the function as `name` (when EXPLORER_TIMING_LOG is set)."""
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -68,17 +69,3 @@ def timed(name: str) -> Callable[[Callable], Callable]:
         return wrapper
     return wrap
 
-
-def read(path) -> list[dict]:
-    """The lines of a timing log ([] when there is none)."""
-    try:
-        text = open(path, encoding="utf-8").read()
-    except OSError:
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out

@@ -1,0 +1,45 @@
+"""`python -m explorer bench`: the figures a user feels, each measured beside its baseline in one run.
+
+    python -m explorer bench                          # everything (several minutes)
+    python -m explorer bench --only projection,train  # some groups
+    python -m explorer bench --quick --only cached    # small settings: a smoke test
+
+Groups and their figures (a figure's baseline is measured in the same run, alternating
+with it, and every figure is a median over `--repeats` runs):
+
+    map         time_to_map_s, time_to_map_ratio: `streamlit run explorer/app.py` started to the
+                latent map's plotly scatter drawn in headless Chromium, against a minimal
+                Streamlit page drawing a 10,000-point scatter; peak_rss_mb: the app server's
+                process tree after every page was opened once
+    slider      slider_roundtrip_ms: a Traverse slider moved in the browser until the new
+                decoded image is shown (median of 20 moves); slider_server_ms: the fragment's
+                own rerun time for those moves, read from the server's timing log
+    projection  projection_umap_s, projection_tsne_s: a fresh process mapping the test codes
+                of the 16-D vae with the cache off, against umap-learn's and scikit-learn's
+                defaults in a fresh process; trustworthiness (k = 10) of each map. Ours is
+                timed cold: numba's on-disk cache (NUMBA_CACHE_DIR) is a new empty dir, so
+                the compile counts; projection_umap_warm_s is a second fresh process once
+                that cache is filled, as every map after the first one on a machine is
+    cached      projection_cached_s: the same map again, read from the cache
+    train       train_epoch_s, time_to_quality_ratio: the conv vae against the reference MLP
+                VAE (explorer/training/reference.py), both trained in this run
+    gpu         gpu_train_epoch_s: one epoch of the conv vae on CUDA (skipped without CUDA)
+    users       many_users: N browser sessions at once, driven by explorer/tooling/loadclient/;
+                with the server's own CPU use and time per page run and per slider move
+    reruns      rerun_<page>_ms: one warm full run of each page, the app's own time (median),
+                measured in a fresh process with Streamlit's AppTest (explorer/tooling/reruns.py)
+
+The JSON object goes to stdout (and to --out), the readable table to stderr. Nothing here
+asserts a time: the figures are printed with their targets, and whether each is met.
+Only the subprocesses this launches import streamlit.
+
+One module per group (time_to_map, slider, projection, training, users, page_runs), what they
+share in common.py, the targets and the table in report.py, the groups' order and the command
+line in runner.py; servers, browsers and /proc come from explorer/tooling/harness.py.
+"""
+from __future__ import annotations
+
+from explorer.tooling.bench.report import TARGETS, judge, table
+from explorer.tooling.bench.runner import GROUP_FIGURES, GROUPS, main, parse_only, run
+
+__all__ = ["GROUPS", "GROUP_FIGURES", "TARGETS", "judge", "main", "parse_only", "run", "table"]
