@@ -142,7 +142,7 @@ def _to_float_images(raw: np.ndarray) -> np.ndarray:
 # --- decoded cache ------------------------------------------------------------------
 
 
-def _decoded_path(source: Path) -> Path:
+def decoded_path(source: Path) -> Path:
     """Where the decoded copy of ``source`` lives.
 
     The name is ``<file name>-<path hash>-<version hash>.npy``: the path hash tells
@@ -161,7 +161,7 @@ def _short_hash(text: str) -> str:
 
 def _read_decoded(source: Path, spec: DatasetSpec) -> np.ndarray:
     """The uint8 array in IDX file ``source``, from the decoded cache when fresh."""
-    decoded = _decoded_path(source)
+    decoded = decoded_path(source)
     try:
         return np.load(decoded, allow_pickle=False)
     except (OSError, ValueError, EOFError):
