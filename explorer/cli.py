@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.core.atomic import replacing
+
 EXIT_USAGE = 2
 
 
@@ -264,11 +266,8 @@ def _save_npy(path: str, array: np.ndarray) -> None:
     path = Path(path)
     if path.suffix != ".npy":
         raise UserError(f"--out {path} must end in .npy")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with replacing(path) as f:
         np.save(f, array)
-    os.replace(tmp, path)
 
 
 def cmd_fetch_data(args: argparse.Namespace) -> int:
