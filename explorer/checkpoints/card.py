@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from explorer.checkpoints import Checkpoint
+    from explorer.checkpoints.format import Checkpoint
 
 KIND_TITLES = {
     "vae": "Variational autoencoder",

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from explorer.checkpoints import pid_alive
+from explorer.core.atomic import replacing, write_text
+from explorer.core.procs import pid_alive
 
 SPEC_FILE = "spec.json"
 STATUS_FILE = "status.json"
@@ -109,9 +110,7 @@ def runs_dir() -> Path:
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_plain), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=1, default=_plain), fsync=False)
 
 
 def _plain(o: Any) -> Any:
@@ -327,9 +326,8 @@ def _snapshot(run_dir: Path, model, epoch: int, test, map_idx: np.ndarray, strip
         arrays["images"] = test.images[strip_idx].astype(np.float32)
         arrays["recon"] = latent.reconstruct(model, test.images[strip_idx], labels[strip_idx]).astype(np.float32)
     path = run_dir / SNAPSHOTS / f"epoch-{epoch:04d}.npz"
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with replacing(path, "wb", fsync=False) as f:
+        np.savez(f, **arrays)
 
 
 def _strip_indices(labels: np.ndarray, n: int) -> np.ndarray:
