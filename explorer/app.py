@@ -14,7 +14,8 @@ if str(_HERE.parent) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from explorer.ui import catalog, favicon, loaders, present, sidebar, streamlit_fixes, timing, urlstate, widgets  # noqa: E402
+from explorer.checkpoints import catalog  # noqa: E402
+from explorer.ui import favicon, loaders, present, sidebar, streamlit_fixes, timing, urlstate, widgets  # noqa: E402
 
 streamlit_fixes.install()  # a fragment rerun never changes the page (explorer/ui/streamlit_fixes.py)
 

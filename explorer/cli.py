@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import signal
@@ -25,10 +24,6 @@ EXIT_USAGE = 2
 
 class UserError(Exception):
     """A mistake in what was asked for; printed as one line, exit status 2."""
-
-
-def default_checkpoint_root() -> Path:
-    return Path(os.environ.get("EXPLORER_CHECKPOINTS") or "checkpoints")
 
 
 # ---------------------------------------------------------------- train
@@ -51,6 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from explorer.checkpoints import CheckpointError, is_inside, load_checkpoint, save_checkpoint
+    from explorer.checkpoints.catalog import default_root
     from explorer.core.config import ConfigError, ModelConfig, TrainConfig
     from explorer.data import load_dataset
     from explorer.training.loop import train
@@ -59,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     test_data = load_dataset(args.dataset, "test", data_dir=args.data_dir)
     spec = train_data.spec
     name = args.name or default_name(args)
-    out_root = Path(args.out_dir or default_checkpoint_root())
+    out_root = Path(args.out_dir or default_root())
     out = out_root / spec.name / name
     if out.is_symlink() and not is_inside(out, out_root):
         raise UserError(f"{out} is a symlink that leads outside {out_root}; "
@@ -175,8 +171,9 @@ def _check_paths(args: argparse.Namespace) -> None:
     """Checkpoint arguments: ids (digits/vae-8d) resolved in the checkpoints folder, escapes from
     it refused; a checkpoint name is one plain file name (no '/', '..' or leading dot)."""
     from explorer.checkpoints import locate
+    from explorer.checkpoints.catalog import default_root
 
-    root = default_checkpoint_root()
+    root = default_root()
     for attr in ("checkpoint", "classifier"):
         if getattr(args, attr, None):
             setattr(args, attr, str(locate(getattr(args, attr), root)))
@@ -319,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
     t.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
     t.add_argument("--name", default=None, help="checkpoint name (default from kind, latent size, beta, lambda)")
-    t.add_argument("--out-dir", default=None, help="checkpoint root (default $EXPLORER_CHECKPOINTS or checkpoints/)")
+    t.add_argument("--out-dir", default=None, help="checkpoint root (default: the first of $EXPLORER_CHECKPOINTS, else the repository's checkpoints/)")
     t.add_argument("--resume", action="store_true", help="continue the checkpoint of this name")
     t.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint of this name")
     t.add_argument("--slim", action="store_true", help="leave out the optimiser state (smaller; cannot resume)")

@@ -18,7 +18,7 @@ from explorer.maps import projection
 from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
 from explorer.data import ImageDataset, cache_dir, load_dataset
 
-from explorer.ui.catalog import CheckpointEntry, scan
+from explorer.checkpoints.catalog import CheckpointEntry, scan
 
 projection.LEAVE_A_CORE = True  # a t-SNE map computed in the server leaves a core to the other sessions
 

@@ -12,7 +12,8 @@ import streamlit as st
 
 from explorer.data import get_spec
 
-from explorer.ui import catalog, loaders
+from explorer.checkpoints import catalog
+from explorer.ui import loaders
 from explorer.ui.state import CHOICE, HEAD, Choice
 
 FETCH_HINT = ("Showing the small built-in **digits** set (8x8). For Fashion-MNIST run "

@@ -13,8 +13,8 @@ import streamlit as st
 
 from explorer.analysis import latent, teach
 from explorer.figures import plots_teach
-from explorer.checkpoints import CheckpointError
-from explorer.ui import catalog, loaders, memo, present
+from explorer.checkpoints import CheckpointError, catalog
+from explorer.ui import loaders, memo, present
 from explorer.ui.state import Context, context
 from explorer.ui.urlstate import TOUR_STEP
 from explorer.ui.widgets import get_map, guarded, map_figure, quick_map, show_in

@@ -19,7 +19,8 @@ from explorer.core.config import VAE_KINDS, ConfigError, ModelConfig, TrainConfi
 from explorer.data import get_spec
 from explorer.training import jobs
 from explorer.training.device import available_devices
-from explorer.ui import catalog, loaders
+from explorer.checkpoints import catalog
+from explorer.ui import loaders
 from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded, show_in
 
@@ -105,7 +106,7 @@ def settings() -> jobs.JobSpec | None:
     devices = available_devices()
     described = dict(devices)
     device = st.selectbox("Device", [d for d, _ in devices], format_func=described.get, key="tr_device")
-    root = catalog.checkpoint_roots()[0]
+    root = catalog.default_root()
     suggested = free_name(root, dataset, checkpoint_name(kind, latent_dim, beta, cls_weight))
     name = st.text_input("Checkpoint name", value=suggested, key=f"tr_name_{dataset}_{kind}_{latent_dim}_{beta}_{cls_weight}",
                          help=f"Saved as {root}/{dataset}/NAME")

@@ -1,11 +1,14 @@
-"""Which checkpoints the app can offer, grouped by dataset, and which it opens first.
+"""Where checkpoints live, which ones the app can offer, grouped by dataset, and which it opens first.
 
-Roots searched, in this order:
+The one list of checkpoint roots, for the app and the CLI alike, in this order:
 
 - ``$EXPLORER_CHECKPOINTS``: one or more directories (joined with ``os.pathsep``), each laid
   out as ``<root>/<dataset>/<name>/``;
 - the repository's ``checkpoints/`` (beside the ``explorer`` package), unless
   ``EXPLORER_CHECKPOINTS_ONLY=1``, which the tests set to see only their own tiny checkpoints.
+
+New checkpoints (the CLI's `train`, the Train page) go to the first root, `default_root()`,
+and the CLI looks up ids such as ``digits/vae-8d`` there.
 
 A checkpoint belongs to the dataset named by its parent directory (when that is a known
 dataset), so one whose config names another dataset is still listed, and the app says
@@ -18,7 +21,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.checkpoints import CheckpointError, is_checkpoint_dir, is_inside, list_checkpoints, read_config, resolve_ref
+from explorer.checkpoints.format import read_config
+from explorer.checkpoints.layout import CheckpointError
+from explorer.checkpoints.paths import is_checkpoint_dir, is_inside, list_checkpoints, resolve_ref
 from explorer.core.config import ConfigError, ModelConfig
 from explorer.data import DATASETS
 
@@ -67,6 +72,13 @@ def checkpoint_roots() -> list[Path]:
         if root.resolve() not in [r.resolve() for r in unique]:
             unique.append(root)
     return unique
+
+
+def default_root() -> Path:
+    """The first checkpoint root: where new checkpoints are saved and command-line ids are looked up
+    (the repository's ``checkpoints/`` when no root is left)."""
+    roots = checkpoint_roots()
+    return roots[0] if roots else REPO_CHECKPOINTS
 
 
 def describe(path: Path) -> CheckpointEntry:
