@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from explorer.core import diskcache
+from explorer.maps.placement import nearest_mean
 
 METHODS: tuple[str, ...] = ("umap", "tsne", "pca")
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
@@ -399,17 +400,7 @@ def place(projection: Projection, latents: np.ndarray, new_latents: np.ndarray, 
         raise ProjectionError(f"place() needs the {len(coords)} codes the map was made of, got {len(ref)}")
     if new.shape[1] != ref.shape[1]:
         raise ProjectionError(f"new codes are {new.shape[1]}-D, the map's codes {ref.shape[1]}-D")
-    k = max(1, min(int(k), len(ref)))
-    out = np.empty((len(new), 2))
-    ref_sq = (ref ** 2).sum(1)
-    for start in range(0, len(new), 256):  # bounded (256, N) distance blocks
-        q = new[start:start + 256]
-        d2 = np.maximum((q ** 2).sum(1)[:, None] + ref_sq[None, :] - 2 * q @ ref.T, 0.0)
-        idx = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(ref) else np.tile(np.arange(len(ref)), (len(q), 1))
-        d = np.linalg.norm(ref[idx] - q[:, None, :], axis=2)        # (m, k) exact, for the k chosen
-        w = 1.0 / np.maximum(d, 1e-12)                                # an exact match wins outright
-        out[start:start + len(q)] = (w[:, :, None] * coords[idx]).sum(1) / w.sum(1, keepdims=True)
-    return out.astype(np.float32)
+    return nearest_mean(new, ref, coords, k).astype(np.float32)
 
 
 def trustworthiness(latents: np.ndarray, coords: np.ndarray, k: int = 10, max_points: int = TRUST_MAX_POINTS,
