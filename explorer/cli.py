@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.core.atomic import replacing
+from explorer.core.kinds import MODEL_KINDS, is_conditional
 
 EXIT_USAGE = 2
 
@@ -31,10 +32,11 @@ class UserError(Exception):
 def _lambda_for(kind: str, value: float | None) -> float:
     """--lambda for this kind: the hybrid's head weight (default 10), the cvae's class-consistency
     weight (default 0); the other kinds have none."""
-    if kind == "hybrid":
-        return 10.0 if value is None else value
-    if kind == "cvae":
-        return 0.0 if value is None else value
+    from explorer.core.kinds import KINDS
+
+    default = KINDS[kind].default_lambda
+    if default is not None:
+        return default if value is None else value
     if value:
         raise UserError(f"--lambda applies to hybrid and cvae models, not to a {kind}")
     return 0.0
@@ -216,7 +218,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not (1 <= args.n <= 100_000):
         raise UserError(f"--n must be between 1 and 100000, got {args.n}")
     k = ckpt.model_cfg.num_classes
-    if ckpt.kind == "cvae":
+    if is_conditional(ckpt):
         if args.label is None:
             raise UserError(f"{args.checkpoint} is a conditional VAE: pass --label K with K in 0..{k - 1}")
         if not (0 <= args.label < k):
@@ -290,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model and write a checkpoint")
-    t.add_argument("--kind", choices=["vae", "cvae", "hybrid", "classifier"], default="vae")
+    t.add_argument("--kind", choices=list(MODEL_KINDS), default="vae")
     t.add_argument("--dataset", default="fashion-mnist")
     t.add_argument("--data-dir", default=None)
     t.add_argument("--latent-dim", type=int, default=16)

@@ -17,6 +17,7 @@ from torch import nn
 
 from explorer.analysis import latent, metrics
 from explorer.core import diskcache
+from explorer.core.kinds import condition
 from explorer.models import gaussian_kl
 
 
@@ -54,7 +55,8 @@ def explain(model: nn.Module, image: np.ndarray, label: int | None = None, seed:
     z = (mu + sigma * eps).astype(np.float32)                      # the reparameterisation trick
     dev = next(model.parameters()).device
     model.eval()
-    y = None if labels is None or not getattr(model, "conditional", False) else torch.as_tensor(labels, device=dev)
+    y = condition(model, labels)
+    y = None if y is None else torch.as_tensor(y, device=dev)
     logits = model.decode(torch.as_tensor(z, device=dev), y).float()
     xt = torch.as_tensor(x, device=dev)
     pixel = F.binary_cross_entropy_with_logits(logits, xt, reduction="none")[0].cpu().numpy()   # (C, H, W)

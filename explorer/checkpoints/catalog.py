@@ -24,16 +24,14 @@ from pathlib import Path
 from explorer.checkpoints.format import read_config
 from explorer.checkpoints.layout import CheckpointError
 from explorer.checkpoints.paths import is_checkpoint_dir, is_inside, list_checkpoints, resolve_ref
+from explorer.core import kinds
 from explorer.core.config import ConfigError, ModelConfig
+from explorer.core.kinds import VAE_KINDS
 from explorer.data import DATASETS
 
 CHECKPOINTS_ENV = "EXPLORER_CHECKPOINTS"
 ONLY_ENV = "EXPLORER_CHECKPOINTS_ONLY"
 REPO_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
-
-# The kind a first-time viewer should see first: a plain VAE's map clusters by class, a
-# hybrid's even more so; a cvae's latent space holds style, not class.
-KIND_RANK = {"vae": 0, "hybrid": 1, "cvae": 2}
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class CheckpointEntry:
 
     @property
     def is_vae(self) -> bool:
-        return self.kind in KIND_RANK
+        return self.kind in VAE_KINDS
 
     @property
     def label(self) -> str:
@@ -122,7 +120,7 @@ def datasets_with_checkpoints(entries: list[CheckpointEntry]) -> list[str]:
 def vae_choices(entries: list[CheckpointEntry], dataset: str) -> list[CheckpointEntry]:
     """The dataset's VAE checkpoints, best first; unreadable ones last."""
     chosen = [e for e in entries if e.dataset == dataset and (e.is_vae or e.problem)]
-    return sorted(chosen, key=lambda e: (bool(e.problem), KIND_RANK.get(e.kind, 9), e.latent_dim == 2, e.name))
+    return sorted(chosen, key=lambda e: (bool(e.problem), kinds.rank(e.kind), e.latent_dim == 2, e.name))
 
 
 def classifier_choices(entries: list[CheckpointEntry], dataset: str) -> list[CheckpointEntry]:

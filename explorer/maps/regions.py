@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from explorer.core.kinds import condition
 from explorer.maps.placement import nearest_mean
 from explorer.maps.projection import IDENTITY, Projection, ProjectionError, project, umap_model
 
@@ -131,7 +132,7 @@ def regions(vae: nn.Module, judge: nn.Module, projection: Projection, latents: n
     else:
         codes = unplace(projection, latents, pts, k)
     from explorer.analysis import latent
-    decoded = latent.decode(vae, codes, label if getattr(vae, "conditional", False) else None)
+    decoded = latent.decode(vae, codes, condition(vae, label))
     pred, proba = latent.classify(judge, decoded)
     conf = proba[np.arange(len(pred)), pred]
     method = projection.method
@@ -146,7 +147,7 @@ def regions(vae: nn.Module, judge: nn.Module, projection: Projection, latents: n
 def recon_predictions(vae: nn.Module, judge: nn.Module, images: np.ndarray, labels=None) -> np.ndarray:
     """The classifier's label for each image's reconstruction, (N,) int64 (`labels`: a cvae's condition)."""
     from explorer.analysis import latent
-    cond = labels if getattr(vae, "conditional", False) else None
+    cond = condition(vae, labels)
     out = []
     for i in range(0, len(images), 2000):  # bounded memory: reconstructions are as big as the images
         rec = latent.reconstruct(vae, images[i:i + 2000], None if cond is None else cond[i:i + 2000])

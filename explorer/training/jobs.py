@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from explorer.core.atomic import replacing, write_text
+from explorer.core.kinds import condition
 from explorer.core.procs import pid_alive
 
 SPEC_FILE = "spec.json"
@@ -431,7 +432,7 @@ def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> in
         rep.update(force=True, state="evaluating", message="training done; measuring the test-set figures...",
                    epoch_done=st_.epoch, history=list(st_.history), eta_s=0)
         from explorer.training.evaluate import run_evaluate
-        metrics = run_evaluate(out, classifier=spec.classifier if model_cfg.kind == "cvae" else None,
+        metrics = run_evaluate(out, classifier=condition(model_cfg, spec.classifier),
                                iwae_k=spec.iwae_k)
         headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         rep.update(force=True, state="finished", message=st_.message, metrics=headline)

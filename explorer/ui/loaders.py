@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.core import arraycache
+from explorer.core.kinds import condition
 from explorer.figures import plots
 from explorer.maps import projection
 from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
@@ -99,7 +100,7 @@ def available() -> list[str]:
 
 def _condition(model, labels: np.ndarray) -> np.ndarray | None:
     """A cvae's encoder needs the true labels; other models take none."""
-    return labels if getattr(model, "conditional", False) else None
+    return condition(model, labels)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -14,6 +14,7 @@ import streamlit as st
 from explorer.analysis import latent, teach
 from explorer.figures import plots_teach
 from explorer.checkpoints import CheckpointError, catalog
+from explorer.core import kinds
 from explorer.ui import loaders, memo, present
 from explorer.ui.state import Context, context
 from explorer.ui.urlstate import TOUR_STEP
@@ -134,7 +135,7 @@ def conditional_model(ctx: Context):
     if ctx.conditional:
         return ctx.vae.path, ctx.vae.name
     for e in catalog.vae_choices(_entries(), ctx.dataset):
-        if e.kind == "cvae" and e.latent_dim:
+        if kinds.is_conditional(e.kind) and e.latent_dim:
             try:
                 ck = loaders.checkpoint(e.path)
             except CheckpointError:

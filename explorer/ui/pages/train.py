@@ -20,6 +20,7 @@ from explorer.data import get_spec
 from explorer.training import jobs
 from explorer.training.device import available_devices
 from explorer.checkpoints import catalog
+from explorer.core import kinds
 from explorer.ui import loaders
 from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded, show_in
@@ -27,8 +28,7 @@ from explorer.ui.widgets import guarded, show_in
 MY_RUNS = "train_runs"     # run ids this session started or opened, newest first
 VIEW = "train_view"        # the run shown in the live panel
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-KINDS = {"vae": "vae: plain VAE", "cvae": "cvae: conditioned on the class",
-         "hybrid": "hybrid: VAE + classifier head", "classifier": "classifier: the CNN that judges images"}
+KINDS = {name: k.choice for name, k in kinds.KINDS.items()}
 LATENTS = [2, 4, 8, 16, 32, 64]
 BATCHES = [32, 64, 128, 256, 512]
 LRS = [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2]
