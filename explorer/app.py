@@ -15,8 +15,9 @@ if str(_HERE.parent) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from explorer.checkpoints import catalog  # noqa: E402
 from explorer.ui import (  # noqa: E402
-    cache, catalog, favicon, navigation, present, sidebar, streamlit_fixes, timing, urlstate, widgets,
+    cache, favicon, navigation, present, sidebar, streamlit_fixes, timing, urlstate, widgets,
 )
 
 streamlit_fixes.install()  # a fragment rerun never changes the page (explorer/ui/streamlit_fixes.py)

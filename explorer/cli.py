@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import signal
@@ -18,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.core.atomic import replacing
+from explorer.core.kinds import MODEL_KINDS, is_conditional
+
 EXIT_USAGE = 2
 
 
@@ -25,19 +27,16 @@ class UserError(Exception):
     """A mistake in what was asked for; printed as one line, exit status 2."""
 
 
-def default_checkpoint_root() -> Path:
-    return Path(os.environ.get("EXPLORER_CHECKPOINTS") or "checkpoints")
-
-
 # ---------------------------------------------------------------- train
 
 def _lambda_for(kind: str, value: float | None) -> float:
     """--lambda for this kind: the hybrid's head weight (default 10), the cvae's class-consistency
     weight (default 0); the other kinds have none."""
-    if kind == "hybrid":
-        return 10.0 if value is None else value
-    if kind == "cvae":
-        return 0.0 if value is None else value
+    from explorer.core.kinds import KINDS
+
+    default = KINDS[kind].default_lambda
+    if default is not None:
+        return default if value is None else value
     if value:
         raise UserError(f"--lambda applies to hybrid and cvae models, not to a {kind}")
     return 0.0
@@ -49,6 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from explorer.checkpoints import CheckpointError, is_inside, load_checkpoint, save_checkpoint
+    from explorer.checkpoints.catalog import default_root
     from explorer.core.config import ConfigError, ModelConfig, TrainConfig
     from explorer.data import load_dataset
     from explorer.training.loop import train
@@ -57,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     test_data = load_dataset(args.dataset, "test", data_dir=args.data_dir)
     spec = train_data.spec
     name = args.name or default_name(args)
-    out_root = Path(args.out_dir or default_checkpoint_root())
+    out_root = Path(args.out_dir or default_root())
     out = out_root / spec.name / name
     if out.is_symlink() and not is_inside(out, out_root):
         raise UserError(f"{out} is a symlink that leads outside {out_root}; "
@@ -173,8 +173,9 @@ def _check_paths(args: argparse.Namespace) -> None:
     """Checkpoint arguments: ids (digits/vae-8d) resolved in the checkpoints folder, escapes from
     it refused; a checkpoint name is one plain file name (no '/', '..' or leading dot)."""
     from explorer.checkpoints import locate
+    from explorer.checkpoints.catalog import default_root
 
-    root = default_checkpoint_root()
+    root = default_root()
     for attr in ("checkpoint", "classifier"):
         if getattr(args, attr, None):
             setattr(args, attr, str(locate(getattr(args, attr), root)))
@@ -217,7 +218,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not (1 <= args.n <= 100_000):
         raise UserError(f"--n must be between 1 and 100000, got {args.n}")
     k = ckpt.model_cfg.num_classes
-    if ckpt.kind == "cvae":
+    if is_conditional(ckpt):
         if args.label is None:
             raise UserError(f"{args.checkpoint} is a conditional VAE: pass --label K with K in 0..{k - 1}")
         if not (0 <= args.label < k):
@@ -264,11 +265,8 @@ def _save_npy(path: str, array: np.ndarray) -> None:
     path = Path(path)
     if path.suffix != ".npy":
         raise UserError(f"--out {path} must end in .npy")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with replacing(path) as f:
         np.save(f, array)
-    os.replace(tmp, path)
 
 
 def cmd_fetch_data(args: argparse.Namespace) -> int:
@@ -294,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model and write a checkpoint")
-    t.add_argument("--kind", choices=["vae", "cvae", "hybrid", "classifier"], default="vae")
+    t.add_argument("--kind", choices=list(MODEL_KINDS), default="vae")
     t.add_argument("--dataset", default="fashion-mnist")
     t.add_argument("--data-dir", default=None)
     t.add_argument("--latent-dim", type=int, default=16)
@@ -320,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
     t.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
     t.add_argument("--name", default=None, help="checkpoint name (default from kind, latent size, beta, lambda)")
-    t.add_argument("--out-dir", default=None, help="checkpoint root (default $EXPLORER_CHECKPOINTS or checkpoints/)")
+    t.add_argument("--out-dir", default=None, help="checkpoint root (default: the first of $EXPLORER_CHECKPOINTS, else the repository's checkpoints/)")
     t.add_argument("--resume", action="store_true", help="continue the checkpoint of this name")
     t.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint of this name")
     t.add_argument("--slim", action="store_true", help="leave out the optimiser state (smaller; cannot resume)")

@@ -135,7 +135,7 @@ def test_array_cache_still_answers_when_it_cannot_write(tmp_path):
 @pytest.mark.slow  # starts a process
 def test_listing_and_describing_checkpoints_does_not_import_torch():
     code = ("import sys\n"
-            "from explorer.ui import catalog\n"
+            "from explorer.checkpoints import catalog\n"
             "from explorer.checkpoints import load_checkpoint\n"
             "entries = catalog.scan([catalog.Path('checkpoints')])\n"
             "ck = load_checkpoint('checkpoints/fashion-mnist/vae-16d', with_model=False)\n"

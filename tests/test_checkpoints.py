@@ -387,3 +387,14 @@ def test_a_damaged_optimizer_file_is_refused_for_resume(tmp_path, tiny_data):
     load_checkpoint(path)  # the model alone still loads
     with pytest.raises(CheckpointError, match="optimizer.safetensors"):
         load_checkpoint(path, with_optimizer=True)
+
+
+def test_new_checkpoints_go_to_the_first_root_for_the_cli_and_the_app(monkeypatch, tmp_path):
+    from explorer.checkpoints import catalog
+
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")]))
+    monkeypatch.delenv("EXPLORER_CHECKPOINTS_ONLY", raising=False)
+    assert catalog.checkpoint_roots() == [tmp_path / "a", tmp_path / "b", catalog.REPO_CHECKPOINTS]
+    assert catalog.default_root() == tmp_path / "a"
+    monkeypatch.delenv("EXPLORER_CHECKPOINTS")
+    assert catalog.default_root() == catalog.REPO_CHECKPOINTS  # not ./checkpoints of wherever the CLI runs

@@ -334,7 +334,7 @@ def test_decoded_cache_is_used_and_refreshed(tmp_path: Path) -> None:
     first = load_dataset(spec, "train", data_dir=tmp_path / "data")
     decoded = sorted((cache_dir() / "decoded").glob("*.npy"))
     assert len(decoded) == 2  # train images and labels
-    assert not list((cache_dir() / "decoded").glob("*.tmp"))
+    assert not list((cache_dir() / "decoded").glob("*.tmp*"))
 
     # Served from the cache: the source is not read again while unchanged.
     source = paths[("train", "images")]

@@ -17,7 +17,7 @@ import pytest
 from explorer.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, locate, resolve_ref, save_checkpoint
 from explorer.data import load_dataset
 from explorer.training import train
-from explorer.ui import catalog
+from explorer.checkpoints import catalog
 
 from hostile import Case, make_hostile
 from ui_fixtures import _cfgs

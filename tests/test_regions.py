@@ -144,3 +144,18 @@ def test_umaps_own_inverse_after_a_refit_that_reproduces_the_map():
                                   key="k", seconds=0.0, from_cache=True)
     with pytest.raises(projection.ProjectionError, match="did not reproduce"):
         regions.refit_umap(codes, moved)
+
+
+def test_place_and_unplace_share_one_nearest_neighbour_rule():
+    """Both ways are one function: values at the k nearest points, weighted by 1 / distance."""
+    from explorer.maps.placement import nearest_mean
+
+    rng = np.random.default_rng(0)
+    points, values = rng.normal(size=(40, 3)), rng.normal(size=(40, 2))
+    assert np.allclose(nearest_mean(points[:5], points, values), values[:5])      # an exact match wins
+    queries = rng.normal(size=(600, 3))                                           # more than one block
+    d = np.linalg.norm(points[None] - queries[:, None], axis=2)
+    near = np.argsort(d, axis=1)[:, :4]
+    w = 1 / np.take_along_axis(d, near, 1)
+    want = (w[:, :, None] * values[near]).sum(1) / w.sum(1, keepdims=True)
+    assert np.allclose(nearest_mean(queries, points, values, k=4), want)

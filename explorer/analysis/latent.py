@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer.core.kinds import is_conditional
 from explorer.models import bernoulli_nll
 
 
@@ -23,13 +24,9 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _is_conditional(model: nn.Module) -> bool:
-    return bool(getattr(model, "conditional", False))
-
-
 def _labels_for(model: nn.Module, labels, n: int) -> np.ndarray | None:
     """Per-row int64 labels for a conditional model (an int is broadcast); None otherwise."""
-    if not _is_conditional(model):
+    if not is_conditional(model):
         return None
     k = model.cfg.num_classes
     if labels is None:

@@ -9,6 +9,7 @@ from torch import nn
 
 from explorer.analysis import latent
 from explorer.analysis.latent import batches, model_device
+from explorer.core.kinds import CLASSIFYING_KINDS, VAE_KINDS, condition, is_conditional
 from explorer.models import bernoulli_nll, gaussian_kl
 
 LOG_2PI = math.log(2 * math.pi)
@@ -30,7 +31,7 @@ def elbo_per_image(model: nn.Module, images: np.ndarray, labels: np.ndarray | No
     model.eval()
     torch.manual_seed(seed)
     dev = model_device(model)
-    labels = labels if getattr(model, "conditional", False) else None
+    labels = condition(model, labels)
     recon_parts, kl_parts = [], []
     for xb, yb in batches(images, labels, batch_size, dev):
         mu, logvar = model.encode(xb, yb)
@@ -53,7 +54,7 @@ def iwae_nll(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = N
     model.eval()
     torch.manual_seed(seed)
     dev = model_device(model)
-    labels = labels if getattr(model, "conditional", False) else None
+    labels = condition(model, labels)
     total = 0.0
     for xb, yb in batches(images, labels, batch_size, dev):
         mu, logvar = model.encode(xb, yb)
@@ -154,7 +155,7 @@ def evaluate_model(model: nn.Module, images: np.ndarray, labels: np.ndarray, iwa
     """Every figure that applies to this model's kind, on the given (test) split."""
     kind = model.cfg.kind
     out: dict = {"kind": kind, "n_test": int(len(images))}
-    if kind in ("vae", "cvae", "hybrid"):
+    if kind in VAE_KINDS:
         out.update(elbo_terms(model, images, labels))
         if iwae_k > 0:
             out["iwae_nll"] = iwae_nll(model, images, labels, k=iwae_k)
@@ -162,9 +163,9 @@ def evaluate_model(model: nn.Module, images: np.ndarray, labels: np.ndarray, iwa
         out["active_units"] = active_units(model, images, labels)
         out["latent_dim"] = model.cfg.latent_dim
         out["pixel_entropy_floor"] = pixel_entropy_floor(images)
-    if kind in ("classifier", "hybrid"):
+    if kind in CLASSIFYING_KINDS:
         pred = predict_proba(model, images).argmax(1)
         out.update(classification_metrics(pred, labels, model.cfg.num_classes))
-    if kind == "cvae" and classifier is not None:
+    if is_conditional(kind) and classifier is not None:
         out.update(conditional_fidelity(model, classifier, images, labels))
     return out

@@ -7,8 +7,6 @@ Anomalies pages only display what these return.
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.analysis import latent, metrics
+from explorer.core import diskcache
+from explorer.core.kinds import condition
 from explorer.models import gaussian_kl
 
 
@@ -55,7 +55,8 @@ def explain(model: nn.Module, image: np.ndarray, label: int | None = None, seed:
     z = (mu + sigma * eps).astype(np.float32)                      # the reparameterisation trick
     dev = next(model.parameters()).device
     model.eval()
-    y = None if labels is None or not getattr(model, "conditional", False) else torch.as_tensor(labels, device=dev)
+    y = condition(model, labels)
+    y = None if y is None else torch.as_tensor(y, device=dev)
     logits = model.decode(torch.as_tensor(z, device=dev), y).float()
     xt = torch.as_tensor(x, device=dev)
     pixel = F.binary_cross_entropy_with_logits(logits, xt, reduction="none")[0].cpu().numpy()   # (C, H, W)
@@ -76,22 +77,14 @@ def anomaly_scores(model: nn.Module, images: np.ndarray, labels: np.ndarray | No
 
     With `cache_file` (a .npz named after the checkpoint's identity), the scores are read from
     it when it holds as many as there are images, else computed and written (atomically)."""
-    if cache_file is not None:
-        try:
-            with np.load(cache_file) as f:
-                found = {k: f[k] for k in ("neg_elbo", "recon", "kl")}
-            if all(len(v) == len(images) for v in found.values()):
-                return found
-        except (OSError, KeyError, ValueError):
-            pass  # missing or unreadable: compute
+    found = diskcache.read_npz(cache_file) if cache_file is not None else None
+    if found is not None and all(np.shape(found.get(k))[:1] == (len(images),) for k in ("neg_elbo", "recon", "kl")):
+        return {k: found[k] for k in ("neg_elbo", "recon", "kl")}
     recon, kl = metrics.elbo_per_image(model, images, labels, samples=samples, seed=seed)
     scores = {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
     if cache_file is not None:
         try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
-            np.savez(tmp, **scores)
-            os.replace(tmp, cache_file)
+            diskcache.write_npz(cache_file, scores)
         except OSError:
             pass  # a read-only cache only costs the time to compute again
     return scores
@@ -99,7 +92,7 @@ def anomaly_scores(model: nn.Module, images: np.ndarray, labels: np.ndarray | No
 
 def scores_file(cache_dir: Path, identity: str, samples: int = 1, seed: int = 0) -> Path:
     """Where anomaly_scores() keeps one checkpoint's scores: named by a hash of its identity."""
-    digest = hashlib.sha256(f"{identity}|{samples}|{seed}".encode()).hexdigest()[:20]
+    digest = diskcache.key(f"{identity}|{samples}|{seed}", length=20)
     return Path(cache_dir) / "scores" / f"elbo-{digest}.npz"
 
 

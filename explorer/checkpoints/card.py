@@ -3,15 +3,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from explorer.checkpoints import Checkpoint
+from explorer.core import kinds
 
-KIND_TITLES = {
-    "vae": "Variational autoencoder",
-    "cvae": "Conditional variational autoencoder",
-    "hybrid": "Hybrid VAE with a classifier head",
-    "classifier": "CNN classifier",
-}
+if TYPE_CHECKING:
+    from explorer.checkpoints.format import Checkpoint
 
 METRIC_NOTES = {
     "neg_elbo": "negative ELBO, nats per image (lower is better)",
@@ -40,7 +35,7 @@ def format_figure(v) -> str:
 
 def model_card(ckpt: "Checkpoint") -> str:
     cfg, tc, st = ckpt.model_cfg, ckpt.train_cfg, ckpt.state
-    title = KIND_TITLES.get(cfg.kind, cfg.kind)
+    title = kinds.title(cfg.kind)
     lines = [f"# {ckpt.path.name}: {title} on {ckpt.dataset}", ""]
     if cfg.kind == "classifier":
         lines.append(f"A CNN over {cfg.image_shape[1]}x{cfg.image_shape[2]} images with {cfg.num_classes} classes; "
@@ -48,7 +43,7 @@ def model_card(ckpt: "Checkpoint") -> str:
     else:
         lines.append(f"A {cfg.latent_dim}-D latent {title.lower()} with a Bernoulli likelihood on intensities in [0, 1], "
                      f"beta = {cfg.beta}" + (f", lambda = {cfg.cls_weight}" if cfg.kind == "hybrid" else "") + ".")
-        if cfg.kind == "cvae" and cfg.cls_weight:
+        if kinds.is_conditional(cfg) and cfg.cls_weight:
             lines.append(f"Trained with a class-consistency loss (lambda = {cfg.cls_weight:g}): a small auxiliary CNN, "
                          "taught only by real images, judges samples decoded from the prior, and the decoder learns "
                          "to make them recognisable as the class they were asked for. The aux CNN is not the "

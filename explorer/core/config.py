@@ -4,11 +4,9 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-ModelKind = Literal["vae", "cvae", "hybrid", "classifier"]
-MODEL_KINDS: tuple[str, ...] = ("vae", "cvae", "hybrid", "classifier")
-VAE_KINDS: tuple[str, ...] = ("vae", "cvae", "hybrid")
+from explorer.core.kinds import MODEL_KINDS, VAE_KINDS
 
 # Bounds that keep a hostile or mistyped config from allocating absurd tensors.
 MAX_LATENT_DIM = 512

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import gzip
 import os
-import secrets
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from explorer.core.atomic import write_bytes
 from explorer.data.errors import DataError
 from explorer.data.paths import ways_to_get
 
@@ -138,21 +138,4 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     data = idx_bytes(array)
     if path.suffix == ".gz":
         data = gzip.compress(data, mtime=0)
-    atomic_write_bytes(path, data)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same dir and os.replace.
-
-    The temporary file is created with the usual permissions (0o666 less the umask).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    write_bytes(path, data)

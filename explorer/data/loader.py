@@ -7,8 +7,6 @@ later loads skip the gzip and parse steps.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -16,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.core import diskcache
 from explorer.data.errors import DataError
-from explorer.data.idx import atomic_write_bytes, read_idx
+from explorer.data.idx import read_idx
 from explorer.data.paths import cache_dir, find_file, locate_files, search_dirs, ways_to_get
 from explorer.data.registry import DATASETS, DatasetSpec, check_split, get_spec
 
@@ -142,30 +141,24 @@ def _to_float_images(raw: np.ndarray) -> np.ndarray:
 # --- decoded cache ------------------------------------------------------------------
 
 
-def _decoded_path(source: Path) -> Path:
+def decoded_path(source: Path) -> Path:
     """Where the decoded copy of ``source`` lives.
 
     The name is ``<file name>-<path hash>-<version hash>.npy``: the path hash tells
     sources apart, the version hash (size and mtime) tells a changed file apart.
     """
     stat = source.stat()
-    location = _short_hash(str(source.resolve()))
-    version = _short_hash(f"{DECODED_FORMAT}|{stat.st_size}|{stat.st_mtime_ns}")
+    location = diskcache.key(str(source.resolve()))
+    version = diskcache.key(f"{DECODED_FORMAT}|{stat.st_size}|{stat.st_mtime_ns}")
     return cache_dir() / "decoded" / f"{source.name}-{location}-{version}.npy"
-
-
-def _short_hash(text: str) -> str:
-    """16 hex digits of the SHA-256 of ``text``."""
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _read_decoded(source: Path, spec: DatasetSpec) -> np.ndarray:
     """The uint8 array in IDX file ``source``, from the decoded cache when fresh."""
-    decoded = _decoded_path(source)
-    try:
-        return np.load(decoded, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        pass  # missing or unreadable: (re)build it below
+    decoded = decoded_path(source)
+    cached = diskcache.read_npy(decoded)
+    if cached is not None:
+        return cached
     array = read_idx(source, hint=ways_to_get(spec))
     _store_decoded(decoded, array)
     return array
@@ -176,10 +169,8 @@ def _store_decoded(decoded: Path, array: np.ndarray) -> None:
 
     A cache that cannot be written only costs speed, so failures are warnings.
     """
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
     try:
-        atomic_write_bytes(decoded, buffer.getvalue())
+        diskcache.write_npy(decoded, array)
     except OSError as error:
         warnings.warn(f"could not cache decoded data in {decoded.parent}: {error}", stacklevel=3)
         return

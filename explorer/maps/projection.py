@@ -14,11 +14,9 @@ A model with a 2-D latent needs no projection: method "identity" returns the cod
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -26,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from explorer.core import diskcache
+from explorer.maps.placement import nearest_mean
 
 METHODS: tuple[str, ...] = ("umap", "tsne", "pca")
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
@@ -120,26 +121,20 @@ def check_params(method: str, params: dict | None, n: int) -> dict[str, Any]:
     return dict(sorted(p.items()))  # the order a cached map's params come back in
 
 
-def _data_hash(x: np.ndarray):
-    h = hashlib.sha256()
-    h.update(x.tobytes())
-    h.update(repr((x.shape, str(x.dtype))).encode())
-    return h
+def _data_parts(x: np.ndarray) -> tuple:
+    return x, diskcache.array_header(x)  # bytes first, then shape and dtype: the keys maps were shipped with
 
 
 def cache_key(latents: np.ndarray, method: str, params: dict, seed: int) -> str:
     """16 hex chars of sha256 over the latents (bytes, shape, dtype), method, sorted params, seed
     and the method's ALGORITHM_VERSION."""
-    h = _data_hash(latents)
-    h.update(json.dumps({"method": method, "params": params, "seed": int(seed),
-                         "version": ALGORITHM_VERSION[method]},
-                        sort_keys=True).encode())
-    return h.hexdigest()[:16]
+    return diskcache.key(*_data_parts(latents), {"method": method, "params": params, "seed": int(seed),
+                                                 "version": ALGORITHM_VERSION[method]})
 
 
 def data_key(latents: np.ndarray) -> str:
     """16 hex chars of sha256 over the latents alone: which codes a cached map is of."""
-    return _data_hash(np.ascontiguousarray(latents, dtype=np.float32)).hexdigest()[:16]
+    return diskcache.key(*_data_parts(np.ascontiguousarray(latents, dtype=np.float32)))
 
 
 # ---------------------------------------------------------------- project
@@ -316,7 +311,7 @@ def _threads(leave_a_core: bool = False) -> int:
 # ---------------------------------------------------------------- cache files
 
 def _write(path: Path, proj: Projection, dkey: str) -> None:
-    """np.savez into a temporary file in the same directory, then os.replace: never a half file."""
+    """The map as plain arrays and strings, written atomically (explorer/core/diskcache.py)."""
     arrays: dict[str, np.ndarray] = {
         "coords": proj.coords,
         "method": np.array(proj.method),
@@ -333,37 +328,29 @@ def _write(path: Path, proj: Projection, dkey: str) -> None:
         arrays["components"] = proj.components
     for k, v in proj.extra.items():
         arrays[f"extra_{k}"] = np.asarray(v)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a map is for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    diskcache.write_npz(path, arrays)
 
 
 def _read(path: Path) -> Projection | None:
     """A cached map, or None when the file is unreadable or not one of ours."""
+    z = diskcache.read_npz(path)
+    if z is None:
+        return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            coords = np.asarray(z["coords"], dtype=np.float32)
-            if coords.ndim != 2 or coords.shape[1] != 2:
-                return None
-            proj = Projection(
-                coords=coords, method=str(z["method"]), params=json.loads(str(z["params"])), key=str(z["key"]),
-                seconds=float(z["seconds"]), from_cache=True, seed=int(z["seed"]),
-                mean=np.asarray(z["mean"]) if "mean" in z.files else None,
-                components=np.asarray(z["components"]) if "components" in z.files else None,
-                extra={k.removeprefix("extra_"): z[k] for k in z.files if k.startswith("extra_")},
-            )
-            proj.extra["data_key"] = str(z["data_key"]) if "data_key" in z.files else ""
-            proj.extra["created"] = float(z["created"]) if "created" in z.files else path.stat().st_mtime
-            proj.extra["version"] = int(z["version"]) if "version" in z.files else 1
-            return proj
-    except Exception:  # a truncated, foreign or corrupt file is a cache miss, never a crash
+        coords = np.asarray(z["coords"], dtype=np.float32)
+        if coords.ndim != 2 or coords.shape[1] != 2:
+            return None
+        proj = Projection(
+            coords=coords, method=str(z["method"]), params=json.loads(str(z["params"])), key=str(z["key"]),
+            seconds=float(z["seconds"]), from_cache=True, seed=int(z["seed"]),
+            mean=z.get("mean"), components=z.get("components"),
+            extra={k.removeprefix("extra_"): v for k, v in z.items() if k.startswith("extra_")},
+        )
+        proj.extra["data_key"] = str(z["data_key"]) if "data_key" in z else ""
+        proj.extra["created"] = float(z["created"]) if "created" in z else path.stat().st_mtime
+        proj.extra["version"] = int(z["version"]) if "version" in z else 1
+        return proj
+    except Exception:  # a foreign or corrupt file is a cache miss, never a crash
         return None
 
 
@@ -373,13 +360,9 @@ def load_cached(cache_dir: str | os.PathLike | None, method: str, latents: np.nd
     only a map of exactly these codes."""
     if cache_dir is None or method not in METHODS:
         return None
-    d = Path(cache_dir)
-    if not d.is_dir():
-        return None
     want = data_key(latents) if latents is not None else None
     n = len(latents) if latents is not None else None
-    files = sorted(d.glob(f"{method}-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for p in files:
+    for p in diskcache.newest_first(cache_dir, f"{method}-*.npz"):
         proj = _read(p)
         if proj is None or proj.method != method or proj.extra.get("version") != ALGORITHM_VERSION[method]:
             continue
@@ -414,17 +397,7 @@ def place(projection: Projection, latents: np.ndarray, new_latents: np.ndarray, 
         raise ProjectionError(f"place() needs the {len(coords)} codes the map was made of, got {len(ref)}")
     if new.shape[1] != ref.shape[1]:
         raise ProjectionError(f"new codes are {new.shape[1]}-D, the map's codes {ref.shape[1]}-D")
-    k = max(1, min(int(k), len(ref)))
-    out = np.empty((len(new), 2))
-    ref_sq = (ref ** 2).sum(1)
-    for start in range(0, len(new), 256):  # bounded (256, N) distance blocks
-        q = new[start:start + 256]
-        d2 = np.maximum((q ** 2).sum(1)[:, None] + ref_sq[None, :] - 2 * q @ ref.T, 0.0)
-        idx = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(ref) else np.tile(np.arange(len(ref)), (len(q), 1))
-        d = np.linalg.norm(ref[idx] - q[:, None, :], axis=2)        # (m, k) exact, for the k chosen
-        w = 1.0 / np.maximum(d, 1e-12)                                # an exact match wins outright
-        out[start:start + len(q)] = (w[:, :, None] * coords[idx]).sum(1) / w.sum(1, keepdims=True)
-    return out.astype(np.float32)
+    return nearest_mean(new, ref, coords, k).astype(np.float32)
 
 
 def trustworthiness(latents: np.ndarray, coords: np.ndarray, k: int = 10, max_points: int = TRUST_MAX_POINTS,

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from explorer.core.kinds import condition
+from explorer.maps.placement import nearest_mean
 from explorer.maps.projection import PLANE, Projection, ProjectionError, project, umap_model
 
 if TYPE_CHECKING:  # torch is imported where a model runs: the Map page's first drawing needs none
@@ -89,19 +91,7 @@ def unplace(projection: Projection, latents: np.ndarray, xy: np.ndarray, k: int 
     coords = np.asarray(projection.coords, dtype=np.float64)
     if len(codes) != len(coords):
         raise ProjectionError(f"unplace() needs the {len(coords)} codes the map was made of, got {len(codes)}")
-    k = max(1, min(int(k), len(coords)))
-    out = np.empty((len(xy), codes.shape[1]))
-    c_sq = (coords ** 2).sum(1)
-    for start in range(0, len(xy), 512):  # bounded (512, N) distance blocks
-        q = xy[start:start + 512]
-        d2 = np.maximum((q ** 2).sum(1)[:, None] + c_sq[None, :] - 2 * q @ coords.T, 0.0)
-        if k < len(coords):
-            idx = np.argpartition(d2, k - 1, axis=1)[:, :k]
-        else:
-            idx = np.tile(np.arange(len(coords)), (len(q), 1))
-        w = 1.0 / np.maximum(np.sqrt(np.take_along_axis(d2, idx, 1)), 1e-9)
-        out[start:start + len(q)] = (w[:, :, None] * codes[idx]).sum(1) / w.sum(1, keepdims=True)
-    return out.astype(np.float32)
+    return nearest_mean(xy, coords, codes, k).astype(np.float32)
 
 
 def refit_umap(latents: np.ndarray, projection: Projection, tolerance: float = 0.01):
@@ -142,7 +132,7 @@ def regions(vae: nn.Module, judge: nn.Module, projection: Projection, latents: n
     else:
         codes = unplace(projection, latents, pts, k)
     from explorer.analysis import latent
-    decoded = latent.decode(vae, codes, label if getattr(vae, "conditional", False) else None)
+    decoded = latent.decode(vae, codes, condition(vae, label))
     pred, proba = latent.classify(judge, decoded)
     conf = proba[np.arange(len(pred)), pred]
     method = projection.method
@@ -157,7 +147,7 @@ def regions(vae: nn.Module, judge: nn.Module, projection: Projection, latents: n
 def recon_predictions(vae: nn.Module, judge: nn.Module, images: np.ndarray, labels=None) -> np.ndarray:
     """The classifier's label for each image's reconstruction, (N,) int64 (`labels`: a cvae's condition)."""
     from explorer.analysis import latent
-    cond = labels if getattr(vae, "conditional", False) else None
+    cond = condition(vae, labels)
     out = []
     for i in range(0, len(images), 2000):  # bounded memory: reconstructions are as big as the images
         rec = latent.reconstruct(vae, images[i:i + 2000], None if cond is None else cond[i:i + 2000])

@@ -11,19 +11,21 @@ def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, 
     from explorer.data import load_dataset
     from explorer.analysis.metrics import evaluate_model
 
+    from explorer.core.kinds import CLASSIFYING_KINDS, VAE_KINDS
+
     ckpt = load_checkpoint(checkpoint)
     test = load_dataset(ckpt.dataset, "test", data_dir=data_dir)
     clf_model = None
     if classifier:
         clf = load_checkpoint(classifier)
-        if clf.kind not in ("classifier", "hybrid"):
+        if clf.kind not in CLASSIFYING_KINDS:
             raise CheckpointError(f"--classifier {classifier} is a {clf.kind}, not a classifier")
         if clf.dataset != ckpt.dataset:
             raise CheckpointError(f"--classifier {classifier} was trained on {clf.dataset}, the checkpoint on {ckpt.dataset}")
         clf_model = clf.model
     metrics = evaluate_model(ckpt.model, test.images, test.labels, iwae_k=iwae_k, classifier=clf_model)
     metrics["dataset"] = ckpt.dataset
-    if reference and ckpt.kind in ("vae", "cvae", "hybrid"):
+    if reference and ckpt.kind in VAE_KINDS:
         from explorer.training.reference import train_reference
         train = load_dataset(ckpt.dataset, "train", data_dir=data_dir)
         _, ref = train_reference(train, test)

@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from explorer.checkpoints import pid_alive
+from explorer.core.atomic import replacing, write_text
+from explorer.core.kinds import condition
+from explorer.core.procs import pid_alive
 
 SPEC_FILE = "spec.json"
 STATUS_FILE = "status.json"
@@ -109,9 +111,7 @@ def runs_dir() -> Path:
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_plain), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=1, default=_plain), fsync=False)
 
 
 def _plain(o: Any) -> Any:
@@ -327,9 +327,8 @@ def _snapshot(run_dir: Path, model, epoch: int, test, map_idx: np.ndarray, strip
         arrays["images"] = test.images[strip_idx].astype(np.float32)
         arrays["recon"] = latent.reconstruct(model, test.images[strip_idx], labels[strip_idx]).astype(np.float32)
     path = run_dir / SNAPSHOTS / f"epoch-{epoch:04d}.npz"
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with replacing(path, "wb", fsync=False) as f:
+        np.savez(f, **arrays)
 
 
 def _strip_indices(labels: np.ndarray, n: int) -> np.ndarray:
@@ -433,7 +432,7 @@ def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> in
         rep.update(force=True, state="evaluating", message="training done; measuring the test-set figures...",
                    epoch_done=st_.epoch, history=list(st_.history), eta_s=0)
         from explorer.training.evaluate import run_evaluate
-        metrics = run_evaluate(out, classifier=spec.classifier if model_cfg.kind == "cvae" else None,
+        metrics = run_evaluate(out, classifier=condition(model_cfg, spec.classifier),
                                iwae_k=spec.iwae_k)
         headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         rep.update(force=True, state="finished", message=st_.message, metrics=headline)

@@ -12,13 +12,14 @@ import streamlit as st
 
 from explorer.data import get_spec
 
-from explorer.ui import cache, catalog
+from explorer.checkpoints import catalog
+from explorer.core import kinds
+from explorer.ui import cache
 from explorer.ui.state import CHOICE, HEAD, Choice
 
 FETCH_HINT = ("Showing the small built-in **digits** set (8x8). For Fashion-MNIST run "
               "`python -m explorer fetch-data fashion-mnist` or `sudo apt-get install dataset-fashion-mnist`, "
               "then reload.")
-KIND_NAMES = {"vae": "Plain VAE", "cvae": "Conditional VAE", "hybrid": "Hybrid VAE + classifier head"}
 
 
 def render() -> Choice:
@@ -70,7 +71,7 @@ def _choose(entries, available: list[str], roots: tuple[str, ...]) -> Choice:
         format_func=lambda c: "the hybrid's own head" if c == HEAD else ("none" if c is None else by_path[c].label))
     if vae is not None and by_path[vae].problem == "" and by_path[vae].latent_dim:
         e = by_path[vae]
-        st.caption(f"{KIND_NAMES.get(e.kind, e.kind)} · {e.latent_dim}-D latent space", help=str(e.path))
+        st.caption(f"{kinds.label(e.kind)} · {e.latent_dim}-D latent space", help=str(e.path))
     return Choice(dataset=dataset, vae=vae, classifier=classifier)
 
 

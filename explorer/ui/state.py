@@ -17,6 +17,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.checkpoints import Checkpoint, CheckpointError
+from explorer.core import kinds
 from explorer.core.config import VAE_KINDS
 from explorer.data import DataError, ImageDataset
 
@@ -84,7 +85,7 @@ class Context:
 
     @property
     def conditional(self) -> bool:
-        return self.vae.kind == "cvae"
+        return kinds.is_conditional(self.vae.kind)
 
     @property
     def image_side(self) -> int:

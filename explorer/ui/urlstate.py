@@ -23,8 +23,8 @@ from explorer.data import DATASETS
 
 from explorer.checkpoints import CheckpointError
 
-from explorer.ui import catalog
-from explorer.ui.catalog import CheckpointEntry
+from explorer.checkpoints import catalog
+from explorer.checkpoints.catalog import CheckpointEntry
 from explorer.ui.state import CHOICE, ENDPOINTS, HEAD, SELECTED, SELECTED_FOR, Choice
 
 RESTORED = "url_restored"

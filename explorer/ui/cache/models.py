@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from explorer.core.kinds import condition
 from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
 from explorer.core import arraycache
 from explorer.data import ImageDataset, cache_dir, load_dataset
-from explorer.ui.catalog import CheckpointEntry, scan
+from explorer.checkpoints.catalog import CheckpointEntry, scan
 
 SCAN_TTL_S = 20  # new checkpoints (training in the background) show up within this long
 PREFETCH_DELAY_S = 3.0  # after the Map page's script ends: let the browser draw the map first
@@ -107,11 +108,6 @@ def available() -> list[str]:
     return available_datasets()
 
 
-def _condition(model, labels: np.ndarray) -> np.ndarray | None:
-    """A cvae's encoder needs the true labels; other models take none."""
-    return labels if getattr(model, "conditional", False) else None
-
-
 @st.cache_resource(show_spinner=False, max_entries=4)
 def test_set_key(name: str) -> str:
     """A hash of the test split's images and labels, for the on-disk array cache."""
@@ -127,7 +123,7 @@ def encodings(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray
     def compute():
         from explorer.analysis import latent
         model = checkpoint(Path(path)).model
-        return latent.encode(model, data.images, _condition(model, data.labels))
+        return latent.encode(model, data.images, condition(model, data.labels))
 
     mu, logvar = arraycache.arrays("encode", key, test_set_key(dataset), compute, rows=len(data.images))
     return mu, logvar
@@ -154,7 +150,7 @@ def recon_errors(path: str, key: str, dataset: str) -> np.ndarray:
     def compute():
         from explorer.analysis import latent
         model = checkpoint(Path(path)).model
-        return (latent.recon_error(model, data.images, _condition(model, data.labels)),)
+        return (latent.recon_error(model, data.images, condition(model, data.labels)),)
 
     (errors,) = arraycache.arrays("recon_error", key, test_set_key(dataset), compute, rows=len(data.images))
     return errors
@@ -166,7 +162,7 @@ def reconstructions(_model, key: str, dataset: str, indices: tuple[int, ...]) ->
     from explorer.analysis import latent
     data = test_set(dataset)
     idx = np.asarray(indices, dtype=np.int64)
-    return latent.reconstruct(_model, data.images[idx], _condition(_model, data.labels[idx]))
+    return latent.reconstruct(_model, data.images[idx], condition(_model, data.labels[idx]))
 
 
 @st.cache_data(show_spinner="Scoring every test image (once per checkpoint)...", max_entries=8)

@@ -11,9 +11,10 @@ import streamlit as st
 from explorer.analysis import latent
 from explorer.figures import plots
 from explorer.maps import projection
-from explorer.checkpoints import CheckpointError
+from explorer.checkpoints import CheckpointError, catalog
 from explorer.data import DataError
-from explorer.ui import cache, catalog
+from explorer.checkpoints import catalog
+from explorer.ui import cache
 from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded, map_folder
 

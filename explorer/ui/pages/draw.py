@@ -14,8 +14,8 @@ from streamlit_drawable_canvas import st_canvas
 from explorer.data import images
 from explorer.analysis import latent
 from explorer.maps import projection
-from explorer.checkpoints import CheckpointError
-from explorer.ui import cache, catalog, yours
+from explorer.checkpoints import CheckpointError, catalog
+from explorer.ui import cache, yours
 from explorer.ui.state import ENDPOINTS, Context, context
 from explorer.ui.widgets import METHOD_TITLES, big, guarded, quick_map, show_in, small_map, strip
 

@@ -152,7 +152,7 @@ def hybrid(ctx: Context, ex: teach.Explanation, true: int) -> None:
             "**−ELBO + lambda · cross-entropy**. The classes then shape the latent space: codes of one class "
             "gather, so the map separates classes more cleanly, and one model both reconstructs and classifies. "
             "The price is some reconstruction quality, more so as lambda grows.")
-        if ctx.vae.kind == "cvae":
+        if ctx.conditional:
             st.markdown("This model is a **conditional** VAE: encoder and decoder are also given the class, so z "
                         "is free to hold only the style (it was given the true class here).")
     if ctx.vae.kind == "hybrid":

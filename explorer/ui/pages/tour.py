@@ -12,8 +12,9 @@ import streamlit as st
 
 from explorer.analysis import latent, teach
 from explorer.figures import plots_teach
-from explorer.checkpoints import CheckpointError
-from explorer.ui import cache, catalog, present
+from explorer.checkpoints import CheckpointError, catalog
+from explorer.core import kinds
+from explorer.ui import cache, present
 from explorer.ui.state import Context, context
 from explorer.ui.urlstate import TOUR_STEP
 from explorer.ui.widgets import get_map, guarded, map_figure, quick_map, show_in
@@ -133,7 +134,7 @@ def conditional_model(ctx: Context):
     if ctx.conditional:
         return ctx.vae.path, ctx.vae.name
     for e in catalog.vae_choices(_entries(), ctx.dataset):
-        if e.kind == "cvae" and e.latent_dim:
+        if kinds.is_conditional(e.kind) and e.latent_dim:
             try:
                 ck = cache.checkpoint(e.path)
             except CheckpointError:

@@ -18,15 +18,16 @@ from explorer.core.config import VAE_KINDS, checkpoint_name
 from explorer.data import get_spec
 from explorer.training import jobs
 from explorer.training.device import available_devices
+from explorer.checkpoints import catalog
+from explorer.core import kinds
 from explorer.training.settings import SettingsError, TrainSettings, job_spec
-from explorer.ui import cache, catalog
+from explorer.ui import cache
 from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded, show_in
 
 MY_RUNS = "train_runs"     # run ids this session started or opened, newest first
 VIEW = "train_view"        # the run shown in the live panel
-KINDS = {"vae": "vae: plain VAE", "cvae": "cvae: conditioned on the class",
-         "hybrid": "hybrid: VAE + classifier head", "classifier": "classifier: the CNN that judges images"}
+KINDS = {name: k.choice for name, k in kinds.KINDS.items()}
 LATENTS = [2, 4, 8, 16, 32, 64]
 BATCHES = [32, 64, 128, 256, 512]
 LRS = [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2]
@@ -86,7 +87,7 @@ def settings_form() -> TrainSettings | None:
     devices = available_devices()
     described = dict(devices)
     device = st.selectbox("Device", [d for d, _ in devices], format_func=described.get, key="tr_device")
-    root = catalog.checkpoint_roots()[0]
+    root = catalog.default_root()
     suggested = free_name(root, dataset, checkpoint_name(kind, latent_dim, beta, cls_weight))
     name = st.text_input("Checkpoint name", value=suggested, key=f"tr_name_{dataset}_{kind}_{latent_dim}_{beta}_{cls_weight}",
                          help=f"Saved as {root}/{dataset}/NAME")
@@ -129,7 +130,7 @@ def settings() -> jobs.JobSpec | None:
     entries = cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
     classifiers = [e.path for e in catalog.classifier_choices(entries, chosen.dataset) if not e.problem]
     try:
-        return job_spec(chosen, catalog.checkpoint_roots()[0], classifiers, owner=session_id())
+        return job_spec(chosen, catalog.default_root(), classifiers, owner=session_id())
     except SettingsError as e:
         st.error(str(e))
         return None

@@ -1,11 +1,14 @@
-"""Which checkpoints the app can offer, grouped by dataset, and which it opens first.
+"""Where checkpoints live, which ones the app can offer, grouped by dataset, and which it opens first.
 
-Roots searched, in this order:
+The one list of checkpoint roots, for the app and the CLI alike, in this order:
 
 - ``$EXPLORER_CHECKPOINTS``: one or more directories (joined with ``os.pathsep``), each laid
   out as ``<root>/<dataset>/<name>/``;
 - the repository's ``checkpoints/`` (beside the ``explorer`` package), unless
   ``EXPLORER_CHECKPOINTS_ONLY=1``, which the tests set to see only their own tiny checkpoints.
+
+New checkpoints (the CLI's `train`, the Train page) go to the first root, `default_root()`,
+and the CLI looks up ids such as ``digits/vae-8d`` there.
 
 A checkpoint belongs to the dataset named by its parent directory (when that is a known
 dataset), so one whose config names another dataset is still listed, and the app says
@@ -18,17 +21,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.checkpoints import CheckpointError, is_checkpoint_dir, is_inside, list_checkpoints, read_config, resolve_ref
+from explorer.checkpoints.format import read_config
+from explorer.checkpoints.layout import CheckpointError
+from explorer.checkpoints.paths import is_checkpoint_dir, is_inside, list_checkpoints, resolve_ref
+from explorer.core import kinds
 from explorer.core.config import ConfigError, ModelConfig
+from explorer.core.kinds import VAE_KINDS
 from explorer.data import DATASETS
 
 CHECKPOINTS_ENV = "EXPLORER_CHECKPOINTS"
 ONLY_ENV = "EXPLORER_CHECKPOINTS_ONLY"
 REPO_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
-
-# The kind a first-time viewer should see first: a plain VAE's map clusters by class, a
-# hybrid's even more so; a cvae's latent space holds style, not class.
-KIND_RANK = {"vae": 0, "hybrid": 1, "cvae": 2}
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class CheckpointEntry:
 
     @property
     def is_vae(self) -> bool:
-        return self.kind in KIND_RANK
+        return self.kind in VAE_KINDS
 
     @property
     def label(self) -> str:
@@ -67,6 +70,13 @@ def checkpoint_roots() -> list[Path]:
         if root.resolve() not in [r.resolve() for r in unique]:
             unique.append(root)
     return unique
+
+
+def default_root() -> Path:
+    """The first checkpoint root: where new checkpoints are saved and command-line ids are looked up
+    (the repository's ``checkpoints/`` when no root is left)."""
+    roots = checkpoint_roots()
+    return roots[0] if roots else REPO_CHECKPOINTS
 
 
 def describe(path: Path) -> CheckpointEntry:
@@ -110,7 +120,7 @@ def datasets_with_checkpoints(entries: list[CheckpointEntry]) -> list[str]:
 def vae_choices(entries: list[CheckpointEntry], dataset: str) -> list[CheckpointEntry]:
     """The dataset's VAE checkpoints, best first; unreadable ones last."""
     chosen = [e for e in entries if e.dataset == dataset and (e.is_vae or e.problem)]
-    return sorted(chosen, key=lambda e: (bool(e.problem), KIND_RANK.get(e.kind, 9), e.latent_dim == 2, e.name))
+    return sorted(chosen, key=lambda e: (bool(e.problem), kinds.rank(e.kind), e.latent_dim == 2, e.name))
 
 
 def classifier_choices(entries: list[CheckpointEntry], dataset: str) -> list[CheckpointEntry]:
