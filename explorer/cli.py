@@ -43,65 +43,108 @@ def _lambda_for(kind: str, value: float | None) -> float:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train a model, writing its checkpoint after every epoch, then print its test-set figures."""
     import torch
-    from safetensors import SafetensorError
-    from tqdm import tqdm
 
-    from explorer.checkpoints import CheckpointError, is_inside, load_checkpoint, save_checkpoint
-    from explorer.checkpoints.catalog import default_root
-    from explorer.core.config import ConfigError, ModelConfig, TrainConfig
     from explorer.data import load_dataset
-    from explorer.training.loop import train
 
     train_data = load_dataset(args.dataset, "train", data_dir=args.data_dir)
     test_data = load_dataset(args.dataset, "test", data_dir=args.data_dir)
     spec = train_data.spec
+    out = _train_out(args, spec.name)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start = _resumed(args, out) if args.resume else _fresh(args, out, spec)
+    if start is None:
+        return 0
+    command = "python -m explorer " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
+    extra = {"command": command, "notes": args.notes or ""}
+    save = _saver(args, out, start, spec.name, extra)
+    result = _train_with_progress(args, start, train_data, test_data, save, extra)
+    return _after_training(args, out, result, save, extra)
+
+
+def _train_out(args: argparse.Namespace, dataset: str) -> Path:
+    """The checkpoint folder this run writes: <root>/<dataset>/<name>, never through a symlink out."""
+    from explorer.checkpoints import is_inside
+    from explorer.checkpoints.catalog import default_root
+
     name = args.name or default_name(args)
     out_root = Path(args.out_dir or default_root())
-    out = out_root / spec.name / name
+    out = out_root / dataset / name
     if out.is_symlink() and not is_inside(out, out_root):
         raise UserError(f"{out} is a symlink that leads outside {out_root}; "
                         "training does not write through it (pick another --name)")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    return out
 
-    model = optimizer_state = state = None
-    if args.resume:
-        if not out.exists():
-            raise UserError(f"--resume: there is no checkpoint at {out} to resume")
-        ckpt = load_checkpoint(out, with_optimizer=True)
-        model_cfg = ckpt.model_cfg
-        # --max-steps is this run's cap (0: none), not the one a smoke run left in the checkpoint
-        train_cfg = TrainConfig.from_dict({**ckpt.train_cfg.to_dict(), "epochs": args.epochs or ckpt.train_cfg.epochs,
-                                           "max_steps": args.max_steps,
-                                           "device": args.device})  # resume wherever we are now
-        model, state, optimizer_state = ckpt.model, ckpt.state, ckpt.extra.get("optimizer_state")
-        if state.epoch >= train_cfg.epochs:
-            print(f"{out} has already trained {state.epoch} of {train_cfg.epochs} epochs; pass --epochs N to go further")
-            return 0
-        print(f"resuming {out} from epoch {state.epoch}, step {state.step}")
-    else:
-        if out.exists() and not args.overwrite:
-            raise UserError(f"{out} already exists; pass --resume to continue it, --overwrite to replace it, "
-                            "or --name to pick another name")
+
+def _resumed(args: argparse.Namespace, out: Path):
+    """The checkpoint at `out` to go on from, or None (said why) when it has all its epochs."""
+    from explorer.training.resume import resume_from
+
+    if not out.exists():
+        raise UserError(f"--resume: there is no checkpoint at {out} to resume")
+    # resume wherever we are now, under this run's --max-steps (0: none)
+    start = resume_from(out, epochs=args.epochs, device=args.device, max_steps=args.max_steps)
+    state, train_cfg = start.state, start.train_cfg
+    if state.epoch >= train_cfg.epochs:
+        print(f"{out} has already trained {state.epoch} of {train_cfg.epochs} epochs; pass --epochs N to go further")
+        return None
+    print(f"resuming {out} from epoch {state.epoch}, step {state.step}")
+    return start
+
+
+def _fresh(args: argparse.Namespace, out: Path, spec):
+    """A new run's configs from the flags; refuses to replace `out` without --overwrite."""
+    from explorer.core.config import ConfigError, ModelConfig, TrainConfig
+    from explorer.training.resume import RunStart
+
+    if out.exists() and not args.overwrite:
+        raise UserError(f"{out} already exists; pass --resume to continue it, --overwrite to replace it, "
+                        "or --name to pick another name")
+    try:
+        model_cfg = ModelConfig(
+            kind=args.kind, image_shape=spec.image_shape, num_classes=spec.num_classes,
+            latent_dim=args.latent_dim, channels=tuple(args.channels), hidden=args.hidden, depth=args.depth,
+            enc_depth=args.enc_depth,
+            beta=args.beta, cls_weight=_lambda_for(args.kind, args.cls_weight), dropout=args.dropout,
+        )
+        train_cfg = TrainConfig(
+            dataset=spec.name, epochs=args.epochs or 10, batch_size=args.batch_size, lr=args.lr,
+            weight_decay=args.weight_decay, seed=args.seed, device=args.device, amp=not args.no_amp,
+            lr_schedule=args.lr_schedule, kl_warmup_epochs=args.kl_warmup, augment=args.augment,
+            max_steps=args.max_steps,
+        )
+    except ConfigError as e:
+        raise UserError(str(e)) from e
+    return RunStart(model_cfg=model_cfg, train_cfg=train_cfg)
+
+
+def _saver(args: argparse.Namespace, out: Path, start, dataset: str, extra: dict):
+    """save(result): the checkpoint at `out`; a failed save is one clear UserError."""
+    from safetensors import SafetensorError
+
+    from explorer.checkpoints import save_checkpoint
+
+    def save(result) -> None:  # a failed save (a full disk) leaves the last good checkpoint as it was
         try:
-            model_cfg = ModelConfig(
-                kind=args.kind, image_shape=spec.image_shape, num_classes=spec.num_classes,
-                latent_dim=args.latent_dim, channels=tuple(args.channels), hidden=args.hidden, depth=args.depth,
-                enc_depth=args.enc_depth,
-                beta=args.beta, cls_weight=_lambda_for(args.kind, args.cls_weight), dropout=args.dropout,
-            )
-            train_cfg = TrainConfig(
-                dataset=spec.name, epochs=args.epochs or 10, batch_size=args.batch_size, lr=args.lr,
-                weight_decay=args.weight_decay, seed=args.seed, device=args.device, amp=not args.no_amp,
-                lr_schedule=args.lr_schedule, kl_warmup_epochs=args.kl_warmup, augment=args.augment,
-                max_steps=args.max_steps,
-            )
-        except ConfigError as e:
-            raise UserError(str(e)) from e
+            save_checkpoint(out, result.model, start.model_cfg, start.train_cfg, dataset, result.state,
+                            optimizer=None if args.slim else result.optimizer, extra=extra)
+        except (OSError, SafetensorError) as e:  # safetensors reports a full disk as its own error
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise UserError(f"could not save the checkpoint at epoch {result.state.epoch} to {out}: "
+                            f"{reason}; {_kept(out)} Free some space and run again with --resume.") from e
 
-    command = "python -m explorer " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
-    extra = {"command": command, "notes": args.notes or ""}
+    return save
+
+
+def _train_with_progress(args: argparse.Namespace, start, train_data, test_data, save, extra: dict):
+    """train() with a progress bar and a checkpoint every epoch; the first Ctrl-C stops it
+    after the current step, keeping the last completed epoch."""
+    from tqdm import tqdm
+
+    from explorer.training.loop import train
+
     cancel = {"flag": False}
 
     def on_sigint(signum, frame):  # first Ctrl-C: stop after this step, keep the last epoch
@@ -111,7 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         tqdm.write("stopping after this step (Ctrl-C again to abort)...")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    bar = tqdm(total=train_cfg.epochs, initial=state.epoch if state else 0, unit="epoch", disable=args.quiet,
+    bar = tqdm(total=start.train_cfg.epochs, initial=start.first_epoch, unit="epoch", disable=args.quiet,
                dynamic_ncols=True)
 
     def on_progress(p):
@@ -122,26 +165,21 @@ def cmd_train(args: argparse.Namespace) -> int:
             if p.test_losses:
                 tqdm.write(f"epoch {p.epoch}: " + " ".join(f"test_{k}={v:.4g}" for k, v in p.test_losses.items()))
 
-    def save(result) -> None:  # a failed save (a full disk) leaves the last good checkpoint as it was
-        try:
-            save_checkpoint(out, result.model, model_cfg, train_cfg, spec.name, result.state,
-                            optimizer=None if args.slim else result.optimizer, extra=extra)
-        except (OSError, SafetensorError) as e:  # safetensors reports a full disk as its own error
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            raise UserError(f"could not save the checkpoint at epoch {result.state.epoch} to {out}: "
-                            f"{reason}; {_kept(out)} Free some space and run again with --resume.") from e
-
     def on_epoch_end(result):  # a checkpoint every epoch: a killed run keeps its last epoch
         extra["device"] = result.device
         save(result)
 
     try:
-        result = train(model_cfg, train_cfg, train_data, test_data, model=model, optimizer_state=optimizer_state,
-                       state=state, on_progress=on_progress, on_epoch_end=on_epoch_end,
-                       should_stop=lambda: cancel["flag"])
+        return train(start.model_cfg, start.train_cfg, train_data, test_data, model=start.model,
+                     optimizer_state=start.optimizer_state, state=start.state, on_progress=on_progress,
+                     on_epoch_end=on_epoch_end, should_stop=lambda: cancel["flag"])
     finally:
         bar.close()
         signal.signal(signal.SIGINT, previous)
+
+
+def _after_training(args: argparse.Namespace, out: Path, result, save, extra: dict) -> int:
+    """The last save, the run's outcome in words, and the test-set figures of a finished run."""
     extra["device"] = result.device
     if result.state.epoch > 0:
         save(result)
@@ -287,10 +325,19 @@ def _channels(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `python -m explorer` parser: one subcommand per verb, each bound to its cmd_ function."""
     p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer: train, evaluate and use VAEs.",
                                 epilog="python -m explorer bench: speed and memory figures (developer tooling; --help for its options)")
     sub = p.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_sample_and_predict(sub)
+    _add_fetch_data(sub)
+    _add_project(sub)
+    return p
 
+
+def _add_train(sub) -> None:
     t = sub.add_parser("train", help="train a model and write a checkpoint")
     t.add_argument("--kind", choices=list(MODEL_KINDS), default="vae")
     t.add_argument("--dataset", default="fashion-mnist")
@@ -330,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
 
+
+def _add_evaluate(sub) -> None:
     e = sub.add_parser("evaluate", help="test-set figures as JSON, also written to DIR/metrics.json")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--classifier", default=None, help="cvae: classifier checkpoint for conditional fidelity")
@@ -339,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also train the reference MLP VAE (pytorch/examples shape, 10 epochs) and score it the same way")
     e.set_defaults(func=cmd_evaluate)
 
+
+def _add_sample_and_predict(sub) -> None:
     s = sub.add_parser("sample", help="decoded samples from the prior as a float32 .npy (N, C, H, W)")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--n", type=int, required=True)
@@ -353,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", required=True)
     pr.set_defaults(func=cmd_predict)
 
+
+def _add_fetch_data(sub) -> None:
     f = sub.add_parser("fetch-data", help="download a dataset (checksums verified)")
     f.add_argument("name", choices=["fashion-mnist", "mnist", "digits"])
     f.add_argument("--data-dir", default=None)
@@ -360,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--force", action="store_true", help="download even if the files are found locally")
     f.set_defaults(func=cmd_fetch_data)
 
+
+def _add_project(sub) -> None:
     pj = sub.add_parser("project", help="map the test set's latent means to 2-D and cache it in DIR/projections")
     pj.add_argument("--checkpoint", required=True)
     pj.add_argument("--method", choices=["umap", "tsne", "pca"], required=True)
@@ -369,8 +424,6 @@ def build_parser() -> argparse.ArgumentParser:
     pj.add_argument("--seed", type=int, default=0)
     pj.add_argument("--data-dir", default=None)
     pj.set_defaults(func=cmd_project)
-
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

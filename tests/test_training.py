@@ -315,6 +315,26 @@ def test_training_with_augmentation_runs(augment):
     assert result.state.status == "finished" and result.state.step == 2
 
 
+# ---------------------------------------------------------------- lambda: one field, two weights
+
+@pytest.mark.parametrize("kind, head, consistency", [("hybrid", 3.0, 0.0), ("cvae", 0.0, 3.0),
+                                                     ("vae", 0.0, 0.0), ("classifier", 0.0, 0.0)])
+def test_cls_weight_is_read_as_the_lambda_of_its_kind(kind, head, consistency):
+    cfg = tiny_model_cfg(kind, cls_weight=3.0)
+    assert (cfg.head_weight, cfg.consistency_weight) == (head, consistency)
+    saved = cfg.to_dict()
+    assert saved["cls_weight"] == 3.0                       # the checkpoint's field keeps its name
+    assert "head_weight" not in saved and "consistency_weight" not in saved
+
+
+def test_a_cvae_trains_its_aux_net_only_with_a_consistency_weight(tiny_data):
+    terms = {}
+    for weight in (0.0, 1.0):
+        result = train(tiny_model_cfg("cvae", cls_weight=weight), tiny_train_cfg(epochs=1), tiny_data)
+        terms[weight] = result.state.history[-1]
+    assert "train_gen_ce" not in terms[0.0] and "train_gen_ce" in terms[1.0]
+
+
 # ---------------------------------------------------------------- on real data (slow)
 
 @pytest.mark.slow

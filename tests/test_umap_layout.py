@@ -104,7 +104,8 @@ def test_tsne_is_as_trustworthy_as_opentsnes_defaults(codes):
     # Half the iterations after the early exaggeration cost no trust. (Below 10,000 points
     # openTSNE uses Barnes-Hut, so the FFT grid settings play no part here; bench compares the
     # 10,000-code FFT map with scikit-learn's. On these 2,000 codes openTSNE, with its
-    # defaults or ours, is about 0.003 below scikit-learn's TSNE with its 1,000 iterations.)
+    # defaults or ours, is a little below scikit-learn's TSNE with its 1,000 iterations:
+    # docs/measurements.md.)
     import warnings
 
     import openTSNE
@@ -143,7 +144,7 @@ def test_tsne_map_is_the_same_whatever_the_thread_count(monkeypatch):
 
 def test_tsne_does_not_import_pynndescent():
     """A first t-SNE map after installing must not pay for pynndescent's numba compile
-    (15 s here with an empty numba cache): openTSNE's probe for it imports it."""
+    (docs/measurements.md): openTSNE's probe for it imports it."""
     code = (
         "import sys, numpy as np\n"
         "from explorer.maps.projection import project\n"

@@ -30,7 +30,9 @@ class ModelConfig:
     depth: int = 1                         # residual 3x3 conv blocks per decoder stage
     enc_depth: int = 0                     # residual 3x3 conv blocks per encoder stage
     beta: float = 1.0                      # weight of the KL term (beta-VAE); 1 is the true ELBO
-    cls_weight: float = 0.0                # lambda: hybrid, on the head's cross-entropy; cvae, on its samples' class-consistency
+    # lambda, one JSON field for two kinds' weights (the checkpoint format keeps its name): read it as
+    # `head_weight` (hybrid: the head's cross-entropy) or `consistency_weight` (cvae: its samples' class-consistency)
+    cls_weight: float = 0.0
     dropout: float = 0.0                   # classifier only: dropout before the last layer
 
     def __post_init__(self) -> None:
@@ -71,6 +73,17 @@ class ModelConfig:
     @property
     def is_vae(self) -> bool:
         return self.kind in VAE_KINDS
+
+    @property
+    def head_weight(self) -> float:
+        """A hybrid's lambda: the weight of its classifier head's cross-entropy (0 for other kinds)."""
+        return self.cls_weight if self.kind == "hybrid" else 0.0
+
+    @property
+    def consistency_weight(self) -> float:
+        """A cvae's lambda: the weight of the loss that makes its class-conditional prior samples
+        recognisable (0 for other kinds)."""
+        return self.cls_weight if self.kind == "cvae" else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

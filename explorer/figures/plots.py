@@ -68,9 +68,25 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
         raise ValueError(f"coords must be (N, 2), got {coords.shape}")
     if len(values) != n:
         raise ValueError(f"values must have one entry per point ({n}), got {len(values)}")
-    idx = np.arange(n)
     size = _marker_size(n)
     fig = go.Figure()
+    legend_title = _add_points(fig, coords, color_by, values, class_names, size)
+    if selected is not None and len(selected):
+        _add_selection(fig, coords, selected, size)
+    if path is not None and len(path):
+        _add_path(fig, path)
+    if marker is not None:
+        _add_marker(fig, marker)
+    _lay_out_map(fig, height, title, legend_title, axis_titles)
+    if backdrop is not None:
+        _add_backdrop(fig, backdrop)
+    return fig
+
+
+def _add_points(fig: go.Figure, coords: np.ndarray, color_by: str, values: np.ndarray,
+                class_names: Sequence[str], size: float) -> str:
+    """The test points, coloured by `color_by`; returns the legend's title."""
+    idx = np.arange(len(coords))
     if color_by in ("predicted", "label"):
         values = values.astype(np.int64)
         for k, name in enumerate(class_names):
@@ -80,8 +96,8 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
                 marker=dict(size=size, color=class_color(k), opacity=0.8),
                 hovertemplate=f"{name}<br>image %{{customdata}}<extra></extra>",
             ))
-        legend_title = "CNN prediction" if color_by == "predicted" else "true label"
-    elif color_by == "correct":
+        return "CNN prediction" if color_by == "predicted" else "true label"
+    if color_by == "correct":
         values = values.astype(bool)
         for label, m, color, opacity in (("correct", values, "#9DB4C8", 0.55),
                                          ("misclassified", ~values, HIGHLIGHT_COLOR, 0.95)):
@@ -90,8 +106,8 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
                 marker=dict(size=size if label == "correct" else size * 1.3, color=color, opacity=opacity),
                 hovertemplate=f"{label}<br>image %{{customdata}}<extra></extra>",
             ))
-        legend_title = "CNN vs true label"
-    elif color_by in ("confidence", "recon_error"):
+        return "CNN vs true label"
+    if color_by in ("confidence", "recon_error"):
         values = values.astype(np.float64)
         fig.add_trace(go.Scattergl(
             x=coords[:, 0], y=coords[:, 1], mode="markers", name=_COLORBAR_TITLES[color_by], customdata=idx,
@@ -100,35 +116,46 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
             hovertemplate="image %{customdata}<br>" + _COLORBAR_TITLES[color_by] + " %{marker.color:.3g}<extra></extra>",
             showlegend=False,
         ))
-        legend_title = ""
-    else:
-        raise ValueError(f"color_by must be one of {', '.join(COLOR_BY)}, got {color_by!r}")
+        return ""
+    raise ValueError(f"color_by must be one of {', '.join(COLOR_BY)}, got {color_by!r}")
 
-    if selected is not None and len(selected):
-        sel = np.asarray(selected, dtype=np.int64)
-        sel = sel[(sel >= 0) & (sel < n)]
-        fig.add_trace(go.Scattergl(
-            x=coords[sel, 0], y=coords[sel, 1], mode="markers", name="selected", customdata=sel,
-            marker=dict(symbol="circle-open", size=max(14, 3 * size), color="#000000", line=dict(width=2.5)),
-            hovertemplate="selected<br>image %{customdata}<extra></extra>",
-        ))
-    if path is not None and len(path):
-        path = np.asarray(path, dtype=np.float64)
-        t = np.linspace(0, 1, len(path))
-        fig.add_trace(go.Scatter(
-            x=path[:, 0], y=path[:, 1], mode="lines+markers", name="path",
-            customdata=np.full(len(path), NOT_A_TEST_POINT), text=[f"t = {v:.2f}" for v in t],
-            line=dict(color="#222222", width=3), marker=dict(size=8, color="#FFFFFF", line=dict(width=2, color="#222222")),
-            hovertemplate="%{text}<extra>path</extra>",
-        ))
-    if marker is not None:
-        fig.add_trace(go.Scatter(
-            x=[float(marker[0])], y=[float(marker[1])], mode="markers", name="current code",
-            customdata=[NOT_A_TEST_POINT],
-            marker=dict(symbol="star", size=26, color="#FFD700", line=dict(width=2, color="#000000")),
-            hovertemplate="current code<extra></extra>",
-        ))
 
+def _add_selection(fig: go.Figure, coords: np.ndarray, selected: Sequence[int], size: float) -> None:
+    """A ring around each selected point (indices outside the map are left out)."""
+    sel = np.asarray(selected, dtype=np.int64)
+    sel = sel[(sel >= 0) & (sel < len(coords))]
+    fig.add_trace(go.Scattergl(
+        x=coords[sel, 0], y=coords[sel, 1], mode="markers", name="selected", customdata=sel,
+        marker=dict(symbol="circle-open", size=max(14, 3 * size), color="#000000", line=dict(width=2.5)),
+        hovertemplate="selected<br>image %{customdata}<extra></extra>",
+    ))
+
+
+def _add_path(fig: go.Figure, path: np.ndarray) -> None:
+    """A path (M, 2) as a line with markers, each hover saying its t in [0, 1]."""
+    path = np.asarray(path, dtype=np.float64)
+    t = np.linspace(0, 1, len(path))
+    fig.add_trace(go.Scatter(
+        x=path[:, 0], y=path[:, 1], mode="lines+markers", name="path",
+        customdata=np.full(len(path), NOT_A_TEST_POINT), text=[f"t = {v:.2f}" for v in t],
+        line=dict(color="#222222", width=3), marker=dict(size=8, color="#FFFFFF", line=dict(width=2, color="#222222")),
+        hovertemplate="%{text}<extra>path</extra>",
+    ))
+
+
+def _add_marker(fig: go.Figure, marker: tuple[float, float]) -> None:
+    """The current code as a star."""
+    fig.add_trace(go.Scatter(
+        x=[float(marker[0])], y=[float(marker[1])], mode="markers", name="current code",
+        customdata=[NOT_A_TEST_POINT],
+        marker=dict(symbol="star", size=26, color="#FFD700", line=dict(width=2, color="#000000")),
+        hovertemplate="current code<extra></extra>",
+    ))
+
+
+def _lay_out_map(fig: go.Figure, height: int, title: str, legend_title: str,
+                 axis_titles: tuple[str, str] | None) -> None:
+    """Projector-sized fonts, square axes without grids, lasso selection."""
     axis = dict(showgrid=False, zeroline=False, showline=True, linecolor="#BBBBBB", mirror=True, ticks="")
     fig.update_layout(
         template="plotly_white", height=height, font=dict(size=FONT_SIZE),
@@ -138,13 +165,15 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
         xaxis=dict(axis, title=dict(text=axis_titles[0]) if axis_titles else None),
         yaxis=dict(axis, title=dict(text=axis_titles[1]) if axis_titles else None, scaleanchor="x", scaleratio=1),
     )
-    if backdrop is not None:
-        image, x0, x1, y0, y1 = backdrop
-        fig.add_layout_image(dict(source=image, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
-                                  sizing="stretch", layer="below", opacity=0.55))
-        fig.update_xaxes(range=[x0, x1])
-        fig.update_yaxes(range=[y0, y1])
-    return fig
+
+
+def _add_backdrop(fig: go.Figure, backdrop: tuple[Image.Image, float, float, float, float]) -> None:
+    """An image behind the points over (x0, x1, y0, y1), the axes fitted to it."""
+    image, x0, x1, y0, y1 = backdrop
+    fig.add_layout_image(dict(source=image, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
+                              sizing="stretch", layer="below", opacity=0.55))
+    fig.update_xaxes(range=[x0, x1])
+    fig.update_yaxes(range=[y0, y1])
 
 
 def manifold_grid(model: "nn.Module", extent: tuple[float, float, float, float], n: int = 15,

@@ -243,19 +243,17 @@ def _tsne(x: np.ndarray, params: dict, seed: int, leave_a_core: bool = False) ->
     # openTSNE with its defaults (PCA initialisation, 250 iterations of early exaggeration
     # 12, learning rate N / exaggeration, Barnes-Hut gradients below 10,000 points and
     # FFT-accelerated ones (Linderman et al. 2019) from 10,000) but for settings that cut
-    # its time at 10,000 points to about a fifth and keep the map at least as trustworthy
-    # (16-D Fashion-MNIST test codes, k = 10, seeds 0 and 1: 0.9565 and 0.9556, against
-    # 0.9542 with openTSNE's defaults and 0.9541 with scikit-learn's):
+    # its time at 10,000 points and keep the map at least as trustworthy as either library's
+    # defaults (`python -m explorer bench --only projection`; figures in docs/measurements.md):
     # - 250 iterations after the early exaggeration instead of 500: the map is drawn by then;
     # - a coarser FFT grid: intervals of 3 map units instead of 1, at least 25 of them across
     #   the map instead of 50, with 4 interpolation points per interval instead of 3. The
     #   grid, not the points, is what each iteration pays for; the higher-order
-    #   interpolation makes up for the coarser grid (3 points in intervals of 2 units: 0.9547).
+    #   interpolation makes up for the coarser grid.
     # Exact nearest neighbours (cheap at this size) make the map the same whatever the
     # thread count; with Annoy's approximate ones it changes with n_jobs.
     # BLAS kept to one thread meanwhile: OpenBLAS's idle threads spin, waiting for work, on
-    # the cores openTSNE's own threads need (measured at 10,000 codes on 2 idle cores: 24.7 s
-    # with OpenBLAS's default threads, 7.9 s with one).
+    # the cores openTSNE's own threads need (docs/measurements.md).
     neighbors = "exact" if len(x) <= TSNE_EXACT_MAX else "auto"
     try:
         import openTSNE  # imported here: only a cache miss pays for it
@@ -276,9 +274,9 @@ def _tsne(x: np.ndarray, params: dict, seed: int, leave_a_core: bool = False) ->
 def _probe_packages_without_importing() -> None:
     """openTSNE asks whether pynndescent is installed by importing it, on every map, though
     its answer only matters for sparse data or unusual metrics (never ours: dense,
-    Euclidean). pynndescent compiles its numba functions on import: 15 s on this machine
-    with an empty numba cache, which a first t-SNE map after installing would pay (and did:
-    26.6 s in the benchmark against 8.4 s warm). The same question is answered here from
+    Euclidean). pynndescent compiles its numba functions on import, with an empty numba
+    cache many seconds that a first t-SNE map after installing would pay (docs/measurements.md
+    has the figures). The same question is answered here from
     the package index, without importing anything. Idempotent and thread-safe: every
     caller installs the same function."""
     import openTSNE.affinity as affinity
@@ -297,7 +295,7 @@ def _threads(leave_a_core: bool = False) -> int:
     """Worker threads for openTSNE: the cores other processes leave idle (1-minute load
     average, this process not counted), all but one when `leave_a_core`, at least 1, at most 8.
     openTSNE's threads meet at every iteration, so on busy cores a second thread waits more
-    than it works (10,000 codes at load 5 on 2 cores: 24 s with 2 threads, 16 s with 1).
+    than it works (docs/measurements.md).
     The map is the same whatever the count: the nearest neighbours are exact at these sizes."""
     cores = os.cpu_count() or 2
     try:

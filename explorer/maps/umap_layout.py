@@ -4,7 +4,7 @@
 
 umap-learn spends most of a fresh process's time before it optimises anything: importing
 pynndescent and compiling its numba code, an approximate nearest-neighbour search, and
-numba compiling the fuzzy-set construction (most of its 40 s for 10,000 codes). At the
+numba compiling the fuzzy-set construction (docs/measurements.md has the figures). At the
 sizes this app maps (up to tens of thousands of codes of at most a few dozen dimensions)
 none of that is needed:
 
@@ -18,17 +18,16 @@ none of that is needed:
   ARPACK converges on much faster than the smallest of the Laplacian); a graph in several
   pieces, which has no single spectral layout, starts from the codes' PCA plane instead;
 - the layout is optimised by the same per-edge stochastic gradient descent with negative
-  sampling, in one small numba function compiled once (about 1.5 s) and cached on disk
+  sampling, in one small numba function compiled once and cached on disk
   (cache=True: in explorer/__pycache__, or under $NUMBA_CACHE_DIR when that is set),
   single-threaded, its random numbers from the seed: the same seed gives the same map.
 
-Two settings differ from umap-learn's defaults, chosen on the 16-D Fashion-MNIST test
-codes (trustworthiness at k = 10 as bench computes it, seeds 0 and 1): 10 negative samples
-per positive one instead of 5, which keeps neighbourhoods that are apart in the codes
-apart on the map (0.939-0.942, against 0.929-0.932 with 5, and 0.932-0.935 for umap-learn's
-defaults over six bench runs), and 120 epochs instead of umap-learn's 500 (up to 10,000 points; 200 above),
-which the extra negative samples make up for: 200 epochs with 5 gave 0.929-0.932 and 500
-with 5 0.933-0.934.
+Two settings differ from umap-learn's defaults: 10 negative samples per positive one
+instead of 5, which keeps neighbourhoods that are apart in the codes apart on the map, and
+120 epochs instead of umap-learn's 500 (up to 10,000 points; 200 above), which the extra
+negative samples make up for. Both were chosen by the trustworthiness (k = 10) of maps of
+the 16-D Fashion-MNIST test codes, which `python -m explorer bench --only projection`
+reports beside umap-learn's; docs/measurements.md has the figures.
 """
 from __future__ import annotations
 
@@ -174,64 +173,62 @@ _OPTIMIZE = None
 def _optimizer():
     """The numba-compiled epoch loop, built on first use (numba is imported only then)."""
     global _OPTIMIZE
-    if _OPTIMIZE is not None:
-        return _OPTIMIZE
-    import numba
+    if _OPTIMIZE is None:
+        import numba
+        _OPTIMIZE = numba.njit(cache=True, nogil=True, fastmath=True)(_optimize_layout)
+    return _OPTIMIZE
 
-    @numba.njit(cache=True, nogil=True, fastmath=True)
-    def optimize(y, head, tail, epochs_per_sample, n_epochs, a, b, seed, negative_rate):
-        # umap-learn's optimize_layout_euclidean, single-threaded: every edge pulls its two
-        # ends together each epochs_per_sample epochs, and pushes its head away from
-        # negative_rate random points as often; each step clipped to 4, scaled by a linearly
-        # falling learning rate.
-        np.random.seed(seed)
-        n = y.shape[0]
-        m = head.shape[0]
-        next_sample = epochs_per_sample.copy()
-        per_negative = epochs_per_sample / negative_rate
-        next_negative = per_negative.copy()
-        for epoch in range(n_epochs):
-            alpha = 1.0 - epoch / n_epochs
-            for i in range(m):
-                if next_sample[i] > epoch:
+
+def _optimize_layout(y, head, tail, epochs_per_sample, n_epochs, a, b, seed, negative_rate):
+    """umap-learn's optimize_layout_euclidean, single-threaded: every edge pulls its two
+    ends together each epochs_per_sample epochs, and pushes its head away from
+    negative_rate random points as often; each step clipped to 4, scaled by a linearly
+    falling learning rate. Plain Python that `_optimizer` compiles with numba."""
+    np.random.seed(seed)
+    n = y.shape[0]
+    m = head.shape[0]
+    next_sample = epochs_per_sample.copy()
+    per_negative = epochs_per_sample / negative_rate
+    next_negative = per_negative.copy()
+    for epoch in range(n_epochs):
+        alpha = 1.0 - epoch / n_epochs
+        for i in range(m):
+            if next_sample[i] > epoch:
+                continue
+            j = head[i]
+            k = tail[i]
+            dx = y[j, 0] - y[k, 0]
+            dy = y[j, 1] - y[k, 1]
+            d2 = dx * dx + dy * dy
+            if d2 > 0.0:
+                pb = d2 ** b
+                c = -2.0 * a * b * pb / d2 / (a * pb + 1.0)
+                gx = min(max(c * dx, -4.0), 4.0) * alpha
+                gy = min(max(c * dy, -4.0), 4.0) * alpha
+                y[j, 0] += gx
+                y[j, 1] += gy
+                y[k, 0] -= gx
+                y[k, 1] -= gy
+            next_sample[i] += epochs_per_sample[i]
+            n_neg = int((epoch - next_negative[i]) / per_negative[i])
+            for _ in range(n_neg):
+                q = np.random.randint(n)
+                if q == j:
                     continue
-                j = head[i]
-                k = tail[i]
-                dx = y[j, 0] - y[k, 0]
-                dy = y[j, 1] - y[k, 1]
+                dx = y[j, 0] - y[q, 0]
+                dy = y[j, 1] - y[q, 1]
                 d2 = dx * dx + dy * dy
                 if d2 > 0.0:
-                    pb = d2 ** b
-                    c = -2.0 * a * b * pb / d2 / (a * pb + 1.0)
+                    c = 2.0 * b / ((0.001 + d2) * (a * d2 ** b + 1.0))
                     gx = min(max(c * dx, -4.0), 4.0) * alpha
                     gy = min(max(c * dy, -4.0), 4.0) * alpha
-                    y[j, 0] += gx
-                    y[j, 1] += gy
-                    y[k, 0] -= gx
-                    y[k, 1] -= gy
-                next_sample[i] += epochs_per_sample[i]
-                n_neg = int((epoch - next_negative[i]) / per_negative[i])
-                for _ in range(n_neg):
-                    q = np.random.randint(n)
-                    if q == j:
-                        continue
-                    dx = y[j, 0] - y[q, 0]
-                    dy = y[j, 1] - y[q, 1]
-                    d2 = dx * dx + dy * dy
-                    if d2 > 0.0:
-                        c = 2.0 * b / ((0.001 + d2) * (a * d2 ** b + 1.0))
-                        gx = min(max(c * dx, -4.0), 4.0) * alpha
-                        gy = min(max(c * dy, -4.0), 4.0) * alpha
-                    else:
-                        gx = 4.0 * alpha
-                        gy = 4.0 * alpha
-                    y[j, 0] += gx
-                    y[j, 1] += gy
-                next_negative[i] += n_neg * per_negative[i]
-        return y
-
-    _OPTIMIZE = optimize
-    return optimize
+                else:
+                    gx = 4.0 * alpha
+                    gy = 4.0 * alpha
+                y[j, 0] += gx
+                y[j, 1] += gy
+            next_negative[i] += n_neg * per_negative[i]
+    return y
 
 
 def umap_map(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0,

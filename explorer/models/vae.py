@@ -107,7 +107,7 @@ class VAE(nn.Module):
 class CVAE(VAE):
     """Conditional VAE (Sohn et al., 2015): encoder and decoder both see the one-hot class.
 
-    With `cls_weight` (lambda) > 0 it also learns to make its class-conditional samples
+    With `consistency_weight` (lambda) > 0 it also learns to make its class-conditional samples
     recognisable. A plain CVAE's decoder can lean on z for what tells a coat from a pullover,
     because its encoder sees the image; samples drawn from the prior then come out as the
     class's blurred average, which lacks exactly those details (a coat's opening, a shirt's
@@ -126,7 +126,7 @@ class CVAE(VAE):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        self.aux = AuxClassifier(cfg) if cfg.cls_weight > 0 else None
+        self.aux = AuxClassifier(cfg) if cfg.consistency_weight > 0 else None
 
     def _extra_loss(self, x: torch.Tensor, out: VAEOutput, y, total, terms) -> LossTerms:
         if self.aux is not None and y is not None and self.training:
@@ -137,7 +137,7 @@ class CVAE(VAE):
             frozen = {name: p.detach() for name, p in self.aux.named_parameters()}
             gen_logits = torch.func.functional_call(self.aux, frozen, (samples,)).float()
             gen_ce = F.cross_entropy(gen_logits, y)
-            total = total + aux_ce + self.cfg.cls_weight * gen_ce
+            total = total + aux_ce + self.cfg.consistency_weight * gen_ce
             terms.update(aux_ce=aux_ce, aux_acc=(real_logits.argmax(1) == y).float().mean(),
                          gen_ce=gen_ce, gen_acc=(gen_logits.argmax(1) == y).float().mean())
         return super()._extra_loss(x, out, y, total, terms)
@@ -182,7 +182,7 @@ class HybridVAE(VAE):
     def _extra_loss(self, x: torch.Tensor, out: VAEOutput, y, total, terms) -> LossTerms:
         if y is not None:
             ce = F.cross_entropy(out.class_logits.float(), y)
-            total = total + self.cfg.cls_weight * ce
+            total = total + self.cfg.head_weight * ce
             terms["ce"] = ce
             terms["acc"] = (out.class_logits.argmax(1) == y).float().mean()
         return super()._extra_loss(x, out, y, total, terms)

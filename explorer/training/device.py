@@ -46,7 +46,7 @@ def amp_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
     """The autocast dtype for mixed precision on `device`, or None for full float32.
 
     bfloat16 on CUDA, and on CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX),
-    where oneDNN runs the convolutions about 1.5-2x faster than in float32. CPUs without
+    where oneDNN runs the convolutions faster than in float32 (docs/measurements.md). CPUs without
     it would only emulate bfloat16, which is slower, so they stay in float32. The losses
     are summed in float32 either way (see models/vae.py)."""
     if not amp:

@@ -13,25 +13,25 @@ The app (or a notebook) calls `start(spec)`; that writes the run's folder under
 A checkpoint is saved atomically after every completed epoch, so cancelling, a NaN, or a
 killed process all leave the last completed epoch on disk; `resume` goes on from it. When a
 run finishes, the test-set figures (`evaluate`) are written into the checkpoint.
+
+This module is the app's side and the folder's layout; the child that trains is
+explorer.training.worker, which `python -m explorer.training.jobs <run folder>` runs.
 """
 from __future__ import annotations
 
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from explorer.core.atomic import replacing, write_text
-from explorer.core.kinds import condition
+from explorer.core.atomic import write_text
 from explorer.core.procs import pid_alive
 
 SPEC_FILE = "spec.json"
@@ -41,8 +41,6 @@ LOG_FILE = "log.txt"
 SNAPSHOTS = "snapshots"
 ACTIVE = ("starting", "running", "evaluating")
 MAX_ACTIVE = 2          # runs at once on one machine: more would only slow every one of them
-MAP_POINTS = 2000       # test images drawn on the live map
-STRIP = 8               # test images whose reconstructions are shown every epoch
 
 
 class JobError(ValueError):
@@ -128,6 +126,21 @@ def _read_json(path: Path) -> dict:
         return raw if isinstance(raw, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+def write_status(run_dir: Path, status: dict[str, Any]) -> None:
+    """Replace the run's status.json whole (readers see the old file or the new one)."""
+    _write_json_atomic(run_dir / STATUS_FILE, status)
+
+
+def read_status(run_dir: Path) -> dict:
+    """The run's status.json; {} while there is none or it cannot be read."""
+    return _read_json(run_dir / STATUS_FILE)
+
+
+def snapshot_path(run_dir: Path, epoch: int) -> Path:
+    """Where the snapshot of `epoch` lives in the run folder."""
+    return run_dir / SNAPSHOTS / f"epoch-{epoch:04d}.npz"
 
 
 # ---------------------------------------------------------------- the app's side
@@ -271,7 +284,7 @@ def read_snapshot(run: Run, epoch: int | None = None) -> dict[str, np.ndarray] |
         return None
     epoch = epochs[-1] if epoch is None else epoch
     try:
-        with np.load(run.dir / SNAPSHOTS / f"epoch-{epoch:04d}.npz", allow_pickle=False) as z:
+        with np.load(snapshot_path(run.dir, epoch), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError, KeyError):
         return None
@@ -288,165 +301,9 @@ def wait(run: Run, states=("finished", "cancelled", "diverged", "failed", "stopp
         time.sleep(poll)
 
 
-# ---------------------------------------------------------------- the child's side
-
-class _Reporter:
-    """Writes status.json: at most every `every_s` seconds, and at once for what matters."""
-
-    def __init__(self, run_dir: Path, base: dict, every_s: float = 0.5):
-        self.path = run_dir / STATUS_FILE
-        self.status = dict(base)
-        self.every_s = every_s
-        self.last = 0.0
-
-    def update(self, force: bool = False, **fields) -> None:
-        self.status.update(fields)
-        now = time.time()
-        if force or now - self.last >= self.every_s:
-            self.status["updated"] = now
-            _write_json_atomic(self.path, self.status)
-            self.last = now
-
-
-def _map_coords(mu: np.ndarray) -> np.ndarray:
-    """The latent plane itself for a 2-D latent, else the first two principal components
-    (projection's PCA: signs fixed, so the map does not flip between epochs)."""
-    from explorer.maps import projection
-    return projection.project(mu, "identity" if mu.shape[1] == 2 else "pca").coords
-
-
-def _snapshot(run_dir: Path, model, epoch: int, test, map_idx: np.ndarray, strip_idx: np.ndarray) -> None:
-    from explorer.analysis import latent
-    kind = model.cfg.kind
-    arrays: dict[str, np.ndarray] = {"epoch": np.array(epoch)}
-    if kind != "classifier":
-        labels = test.labels
-        mu, _ = latent.encode(model, test.images[map_idx], labels[map_idx])
-        arrays["coords"] = _map_coords(mu)
-        arrays["labels"] = labels[map_idx].astype(np.int64)
-        arrays["images"] = test.images[strip_idx].astype(np.float32)
-        arrays["recon"] = latent.reconstruct(model, test.images[strip_idx], labels[strip_idx]).astype(np.float32)
-    path = run_dir / SNAPSHOTS / f"epoch-{epoch:04d}.npz"
-    with replacing(path, "wb", fsync=False) as f:
-        np.savez(f, **arrays)
-
-
-def _strip_indices(labels: np.ndarray, n: int) -> np.ndarray:
-    """n fixed test images, one per class first."""
-    first = [int(np.flatnonzero(labels == k)[0]) for k in np.unique(labels)]
-    rest = [i for i in range(len(labels)) if i not in set(first)]
-    return np.array((first + rest)[:n])
-
-
-def run_child(run_dir: Path) -> int:
-    """The child process: train as the spec says, reporting through files. Returns an exit status."""
-    run_dir = Path(run_dir)
-    spec = JobSpec.from_json((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
-    base = _read_json(run_dir / STATUS_FILE)
-    rep = _Reporter(run_dir, {**base, "state": "starting", "pid": os.getpid(), "owner": spec.owner,
-                               "message": "loading the data..."})
-    rep.update(force=True)
-    if spec.nice:
-        try:
-            os.nice(spec.nice)
-        except OSError:
-            pass
-    # A SIGINT/SIGTERM (Ctrl-C in the app's terminal, a shutdown) means cancel: keep the last epoch.
-    stop = {"flag": False}
-
-    def on_signal(signum, frame):
-        stop["flag"] = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        return _train_child(run_dir, spec, rep, stop)
-    except Exception as e:  # the child must always say how it ended
-        traceback.print_exc()
-        rep.update(force=True, state="failed", message=f"training failed: {type(e).__name__}: {e}")
-        return 1
-
-
-def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> int:
-    import torch
-
-    from explorer.checkpoints import load_checkpoint, save_checkpoint
-    from explorer.core.config import ModelConfig, TrainConfig
-    from explorer.data import load_dataset
-    from explorer.training.device import describe_device, select_device
-    from explorer.training.loop import train
-
-    if spec.threads:
-        torch.set_num_threads(spec.threads)
-    model_cfg, train_cfg = ModelConfig.from_dict(spec.model), TrainConfig.from_dict(spec.train)
-    out = Path(spec.out)
-    train_data = load_dataset(train_cfg.dataset, "train")
-    test_data = load_dataset(train_cfg.dataset, "test")
-    model = optimizer_state = state = None
-    if spec.resume:
-        ckpt = load_checkpoint(out, with_optimizer=True)
-        model_cfg = ckpt.model_cfg
-        train_cfg = TrainConfig.from_dict({**ckpt.train_cfg.to_dict(), "epochs": train_cfg.epochs,
-                                           "device": train_cfg.device, "max_steps": 0})
-        model, state, optimizer_state = ckpt.model, ckpt.state, ckpt.extra.get("optimizer_state")
-    device = describe_device(select_device(train_cfg.device))
-    n_train = len(train_data.images)
-    steps_per_epoch = max(1, n_train // min(train_cfg.batch_size, n_train))
-    rng = np.random.default_rng(0)
-    map_idx = np.sort(rng.choice(len(test_data.images), min(MAP_POINTS, len(test_data.images)), replace=False))
-    strip_idx = _strip_indices(test_data.labels, STRIP)
-    history = list(state.history) if state else []
-    first_epoch = state.epoch if state else 0
-    rep.update(force=True, state="running", device=device, kind=model_cfg.kind, dataset=train_cfg.dataset,
-               out=str(out), epoch=first_epoch, epochs=train_cfg.epochs, epoch_done=first_epoch,
-               step=state.step if state else 0, steps_per_epoch=steps_per_epoch,
-               total_steps=steps_per_epoch * train_cfg.epochs, history=history, images_per_s=0.0, eta_s=None,
-               losses={}, message=f"training on {device}")
-
-    if model is None:
-        from explorer.models import build_model
-        torch.manual_seed(train_cfg.seed)
-        model = build_model(model_cfg)
-    model.eval()
-    _snapshot(run_dir, model, first_epoch, test_data, map_idx, strip_idx)  # the untrained space, to start from
-    extra = {"command": "trained in the app (Train page)", "notes": "", "device": device, "run": run_dir.name}
-
-    def on_progress(p):
-        rep.update(force=p.epoch_done, epoch=p.epoch, step=p.step, images_per_s=p.images_per_s, eta_s=p.eta_s,
-                   losses=p.losses)
-
-    def on_epoch_end(result):
-        save_checkpoint(out, result.model, model_cfg, train_cfg, train_cfg.dataset, result.state,
-                        optimizer=result.optimizer, extra=extra)
-        result.model.eval()
-        _snapshot(run_dir, result.model, result.state.epoch, test_data, map_idx, strip_idx)
-        result.model.train()
-        rep.update(force=True, epoch_done=result.state.epoch, history=list(result.state.history))
-
-    cancel_file = run_dir / CANCEL_FILE
-    result = train(model_cfg, train_cfg, train_data, test_data, model=model, optimizer_state=optimizer_state,
-                   state=state, on_progress=on_progress, on_epoch_end=on_epoch_end,
-                   should_stop=lambda: stop["flag"] or cancel_file.exists())
-    st_ = result.state
-    if st_.status == "finished":
-        rep.update(force=True, state="evaluating", message="training done; measuring the test-set figures...",
-                   epoch_done=st_.epoch, history=list(st_.history), eta_s=0)
-        from explorer.training.evaluate import run_evaluate
-        metrics = run_evaluate(out, classifier=condition(model_cfg, spec.classifier),
-                               iwae_k=spec.iwae_k)
-        headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        rep.update(force=True, state="finished", message=st_.message, metrics=headline)
-        return 0
-    if st_.status == "cancelled":
-        kept = f"the checkpoint keeps epoch {st_.epoch}" if st_.epoch else "no epoch had completed, so no checkpoint"
-        rep.update(force=True, state="cancelled", message=f"cancelled; {kept}", epoch_done=st_.epoch)
-        return 0
-    rep.update(force=True, state="diverged", message=st_.message, epoch_done=st_.epoch)
-    return 1
-
-
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         print("usage: python -m explorer.training.jobs RUN_DIR", file=sys.stderr)
         sys.exit(2)
+    from explorer.training.worker import run_child
     sys.exit(run_child(Path(sys.argv[1])))

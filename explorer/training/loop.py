@@ -106,6 +106,73 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+@dataclass
+class _Plan:
+    """The fixed shape of a run: batches, steps, augmentation and precision."""
+    cfg: TrainConfig
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    batch_size: int
+    steps_per_epoch: int
+    total_steps: int
+    augment: bool
+    hflip: bool
+
+    @classmethod
+    def of(cls, cfg: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None, n: int) -> "_Plan":
+        bs = min(cfg.batch_size, n)
+        steps_per_epoch = max(1, n // bs)  # drop the ragged last batch: BatchNorm dislikes tiny ones
+        total_steps = steps_per_epoch * cfg.epochs
+        if cfg.max_steps:
+            total_steps = min(total_steps, cfg.max_steps)
+        return cls(cfg=cfg, device=device, amp_dtype=amp_dtype, batch_size=bs, steps_per_epoch=steps_per_epoch,
+                   total_steps=total_steps, augment=cfg.augment in ("shift", "shift+flip"),
+                   hflip=cfg.augment == "shift+flip")
+
+    def eta_s(self, step: int, rate: float) -> float:
+        """Seconds left at `rate` images a second."""
+        return (self.total_steps - step) * self.batch_size / max(rate, 1e-9)
+
+
+@dataclass
+class _Run:
+    """One call of `train`: what it trains, on what, and what it tells the caller."""
+    plan: _Plan
+    result: TrainResult
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor | None
+    y_test: torch.Tensor | None
+    on_progress: Callable[[Progress], None] | None
+    should_stop: Callable[[], bool] | None
+    report_every_s: float
+    # A generator of our own, seeded per epoch, so a resumed run draws the same batches.
+    gen: torch.Generator
+    last_good: tuple[dict, dict]   # weights and optimiser state of the last completed epoch
+    t_start: float = field(default_factory=time.perf_counter)
+    images_done: int = 0   # across epochs, for the speed
+
+    @property
+    def state(self) -> TrainState:
+        return self.result.state
+
+    def rate(self, now: float) -> float:
+        """Images a second since the run started."""
+        return self.images_done / max(1e-9, now - self.t_start)
+
+
+@dataclass
+class _EpochSums:
+    """One epoch's summed training terms, kept on the device until they are reported."""
+    sums: dict[str, torch.Tensor]
+    nonfinite: torch.Tensor
+    seen: int = 0
+    t_epoch: float = field(default_factory=time.perf_counter)
+
+    def means(self) -> dict[str, float]:
+        return {k: float(v) / self.seen for k, v in self.sums.items()}
+
+
 def train(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
@@ -130,14 +197,40 @@ def train(
     device = select_device(train_cfg.device)
     torch.manual_seed(train_cfg.seed)
     np.random.seed(train_cfg.seed)
+    model, optimizer = _model_and_optimizer(model_cfg, train_cfg, device, model, optimizer_state)
+    state = state if state is not None else TrainState()
+    state.status, state.message = "running", ""
+    run = _start_run(train_cfg, device, model, optimizer, state, train_data, test_data,
+                     on_progress, should_stop, report_every_s)
+    try:
+        for epoch in range(state.epoch, train_cfg.epochs):
+            if state.step >= run.plan.total_steps:
+                break
+            sums = _train_epoch(run, epoch)
+            _end_epoch(run, epoch, sums)
+            if on_epoch_end is not None:
+                on_epoch_end(run.result)
+        _finish(run)
+    except StopTraining as stop:
+        _roll_back(run, str(stop))
+    model.eval()
+    return run.result
+
+
+def _model_and_optimizer(model_cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device,
+                         model: nn.Module | None, optimizer_state: dict | None):
+    """The model on `device` in training mode and its AdamW, resumed when a state is given."""
     model = model if model is not None else build_model(model_cfg)
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
-    state = state if state is not None else TrainState()
-    state.status, state.message = "running", ""
+    return model, optimizer
 
+
+def _start_run(train_cfg: TrainConfig, device: torch.device, model: nn.Module, optimizer: torch.optim.Optimizer,
+               state: TrainState, train_data, test_data, on_progress, should_stop, report_every_s: float) -> _Run:
+    """Precision and memory format settled, both splits on the device, the run planned."""
     amp_dtype = mixed_precision_dtype(device, train_cfg.amp)
     if getattr(model, "channels_last", False):
         # NHWC lets oneDNN (CPU) and cuDNN pick their fast convolutions; weights are saved contiguous
@@ -146,113 +239,129 @@ def train(
     x_test = y_test = None
     if test_data is not None:
         x_test, y_test = _to_device_tensors(test_data, device)
-    n = x_train.shape[0]
-    bs = min(train_cfg.batch_size, n)
-    steps_per_epoch = max(1, n // bs)  # drop the ragged last batch: BatchNorm dislikes tiny ones
-    total_steps = steps_per_epoch * train_cfg.epochs
-    if train_cfg.max_steps:
-        total_steps = min(total_steps, train_cfg.max_steps)
-    hflip = train_cfg.augment == "shift+flip"
-    augment = train_cfg.augment in ("shift", "shift+flip")
-    # A generator of our own, seeded per epoch, so a resumed run draws the same batches.
+    plan = _Plan.of(train_cfg, device, amp_dtype, x_train.shape[0])
     gen = torch.Generator(device=device)
-
-    last_good = copy.deepcopy(model.state_dict())
-    last_good_opt = copy.deepcopy(optimizer.state_dict())
+    last_good = _copy_weights(model, optimizer)
     result = TrainResult(model=model, optimizer=optimizer, state=state, device=describe_device(device))
-    t_start = time.perf_counter()
-    images_done = 0
+    return _Run(plan=plan, result=result, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                on_progress=on_progress, should_stop=should_stop, report_every_s=report_every_s, gen=gen,
+                last_good=last_good)
 
-    try:
-        for epoch in range(state.epoch, train_cfg.epochs):
-            if state.step >= total_steps:
-                break
-            gen.manual_seed(train_cfg.seed * 100003 + epoch)
-            torch.manual_seed(train_cfg.seed * 7919 + epoch)
-            perm = torch.randperm(n, device=device, generator=gen)
-            sums: dict[str, torch.Tensor] = {}
-            nonfinite = torch.zeros((), dtype=torch.bool, device=device)
-            seen = 0
-            t_epoch = time.perf_counter()
-            t_report = t_epoch
-            for i in range(steps_per_epoch):
-                if state.step >= total_steps:
-                    break
-                if should_stop is not None and should_stop():
-                    raise StopTraining("cancelled")
-                idx = perm[i * bs:(i + 1) * bs]
-                xb, yb = x_train[idx], y_train[idx]
-                if augment:
-                    xb = _augment(xb, hflip)
-                for g in optimizer.param_groups:
-                    g["lr"] = _lr_at(train_cfg, state.step, total_steps)
-                kl_scale = 1.0
-                if train_cfg.kl_warmup_epochs > 0:
-                    kl_scale = min(1.0, (epoch + i / steps_per_epoch) / train_cfg.kl_warmup_epochs)
-                with _autocast(device, amp_dtype):
-                    out = model.loss(xb, yb, kl_scale=kl_scale)
-                optimizer.zero_grad(set_to_none=True)
-                out.total.backward()
-                optimizer.step()
-                nonfinite |= ~torch.isfinite(out.total.detach())
-                for k, v in out.terms.items():
-                    sums[k] = sums.get(k, 0) + v.float()
-                state.step += 1
-                seen += 1
-                images_done += xb.shape[0]
-                now = time.perf_counter()
-                if device.type == "cpu" or now - t_report >= report_every_s or i == steps_per_epoch - 1:
-                    if bool(nonfinite):  # the one sync point, at reporting time
-                        raise StopTraining("diverged")
-                if on_progress is not None and (now - t_report >= report_every_s or i == steps_per_epoch - 1):
-                    t_report = now
-                    rate = images_done / max(1e-9, now - t_start)
-                    left_steps = total_steps - state.step
-                    on_progress(Progress(
-                        epoch=epoch + 1, epochs=train_cfg.epochs, step=state.step,
-                        steps_per_epoch=steps_per_epoch,
-                        losses={k: float(v) / seen for k, v in sums.items()},
-                        images_per_s=rate, eta_s=left_steps * bs / max(rate, 1e-9),
-                    ))
-            if bool(nonfinite):
-                raise StopTraining("diverged")
-            record = {"epoch": epoch + 1, "step": state.step, "seconds": time.perf_counter() - t_epoch}
-            record.update({f"train_{k}": float(v) / max(1, seen) for k, v in sums.items()})
-            test_losses = None
-            if x_test is not None:
-                test_losses = evaluate_losses(model, x_test, y_test, amp_dtype=amp_dtype)
-                if not all(math.isfinite(v) for v in test_losses.values()):
-                    raise StopTraining("diverged")
-                record.update({f"test_{k}": v for k, v in test_losses.items()})
-            state.epoch = epoch + 1
-            state.history.append(record)
-            last_good = copy.deepcopy(model.state_dict())
-            last_good_opt = copy.deepcopy(optimizer.state_dict())
-            if on_progress is not None:
-                rate = images_done / max(1e-9, time.perf_counter() - t_start)
-                on_progress(Progress(
-                    epoch=epoch + 1, epochs=train_cfg.epochs, step=state.step, steps_per_epoch=steps_per_epoch,
-                    losses={k: v for k, v in record.items() if k.startswith("train_")},
-                    images_per_s=rate, eta_s=(total_steps - state.step) * bs / max(rate, 1e-9),
-                    epoch_done=True, test_losses=test_losses,
-                ))
-            if on_epoch_end is not None:
-                on_epoch_end(result)
-        state.status = "finished"
-        precision = "bfloat16 mixed precision" if amp_dtype is not None else "float32"
-        state.message = f"trained {state.epoch} epoch(s), {state.step} steps on {result.device}, {precision}"
-    except StopTraining as stop:
-        model.load_state_dict(last_good)
-        optimizer.load_state_dict(last_good_opt)
-        state.step = state.history[-1]["step"] if state.history else 0
-        if str(stop) == "cancelled":
-            state.status = "cancelled"
-            state.message = f"cancelled; kept the weights of the last completed epoch ({state.epoch})"
-        else:
-            state.status = "diverged"
-            state.message = (
-                f"the loss became NaN or infinite in epoch {state.epoch + 1}; training stopped and the weights "
-                f"of the last good epoch ({state.epoch}) were kept. Try a lower learning rate (now {train_cfg.lr})."
-            )
-    model.eval()
-    return result
+
+def _copy_weights(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """Copies of the weights and optimiser state, to go back to if the next epoch fails."""
+    return copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+
+
+def _train_epoch(run: _Run, epoch: int) -> _EpochSums:
+    """One epoch of optimiser steps over a permutation seeded by (seed, epoch)."""
+    plan, state = run.plan, run.state
+    seed = plan.cfg.seed
+    run.gen.manual_seed(seed * 100003 + epoch)
+    torch.manual_seed(seed * 7919 + epoch)
+    perm = torch.randperm(run.x_train.shape[0], device=plan.device, generator=run.gen)
+    sums = _EpochSums(sums={}, nonfinite=torch.zeros((), dtype=torch.bool, device=plan.device))
+    t_report = sums.t_epoch
+    for i in range(plan.steps_per_epoch):
+        if state.step >= plan.total_steps:
+            break
+        if run.should_stop is not None and run.should_stop():
+            raise StopTraining("cancelled")
+        idx = perm[i * plan.batch_size:(i + 1) * plan.batch_size]
+        _step(run, epoch, i, run.x_train[idx], run.y_train[idx], sums)
+        t_report = _report_step(run, epoch, i == plan.steps_per_epoch - 1, sums, t_report)
+    return sums
+
+
+def _step(run: _Run, epoch: int, i: int, xb: torch.Tensor, yb: torch.Tensor, sums: _EpochSums) -> None:
+    """One optimiser step on batch `i` of the epoch; its terms are added to `sums` on the device."""
+    plan, state, optimizer = run.plan, run.state, run.result.optimizer
+    if plan.augment:
+        xb = _augment(xb, plan.hflip)
+    for g in optimizer.param_groups:
+        g["lr"] = _lr_at(plan.cfg, state.step, plan.total_steps)
+    kl_scale = 1.0
+    if plan.cfg.kl_warmup_epochs > 0:
+        kl_scale = min(1.0, (epoch + i / plan.steps_per_epoch) / plan.cfg.kl_warmup_epochs)
+    with _autocast(plan.device, plan.amp_dtype):
+        out = run.result.model.loss(xb, yb, kl_scale=kl_scale)
+    optimizer.zero_grad(set_to_none=True)
+    out.total.backward()
+    optimizer.step()
+    sums.nonfinite |= ~torch.isfinite(out.total.detach())
+    for k, v in out.terms.items():
+        sums.sums[k] = sums.sums.get(k, 0) + v.float()
+    state.step += 1
+    sums.seen += 1
+    run.images_done += xb.shape[0]
+
+
+def _report_step(run: _Run, epoch: int, last_step: bool, sums: _EpochSums, t_report: float) -> float:
+    """Check for divergence and tell `on_progress`, at most every `report_every_s` (and at an
+    epoch's last step); returns when the last report was made."""
+    now = time.perf_counter()
+    due = now - t_report >= run.report_every_s or last_step
+    if run.plan.device.type == "cpu" or due:
+        if bool(sums.nonfinite):  # the one sync point, at reporting time
+            raise StopTraining("diverged")
+    if run.on_progress is not None and due:
+        plan, state = run.plan, run.state
+        rate = run.rate(now)
+        run.on_progress(Progress(
+            epoch=epoch + 1, epochs=plan.cfg.epochs, step=state.step, steps_per_epoch=plan.steps_per_epoch,
+            losses=sums.means(), images_per_s=rate, eta_s=plan.eta_s(state.step, rate),
+        ))
+        return now
+    return t_report
+
+
+def _end_epoch(run: _Run, epoch: int, sums: _EpochSums) -> None:
+    """Evaluate on the test split, append the epoch's record to the history, keep its weights
+    as the last good ones and report it."""
+    if bool(sums.nonfinite):
+        raise StopTraining("diverged")
+    plan, state = run.plan, run.state
+    record = {"epoch": epoch + 1, "step": state.step, "seconds": time.perf_counter() - sums.t_epoch}
+    record.update({f"train_{k}": float(v) / max(1, sums.seen) for k, v in sums.sums.items()})
+    test_losses = None
+    if run.x_test is not None:
+        test_losses = evaluate_losses(run.result.model, run.x_test, run.y_test, amp_dtype=plan.amp_dtype)
+        if not all(math.isfinite(v) for v in test_losses.values()):
+            raise StopTraining("diverged")
+        record.update({f"test_{k}": v for k, v in test_losses.items()})
+    state.epoch = epoch + 1
+    state.history.append(record)
+    run.last_good = _copy_weights(run.result.model, run.result.optimizer)
+    if run.on_progress is not None:
+        rate = run.rate(time.perf_counter())
+        run.on_progress(Progress(
+            epoch=epoch + 1, epochs=plan.cfg.epochs, step=state.step, steps_per_epoch=plan.steps_per_epoch,
+            losses={k: v for k, v in record.items() if k.startswith("train_")},
+            images_per_s=rate, eta_s=plan.eta_s(state.step, rate),
+            epoch_done=True, test_losses=test_losses,
+        ))
+
+
+def _finish(run: _Run) -> None:
+    state = run.state
+    state.status = "finished"
+    precision = "bfloat16 mixed precision" if run.plan.amp_dtype is not None else "float32"
+    state.message = f"trained {state.epoch} epoch(s), {state.step} steps on {run.result.device}, {precision}"
+
+
+def _roll_back(run: _Run, why: str) -> None:
+    """A cancelled or diverged run goes back to the weights of its last completed epoch."""
+    state = run.state
+    weights, optimizer_state = run.last_good
+    run.result.model.load_state_dict(weights)
+    run.result.optimizer.load_state_dict(optimizer_state)
+    state.step = state.history[-1]["step"] if state.history else 0
+    if why == "cancelled":
+        state.status = "cancelled"
+        state.message = f"cancelled; kept the weights of the last completed epoch ({state.epoch})"
+    else:
+        state.status = "diverged"
+        state.message = (
+            f"the loss became NaN or infinite in epoch {state.epoch + 1}; training stopped and the weights "
+            f"of the last good epoch ({state.epoch}) were kept. Try a lower learning rate (now {run.plan.cfg.lr})."
+        )
