@@ -2,53 +2,13 @@
 shows, and wrong inputs give a message in the page, never an exception.
 
 Driven by streamlit.testing.v1.AppTest; widgets are found by key. The app sees only the
-tiny checkpoints from ui_fixtures (EXPLORER_CHECKPOINTS_ONLY=1).
+tiny checkpoints of tests/helpers.py (EXPLORER_CHECKPOINTS_ONLY=1).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from ui_fixtures import app_env, tiny_checkpoints  # noqa: F401  (fixtures)
-
-APP = Path(__file__).resolve().parents[1] / "explorer" / "app.py"
-TIMEOUT = 60
-
-
-def open_app(page: str | None = None, vae: str | None = None, root: Path | None = None,
-             method: str | None = "pca") -> AppTest:
-    """Run the app, go to `page` (e.g. "generate"), then pick the VAE checkpoint `vae`.
-
-    The map method starts as `method`: PCA by default, so that a 4-D model's map costs
-    nothing (UMAP's first run compiles for many seconds)."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    if method:
-        at.session_state["map_method"] = method
-    at.run()
-    if page:
-        at.switch_page(f"ui/pages/{page}.py").run()
-    if vae:
-        at.sidebar.selectbox(key="sb_vae").set_value(root / "digits" / vae).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(at: AppTest) -> str:
-    """Everything a reader sees as text: markdown, captions, image captions, alerts."""
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    parts += [cap for img in at.image for cap in img.captions]
-    parts += [e.value for e in at.error] + [w.value for w in at.warning] + [i.value for i in at.info]
-    return "\n".join(parts)
-
-
-def image_urls(at: AppTest) -> list[str]:
-    return [url for img in at.image for url in img.value]
-
-
-def chart_spec(at: AppTest) -> str:
-    return at.get("plotly_chart")[0].proto.spec
+from helpers import chart_spec, image_urls, open_app, texts
 
 
 # ---------------------------------------------------------------- Map

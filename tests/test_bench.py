@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,7 @@ import pytest
 from explorer.core import arraycache
 from explorer.tooling.bench import GROUPS, TARGETS, judge, parse_only, table
 from fresh_python import last_line
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -47,6 +45,7 @@ def test_quick_bench_prints_json_with_figures_targets_and_skips(tmp_path):
     assert "projection_cached_s" in done.stderr and "load average" in done.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_bench_names_an_unknown_group():
     done = run_cli("bench", "--only", "map,warp")
     assert done.returncode == 2
@@ -54,6 +53,7 @@ def test_bench_names_an_unknown_group():
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_bench_rejects_zero_repeats():
     done = run_cli("bench", "--repeats", "0", "--only", "cached")
     assert done.returncode == 2 and "--repeats" in done.stderr
@@ -133,6 +133,7 @@ def test_array_cache_still_answers_when_it_cannot_write(tmp_path):
 
 # ---------------------------------------------------------------- what a start imports
 
+@pytest.mark.slow  # a fresh interpreter
 def test_listing_and_describing_checkpoints_does_not_import_torch():
     code = ("import sys\n"
             "from explorer.ui import catalog\n"
@@ -144,6 +145,7 @@ def test_listing_and_describing_checkpoints_does_not_import_torch():
     assert last_line(code) == "False"
 
 
+@pytest.mark.slow  # the whole app, twice, each in a fresh interpreter
 def test_the_map_page_draws_its_first_map_without_importing_torch(tmp_path):
     """torch takes 1.5-2 s to import here: from a checkpoint's second start on (its test-set
     codes and predictions in the array cache), the Map page draws from the cache and leaves

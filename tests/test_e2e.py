@@ -10,73 +10,13 @@ Python package; Playwright's own browser download is not used. `make chromium` i
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from server_process import app_server
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
+from helpers import WAIT_MS, step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-VIEWPORT = {"width": 1280, "height": 800}
-WAIT_MS = 60_000
-
-
-def chromium_path() -> Path:
-    return Path(os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium"))
-
-
-@pytest.fixture
-def chromium() -> Path:
-    path = chromium_path()
-    if not path.is_file():
-        pytest.fail(f"Chromium not found at {path}. Run `make chromium` (make test installs it), "
-                    "or set EXPLORER_CHROMIUM to a Chromium or Chrome binary.")
-    return path
-
-
-@pytest.fixture
-def server(chromium: Path, tiny_checkpoints: Path, tmp_path: Path) -> Iterator[str]:
-    """The app on a free port of 127.0.0.1, showing only the tiny checkpoints; always stopped."""
-    with app_server(tiny_checkpoints, tmp_path) as (url, _):
-        yield url
-
-
-@pytest.fixture
-def page(server: str, chromium: Path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
-        try:
-            pg = browser.new_page(viewport=VIEWPORT)
-            pg.set_default_timeout(WAIT_MS)
-            pg.goto(server)
-            yield pg
-        finally:
-            browser.close()
-
-
-@contextlib.contextmanager
-def step(page, name: str):
-    """Run one step; if it fails, save a screenshot named after it before re-raising."""
-    try:
-        yield
-    except BaseException:
-        ARTIFACTS.mkdir(exist_ok=True)
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(ARTIFACTS / f"e2e-{re.sub(r'[^a-z0-9]+', '-', name.lower())}.png"))
-        raise
-
 
 # The screen position of a test point on the plotly map (and its test-set index).
 POINT_JS = """() => {

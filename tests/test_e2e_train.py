@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import ARTIFACTS, CHROMIUM_ARGS, VIEWPORT
 from server_process import app_server
-from test_e2e import ARTIFACTS, CHROMIUM_ARGS, VIEWPORT, chromium  # noqa: F401  (chromium: fixture)
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ from explorer.models import (
     gaussian_kl,
 )
 
-from conftest import tiny_model_cfg
+from helpers import tiny_model_cfg
 
 SHAPES = [(1, 28, 28), (1, 8, 8), (1, 12, 8)]
 BATCH = 5

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from explorer.tooling.loadclient import WsSession
-from server_process import REPO, app_server
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
+from helpers import REPO
+from server_process import app_server
 
 CONFIG = REPO / ".streamlit" / "config.toml"
 

@@ -15,7 +15,7 @@ from explorer.training import DeviceError, Progress, evaluate_losses, select_dev
 from explorer.training import device as device_module
 from explorer.training.loop import _augment
 
-from conftest import synthetic_dataset, tiny_model_cfg, tiny_train_cfg
+from helpers import synthetic_dataset, tiny_model_cfg, tiny_train_cfg
 
 pytestmark = pytest.mark.usefixtures("explorer_env")
 
