@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from explorer.core.config import ModelConfig, TrainConfig
 from explorer.models import build_model
-from explorer.training.device import amp_dtype as mixed_precision_dtype, describe_device, select_device
+from explorer.training.device import amp_allowed, amp_dtype as mixed_precision_dtype, describe_device, select_device
 from explorer.core.state import TrainState
 
 
@@ -138,7 +138,7 @@ def train(
     state = state if state is not None else TrainState()
     state.status, state.message = "running", ""
 
-    amp_dtype = mixed_precision_dtype(device, train_cfg.amp)
+    amp_dtype = mixed_precision_dtype(device, train_cfg.amp and amp_allowed())  # $EXPLORER_AMP=0: float32
     if getattr(model, "channels_last", False):
         # NHWC lets oneDNN (CPU) and cuDNN pick their fast convolutions; weights are saved contiguous
         model.to(memory_format=torch.channels_last)
