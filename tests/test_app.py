@@ -6,8 +6,12 @@ tiny checkpoints of tests/helpers.py (EXPLORER_CHECKPOINTS_ONLY=1).
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from explorer.analysis import latent
+from explorer.checkpoints import load_checkpoint
+from explorer.data import load_dataset
 from helpers import chart_spec, image_urls, open_app, texts
 
 
@@ -134,16 +138,29 @@ def test_generate_with_a_cvae_makes_the_chosen_class(app_env, tiny_checkpoints):
     assert image_urls(at) != before
 
 
-def test_generate_with_a_plain_vae_explains_prior_and_class_means(app_env):
+def generate_code(at) -> np.ndarray:
+    """The code the Generate page decodes for a 2-D VAE: its two sliders (both dimensions)."""
+    by_dim = {int(s.key.removeprefix("gen_z")): s.value for s in at.slider if s.key.startswith("gen_z")}
+    return np.array([by_dim[d] for d in sorted(by_dim)])
+
+
+def test_generate_with_a_plain_vae_explains_prior_and_class_means(app_env, tiny_checkpoints):
     at = open_app("generate")
     headers = [h.value for h in at.subheader]
     assert "Samples from the prior" in headers and "Class-mean codes" in headers
     assert "cannot be asked for a class" in texts(at)
     assert "Mean code of 0 · CNN:" in texts(at)
-    before = image_urls(at)
+    next(s for s in at.slider if s.key.startswith("gen_z")).set_value(3.0).run()   # the code moved by hand
+    assert 3.0 in generate_code(at)
     at.segmented_control(key="gen_class").set_value(4).run()
     assert "Mean code of 4 · CNN:" in texts(at)
-    assert image_urls(at) != before
+    # the page decodes class 4's mean test code, the hand-moved slider reset to it. The code is
+    # compared, not the picture: a barely trained model may draw the class-0 and class-4 means
+    # as the same PNG on some CPUs.
+    data = load_dataset("digits", "test")
+    mu, _ = latent.encode(load_checkpoint(tiny_checkpoints / "digits" / "vae-2d").model, data.images)
+    want = np.clip(latent.class_means(mu, data.labels, 10)[4], -3.5, 3.5)
+    np.testing.assert_allclose(generate_code(at), want, atol=0.006)  # the sliders round to 0.01
 
 
 def test_hybrid_judged_by_its_own_head(app_env, tiny_checkpoints):
