@@ -1,61 +1,87 @@
-"""Shared fixtures: tiny synthetic image data, tiny model configs, an isolated environment.
+"""Every shared fixture (pytest finds them here; no test module imports this file), and the rule
+that only tests marked `slow` or `e2e` start a process.
 
-Everything here is small enough to train in well under a second on one CPU core.
+Plain helpers (the tiny model, synthetic data, reading an AppTest page) are in tests/helpers.py.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from explorer.core.config import ModelConfig, TrainConfig
-from explorer.data import ImageDataset, get_spec
+from explorer.data import ImageDataset
+from explorer.tooling.harness import chromium as launch_chromium
+from helpers import VIEWPORT, WAIT_MS, build_tiny_checkpoints, chromium_path, synthetic_dataset
+from server_process import app_server
 
 # Tiny tensors run fastest on one thread, and the machine may be busy training.
 torch.set_num_threads(1)
 
-TINY_SHAPE = (1, 8, 8)
+
+# ---------------------------------------------------------------- no process without a mark
+
+PROCESS_MARKS = ("slow", "e2e")
+# Hardware probes libraries run on their own, once per process: joblib's loky counts physical
+# cores with `lscpu` the first time scikit-learn asks (joblib/externals/loky/backend/context.py).
+LIBRARY_PROBES = {"lscpu"}
 
 
-def tiny_model_cfg(kind: str = "vae", image_shape=TINY_SHAPE, latent_dim: int = 2, **changes) -> ModelConfig:
-    """A model small enough to build and train in milliseconds."""
-    return ModelConfig(kind=kind, image_shape=image_shape, num_classes=10, latent_dim=latent_dim,
-                       channels=(4, 8), hidden=16, **changes)
+def _program(args) -> str:
+    first = args.split()[0] if isinstance(args, str) else list(args)[0]
+    return Path(str(first)).name
 
 
-def tiny_model(kind: str = "vae", latent_dim: int = 3, num_classes: int = 3) -> torch.nn.Module:
-    """A freshly built (untrained, seeded) tiny model over 8x8 images, in eval mode."""
-    from explorer.models import build_model
-    torch.manual_seed(0)
-    cfg = ModelConfig(kind=kind, channels=(4, 8), hidden=16, latent_dim=latent_dim, image_shape=TINY_SHAPE,
-                      num_classes=num_classes)
-    return build_model(cfg).eval()
+def _refuse_processes(item: pytest.Item) -> Callable[[], None]:
+    """Make starting a process fail `item` with a message; returns the undo.
+
+    `make test-fast` (-m "not slow and not e2e") must start no process: a fresh interpreter,
+    a server or a child training run costs seconds and leaves the fast suite's promise broken."""
+    real_init, real_system = subprocess.Popen.__init__, os.system
+
+    def refuse(self, args, *rest, **kwargs):
+        if _program(args) in LIBRARY_PROBES:
+            return real_init(self, args, *rest, **kwargs)
+        pytest.fail(f"{item.nodeid} starts a process but is not marked slow or e2e: mark it "
+                    "@pytest.mark.slow (or e2e if it drives Chromium), so that `make test-fast` starts none.",
+                    pytrace=False)
+
+    def refuse_system(command):
+        refuse(None, command)
+
+    subprocess.Popen.__init__, os.system = refuse, refuse_system
+
+    def undo() -> None:
+        subprocess.Popen.__init__, os.system = real_init, real_system
+    return undo
 
 
-def tiny_train_cfg(**changes) -> TrainConfig:
-    """CPU, constant lr, no mixed precision: deterministic on any machine."""
-    settings = dict(dataset="digits", epochs=2, batch_size=16, lr=1e-2, seed=0, device="cpu",
-                    amp=False, lr_schedule="constant")
-    settings.update(changes)
-    return TrainConfig(**settings)
+def _guarded(item: pytest.Item) -> Iterator[None]:
+    if any(item.get_closest_marker(mark) for mark in PROCESS_MARKS):
+        yield
+        return
+    undo = _refuse_processes(item)
+    try:
+        yield
+    finally:
+        undo()
 
 
-def synthetic_dataset(n: int = 64, seed: int = 0, split: str = "train") -> ImageDataset:
-    """`n` 8x8 images in [0, 1]: one fixed random prototype per class, dimmed and noised.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """Fixtures set up for an unmarked test start no process either."""
+    yield from _guarded(item)
 
-    The classes are easy to tell apart and the images easy to compress, so a few
-    optimiser steps visibly lower both a VAE's and a classifier's loss."""
-    spec = get_spec("digits")
-    prototypes = np.random.default_rng(1234).random((spec.num_classes, *TINY_SHAPE)) < 0.35
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n, dtype=np.int64) % spec.num_classes
-    rng.shuffle(labels)
-    images = prototypes[labels] * rng.uniform(0.7, 1.0, (n, 1, 1, 1)) + rng.normal(0, 0.05, (n, *TINY_SHAPE))
-    images = np.clip(images, 0.0, 1.0).astype(np.float32)
-    return ImageDataset(images=images, labels=labels, spec=spec, split=split)
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield from _guarded(item)
+
+
+# ---------------------------------------------------------------- data and an isolated environment
 
 @pytest.fixture
 def tiny_data() -> ImageDataset:
@@ -77,3 +103,55 @@ def explorer_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, P
     monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(paths["checkpoints"]))
     monkeypatch.delenv("EXPLORER_DATA_DIR", raising=False)
     return paths
+
+
+# ---------------------------------------------------------------- the app tests' checkpoints
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint root with the tiny checkpoints of helpers.build_tiny_checkpoints, built once
+    per test session. Treat it as read-only: copy it to change it."""
+    return build_tiny_checkpoints(tmp_path_factory.mktemp("ui-checkpoints"))
+
+
+@pytest.fixture
+def app_env(tiny_checkpoints: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment that shows the app only the tiny checkpoints and no cached MNIST files."""
+    env = {
+        "EXPLORER_CHECKPOINTS": str(tiny_checkpoints),
+        "EXPLORER_CHECKPOINTS_ONLY": "1",
+        "EXPLORER_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("EXPLORER_DATA_DIR", raising=False)
+    return env
+
+
+# ---------------------------------------------------------------- the real server in Chromium (e2e)
+
+@pytest.fixture
+def chromium() -> Path:
+    """The Chromium binary the e2e tests drive; fails with how to get one when it is missing."""
+    path = chromium_path()
+    if not path.is_file():
+        pytest.fail(f"Chromium not found at {path}. Run `make chromium` (make test installs it), "
+                    "or set EXPLORER_CHROMIUM to a Chromium or Chrome binary.")
+    return path
+
+
+@pytest.fixture
+def server(chromium: Path, tiny_checkpoints: Path, tmp_path: Path) -> Iterator[str]:
+    """The app on a free port of 127.0.0.1, showing only the tiny checkpoints; always stopped."""
+    with app_server(tiny_checkpoints, tmp_path) as (url, _):
+        yield url
+
+
+@pytest.fixture
+def page(server: str, chromium: Path):
+    """A headless Chromium page opened on `server`."""
+    with launch_chromium(chromium) as browser:
+        pg = browser.new_page(viewport=VIEWPORT)
+        pg.set_default_timeout(WAIT_MS)
+        pg.goto(server)
+        yield pg

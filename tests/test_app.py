@@ -2,53 +2,17 @@
 shows, and wrong inputs give a message in the page, never an exception.
 
 Driven by streamlit.testing.v1.AppTest; widgets are found by key. The app sees only the
-tiny checkpoints from ui_fixtures (EXPLORER_CHECKPOINTS_ONLY=1).
+tiny checkpoints of tests/helpers.py (EXPLORER_CHECKPOINTS_ONLY=1).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from ui_fixtures import app_env, tiny_checkpoints  # noqa: F401  (fixtures)
-
-APP = Path(__file__).resolve().parents[1] / "explorer" / "app.py"
-TIMEOUT = 60
-
-
-def open_app(page: str | None = None, vae: str | None = None, root: Path | None = None,
-             method: str | None = "pca") -> AppTest:
-    """Run the app, go to `page` (e.g. "generate"), then pick the VAE checkpoint `vae`.
-
-    The map method starts as `method`: PCA by default, so that a 4-D model's map costs
-    nothing (UMAP's first run compiles for many seconds)."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    if method:
-        at.session_state["map_method"] = method
-    at.run()
-    if page:
-        at.switch_page(f"ui/pages/{page}.py").run()
-    if vae:
-        at.sidebar.selectbox(key="sb_vae").set_value(root / "digits" / vae).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(at: AppTest) -> str:
-    """Everything a reader sees as text: markdown, captions, image captions, alerts."""
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    parts += [cap for img in at.image for cap in img.captions]
-    parts += [e.value for e in at.error] + [w.value for w in at.warning] + [i.value for i in at.info]
-    return "\n".join(parts)
-
-
-def image_urls(at: AppTest) -> list[str]:
-    return [url for img in at.image for url in img.value]
-
-
-def chart_spec(at: AppTest) -> str:
-    return at.get("plotly_chart")[0].proto.spec
+from explorer.analysis import latent
+from explorer.checkpoints import load_checkpoint
+from explorer.data import load_dataset
+from helpers import chart_spec, image_urls, open_app, texts
 
 
 # ---------------------------------------------------------------- Map
@@ -174,16 +138,29 @@ def test_generate_with_a_cvae_makes_the_chosen_class(app_env, tiny_checkpoints):
     assert image_urls(at) != before
 
 
-def test_generate_with_a_plain_vae_explains_prior_and_class_means(app_env):
+def generate_code(at) -> np.ndarray:
+    """The code the Generate page decodes for a 2-D VAE: its two sliders (both dimensions)."""
+    by_dim = {int(s.key.removeprefix("gen_z")): s.value for s in at.slider if s.key.startswith("gen_z")}
+    return np.array([by_dim[d] for d in sorted(by_dim)])
+
+
+def test_generate_with_a_plain_vae_explains_prior_and_class_means(app_env, tiny_checkpoints):
     at = open_app("generate")
     headers = [h.value for h in at.subheader]
     assert "Samples from the prior" in headers and "Class-mean codes" in headers
     assert "cannot be asked for a class" in texts(at)
     assert "Mean code of 0 · CNN:" in texts(at)
-    before = image_urls(at)
+    next(s for s in at.slider if s.key.startswith("gen_z")).set_value(3.0).run()   # the code moved by hand
+    assert 3.0 in generate_code(at)
     at.segmented_control(key="gen_class").set_value(4).run()
     assert "Mean code of 4 · CNN:" in texts(at)
-    assert image_urls(at) != before
+    # the page decodes class 4's mean test code, the hand-moved slider reset to it. The code is
+    # compared, not the picture: a barely trained model may draw the class-0 and class-4 means
+    # as the same PNG on some CPUs.
+    data = load_dataset("digits", "test")
+    mu, _ = latent.encode(load_checkpoint(tiny_checkpoints / "digits" / "vae-2d").model, data.images)
+    want = np.clip(latent.class_means(mu, data.labels, 10)[4], -3.5, 3.5)
+    np.testing.assert_allclose(generate_code(at), want, atol=0.006)  # the sliders round to 0.01
 
 
 def test_hybrid_judged_by_its_own_head(app_env, tiny_checkpoints):

@@ -4,16 +4,13 @@ child process, so these tests are marked slow."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.checkpoints import load_checkpoint
 from explorer.training import jobs
-from ui_fixtures import app_env, tiny_checkpoints  # noqa: F401  (fixtures)
-
-APP = Path(__file__).resolve().parents[1] / "explorer" / "app.py"
+from helpers import APP, texts
 
 
 @pytest.fixture
@@ -33,11 +30,6 @@ def train_page() -> AppTest:
     at.switch_page("ui/pages/train.py").run()
     assert not at.exception, at.exception
     return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in (*at.markdown, *at.caption, *at.info, *at.success, *at.warning, *at.error, *at.subheader)]
-    return "\n".join(str(p) for p in parts)
 
 
 def name_box(at: AppTest):

@@ -24,9 +24,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.data import get_spec, write_idx
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "explorer" / "app.py"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 MNIST_FILES = {"train-images-idx3-ubyte.gz": (60_000, 28, 28), "train-labels-idx1-ubyte.gz": (60_000,),

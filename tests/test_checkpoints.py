@@ -22,7 +22,7 @@ from explorer.models import build_model
 from explorer.core.state import TrainState
 from explorer.training import train
 
-from conftest import tiny_model_cfg, tiny_train_cfg
+from helpers import tiny_model_cfg, tiny_train_cfg
 
 pytestmark = pytest.mark.usefixtures("explorer_env")
 

@@ -14,8 +14,8 @@ import pytest
 from explorer.checkpoints import load_checkpoint
 from explorer.cli import main
 from explorer.analysis.metrics import predict_proba
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "digits", "--channels", "4,8", "--hidden", "16", "--latent-dim", "2", "--epochs", "1",
         "--iwae-k", "2", "--max-steps", "3", "--batch-size", "32", "--device", "cpu", "--quiet"]
 VAE_KEYS = {"neg_elbo", "recon", "kl", "iwae_nll", "active_units"}
@@ -53,6 +53,7 @@ def ckpt(root: Path, name: str) -> Path:
 
 # ---------------------------------------------------------------- the entry point
 
+@pytest.mark.slow  # a fresh interpreter
 def test_the_module_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "explorer", "--help"], cwd=REPO, capture_output=True,
                           text=True, timeout=120)

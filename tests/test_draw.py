@@ -12,8 +12,7 @@ import json
 import pytest
 from PIL import Image, ImageDraw
 
-from test_app import chart_spec, open_app, texts
-from ui_fixtures import app_env, tiny_checkpoints  # noqa: F401  (fixtures)
+from helpers import chart_spec, open_app, texts
 
 UPLOADER = "draw_upload_0"
 

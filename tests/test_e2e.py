@@ -10,60 +10,14 @@ Python package; Playwright's own browser download is not used. `make chromium` i
 """
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from explorer.tooling.harness import PLOT_SHOWN_JS, POINT_JS, VIEWPORT, chromium_path
-from explorer.tooling.harness import chromium as launch_chromium
-from server_process import app_server
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
+from explorer.tooling.harness import POINT_JS
+from helpers import WAIT_MS, step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "test-artifacts"
-WAIT_MS = 60_000
-
-
-@pytest.fixture
-def chromium() -> Path:
-    path = chromium_path()
-    if not path.is_file():
-        pytest.fail(f"Chromium not found at {path}. Run `make chromium` (make test installs it), "
-                    "or set EXPLORER_CHROMIUM to a Chromium or Chrome binary.")
-    return path
-
-
-@pytest.fixture
-def server(chromium: Path, tiny_checkpoints: Path, tmp_path: Path) -> Iterator[str]:
-    """The app on a free port of 127.0.0.1, showing only the tiny checkpoints; always stopped."""
-    with app_server(tiny_checkpoints, tmp_path) as (url, _):
-        yield url
-
-
-@pytest.fixture
-def page(server: str, chromium: Path):
-    with launch_chromium(chromium) as browser:
-        pg = browser.new_page(viewport=VIEWPORT)
-        pg.set_default_timeout(WAIT_MS)
-        pg.goto(server)
-        yield pg
-
-
-@contextlib.contextmanager
-def step(page, name: str):
-    """Run one step; if it fails, save a screenshot named after it before re-raising."""
-    try:
-        yield
-    except BaseException:
-        ARTIFACTS.mkdir(exist_ok=True)
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(ARTIFACTS / f"e2e-{re.sub(r'[^a-z0-9]+', '-', name.lower())}.png"))
-        raise
 
 
 def test_a_person_walks_through_the_app(page):

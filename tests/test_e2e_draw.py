@@ -10,8 +10,7 @@ import re
 
 import pytest
 
-from test_e2e import WAIT_MS, chromium, page, server, step  # noqa: F401  (fixtures)
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
+from helpers import WAIT_MS, step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from explorer.tooling.harness import VIEWPORT
-from test_e2e import WAIT_MS, chromium, page, server, step  # noqa: F401  (fixtures and helpers)
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
+from helpers import VIEWPORT, WAIT_MS, step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from explorer.tooling.harness import VIEWPORT
 from explorer.tooling.harness import chromium as launch_chromium
+from helpers import ARTIFACTS, VIEWPORT
 from server_process import app_server
-from test_e2e import ARTIFACTS, chromium  # noqa: F401  (chromium: fixture)
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

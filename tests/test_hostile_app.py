@@ -11,7 +11,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from hostile import make_hostile
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
 APP = Path(__file__).resolve().parents[1] / "explorer" / "app.py"
 TIMEOUT = 60

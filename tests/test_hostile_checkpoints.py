@@ -20,14 +20,13 @@ from explorer.training import train
 from explorer.checkpoints import catalog
 
 from hostile import Case, make_hostile
-from ui_fixtures import _cfgs
+from helpers import REPO, checkpoint_train_cfg, tiny_model_cfg
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow  # one Python + torch start per refusal, run side by side
 
 
 def train_good(path: Path) -> Path:
-    model_cfg, train_cfg = _cfgs("vae", 2)
+    model_cfg, train_cfg = tiny_model_cfg("vae", latent_dim=2), checkpoint_train_cfg()
     result = train(model_cfg, train_cfg, load_dataset("digits", "train"))
     return save_checkpoint(path, result.model, model_cfg, train_cfg, "digits", result.state)
 

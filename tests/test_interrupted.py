@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from explorer.checkpoints import CheckpointError, list_checkpoints, load_checkpoint
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 KILLS = 10
 SEED = 20261122
 TINY = ["--kind", "vae", "--dataset", "digits", "--channels", "4,8", "--hidden", "16", "--latent-dim", "2",
@@ -114,7 +114,7 @@ def _wait_for_a_save(path: Path, before, proc: subprocess.Popen, timeout_s: floa
 def test_leftovers_of_killed_saves_are_removed_on_load_but_not_those_of_a_live_save(tmp_path):
     from explorer.checkpoints import save_checkpoint
     from explorer.core.state import TrainState
-    from conftest import tiny_model_cfg, tiny_train_cfg
+    from helpers import tiny_model_cfg, tiny_train_cfg
     from explorer.models import build_model
 
     cfg = tiny_model_cfg("vae")

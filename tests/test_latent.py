@@ -6,8 +6,8 @@ import pytest
 
 from explorer.analysis import latent
 
-from conftest import TINY_SHAPE as SHAPE
-from conftest import tiny_model as tiny
+from helpers import TINY_SHAPE as SHAPE
+from helpers import tiny_model as tiny
 
 
 @pytest.fixture(scope="module")

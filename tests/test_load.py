@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 from explorer.tooling.loadclient import Ledger, run_load
+from helpers import ARTIFACTS
 from server_process import app_server
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "test-artifacts"
 RSS_GROWTH_LIMIT_MB = 400  # six sessions; a model, test set and encodings per session would exceed it
 
 

@@ -15,7 +15,7 @@ from explorer.analysis.metrics import (
 from explorer.models import build_model
 from explorer.training import train
 
-from conftest import synthetic_dataset, tiny_model_cfg, tiny_train_cfg
+from helpers import synthetic_dataset, tiny_model_cfg, tiny_train_cfg
 
 LATENT = 4
 

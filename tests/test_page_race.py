@@ -13,7 +13,6 @@ import pytest
 from explorer.tooling.loadclient import RERUN_TIMEOUT_S, WsSession
 from server_process import app_server
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
 
 QUIET_S = 3.0  # no message for this long after a page's run: nothing more is coming
 

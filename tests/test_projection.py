@@ -213,6 +213,7 @@ def fake_umap(monkeypatch) -> list[tuple]:
     return calls
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_a_cache_hit_does_not_import_umap(data, tmp_path, monkeypatch):
     fake_umap(monkeypatch)
     written = project(data[0], "umap", seed=0, cache_dir=tmp_path)

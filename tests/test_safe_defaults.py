@@ -22,8 +22,8 @@ from explorer.tooling.harness import chromium as launch_chromium
 from explorer.tooling.harness import chromium_path, listening_addresses
 from explorer.tooling.loadclient import WsSession
 from explorer.ui import navigation
-from server_process import REPO, app_server
-from ui_fixtures import tiny_checkpoints  # noqa: F401  (fixture)
+from helpers import REPO
+from server_process import app_server
 
 CONFIG = REPO / ".streamlit" / "config.toml"
 

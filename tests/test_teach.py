@@ -7,8 +7,8 @@ import torch
 
 from explorer.analysis import latent, metrics, teach
 
-from conftest import TINY_SHAPE as SHAPE
-from conftest import tiny_model as tiny
+from helpers import TINY_SHAPE as SHAPE
+from helpers import tiny_model as tiny
 
 
 @pytest.fixture(scope="module")

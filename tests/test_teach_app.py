@@ -1,5 +1,5 @@
 """App tests for the teaching pages (Learn, Anomalies, Model card, Tour), the help expanders,
-the download buttons and the view kept in the URL. Tiny checkpoints from ui_fixtures."""
+the download buttons and the view kept in the URL. Tiny checkpoints from tests/helpers.py."""
 from __future__ import annotations
 
 import re
@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui_fixtures import app_env, tiny_checkpoints  # noqa: F401  (fixtures)
+from helpers import APP, texts
 
-APP = Path(__file__).resolve().parents[1] / "explorer" / "app.py"
 TIMEOUT = 60
 
 
@@ -25,14 +24,6 @@ def run_app(page: str | None = None, query: dict | None = None, method: str | No
         at.switch_page(f"ui/pages/{page}.py").run()
     assert not at.exception, at.exception
     return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    parts += [cap for img in at.image for cap in img.captions]
-    parts += [e.value for e in at.error] + [w.value for w in at.warning] + [i.value for i in at.info]
-    parts += [str(m.label) + " " + str(m.value) for m in at.metric]
-    return "\n".join(parts)
 
 
 def md_table(at: AppTest, header: str) -> str:

@@ -15,7 +15,7 @@ from explorer.training import DeviceError, Progress, evaluate_losses, select_dev
 from explorer.training import device as device_module
 from explorer.training.loop import _augment
 
-from conftest import synthetic_dataset, tiny_model_cfg, tiny_train_cfg
+from helpers import synthetic_dataset, tiny_model_cfg, tiny_train_cfg
 
 pytestmark = pytest.mark.usefixtures("explorer_env")
 
@@ -241,6 +241,15 @@ def test_mixed_precision_training_learns_and_saves_plain_weights(tiny_data, tiny
     x = torch.as_tensor(tiny_test_data.images)
     with torch.no_grad():
         assert torch.equal(loaded.classify(x).argmax(1), result.model.eval().classify(x).argmax(1))
+
+
+def test_explorer_amp_0_trains_in_float32_whatever_the_config_says(tiny_data, monkeypatch):
+    from explorer.training.device import amp_allowed
+    assert amp_allowed({}) and amp_allowed({"EXPLORER_AMP": "1"})
+    assert not any(amp_allowed({"EXPLORER_AMP": off}) for off in ("0", "false", "No", " off "))
+    monkeypatch.setenv("EXPLORER_AMP", "0")
+    result = train(tiny_model_cfg(), tiny_train_cfg(epochs=1, amp=True), tiny_data)
+    assert "float32" in result.state.message and "bfloat16" not in result.state.message
 
 
 def test_auto_device_is_the_cpu_without_an_accelerator(no_accelerator):

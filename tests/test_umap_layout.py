@@ -142,6 +142,7 @@ def test_tsne_map_is_the_same_whatever_the_thread_count(monkeypatch):
     assert np.array_equal(maps[0], maps[1])
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_tsne_does_not_import_pynndescent():
     """A first t-SNE map after installing must not pay for pynndescent's numba compile
     (docs/measurements.md): openTSNE's probe for it imports it."""

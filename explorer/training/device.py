@@ -1,7 +1,12 @@
 """Choosing the device to train on: CUDA, then Apple MPS, then the CPU, unless told otherwise."""
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import torch
+
+AMP_ENV = "EXPLORER_AMP"  # "0" (or false/no/off): every run trains in float32, whatever its config says
 
 
 class DeviceError(ValueError):
@@ -56,6 +61,14 @@ def amp_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
     if device.type == "cpu" and cpu_has_fast_bf16():
         return torch.bfloat16
     return None
+
+
+def amp_allowed(environ: Mapping[str, str] = os.environ) -> bool:
+    """False when $EXPLORER_AMP turns mixed precision off for every run on this machine.
+
+    Read once where a run starts and passed on as `amp_dtype`'s `amp`, so that one switch gives
+    float32 training everywhere (e.g. the same numbers on a CPU with bf16 as on one without)."""
+    return environ.get(AMP_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
 def cpu_has_fast_bf16() -> bool:

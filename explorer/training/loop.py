@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from explorer.core.config import ModelConfig, TrainConfig
 from explorer.models import build_model
-from explorer.training.device import amp_dtype as mixed_precision_dtype, describe_device, select_device
+from explorer.training.device import amp_allowed, amp_dtype as mixed_precision_dtype, describe_device, select_device
 from explorer.core.state import TrainState
 
 
@@ -231,7 +231,7 @@ def _model_and_optimizer(model_cfg: ModelConfig, train_cfg: TrainConfig, device:
 def _start_run(train_cfg: TrainConfig, device: torch.device, model: nn.Module, optimizer: torch.optim.Optimizer,
                state: TrainState, train_data, test_data, on_progress, should_stop, report_every_s: float) -> _Run:
     """Precision and memory format settled, both splits on the device, the run planned."""
-    amp_dtype = mixed_precision_dtype(device, train_cfg.amp)
+    amp_dtype = mixed_precision_dtype(device, train_cfg.amp and amp_allowed())  # $EXPLORER_AMP=0: float32
     if getattr(model, "channels_last", False):
         # NHWC lets oneDNN (CPU) and cuDNN pick their fast convolutions; weights are saved contiguous
         model.to(memory_format=torch.channels_last)

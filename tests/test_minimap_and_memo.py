@@ -3,8 +3,6 @@ decoded strips and figures cached across sessions (explorer/ui/cache/), and that
 keep sessions apart: a session sees its own checkpoint's pictures, never another's."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,9 +10,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.analysis import latent
 from explorer.figures import minimap, plots
 from explorer.checkpoints import load_checkpoint
-from ui_fixtures import app_env, tiny_checkpoints  # noqa: F401  (fixtures)
-
-APP = Path(__file__).resolve().parents[1] / "explorer" / "app.py"
+from helpers import APP
 
 
 # ---------------------------------------------------------------- the small map picture

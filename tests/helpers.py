@@ -1,0 +1,175 @@
+"""Plain helpers the tests share (the fixtures are in conftest.py): where the repository is,
+the one tiny model, tiny synthetic data, the tiny checkpoints the app tests open, and how an
+AppTest page is opened and read.
+
+Everything here is small enough to build and train in well under a second on one CPU core.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from explorer.core.config import ModelConfig, TrainConfig
+from explorer.tooling.harness import APP, REPO, VIEWPORT, chromium_path  # noqa: F401  (the one harness: tests use these)
+from explorer.data import ImageDataset, get_spec
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
+
+TINY_SHAPE = (1, 8, 8)
+APP_TIMEOUT = 60  # seconds an AppTest run may take
+ARTIFACTS = REPO / "test-artifacts"  # screenshots and reports the slow tests leave for a person to read
+
+
+# ---------------------------------------------------------------- the tiny model and data
+
+def tiny_model_cfg(kind: str = "vae", image_shape=TINY_SHAPE, latent_dim: int = 2, num_classes: int = 10,
+                   **changes) -> ModelConfig:
+    """A model small enough to build and train in milliseconds."""
+    return ModelConfig(kind=kind, image_shape=image_shape, num_classes=num_classes, latent_dim=latent_dim,
+                       channels=(4, 8), hidden=16, **changes)
+
+
+def tiny_model(kind: str = "vae", latent_dim: int = 3, num_classes: int = 3) -> torch.nn.Module:
+    """A freshly built (untrained, seeded) tiny model over 8x8 images, in eval mode."""
+    from explorer.models import build_model
+    torch.manual_seed(0)
+    return build_model(tiny_model_cfg(kind, latent_dim=latent_dim, num_classes=num_classes)).eval()
+
+
+def tiny_train_cfg(**changes) -> TrainConfig:
+    """CPU, constant lr, no mixed precision: deterministic on any machine."""
+    settings = dict(dataset="digits", epochs=2, batch_size=16, lr=1e-2, seed=0, device="cpu",
+                    amp=False, lr_schedule="constant")
+    settings.update(changes)
+    return TrainConfig(**settings)
+
+
+def synthetic_dataset(n: int = 64, seed: int = 0, split: str = "train") -> ImageDataset:
+    """`n` 8x8 images in [0, 1]: one fixed random prototype per class, dimmed and noised.
+
+    The classes are easy to tell apart and the images easy to compress, so a few
+    optimiser steps visibly lower both a VAE's and a classifier's loss."""
+    spec = get_spec("digits")
+    prototypes = np.random.default_rng(1234).random((spec.num_classes, *TINY_SHAPE)) < 0.35
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n, dtype=np.int64) % spec.num_classes
+    rng.shuffle(labels)
+    images = prototypes[labels] * rng.uniform(0.7, 1.0, (n, 1, 1, 1)) + rng.normal(0, 0.05, (n, *TINY_SHAPE))
+    images = np.clip(images, 0.0, 1.0).astype(np.float32)
+    return ImageDataset(images=images, labels=labels, spec=spec, split=split)
+
+
+# ---------------------------------------------------------------- the app tests' checkpoints
+
+TINY_CHECKPOINTS = {  # name: (kind, latent_dim)
+    "vae-2d": ("vae", 2),
+    "cvae-4d": ("cvae", 4),
+    "hybrid-10d": ("hybrid", 10),
+    "classifier": ("classifier", 4),
+}
+
+
+def checkpoint_train_cfg(dataset: str = "digits") -> TrainConfig:
+    """Three steps on the bundled digits set, in float32: how every tiny checkpoint is trained."""
+    return TrainConfig(dataset=dataset, epochs=1, max_steps=3, batch_size=64, device="cpu", amp=False)
+
+
+def build_tiny_checkpoints(root: Path) -> Path:
+    """Write the app tests' checkpoints under `root`; returns `root`.
+
+        digits/vae-2d        plain VAE, 2-D latent (the app's default: shown as its own plane)
+        digits/cvae-4d       conditional VAE, 4-D latent
+        digits/hybrid-10d    VAE with a classifier head (10-D: more sliders than fit, so an expander)
+        digits/classifier    the CNN that judges every image
+        digits/broken        config.json is garbage: must give a message, never a traceback
+        digits/clf-fashion   a classifier whose config says it was trained on fashion-mnist
+        mnist/vae-2d         a VAE for a dataset whose files are missing (with the cache dir
+                             pointed at an empty folder)
+
+    The app is pointed at the root with EXPLORER_CHECKPOINTS=<root> and EXPLORER_CHECKPOINTS_ONLY=1
+    (conftest's `app_env`), so the repository's own checkpoints/ stay out of the tests."""
+    from explorer.checkpoints import save_checkpoint
+    from explorer.data import load_dataset
+    from explorer.training import train
+
+    data = load_dataset("digits", "train")
+    for name, (kind, dim) in TINY_CHECKPOINTS.items():
+        model_cfg, train_cfg = tiny_model_cfg(kind, latent_dim=dim), checkpoint_train_cfg()
+        result = train(model_cfg, train_cfg, data)
+        save_checkpoint(root / "digits" / name, result.model, model_cfg, train_cfg, "digits", result.state)
+        if name == "classifier":
+            save_checkpoint(root / "digits" / "clf-fashion", result.model, model_cfg, train_cfg, "fashion-mnist",
+                            result.state)
+        if name == "vae-2d":
+            save_checkpoint(root / "mnist" / "vae-2d", result.model, model_cfg, train_cfg, "mnist", result.state)
+    broken = root / "digits" / "broken"
+    shutil.copytree(root / "digits" / "vae-2d", broken)
+    (broken / "config.json").write_text("{ this is not json", encoding="utf-8")
+    return root
+
+
+# ---------------------------------------------------------------- reading the app (AppTest)
+
+def open_app(page: str | None = None, vae: str | None = None, root: Path | None = None,
+             method: str | None = "pca") -> AppTest:
+    """Run the app, go to `page` (e.g. "generate"), then pick the VAE checkpoint `vae` under `root`.
+
+    The map method starts as `method`: PCA by default, so that a 4-D model's map costs
+    nothing (UMAP's first run compiles for many seconds)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+    if method:
+        at.session_state["map_method"] = method
+    at.run()
+    if page:
+        at.switch_page(f"ui/pages/{page}.py").run()
+    if vae:
+        at.sidebar.selectbox(key="sb_vae").set_value(root / "digits" / vae).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Everything a reader sees as text: markdown, captions, subheaders, image captions, alerts, metrics."""
+    parts = [str(m.value) for m in (*at.markdown, *at.caption, *at.subheader)]
+    parts += [cap for img in at.image for cap in img.captions]
+    parts += [str(m.value) for m in (*at.error, *at.warning, *at.info, *at.success)]
+    parts += [str(m.label) + " " + str(m.value) for m in at.metric]
+    return "\n".join(parts)
+
+
+def image_urls(at: AppTest) -> list[str]:
+    """The media URLs of every image on the page, in page order."""
+    return [url for img in at.image for url in img.value]
+
+
+def chart_spec(at: AppTest) -> str:
+    """The first Plotly chart's JSON spec."""
+    return at.get("plotly_chart")[0].proto.spec
+
+
+# ---------------------------------------------------------------- the browser (e2e tests)
+
+WAIT_MS = 60_000
+
+
+@contextlib.contextmanager
+def step(page, name: str) -> Iterator[None]:
+    """Run one step; if it fails, save a screenshot named after it before re-raising."""
+    try:
+        yield
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(ARTIFACTS / f"e2e-{re.sub(r'[^a-z0-9]+', '-', name.lower())}.png"))
+        raise
