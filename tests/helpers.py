@@ -7,7 +7,6 @@ Everything here is small enough to build and train in well under a second on one
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
 from collections.abc import Iterator

@@ -4,6 +4,7 @@ child process, so these tests are marked slow."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest

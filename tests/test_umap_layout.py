@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.maps import projection, umap_layout
+from explorer.maps import projection, tsne, umap_layout
 from explorer.maps.projection import project, trustworthiness
 from fresh_python import last_line
 
@@ -137,7 +137,7 @@ def test_tsne_map_is_the_same_whatever_the_thread_count(monkeypatch):
     x = np.random.default_rng(1).normal(size=(300, 6)).astype(np.float32)
     maps = []
     for threads in (1, 2):
-        monkeypatch.setattr(projection, "_threads", lambda leave_a_core=False: threads)
+        monkeypatch.setattr(tsne, "threads", lambda leave_a_core=False: threads)
         maps.append(project(x, "tsne", seed=0).coords)
     assert np.array_equal(maps[0], maps[1])
 
@@ -161,10 +161,26 @@ def test_tsne_does_not_import_pynndescent():
 def test_tsne_leaves_busy_cores_alone(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 4)  # leave_a_core=False: as from the CLI
     monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # only this process running
-    assert projection._threads() == 4
+    assert tsne.threads() == 4
     monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 3.0, 3.0))  # two other busy processes
-    assert projection._threads() == 2
+    assert tsne.threads() == 2
     monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))
-    assert projection._threads() == 1
+    assert tsne.threads() == 1
     monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))  # as from the app
-    assert projection._threads(leave_a_core=True) == 3
+    assert tsne.threads(leave_a_core=True) == 3
+
+
+def test_the_opentsne_patch_leaves_other_versions_alone(monkeypatch):
+    import openTSNE
+    import openTSNE.affinity as affinity
+
+    from explorer.maps import opentsne_fixes
+
+    original = affinity.is_package_installed
+    monkeypatch.setattr(openTSNE, "__version__", "9.9.9")
+    assert not opentsne_fixes.install()
+    assert affinity.is_package_installed is original
+    monkeypatch.setattr(openTSNE, "__version__", opentsne_fixes.WRITTEN_FOR)
+    monkeypatch.setattr(affinity, "is_package_installed", original)  # put back whatever install() does
+    assert opentsne_fixes.install()
+    assert affinity.is_package_installed("numpy") and not affinity.is_package_installed("no_such_package_here")

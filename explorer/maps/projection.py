@@ -14,7 +14,6 @@ A model with a 2-D latent needs no projection: method "identity" returns the cod
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import time
@@ -26,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from explorer.core import diskcache
+from explorer.maps import tsne
+from explorer.maps.errors import ProjectionError
 from explorer.maps.placement import nearest_mean
 
 METHODS: tuple[str, ...] = ("umap", "tsne", "pca")
@@ -41,15 +42,6 @@ PLANE = "identity"  # a 2-D latent shown as its own plane (the name is in cache 
 # grid, more interpolation points, and 250 iterations after the early exaggeration, not 500.
 ALGORITHM_VERSION: dict[str, int] = {"umap": 2, "tsne": 2, "pca": 1, "identity": 1}
 TRUST_MAX_POINTS = 2000
-TSNE_EXACT_MAX = 20_000  # exact kNN for t-SNE up to this many points
-TSNE_ITERATIONS = 250    # after the early exaggeration (openTSNE's default: 500)
-TSNE_INTS_IN_INTERVAL = 3  # FFT grid: map units per interval (openTSNE's default: 1)
-TSNE_INTERPOLATION_POINTS = 4  # per FFT interval (openTSNE's default: 3)
-TSNE_MIN_INTERVALS = 25  # FFT intervals across the map at least (openTSNE's default: 50)
-
-
-class ProjectionError(ValueError):
-    """Parameters a method cannot use, or a method that failed; the message says what to change."""
 
 
 @dataclass
@@ -170,7 +162,7 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
     elif method == "umap":
         coords = _umap(x, params, seed)
     else:
-        coords = _tsne(x, params, seed, leave_a_core)
+        coords = tsne.tsne_map(x, params, seed, leave_a_core)
     coords = np.ascontiguousarray(coords, dtype=np.float32)
     if coords.shape != (len(x), 2) or not np.isfinite(coords).all():
         raise ProjectionError(f"{method} returned an unusable map (shape {coords.shape}, or non-finite values)")
@@ -237,73 +229,6 @@ def umap_model(latents: np.ndarray, coords: np.ndarray, params: dict, seed: int)
     model.embedding_ = y.copy()
     model.n_epochs = umap_layout.N_EPOCHS  # inverse_transform runs a third of the map's epochs
     return model
-
-
-def _tsne(x: np.ndarray, params: dict, seed: int, leave_a_core: bool = False) -> np.ndarray:
-    # openTSNE with its defaults (PCA initialisation, 250 iterations of early exaggeration
-    # 12, learning rate N / exaggeration, Barnes-Hut gradients below 10,000 points and
-    # FFT-accelerated ones (Linderman et al. 2019) from 10,000) but for settings that cut
-    # its time at 10,000 points and keep the map at least as trustworthy as either library's
-    # defaults (`python -m explorer bench --only projection`; figures in docs/measurements.md):
-    # - 250 iterations after the early exaggeration instead of 500: the map is drawn by then;
-    # - a coarser FFT grid: intervals of 3 map units instead of 1, at least 25 of them across
-    #   the map instead of 50, with 4 interpolation points per interval instead of 3. The
-    #   grid, not the points, is what each iteration pays for; the higher-order
-    #   interpolation makes up for the coarser grid.
-    # Exact nearest neighbours (cheap at this size) make the map the same whatever the
-    # thread count; with Annoy's approximate ones it changes with n_jobs.
-    # BLAS kept to one thread meanwhile: OpenBLAS's idle threads spin, waiting for work, on
-    # the cores openTSNE's own threads need (docs/measurements.md).
-    neighbors = "exact" if len(x) <= TSNE_EXACT_MAX else "auto"
-    try:
-        import openTSNE  # imported here: only a cache miss pays for it
-        _probe_packages_without_importing()
-        from threadpoolctl import threadpool_limits
-        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
-            warnings.simplefilter("ignore")
-            tsne = openTSNE.TSNE(perplexity=params["perplexity"], random_state=seed, n_jobs=_threads(leave_a_core),
-                                 neighbors=neighbors, n_iter=TSNE_ITERATIONS, ints_in_interval=TSNE_INTS_IN_INTERVAL,
-                                 n_interpolation_points=TSNE_INTERPOLATION_POINTS,
-                                 min_num_intervals=TSNE_MIN_INTERVALS,
-                                 verbose=False)
-            return np.asarray(tsne.fit(x.astype(np.float64)))
-    except Exception as e:  # anything inside openTSNE
-        raise ProjectionError(f"t-SNE failed ({type(e).__name__}: {e}); try another perplexity or PCA") from e
-
-
-def _probe_packages_without_importing() -> None:
-    """openTSNE asks whether pynndescent is installed by importing it, on every map, though
-    its answer only matters for sparse data or unusual metrics (never ours: dense,
-    Euclidean). pynndescent compiles its numba functions on import, with an empty numba
-    cache many seconds that a first t-SNE map after installing would pay (docs/measurements.md
-    has the figures). The same question is answered here from
-    the package index, without importing anything. Idempotent and thread-safe: every
-    caller installs the same function."""
-    import openTSNE.affinity as affinity
-    if getattr(affinity, "is_package_installed", None) is not None:
-        affinity.is_package_installed = _is_installed
-
-
-def _is_installed(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _threads(leave_a_core: bool = False) -> int:
-    """Worker threads for openTSNE: the cores other processes leave idle (1-minute load
-    average, this process not counted), all but one when `leave_a_core`, at least 1, at most 8.
-    openTSNE's threads meet at every iteration, so on busy cores a second thread waits more
-    than it works (docs/measurements.md).
-    The map is the same whatever the count: the nearest neighbours are exact at these sizes."""
-    cores = os.cpu_count() or 2
-    try:
-        busy = max(0.0, os.getloadavg()[0] - 1.0)  # this process, running, is one of the load
-    except (OSError, AttributeError):                # no load average on this platform
-        busy = 0.0
-    idle = int(round(cores - busy))
-    return max(1, min(8, idle, cores - 1 if leave_a_core else cores))
 
 
 # ---------------------------------------------------------------- cache files
