@@ -11,7 +11,6 @@ import pytest
 
 from explorer.tooling.bench import GROUPS, TARGETS, judge, parse_only, table
 from explorer.tooling.harness import REPO, repo_env
-from fresh_python import last_line
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

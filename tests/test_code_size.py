@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "explorer"
 MAX_FUNCTION_LINES = 60   # a screen: the def line to the last line, nested functions included
@@ -34,13 +33,11 @@ def long_modules(package: Path = PACKAGE) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(strict=False, reason="until the parallel splits land")
 def test_every_function_fits_on_a_screen():
     offenders = long_functions()
     assert not offenders, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(offenders)
 
 
-@pytest.mark.xfail(strict=False, reason="until the parallel splits land")
 def test_every_module_has_one_job():
     offenders = long_modules()
     assert not offenders, f"modules over {MAX_MODULE_LINES} lines:\n" + "\n".join(offenders)

@@ -36,7 +36,7 @@ from explorer.data import (
     write_idx,
 )
 from explorer.data import download
-from explorer.data.cli import fetch_data_command
+from explorer.cli.fetch_data import fetch_data_command
 from explorer.data.idx import idx_bytes
 
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from explorer.tooling.harness import POINT_JS
+from explorer.tooling.harness import PLOT_SHOWN_JS, POINT_JS
 from helpers import WAIT_MS, step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -3,11 +3,9 @@
 by the same code (`explorer.analysis.metrics`)."""
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
-import torch
 from torch import nn
 import torch.nn.functional as F
 

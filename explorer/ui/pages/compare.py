@@ -13,7 +13,6 @@ from explorer.figures import plots
 from explorer.maps import projection
 from explorer.checkpoints import CheckpointError, catalog
 from explorer.data import DataError
-from explorer.checkpoints import catalog
 from explorer.ui import cache
 from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded, map_folder

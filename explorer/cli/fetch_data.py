@@ -1,4 +1,4 @@
-"""The ``fetch-data`` command's body; the argparse wiring lives in explorer/cli.py."""
+"""`python -m explorer fetch-data NAME`: find a dataset's files or download them, checksums verified."""
 
 from __future__ import annotations
 

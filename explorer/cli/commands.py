@@ -1,0 +1,121 @@
+"""The commands that use a checkpoint: evaluate, sample, predict, project; and fetch-data."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from explorer.cli.common import UserError
+from explorer.core.atomic import replacing
+from explorer.core.kinds import is_conditional
+from explorer.training.evaluate import run_evaluate
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    metrics = run_evaluate(args.checkpoint, classifier=args.classifier, iwae_k=args.iwae_k, data_dir=args.data_dir,
+                           reference=args.reference)
+    from explorer.core.atomic import json_safe
+    print(json.dumps(json_safe(metrics)))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from explorer.checkpoints import load_checkpoint
+    from explorer.analysis.metrics import sample_images
+
+    ckpt = load_checkpoint(args.checkpoint)
+    if ckpt.kind == "classifier":
+        raise UserError(f"{args.checkpoint} is a classifier; sample needs a vae, cvae or hybrid checkpoint")
+    if not (1 <= args.n <= 100_000):
+        raise UserError(f"--n must be between 1 and 100000, got {args.n}")
+    k = ckpt.model_cfg.num_classes
+    if is_conditional(ckpt):
+        if args.label is None:
+            raise UserError(f"{args.checkpoint} is a conditional VAE: pass --label K with K in 0..{k - 1}")
+        if not (0 <= args.label < k):
+            raise UserError(f"--label must be in 0..{k - 1}, got {args.label}")
+    elif args.label is not None:
+        raise UserError(f"--label only applies to a cvae; {args.checkpoint} is a {ckpt.kind}, which has no labels "
+                        "to condition on (leave --label out to sample from the prior)")
+    images = sample_images(ckpt.model, args.n, label=args.label, seed=args.seed).astype(np.float32)
+    _save_npy(args.out, images)
+    print(f"wrote {images.shape[0]} images of shape {tuple(images.shape[1:])} to {args.out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from explorer.checkpoints import load_checkpoint
+    from explorer.analysis.metrics import predict_proba
+
+    ckpt = load_checkpoint(args.checkpoint)
+    if ckpt.kind not in ("classifier", "hybrid"):
+        raise UserError(f"{args.checkpoint} is a {ckpt.kind}; predict needs a classifier or hybrid checkpoint")
+    try:
+        images = np.load(args.images, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"--images {args.images}: no such file")
+    except (ValueError, OSError) as e:
+        raise UserError(f"--images {args.images} is not a readable .npy array ({e})")
+    if not isinstance(images, np.ndarray):  # np.load opens an .npz archive whatever the file is called
+        raise UserError(f"--images {args.images} is not a readable .npy array (it is an .npz archive)")
+    shape = tuple(ckpt.model_cfg.image_shape)
+    if images.ndim != 4 or tuple(images.shape[1:]) != shape:
+        raise UserError(f"--images {args.images} has shape {images.shape}; this model needs (N, {', '.join(map(str, shape))})")
+    if not np.issubdtype(images.dtype, np.floating):
+        raise UserError(f"--images {args.images} has dtype {images.dtype}; expected float32 intensities in [0, 1]")
+    if images.size and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 1):
+        raise UserError(f"--images {args.images} has values outside [0, 1] (or NaN); scale intensities to [0, 1]")
+    pred = predict_proba(ckpt.model, images.astype(np.float32)).argmax(1).astype(np.int64)
+    _save_npy(args.out, pred)
+    print(f"wrote {len(pred)} predictions to {args.out}")
+    return 0
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
+    """np.save via a temporary file, so a failed write leaves no half file."""
+    path = Path(path)
+    if path.suffix != ".npy":
+        raise UserError(f"--out {path} must end in .npy")
+    with replacing(path) as f:
+        np.save(f, array)
+
+
+def cmd_fetch_data(args: argparse.Namespace) -> int:
+    from explorer.cli.fetch_data import fetch_data_command
+    return fetch_data_command(args)
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    """Encode the test set's means (a cvae with the true labels), map them, cache the map."""
+    from explorer.checkpoints import load_checkpoint
+    from explorer.data import load_dataset
+    from explorer.analysis.latent import encode
+    from explorer.maps.projection import ProjectionError, project, trustworthiness
+
+    flags = {"umap": {"n_neighbors": args.n_neighbors, "min_dist": args.min_dist},
+             "tsne": {"perplexity": args.perplexity}, "pca": {}}
+    for method, given in flags.items():
+        for name, value in given.items():
+            if value is not None and method != args.method:
+                raise UserError(f"--{name.replace('_', '-')} applies to --method {method} only, not {args.method}")
+    params = {k: v for k, v in flags[args.method].items() if v is not None}
+    ckpt = load_checkpoint(args.checkpoint)
+    if ckpt.kind == "classifier":
+        raise UserError(f"{args.checkpoint} is a classifier, which has no latent space; project needs a vae, "
+                        "cvae or hybrid checkpoint")
+    test = load_dataset(ckpt.dataset, "test", data_dir=args.data_dir)
+    mu, _ = encode(ckpt.model, test.images, test.labels)
+    try:
+        proj = project(mu, args.method, params, seed=args.seed, cache_dir=Path(args.checkpoint) / "projections")
+        trust = trustworthiness(mu, proj.coords)
+    except ProjectionError as e:
+        raise UserError(str(e)) from e
+    if "cache_error" in proj.extra:
+        print(f"warning: {proj.extra['cache_error']}", file=sys.stderr)
+    print(json.dumps({"method": proj.method, "params": proj.params, "key": proj.key,
+                      "seconds": round(proj.seconds, 3), "from_cache": proj.from_cache,
+                      "trustworthiness": round(trust, 4), "n": int(len(proj.coords))}))
+    return 0
