@@ -7,8 +7,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-PACKAGE = Path(__file__).resolve().parents[1] / "explorer"
+PACKAGE = REPO / "explorer"
 
 # Lowest first; each layer may import itself and any layer before it (docs/architecture.md).
 LAYERS = ["core", "data", "models", "checkpoints", "analysis", "maps", "figures", "training", "ui", "entry"]
@@ -126,6 +127,7 @@ def test_the_layers_are_the_folders_written_down():
     ("from explorer.tooling import bench\n", "tooling"),
     ("def f():\n    from explorer.analysis.latent import _batches\n", "private name"),
     ("import streamlit as st\n", "streamlit"),
+    ("from explorer.analysis import latent\nlatent._hidden()\n", "uses the private name"),
 ])
 def test_the_checker_catches_each_kind_of_violation(tmp_path, monkeypatch, source, why):
     probe = tmp_path / "probe.py"

@@ -24,9 +24,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.data import get_spec, write_idx
-from helpers import REPO
+from helpers import APP, REPO
 
-APP = REPO / "explorer" / "app.py"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 MNIST_FILES = {"train-images-idx3-ubyte.gz": (60_000, 28, 28), "train-labels-idx1-ubyte.gz": (60_000,),
                "t10k-images-idx3-ubyte.gz": (10_000, 28, 28), "t10k-labels-idx1-ubyte.gz": (10_000,)}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from helpers import REPO
 
 
-PACKAGE = Path(__file__).resolve().parents[1] / "explorer"
+PACKAGE = REPO / "explorer"
 MAX_FUNCTION_LINES = 60   # a screen: the def line to the last line, nested functions included
 MAX_MODULE_LINES = 400    # one job per file
 

@@ -14,8 +14,9 @@ import pytest
 from explorer.analysis import teach
 from explorer.core import arraycache
 from explorer.maps import projection
+from helpers import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 IMAGES = np.arange(24, dtype=np.float32).reshape(6, 1, 2, 2) / 24
 LABELS = np.arange(6)
 CODES = (np.arange(40, dtype=np.float32).reshape(10, 4) / 7).astype(np.float32)

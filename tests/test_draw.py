@@ -12,7 +12,7 @@ import json
 import pytest
 from PIL import Image, ImageDraw
 
-from helpers import chart_spec, open_app, texts
+from helpers import REPO, chart_spec, open_app, texts
 
 UPLOADER = "draw_upload_0"
 
@@ -170,11 +170,10 @@ def test_a_cvae_encodes_your_image_with_the_judges_class(app_env, tiny_checkpoin
 
 def test_the_upload_limit_in_the_server_config_is_the_one_images_enforces():
     import tomllib
-    from pathlib import Path
 
     from explorer.data import images
 
-    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] * 2**20 == images.MAX_BYTES
 
 

@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from hostile import make_hostile
+from helpers import APP
 
-APP = Path(__file__).resolve().parents[1] / "explorer" / "app.py"
 TIMEOUT = 60
 pytestmark = pytest.mark.slow  # one app run per hostile file, each followed by a good one
 

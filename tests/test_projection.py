@@ -12,9 +12,10 @@ import pytest
 from explorer.maps import projection, umap_layout
 from explorer.maps.projection import METHODS, ProjectionError, load_cached, place, project, trustworthiness
 from fresh_python import last_line
+from helpers import REPO
 
 N_PER_BLOB, DIM = 100, 5
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 def blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

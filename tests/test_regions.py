@@ -6,7 +6,6 @@ real digits test set (360 images).
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,9 @@ from explorer.figures import plots
 from explorer.maps import projection, regions
 from explorer.checkpoints import load_checkpoint
 from explorer.data import load_dataset
+from helpers import REPO
 
-SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "digits"
+SHIPPED = REPO / "checkpoints" / "digits"
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +159,10 @@ def test_place_and_unplace_share_one_nearest_neighbour_rule():
     w = 1 / np.take_along_axis(d, near, 1)
     want = (w[:, :, None] * values[near]).sum(1) / w.sum(1, keepdims=True)
     assert np.allclose(nearest_mean(queries, points, values, k=4), want)
+    # and both directions of a t-SNE-like map go through it
+    proj = projection.Projection(coords=values.astype(np.float32), method="tsne", params={}, key="k", seconds=0.0,
+                                 from_cache=True)
+    assert np.allclose(projection.place(proj, points, queries[:7], k=4), nearest_mean(queries[:7], points, values, k=4),
+                       atol=1e-5)
+    assert np.allclose(regions.unplace(proj, points, values[:7] + 0.01, k=4),
+                       nearest_mean(values[:7] + 0.01, values, points, k=4), atol=1e-5)

@@ -4,7 +4,6 @@ as the libraries' defaults. Plus the cache key's algorithm version."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,9 @@ import pytest
 from explorer.maps import projection, tsne, umap_layout
 from explorer.maps.projection import project, trustworthiness
 from fresh_python import last_line
+from helpers import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 VAE = ROOT / "checkpoints" / "fashion-mnist" / "vae-16d"
 N_CODES = 2000
 

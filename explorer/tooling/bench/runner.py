@@ -110,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     settings = Settings(repeats=args.repeats, quick=args.quick, users=args.users)
-    result = run(groups, settings, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    try:
+        result = run(groups, settings, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     text = json.dumps(result, indent=2)
     if args.out:
         from explorer.core.atomic import write_text
