@@ -1,4 +1,5 @@
-"""Whether another process is still running (for leftovers of killed saves and background runs)."""
+"""Processes as Linux /proc shows them: whether one still runs (leftovers of killed saves and
+background runs), and the one parser of /proc/<pid>/stat (the tooling reads trees and CPU with it)."""
 from __future__ import annotations
 
 import os
@@ -10,9 +11,8 @@ def pid_alive(pid: int | None) -> bool:
     if pid is None or pid == os.getpid():
         return True
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
+        if stat_fields(pid)[0] == "Z":
+            return False
     except (OSError, IndexError):
         pass
     try:
@@ -22,3 +22,10 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def stat_fields(pid: int | str) -> list[str]:
+    """/proc/<pid>/stat after the command name (which may hold spaces and parentheses): field 3
+    (the state) onwards. OSError when there is no such process or no /proc."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+        return f.read().rsplit(")", 1)[1].split()

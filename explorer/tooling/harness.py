@@ -6,7 +6,8 @@ the tests that start a server, and scripts/screenshots.py.
 - a browser: Debian's headless Chromium through Playwright (/usr/bin/chromium, or
   $EXPLORER_CHROMIUM; Playwright's own browser download is not used), with the one list of flags;
 - the JavaScript snippets that say what a page has drawn;
-- the one reader of Linux /proc: a process tree's pids, memory and CPU time, listening sockets.
+- readers of Linux /proc for a process tree's pids, memory and CPU time and listening sockets
+  (parsing /proc/<pid>/stat with explorer/core/procs.stat_fields, the one parser of it).
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from explorer.core.procs import stat_fields
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "explorer" / "app.py"
@@ -189,11 +192,6 @@ POINT_JS = """() => {
 
 # ---------------------------------------------------------------- Linux /proc
 
-def _stat_fields(pid: int | str) -> list[str]:
-    """/proc/<pid>/stat after the command name (which may hold spaces): fields 3 onwards."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
 def tree_pids(root: int) -> list[int]:
     """`root` and all its descendants."""
     children: dict[int, list[int]] = {}
@@ -201,7 +199,7 @@ def tree_pids(root: int) -> list[int]:
         if not d.name.isdigit():
             continue
         try:
-            ppid = int(_stat_fields(d.name)[1])
+            ppid = int(stat_fields(d.name)[1])
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(d.name))
@@ -231,7 +229,7 @@ def tree_rss_mb(root: int) -> tuple[float, float]:
 def process_cpu_s(pid: int) -> float:
     """User plus system CPU seconds of one process so far, 0.0 when unreadable."""
     try:
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
