@@ -19,7 +19,7 @@ none of that is needed:
   pieces, which has no single spectral layout, starts from the codes' PCA plane instead;
 - the layout is optimised by the same per-edge stochastic gradient descent with negative
   sampling, in one small numba function compiled once and cached on disk
-  (cache=True: in explorer/__pycache__, or under $NUMBA_CACHE_DIR when that is set),
+  (cache=True: in explorer/maps/__pycache__, or under $NUMBA_CACHE_DIR when that is set),
   single-threaded, its random numbers from the seed: the same seed gives the same map.
 
 Two settings differ from umap-learn's defaults: 10 negative samples per positive one
