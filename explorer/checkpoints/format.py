@@ -8,7 +8,6 @@ the model the config describes, from the safetensors header, before reading any.
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -25,6 +24,7 @@ from explorer.checkpoints.paths import check_members
 from explorer.checkpoints.recovery import recover_interrupted, replacing_dir
 from explorer.core.atomic import write_json, write_text
 from explorer.core.config import ConfigError, ModelConfig, TrainConfig
+from explorer.core.jsonfile import read_json
 from explorer.core.state import TrainState
 
 if TYPE_CHECKING:  # torch is imported where weights are read or written: listing and
@@ -162,13 +162,7 @@ def read_config(path: Path) -> dict[str, Any]:
     check_members(path)
     if not cfg_path.is_file():
         raise CheckpointError(f"{path} is not a checkpoint: it has no {CONFIG_FILE}")
-    size = cfg_path.stat().st_size
-    if size > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{cfg_path} is {size} bytes, too large for a checkpoint config")
-    try:
-        raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{cfg_path} is not valid JSON ({e})") from e
+    raw = read_json(cfg_path, what="a checkpoint config", max_bytes=MAX_CONFIG_BYTES, error=CheckpointError)
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_path} is not a Latent Explorer checkpoint config (expected format {FORMAT!r})")
     return raw
@@ -197,9 +191,10 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         raise CheckpointError(f"{cfg_path}: bad training state or history ({e})") from e
     metrics = {}
     if (path / METRICS_FILE).is_file():
-        try:
-            metrics = json.loads((path / METRICS_FILE).read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        try:  # figures that cannot be read are figures not there: `evaluate` writes them again
+            metrics = read_json(path / METRICS_FILE, what="a checkpoint's figures", max_bytes=MAX_CONFIG_BYTES,
+                                error=CheckpointError)
+        except CheckpointError:
             metrics = {}
     ckpt = Checkpoint(path=path, model_cfg=model_cfg, train_cfg=train_cfg, dataset=str(raw.get("dataset", "")),
                       state=state, metrics=metrics if isinstance(metrics, dict) else {},
