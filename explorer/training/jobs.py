@@ -34,6 +34,7 @@ import numpy as np
 from explorer.core.atomic import write_text
 from explorer.core.errors import ExplorerError
 from explorer.core.jsonfile import parse_json, read_json
+from explorer.core.npyfile import load_npz
 from explorer.core.procs import pid_alive
 
 SPEC_FILE = "spec.json"
@@ -296,10 +297,9 @@ def read_snapshot(run: Run, epoch: int | None = None) -> dict[str, np.ndarray] |
     if not epochs:
         return None
     epoch = epochs[-1] if epoch is None else epoch
-    try:
-        with np.load(snapshot_path(run.dir, epoch), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError):
+    try:  # declared sizes checked before numpy allocates (a damaged file is no snapshot, not a crash)
+        return load_npz(snapshot_path(run.dir, epoch), error=JobError)
+    except JobError:
         return None
 
 
