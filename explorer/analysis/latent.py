@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer.analysis.errors import AnalysisError
+from explorer.core.finite import non_finite_count
 from explorer.core.kinds import is_conditional
 from explorer.models import bernoulli_nll
 
@@ -62,7 +64,19 @@ def _check_images(model: nn.Module, images) -> np.ndarray:
     shape = _image_shape(model)
     if images.ndim != 4 or tuple(images.shape[1:]) != shape:
         raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}) for this model, got {images.shape}")
+    if non_finite_count(images):
+        raise AnalysisError(f"the images hold {non_finite_count(images):,} NaN or infinite values; "
+                            "give intensities in [0, 1]")
     return images
+
+
+def _finite_output(model: nn.Module, out: np.ndarray, what: str) -> np.ndarray:
+    """`out` when every value is finite; else AnalysisError: the model, not the input, is at fault."""
+    bad = non_finite_count(out)
+    if bad:
+        raise AnalysisError(f"the {model.cfg.kind} model produced {bad:,} non-finite {what} (NaN or infinity); "
+                            "its weights are damaged or its training diverged: retrain it or load another checkpoint")
+    return out
 
 
 # ---------------------------------------------------------------- encode / decode
@@ -84,7 +98,8 @@ def encode(model: nn.Module, images: np.ndarray, labels=None,
     if not mus:
         d = model.cfg.latent_dim
         return np.zeros((0, d), np.float32), np.zeros((0, d), np.float32)
-    return np.concatenate(mus), np.concatenate(logvars)
+    mu, logvar = np.concatenate(mus), np.concatenate(logvars)
+    return _finite_output(model, mu, "codes"), _finite_output(model, logvar, "log-variances")
 
 
 @torch.no_grad()
@@ -92,6 +107,8 @@ def _decode_logits(model: nn.Module, z: np.ndarray, labels=None, batch_size: int
     z = np.asarray(z, dtype=np.float32)
     if z.ndim != 2 or z.shape[1] != model.cfg.latent_dim:
         raise ValueError(f"codes must have shape (N, {model.cfg.latent_dim}), got {z.shape}")
+    if non_finite_count(z):
+        raise AnalysisError(f"the codes hold {non_finite_count(z):,} NaN or infinite values; give finite codes")
     y = _labels_for(model, labels, len(z))
     for zb, yb in batches(z, y, batch_size, model_device(model)):
         yield model.decode(zb, yb)
@@ -104,7 +121,7 @@ def decode(model: nn.Module, z: np.ndarray, labels=None, batch_size: int = 1000)
     `labels` (cvae only) may be one int for every code or an array of N ints."""
     model.eval()
     out = [_numpy(torch.sigmoid(logits)) for logits in _decode_logits(model, z, labels, batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, *_image_shape(model)), np.float32)
+    return _finite_output(model, np.concatenate(out), "pixels") if out else np.zeros((0, *_image_shape(model)), np.float32)
 
 
 def reconstruct(model: nn.Module, images: np.ndarray, labels=None) -> np.ndarray:
@@ -279,6 +296,7 @@ def classify(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> tu
     out = [_numpy(torch.softmax(model.classify(xb).float(), dim=1))
            for xb, _ in batches(images, None, batch_size, model_device(model))]
     proba = np.concatenate(out) if out else np.zeros((0, model.cfg.num_classes), np.float32)
+    _finite_output(model, proba, "class probabilities")
     return proba.argmax(1).astype(np.int64), proba
 
 

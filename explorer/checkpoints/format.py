@@ -8,7 +8,7 @@ the model the config describes, from the safetensors header, before reading any.
 """
 from __future__ import annotations
 
-import json
+import math
 import os
 import platform
 import time
@@ -25,6 +25,9 @@ from explorer.checkpoints.paths import check_members
 from explorer.checkpoints.recovery import recover_interrupted, replacing_dir
 from explorer.core.atomic import write_json, write_text
 from explorer.core.config import ConfigError, ModelConfig, TrainConfig
+from explorer.core.finite import non_finite_count
+from explorer.core.jsonfile import read_json
+from explorer.core.limits import check_declared
 from explorer.core.state import TrainState
 
 if TYPE_CHECKING:  # torch is imported where weights are read or written: listing and
@@ -162,13 +165,7 @@ def read_config(path: Path) -> dict[str, Any]:
     check_members(path)
     if not cfg_path.is_file():
         raise CheckpointError(f"{path} is not a checkpoint: it has no {CONFIG_FILE}")
-    size = cfg_path.stat().st_size
-    if size > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{cfg_path} is {size} bytes, too large for a checkpoint config")
-    try:
-        raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{cfg_path} is not valid JSON ({e})") from e
+    raw = read_json(cfg_path, what="a checkpoint config", max_bytes=MAX_CONFIG_BYTES, error=CheckpointError)
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_path} is not a Latent Explorer checkpoint config (expected format {FORMAT!r})")
     return raw
@@ -197,9 +194,10 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         raise CheckpointError(f"{cfg_path}: bad training state or history ({e})") from e
     metrics = {}
     if (path / METRICS_FILE).is_file():
-        try:
-            metrics = json.loads((path / METRICS_FILE).read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        try:  # figures that cannot be read are figures not there: `evaluate` writes them again
+            metrics = read_json(path / METRICS_FILE, what="a checkpoint's figures", max_bytes=MAX_CONFIG_BYTES,
+                                error=CheckpointError)
+        except CheckpointError:
             metrics = {}
     ckpt = Checkpoint(path=path, model_cfg=model_cfg, train_cfg=train_cfg, dataset=str(raw.get("dataset", "")),
                       state=state, metrics=metrics if isinstance(metrics, dict) else {},
@@ -247,6 +245,8 @@ def _load_model(path: Path, model_cfg: ModelConfig, device: torch.device) -> nn.
                     raise CheckpointError(f"{weights_path}: tensor {k} has dtype {header[k][1]}, "
                                           "expected floating point")
             weights = {k: f.get_tensor(k) for k in expected}
+        _check_finite(weights_path, weights, "the model it describes would draw NaN images; retrain it or "
+                                             "load another checkpoint")
     except CheckpointError:
         raise
     except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
@@ -263,10 +263,30 @@ def _load_optimizer(path: Path, raw: dict) -> dict | None:
         return None
     try:
         with safe_open(opt_path, framework="pt", device="cpu") as f:
+            declared = sum(math.prod(f.get_slice(k).get_shape()) * _itemsize(f.get_slice(k).get_dtype())
+                           for k in f.keys())
+            check_declared(declared, opt_path.stat().st_size, str(opt_path), error=CheckpointError)
             tensors = {k: f.get_tensor(k) for k in f.keys()}
+        _check_finite(opt_path, tensors, "resuming from it would train on NaN; train a new run instead")
         return _unflatten_optimizer(tensors, raw["optimizer"])
-    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError) as e:
+    except CheckpointError:
+        raise
+    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{opt_path} could not be read ({e}); resume is not possible from it") from e
+
+
+def _check_finite(file: Path, tensors: dict, what_to_do: str) -> None:
+    """CheckpointError naming `file` and its tensors that hold NaN or infinity."""
+    bad = sorted(k for k, t in tensors.items() if non_finite_count(t))
+    if bad:
+        raise CheckpointError(f"{file}: tensor{'s' if len(bad) > 1 else ''} {_few(bad)} hold NaN or infinite "
+                              f"values; {what_to_do}")
+
+
+def _itemsize(dtype: str) -> int:
+    """Bytes per element of a safetensors dtype name (F32, BF16, I64, BOOL, F8_E4M3, ...)."""
+    digits = "".join(ch for ch in dtype.split("_")[0] if ch.isdigit())
+    return max(1, int(digits) // 8) if digits else 1
 
 
 def _few(items: list[str], n: int = 4) -> str:

@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+from explorer.core.errors import ExplorerError
+
 FORMAT = "latent-explorer/1"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -17,5 +19,5 @@ METRICS_FILE = "metrics.json"
 CARD_FILE = "README.md"
 
 
-class CheckpointError(Exception):
+class CheckpointError(ExplorerError):
     """A directory that is not a loadable checkpoint; the message names the file and the problem."""

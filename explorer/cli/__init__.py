@@ -17,17 +17,14 @@ __all__ = ["main", "build_parser", "UserError", "EXIT_USAGE"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from explorer.checkpoints import CheckpointError
-    from explorer.core.config import ConfigError
-    from explorer.data import DataError
-    from explorer.training.device import DeviceError
+    from explorer.core.errors import ExplorerError
 
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card
     try:
         check_paths(args)
         return args.func(args)
-    except (UserError, CheckpointError, DataError, ConfigError, DeviceError) as e:
+    except ExplorerError as e:  # every layer's error: one line, what was wrong and what to do
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

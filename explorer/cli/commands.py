@@ -10,6 +10,8 @@ import numpy as np
 
 from explorer.cli.common import UserError
 from explorer.core.atomic import replacing
+from explorer.core.finite import non_finite_count
+from explorer.core.npyfile import load_npy
 from explorer.core.kinds import is_conditional
 from explorer.training.evaluate import run_evaluate
 
@@ -41,6 +43,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"--label only applies to a cvae; {args.checkpoint} is a {ckpt.kind}, which has no labels "
                         "to condition on (leave --label out to sample from the prior)")
     images = sample_images(ckpt.model, args.n, label=args.label, seed=args.seed).astype(np.float32)
+    _check_finite(images, args.checkpoint)
     _save_npy(args.out, images)
     print(f"wrote {images.shape[0]} images of shape {tuple(images.shape[1:])} to {args.out}")
     return 0
@@ -53,14 +56,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     if ckpt.kind not in ("classifier", "hybrid"):
         raise UserError(f"{args.checkpoint} is a {ckpt.kind}; predict needs a classifier or hybrid checkpoint")
-    try:
-        images = np.load(args.images, allow_pickle=False)
-    except FileNotFoundError:
-        raise UserError(f"--images {args.images}: no such file")
-    except (ValueError, OSError) as e:
-        raise UserError(f"--images {args.images} is not a readable .npy array ({e})")
-    if not isinstance(images, np.ndarray):  # np.load opens an .npz archive whatever the file is called
-        raise UserError(f"--images {args.images} is not a readable .npy array (it is an .npz archive)")
+    images = load_npy(args.images, f"--images {args.images}", error=UserError)  # its declared size checked first
     shape = tuple(ckpt.model_cfg.image_shape)
     if images.ndim != 4 or tuple(images.shape[1:]) != shape:
         raise UserError(f"--images {args.images} has shape {images.shape}; this model needs (N, {', '.join(map(str, shape))})")
@@ -68,10 +64,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UserError(f"--images {args.images} has dtype {images.dtype}; expected float32 intensities in [0, 1]")
     if images.size and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 1):
         raise UserError(f"--images {args.images} has values outside [0, 1] (or NaN); scale intensities to [0, 1]")
-    pred = predict_proba(ckpt.model, images.astype(np.float32)).argmax(1).astype(np.int64)
+    proba = predict_proba(ckpt.model, images.astype(np.float32))
+    _check_finite(proba, args.checkpoint)
+    pred = proba.argmax(1).astype(np.int64)
     _save_npy(args.out, pred)
     print(f"wrote {len(pred)} predictions to {args.out}")
     return 0
+
+
+def _check_finite(outputs: np.ndarray, checkpoint: str) -> None:
+    """Nothing non-finite is ever written: a NaN image or probability is the model's fault, not an answer."""
+    bad = non_finite_count(outputs)
+    if bad:
+        raise UserError(f"the model in {checkpoint} produced {bad:,} non-finite values (NaN or infinity), so "
+                        "nothing was written; its weights are damaged or it diverged: retrain it or use another checkpoint")
 
 
 def _save_npy(path: str, array: np.ndarray) -> None:

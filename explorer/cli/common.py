@@ -4,10 +4,12 @@ from __future__ import annotations
 import argparse
 import re
 
+from explorer.core.errors import ExplorerError
+
 EXIT_USAGE = 2
 
 
-class UserError(Exception):
+class UserError(ExplorerError):
     """A mistake in what was asked for; printed as one line, exit status 2."""
 
 

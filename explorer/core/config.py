@@ -6,7 +6,9 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+from explorer.core.errors import ExplorerError
 from explorer.core.kinds import MODEL_KINDS, VAE_KINDS
+
 
 # Bounds that keep a hostile or mistyped config from allocating absurd tensors.
 MAX_LATENT_DIM = 512
@@ -15,7 +17,7 @@ MAX_IMAGE_SIDE = 128
 MAX_CLASSES = 1000
 
 
-class ConfigError(ValueError):
+class ConfigError(ExplorerError, ValueError):
     """A config that names an unknown option or an impossible size."""
 
 

@@ -7,8 +7,10 @@ decoded datasets of explorer/data/loader.py) keys its files with `key()`, reads 
 
 - A key is a hex digest over parts hashed in order; each cache passes the parts, hash and
   length it has always used, so files written by earlier versions keep their names.
-- A read never unpickles, and any file it cannot use (missing, truncated, foreign) is a
-  miss (None), never an error: a cache only costs time.
+- A read never unpickles, checks every declared array size against the bytes there and the
+  memory budget before allocating (explorer/core/npyfile.py), and any file it cannot use
+  (missing, truncated, foreign, declaring more than it holds, or holding a NaN or an infinity,
+  which nothing the app caches should) is a miss (None), never an error: a cache only costs time.
 - A write is atomic (explorer/core/atomic.py): a reader sees the old file or the new one.
 """
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from explorer.core.atomic import replacing
+from explorer.core.finite import all_finite
+from explorer.core.npyfile import load_npy, load_npz
 
 
 def array_header(a: np.ndarray) -> str:
@@ -58,10 +62,10 @@ def blake2b_64() -> Any:
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
     """Every array in a .npz cache file, or None when it cannot be used. Never unpickles."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {name: np.asarray(z[name]) for name in z.files}
+        arrays = load_npz(path)
     except Exception:  # missing, truncated, foreign or holding objects: a miss, never a crash
         return None
+    return arrays if all_finite(*arrays.values()) else None
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
@@ -73,9 +77,10 @@ def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
 def read_npy(path: str | os.PathLike) -> np.ndarray | None:
     """The array in a .npy cache file, or None when it cannot be used. Never unpickles."""
     try:
-        return np.load(path, allow_pickle=False)
+        array = load_npy(path, str(path))
     except Exception:  # missing, truncated or foreign: a miss
         return None
+    return array if all_finite(array) else None
 
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:

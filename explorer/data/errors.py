@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from explorer.core.errors import ExplorerError
 
-class DataError(Exception):
+
+class DataError(ExplorerError):
     """A dataset could not be found, read, validated or downloaded.
 
     The message names the file, says what is wrong with it, and lists the ways to

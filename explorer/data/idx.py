@@ -9,6 +9,7 @@ labels (magic 0x00000801, N). A path ending in ``.gz`` is gzip-compressed.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -101,7 +102,7 @@ def read_idx(path: str | os.PathLike, hint: str | None = None) -> np.ndarray:
     data = _read_bytes(path, hint)
     dims = _parse_header(path, data, hint)
     header_size = 4 + 4 * len(dims)
-    expected = header_size + int(np.prod(dims, dtype=np.int64))
+    expected = header_size + math.prod(dims)  # Python ints: np.prod in int64 wraps for dims near 2**32
     if len(data) != expected:
         shape = " x ".join(str(d) for d in dims)
         what = "truncated" if len(data) < expected else "trailing bytes after the data"

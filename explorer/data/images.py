@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
+from explorer.core.errors import ExplorerError
+
 MAX_BYTES = 5 * 1024 * 1024      # as server.maxUploadSize in .streamlit/config.toml
 MAX_PIXELS = 24_000_000          # 6000 x 4000; an RGBA copy of it is 96 MB
 MIN_SIDE = 8
@@ -40,7 +42,7 @@ FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP")
 INK_THRESHOLD = 0.2              # after scaling, pixels above this count as ink (for the crop)
 
 
-class ImageError(ValueError):
+class ImageError(ExplorerError, ValueError):
     """An image that cannot be used; the message says why and what to do instead."""
 
 

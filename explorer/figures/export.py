@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from explorer.core.errors import ExplorerError
 from explorer.figures import plots
 
 GIF_FRAME_MS = 250      # per frame: a path of 11 frames plays in under 3 s
@@ -22,7 +23,7 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stab
 CSV_COLUMNS = ("index", "x", "y", "true_label", "true_class", "predicted_label", "predicted_class")
 
 
-class ExportError(Exception):
+class ExportError(ExplorerError):
     """An export that cannot be made; the message says what is missing and what to do."""
 
 

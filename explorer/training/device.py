@@ -6,10 +6,12 @@ from collections.abc import Mapping
 
 import torch
 
+from explorer.core.errors import ExplorerError
+
 AMP_ENV = "EXPLORER_AMP"  # "0" (or false/no/off): every run trains in float32, whatever its config says
 
 
-class DeviceError(ValueError):
+class DeviceError(ExplorerError, ValueError):
     """A device that was asked for but is not there."""
 
 

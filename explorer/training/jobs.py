@@ -32,6 +32,9 @@ from typing import Any
 import numpy as np
 
 from explorer.core.atomic import write_text
+from explorer.core.errors import ExplorerError
+from explorer.core.jsonfile import parse_json, read_json
+from explorer.core.npyfile import load_npz
 from explorer.core.procs import pid_alive
 
 SPEC_FILE = "spec.json"
@@ -40,10 +43,11 @@ CANCEL_FILE = "cancel"
 LOG_FILE = "log.txt"
 SNAPSHOTS = "snapshots"
 ACTIVE = ("starting", "running", "evaluating")
+MAX_RUN_JSON_BYTES = 16 * 1024 * 1024  # a status holds the history of every epoch: a few kB each
 MAX_ACTIVE = 2          # runs at once on one machine: more would only slow every one of them
 
 
-class JobError(ValueError):
+class JobError(ExplorerError, ValueError):
     """A run that cannot be started (bad settings, name taken, too many runs); says what to do."""
 
 
@@ -64,7 +68,17 @@ class JobSpec:
 
     @classmethod
     def from_json(cls, text: str) -> "JobSpec":
-        raw = json.loads(text)
+        return cls.from_dict(parse_json(text, what="a run's spec", error=JobError))
+
+    @classmethod
+    def read(cls, path: Path) -> "JobSpec":
+        """The spec in `path` (a run's spec.json); JobError when it cannot be read."""
+        return cls.from_dict(read_json(path, what="a run's spec", max_bytes=MAX_RUN_JSON_BYTES, error=JobError))
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> "JobSpec":
+        if not isinstance(raw, dict):
+            raise JobError(f"a run's spec must be a JSON object, not {type(raw).__name__}")
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
 
 
@@ -122,9 +136,9 @@ def _plain(o: Any) -> Any:
 
 def _read_json(path: Path) -> dict:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_json(path, what="a run's status", max_bytes=MAX_RUN_JSON_BYTES, error=JobError)
         return raw if isinstance(raw, dict) else {}
-    except (OSError, ValueError):
+    except JobError:  # missing, half-made or damaged: no status yet
         return {}
 
 
@@ -215,8 +229,8 @@ def get(run_id: str, root: Path | None = None) -> Run:
         raise JobError(f"no run {run_id!r}")
     run_dir = root / run_id
     try:
-        spec = JobSpec.from_json((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError) as e:
+        spec = JobSpec.read(run_dir / SPEC_FILE)
+    except (JobError, TypeError) as e:
         raise JobError(f"no run {run_id!r} in {root}") from e
     status = _read_json(run_dir / STATUS_FILE)
     run = Run(id=run_id, dir=run_dir, spec=spec, status=status)
@@ -283,10 +297,9 @@ def read_snapshot(run: Run, epoch: int | None = None) -> dict[str, np.ndarray] |
     if not epochs:
         return None
     epoch = epochs[-1] if epoch is None else epoch
-    try:
-        with np.load(snapshot_path(run.dir, epoch), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError):
+    try:  # declared sizes checked before numpy allocates (a damaged file is no snapshot, not a crash)
+        return load_npz(snapshot_path(run.dir, epoch), error=JobError)
+    except JobError:
         return None
 
 

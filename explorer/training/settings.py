@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.core.config import ConfigError, ModelConfig, TrainConfig
+from explorer.core.errors import ExplorerError
 from explorer.data import get_spec
 from explorer.training.jobs import JobSpec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a checkpoint name: one safe path part
 
 
-class SettingsError(ValueError):
+class SettingsError(ExplorerError, ValueError):
     """Settings that cannot be trained; the message says what to change."""
 
 

@@ -92,7 +92,7 @@ class _Watch:
 def run_child(run_dir: Path) -> int:
     """The child process: train as the spec says, reporting through files. Returns an exit status."""
     run_dir = Path(run_dir)
-    spec = JobSpec.from_json((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    spec = JobSpec.read(run_dir / SPEC_FILE)
     base = read_status(run_dir)
     rep = _Reporter(run_dir, {**base, "state": "starting", "pid": os.getpid(), "owner": spec.owner,
                                "message": "loading the data..."})

@@ -1,0 +1,13 @@
+"""The one base of every error the app means a person to read.
+
+Each layer raises its own subclass (ConfigError, DataError, CheckpointError, AnalysisError,
+ProjectionError, DeviceError, SettingsError, JobError, UserError, ...), with a message that
+says what was wrong and what to do. The entry points turn any ExplorerError into that one
+message: the CLI prints `error: <message>` and exits with status 2; the app shows it on the
+page. Anything else that escapes is a bug, not a user's mistake.
+"""
+from __future__ import annotations
+
+
+class ExplorerError(Exception):
+    """A failure a person can act on; str(e) is the whole message (what was wrong, what to do)."""
