@@ -6,6 +6,7 @@ Plain helpers (the tiny model, synthetic data, reading an AppTest page) are in t
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -108,10 +109,20 @@ def explorer_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, P
 # ---------------------------------------------------------------- the app tests' checkpoints
 
 @pytest.fixture(scope="session")
-def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A checkpoint root with the tiny checkpoints of helpers.build_tiny_checkpoints, built once
-    per test session. Treat it as read-only: copy it to change it."""
-    return build_tiny_checkpoints(tmp_path_factory.mktemp("ui-checkpoints"))
+def tiny_checkpoints_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny checkpoints of helpers.build_tiny_checkpoints, trained once per test session.
+    Never handed to the app: `tiny_checkpoints` copies it."""
+    return build_tiny_checkpoints(tmp_path_factory.mktemp("ui-checkpoints-built"))
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoints(tiny_checkpoints_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint root holding a copy of the session's tiny checkpoints, one per test module:
+    the app writes into it (maps into a checkpoint's projections/, runs into the first root), so
+    one module's pages never see another module's maps or runs."""
+    root = tmp_path_factory.mktemp("ui-checkpoints")
+    shutil.copytree(tiny_checkpoints_built, root, dirs_exist_ok=True)
+    return root
 
 
 @pytest.fixture

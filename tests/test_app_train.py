@@ -3,6 +3,7 @@ two sessions apart, and the compare page. Runs train real (small) models on digi
 child process, so these tests are marked slow."""
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -15,9 +16,14 @@ from helpers import APP, texts
 
 
 @pytest.fixture
-def train_env(app_env, tmp_path, monkeypatch):
+def train_env(app_env, tiny_checkpoints, tmp_path, monkeypatch):
+    """The app on a copy of the tiny checkpoints (runs write new ones into the first root; the
+    session's own tiny checkpoints stay as every other test expects them)."""
+    root = tmp_path / "checkpoints"
+    shutil.copytree(tiny_checkpoints, root)
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(root))
     monkeypatch.setenv("EXPLORER_RUNS_DIR", str(tmp_path / "runs"))
-    yield {**app_env, "EXPLORER_RUNS_DIR": str(tmp_path / "runs")}
+    yield {**app_env, "EXPLORER_CHECKPOINTS": str(root), "EXPLORER_RUNS_DIR": str(tmp_path / "runs")}
     for run in jobs.list_runs(tmp_path / "runs"):  # no run outlives its test
         if run.active:
             jobs.cancel(run)
@@ -93,7 +99,7 @@ def test_bad_settings_are_messages_and_start_nothing(train_env):
 
 
 @pytest.mark.slow
-def test_train_from_the_page_watch_it_cancel_resume_and_open_it(train_env, tiny_checkpoints):
+def test_train_from_the_page_watch_it_cancel_resume_and_open_it(train_env):
     at = train_page()
     run = start(at, "mine", epochs=300)
     assert at.query_params["run"] == run.id
@@ -156,7 +162,7 @@ def test_a_link_with_the_run_reopens_it_in_a_new_session(train_env):
     assert "linked" in texts(other) and "Finished" in texts(other)
 
 
-def test_compare_shows_two_checkpoints_side_by_side(train_env, tiny_checkpoints):
+def test_compare_shows_two_checkpoints_side_by_side(train_env):
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.session_state["map_method"] = "pca"
     at.run()
@@ -168,7 +174,7 @@ def test_compare_shows_two_checkpoints_side_by_side(train_env, tiny_checkpoints)
     assert list(table.index[:3]) == ["kind", "latent dimensions", "beta"] and table.shape[1] == 2
     specs = [c.proto.spec for c in at.get("plotly_chart")]
     assert len(specs) >= 3 and "collapsed below this" in specs[2]
-    b.set_value(tiny_checkpoints / "digits" / "hybrid-10d").run()
+    b.set_value(Path(train_env["EXPLORER_CHECKPOINTS"]) / "digits" / "hybrid-10d").run()
     assert "hybrid" in at.dataframe[0].value.to_string()
 
 
