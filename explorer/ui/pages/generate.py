@@ -12,13 +12,13 @@ import streamlit as st
 
 from explorer.analysis import latent
 from explorer.figures import plots
-from explorer.ui import cache, exports, help
+from explorer.ui import cache, exports, help, urlstate
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.widgets import big, guarded, scale_for, show_in, strip
 
 SLIDERS = 4       # latent sliders for the top dimensions by KL
 PER_CLASS = 8     # samples per class in the grid
-SEED = "gen_seed"
+SEED = urlstate.GEN_SEED  # in the link as `seed`
 
 
 def reseed() -> None:
@@ -48,11 +48,14 @@ def make_one(ctx: Context, seed: int, order: np.ndarray, kl: np.ndarray) -> None
         for d, key in zip(dims, keys):
             st.session_state[key] = round(float(np.clip(base[d], -3.5, 3.5)), 2)
         st.session_state["gen_sig"] = sig
+    urlstate.take_codes("gz", dict(zip(dims, keys)), {d: (-3.5, 3.5) for d in dims})
     controls, image = st.columns([3, 2], gap="large")
     z = base.copy()
     with controls:
         for d, key in zip(dims, keys):
             z[d] = st.slider(f"z{d} · KL {kl[d]:.2f}", -3.5, 3.5, step=0.05, key=key, format="%.2f")
+        urlstate.put_codes("gz", {d: z[d] for d in dims
+                                  if abs(z[d] - round(float(np.clip(base[d], -3.5, 3.5)), 2)) > 1e-6})
         st.caption(("A cvae: the class is an input, the code is the style. "
                     if ctx.conditional else
                     "A plain VAE has no class input: this is the chosen class's mean code, moved by the sliders. ")

@@ -1,0 +1,78 @@
+"""A shared link reopens what was shown, or says plainly what it could not keep (issue 18):
+Traverse's and Generate's sliders, Generate's seed, a large map selection. Tiny checkpoints."""
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from helpers import APP, texts
+
+TIMEOUT = 60
+
+
+def run_app(query: dict, page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state["map_method"] = "pca"
+    at.query_params.update(query)
+    if page:  # the link's path: the page opens on the first run, as in a browser
+        at.switch_page(f"ui/pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def copy_link(at: AppTest) -> dict:
+    return {k: at.query_params[k] for k in at.query_params}
+
+
+def test_traverse_sliders_come_back_from_a_link(app_env):
+    at = run_app({"ckpt": "digits/hybrid-10d"}, "traverse")
+    at.segmented_control(key="trav_base").set_value("class").run()
+    slider = at.slider(key="trav_z1")
+    moved = round((slider.value + slider.max) / 2, 2)  # e.g. 0.91 -> 1.29
+    assert moved != slider.value
+    slider.set_value(moved).run()
+    link = copy_link(at)
+    assert link["z"] == f"1:{moved:g}"
+    link["trav_base"] = "Class mean"  # a bound widget: the browser writes it, AppTest does not
+    again = run_app(link, "traverse")
+    assert again.segmented_control(key="trav_base").value == "class"
+    assert again.slider(key="trav_z1").value == moved
+    assert not again.toast
+
+
+def test_a_traverse_value_out_of_range_is_clamped_and_said(app_env):
+    at = run_app({"ckpt": "digits/hybrid-10d", "trav_base": "Origin", "z": "2:99,x:1"}, "traverse")
+    assert at.slider(key="trav_z2").value == at.slider(key="trav_z2").max
+    said = at.toast[0].value
+    assert "z2 = 99 is outside its slider's range" in said and "slider values (`z`" in said
+
+
+def test_generate_seed_and_sliders_come_back(app_env):
+    at = run_app({"ckpt": "digits/cvae-4d"}, "generate")
+    at.button(key="gen_reseed").click().run()
+    at.button(key="gen_reseed").click().run()
+    key = next(s.key for s in at.slider if s.key.startswith("gen_z"))
+    at.slider(key=key).set_value(1.5).run()
+    link = copy_link(at)
+    assert link["seed"] == "2"
+    shown = [img.value for img in at.image]
+    again = run_app(link, "generate")
+    assert again.session_state["gen_seed"] == 2 and again.slider(key=key).value == 1.5
+    assert [img.value for img in again.image] == shown  # the same samples, the same image at the sliders
+
+
+def test_a_large_selection_comes_back_whole(app_env):
+    at = run_app({"ckpt": "digits/vae-2d"})
+    picked = list(range(1, 301))  # far more than the 50 a link used to keep (the digits test set has 360)
+    at.session_state["selected"], at.session_state["selected_for"] = picked, "digits"
+    at.run()
+    again = run_app(copy_link(at))
+    assert again.session_state["selected"] == picked
+    assert "**300 selected**" in texts(again)
+    assert not again.toast
+
+
+def test_a_selection_cut_short_says_so(app_env):
+    at = run_app({"ckpt": "digits/vae-2d", "sel": "1,2,3", "seln": "5000"})
+    assert at.session_state["selected"] == [1, 2, 3]
+    assert "keeps the first 3 of the 5,000 selected images" in at.toast[0].value
