@@ -76,3 +76,31 @@ def test_a_selection_cut_short_says_so(app_env):
     at = run_app({"ckpt": "digits/vae-2d", "sel": "1,2,3", "seln": "5000"})
     assert at.session_state["selected"] == [1, 2, 3]
     assert "keeps the first 3 of the 5,000 selected images" in at.toast[0].value
+
+
+# ---------------------------------------------------------------- uploads: said once, in the page (issue 18, item 7)
+
+def test_a_refused_upload_says_why_once_and_clears_the_previous_image(app_env):
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from helpers import open_app
+
+    picture = Image.new("L", (64, 64), 255)
+    ImageDraw.Draw(picture).line([(10, 10), (50, 54)], fill=0, width=8)
+    good = io.BytesIO()
+    picture.save(good, "PNG")
+    at = open_app("draw")
+    at.segmented_control(key="draw_source").set_value("upload").run()
+    at.file_uploader(key="draw_upload_0").set_value(("one.png", good.getvalue(), "image/png")).run()
+    assert "Showing your upload one.png." in texts(at)
+    big = b"\x89PNG" + b"\x00" * (6 * 2**20)                       # 6 MB: over the page's 5 MB
+    at.file_uploader(key="draw_upload_0").set_value(("huge.png", big, "image/png")).run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "huge.png" in errors[0] and "6.0 MB" in errors[0], errors
+    assert "Showing your upload one.png." not in texts(at)         # the old image is gone with it
+    assert at.file_uploader(key="draw_upload_1").value is None     # the refused file is not left listed
+    at.file_uploader(key="draw_upload_1").set_value(("notes.txt", b"plain words" * 20, "text/plain")).run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "notes.txt" in errors[0] and "not an image" in errors[0], errors
