@@ -2,6 +2,8 @@
 Traverse's and Generate's sliders, Generate's seed, a large map selection. Tiny checkpoints."""
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from helpers import APP, texts
@@ -104,3 +106,44 @@ def test_a_refused_upload_says_why_once_and_clears_the_previous_image(app_env):
     at.file_uploader(key="draw_upload_1").set_value(("notes.txt", b"plain words" * 20, "text/plain")).run()
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "notes.txt" in errors[0] and "not an image" in errors[0], errors
+
+
+# ---------------------------------------------------------------- Interpolate (issue 18, item 9)
+
+def test_interpolate_heading_names_only_flips_its_frames_show(app_env):
+    from explorer.data import get_spec
+
+    at = run_app({"ckpt": "digits/hybrid-10d", "a": "0", "b": "7", "interp_steps": "5"}, "interpolate")
+    heading = next(m.value for m in at.markdown if m.value.startswith("#### "))
+    frame_labels = set()
+    for t in at.select_slider(key="interp_t").options:                   # every frame, as the scrub shows it
+        at.select_slider(key="interp_t").set_value(float(t)).run()
+        caption = next(c for img in at.image for c in img.captions if c.startswith("t = "))
+        frame_labels.add(caption.split("CNN: ")[1].rsplit(" (", 1)[0])
+    flips = heading.removeprefix("#### ").split(" (between frames")[0]
+    named = {c for c in get_spec("digits").class_names if re.search(rf"\b{re.escape(c)} (to|between)\b|to {c} ", flips)}
+    assert named <= frame_labels, (heading, frame_labels)
+
+
+def test_your_image_as_an_endpoint_shows_in_the_boxes(app_env):
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from helpers import open_app
+
+    picture = Image.new("L", (64, 64), 255)
+    ImageDraw.Draw(picture).ellipse([12, 12, 52, 52], outline=0, width=8)
+    buf = io.BytesIO()
+    picture.save(buf, "PNG")
+    at = open_app("draw")
+    at.segmented_control(key="draw_source").set_value("upload").run()
+    at.file_uploader(key="draw_upload_0").set_value(("ring.png", buf.getvalue(), "image/png")).run()
+    at.button(key="draw_to_interp").click().run()
+    assert at.selectbox(key="interp_a_class").value is None          # not some test class
+    assert at.selectbox(key="interp_a_class").proto.placeholder == "Your image"
+    assert at.number_input(key="interp_a_nth").disabled
+    assert at.selectbox(key="interp_b_class").value is not None
+    at.switch_page("ui/pages/interpolate.py").run()                  # AppTest reruns the page it last opened
+    at.selectbox(key="interp_a_class").set_value(3).run()            # back to a test image of class 3
+    assert "**A**: test image #" in texts(at) and at.number_input(key="interp_a_nth").value == 1
