@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from helpers import APP, texts
@@ -147,3 +148,30 @@ def test_your_image_as_an_endpoint_shows_in_the_boxes(app_env):
     at.switch_page("ui/pages/interpolate.py").run()                  # AppTest reruns the page it last opened
     at.selectbox(key="interp_a_class").set_value(3).run()            # back to a test image of class 3
     assert "**A**: test image #" in texts(at) and at.number_input(key="interp_a_nth").value == 1
+
+
+# ---------------------------------------------------------------- Large type reaches charts and pictures (items 3, 4)
+
+def test_large_type_grows_chart_fonts_and_picture_captions(app_env):
+    import json
+
+    at = run_app({"ckpt": "digits/cvae-4d"}, "anomalies")
+    small = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["font"]["size"]
+    widths = [img.proto.imgs[0].url for img in at.image]
+    at.sidebar.toggle(key="big_type").set_value(True).run()
+    big = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["font"]["size"]
+    assert big >= 1.3 * small >= 1.3 * 16
+    assert [img.proto.imgs[0].url for img in at.image] != widths    # the captions drawn into images were redrawn
+
+
+def test_anomaly_rows_wrap_instead_of_shrinking_their_captions(app_env):
+    """16 captioned images in one picture would be shrunk to fit the column, and their captions
+    with it: they come in several pictures, each narrow enough to show unshrunk."""
+    from explorer.figures import plots
+    from explorer.ui.widgets import PAGE_PX
+
+    at = run_app({"ckpt": "digits/vae-2d", "anom_n": "16"}, "anomalies")
+    assert len(at.image) >= 4                              # two rows of 16 (worst, best), each wrapped
+    caption = "#359 · 9999 nats\n0\nCNN 0 (100%)"          # as wide as the page's captions get on digits
+    cols = PAGE_PX // (plots.image_grid(np.zeros((1, 1, 8, 8)), 1, [caption], scale=10, font_size=18).width + 4)
+    assert plots.image_grid(np.zeros((cols, 1, 8, 8)), cols, [caption] * cols, scale=10, font_size=18).width <= PAGE_PX
