@@ -168,13 +168,13 @@ def test_a_cvae_encodes_your_image_with_the_judges_class(app_env, tiny_checkpoin
     assert "The VAE's reconstruction" in shown
 
 
-def test_the_upload_limit_in_the_server_config_is_the_one_images_enforces():
+def test_the_server_lets_a_file_too_big_for_images_reach_the_page():
     import tomllib
 
     from explorer.data import images
 
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] * 2**20 == images.MAX_BYTES
+    assert config["server"]["maxUploadSize"] * 2**20 > images.MAX_BYTES  # so the page says why, in words
 
 
 def test_your_image_is_a_star_on_the_map_page(app_env):

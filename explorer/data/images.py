@@ -91,8 +91,8 @@ def decode(data: bytes, name: str = "the file") -> tuple[np.ndarray, list[str]]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=FORMATS)  # reads the header only
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{name} claims to be enormous ({e}); it is refused unread. "
-                         "Use an image of at most 6000 x 4000 pixels.") from e
+        raise ImageError(f"{name} says it is more than {MAX_PIXELS / 1e6:.0f} megapixels, far larger than a "
+                         "photo needs, so it was not opened. Use an image of at most 6000 x 4000 pixels.") from e
     except Exception as e:  # UnidentifiedImageError, or a header the plugin cannot parse
         raise ImageError(f"{name} is not an image this app can read. Choose a PNG or JPEG "
                          f"({', '.join(FORMATS)} are accepted).") from e

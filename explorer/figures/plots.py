@@ -50,7 +50,8 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
                selected: Sequence[int] | None = None, path: np.ndarray | None = None,
                marker: tuple[float, float] | None = None, title: str = "",
                backdrop: tuple[Image.Image, float, float, float, float] | None = None,
-               height: int = 600, axis_titles: tuple[str, str] | None = None) -> go.Figure:
+               height: int = 600, axis_titles: tuple[str, str] | None = None,
+               font_scale: float = 1.0) -> go.Figure:
     """WebGL scatter of the map, coloured by `color_by`:
 
     - "predicted" / "label": `values` are class indices; one trace per class, named by class.
@@ -60,7 +61,8 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
     Every point's `customdata` is its index into the test set (-1 on the path and marker
     traces, which are not test images). `selected` indices get a ring, `path` (M, 2) is
     drawn as a line with markers, `marker` (x, y) as a star, and `backdrop` (image, x0, x1,
-    y0, y1) as an image behind the points (a 2-D latent's decoded manifold)."""
+    y0, y1) as an image behind the points (a 2-D latent's decoded manifold). `font_scale`
+    grows every text (1.4 for a projector)."""
     coords = np.asarray(coords, dtype=np.float64)
     values = np.asarray(values)
     n = len(coords)
@@ -78,6 +80,8 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
     if marker is not None:
         _add_marker(fig, marker)
     _lay_out_map(fig, height, title, legend_title, axis_titles)
+    if font_scale != 1.0:  # e.g. Large type: axes, legend and title grow together
+        fig.update_layout(font_size=round(FONT_SIZE * font_scale), legend_font_size=round(FONT_SIZE * font_scale))
     if backdrop is not None:
         _add_backdrop(fig, backdrop)
     return fig
@@ -289,14 +293,15 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def image_grid(images: np.ndarray, ncols: int, captions: Sequence[str] | None = None, scale: int = 3,
-               pad: int = 2, highlight: Sequence[int] | None = None, font_size: int = 14) -> Image.Image:
+               pad: int = 2, highlight: Sequence[int] | None = None, font_size: int = 14,
+               cell_width: int = 0) -> Image.Image:
     """Tile (N, C, H, W) images in [0, 1] into one RGB image on white, `ncols` per row.
 
     Each image is upscaled `scale` times (nearest neighbour); cells are `pad` pixels apart
     and from the edge. Without captions the size is exactly
     (ncols * W * scale + (ncols + 1) * pad) x (rows * H * scale + (rows + 1) * pad).
     `captions` (one per image; "\\n" starts a second line) are drawn under each cell, and
-    cells are widened to fit them. `highlight` cells get a coloured border in the padding
+    cells are widened to fit them (and to `cell_width`, so that grids drawn apart line up). `highlight` cells get a coloured border in the padding
     (the padding grows to at least 3 px for it), e.g. where the CNN's label changes."""
     images = np.asarray(images)
     if images.ndim == 3:
@@ -319,6 +324,7 @@ def image_grid(images: np.ndarray, ncols: int, captions: Sequence[str] | None = 
         line_h = font_size + 4
         widths = [measure.textlength(line, font=font) for lines in cap_lines for line in lines]
         cell_w = max(w, int(np.ceil(max(widths, default=0))) + 4)
+    cell_w = max(cell_w, int(cell_width))
     cap_h = line_h * max(len(lines) for lines in cap_lines) + 2 if cap_lines else 0
     cell_h = h + cap_h
     canvas = Image.new("RGB", (ncols * cell_w + (ncols + 1) * pad, rows * cell_h + (rows + 1) * pad), "white")
@@ -343,9 +349,10 @@ def image_grid(images: np.ndarray, ncols: int, captions: Sequence[str] | None = 
 # ---------------------------------------------------------------- training curves
 
 def curves_figure(history: Sequence[dict], keys: Sequence[str], title: str = "", height: int = 400,
-                  names: Sequence[str] | None = None) -> go.Figure:
+                  names: Sequence[str] | None = None, font_scale: float = 1.0, legend_below: bool = False) -> go.Figure:
     """Training curves: one line per key of the per-epoch `history` records, epoch on x
-    (named by `names` when given, else by the keys)."""
+    (named by `names` when given, else by the keys). `font_scale` grows every text; `legend_below`
+    puts the legend in one row under the plot, leaving a narrow chart's width to the curves."""
     fig = go.Figure()
     last_epoch = max((rec.get("epoch", j + 1) for j, rec in enumerate(history)), default=1)
     for i, key in enumerate(keys):
@@ -355,11 +362,14 @@ def curves_figure(history: Sequence[dict], keys: Sequence[str], title: str = "",
         x, y = zip(*pts)
         fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=names[i] if names else key,
                                  line=dict(color=class_color(i), width=3)))
-    fig.update_layout(template="plotly_white", height=height, font=dict(size=FONT_SIZE),
+    fig.update_layout(template="plotly_white", height=height, font=dict(size=round(FONT_SIZE * font_scale)),
                       title=dict(text=title) if title else None, hovermode="x unified",
                       xaxis=dict(title=dict(text="epoch"), showgrid=False, dtick=max(1, round(last_epoch / 8))),
                       yaxis=dict(showgrid=True, gridcolor="#EEEEEE"),
                       margin=dict(l=50, r=20, t=60 if title else 20, b=50))
+    if legend_below:
+        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0),
+                          margin=dict(b=90))
     return fig
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from explorer.figures import minimap, plots
 from explorer.maps import projection
 
-from explorer.ui import cache
+from explorer.ui import cache, present
 from explorer.ui.state import Context
 
 log = logging.getLogger("explorer.ui")
@@ -71,11 +71,30 @@ def pair(ctx: Context, a: np.ndarray, b: np.ndarray, px: int = 112) -> bytes:
 
 
 def strip(ctx: Context, images: np.ndarray, captions: list[str] | None, px: int, ncols: int | None = None,
-          highlight: list[int] | None = None) -> bytes:
-    """A grid of images, each captioned, cells in `highlight` marked, as PNG bytes (cached)."""
+          highlight: list[int] | None = None, cell_width: int = 0) -> bytes:
+    """A grid of images, each captioned (in present.caption_px(): larger with Large type), cells in
+    `highlight` marked, cells at least `cell_width` wide, as PNG bytes (cached)."""
     return cache.grid_png(np.ascontiguousarray(images), ncols or len(images),
                          tuple(captions) if captions is not None else None, scale_for(ctx, px),
-                         tuple(int(i) for i in highlight) if highlight else None)
+                         tuple(int(i) for i in highlight) if highlight else None,
+                         font_size=present.caption_px(), cell_width=cell_width)
+
+
+PAGE_PX = 880  # the main column's width at 1280x720 with the sidebar open: a wider picture is shrunk
+
+
+def caption_width(captions: list[str]) -> int:
+    """Pixels the widest caption line takes at present.caption_px() (cells at least this wide line up)."""
+    from PIL import ImageFont
+
+    font = ImageFont.load_default(size=present.caption_px())
+    return int(max((font.getlength(line) for c in captions for line in str(c).split("\n")), default=0)) + 6
+
+
+def per_row(ctx: Context, captions: list[str], px: int, width: int = PAGE_PX) -> int:
+    """How many captioned cells fit in `width` pixels unshrunk, so that captions keep their size."""
+    cell = max(caption_width(captions), scale_for(ctx, px) * ctx.image_side) + 4
+    return max(2, width // cell)
 
 
 # ---------------------------------------------------------------- the map

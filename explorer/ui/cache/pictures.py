@@ -31,10 +31,10 @@ def png_bytes(image: Image.Image) -> bytes:
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def grid_png(images: np.ndarray, ncols: int, captions: tuple[str, ...] | None, scale: int,
-             highlight: tuple[int, ...] | None, font_size: int = 14) -> bytes:
+             highlight: tuple[int, ...] | None, font_size: int = 14, cell_width: int = 0) -> bytes:
     """plots.image_grid as PNG bytes, cached by the images and every drawing setting."""
     return png_bytes(plots.image_grid(images, ncols, captions=captions, scale=scale, highlight=highlight,
-                                      font_size=font_size))
+                                      font_size=font_size, cell_width=cell_width))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

@@ -5,6 +5,8 @@ z = mu, computed once per checkpoint (explorer/analysis/teach.py; the ELBO is al
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -12,7 +14,8 @@ from explorer.figures import plots_teach
 from explorer.analysis import teach
 from explorer.ui import cache, exports, help
 from explorer.ui.state import Context, context, select
-from explorer.ui.widgets import guarded, show_in, strip
+from explorer.ui import present
+from explorer.ui.widgets import guarded, per_row, show_in, strip
 
 SCORES = {"neg_elbo": "Negative ELBO", "recon_at_mu": "Reconstruction error"}
 PHRASES = {"neg_elbo": "negative ELBO", "recon_at_mu": "reconstruction error"}
@@ -45,10 +48,15 @@ def show_row(ctx: Context, title: str, idx: np.ndarray, values: np.ndarray, key:
     head.markdown(f"**{title}**")
     pick.button("Select on the map", key=f"{key}_select", on_click=select, args=(ctx.dataset, [int(i) for i in idx]),
                 help="Make these the selected images (Map, Traverse, Interpolate use them)")
-    picture = strip(ctx, np.concatenate([ctx.data.images[idx], recons]), top + bottom, px=84, ncols=len(idx),
-                    highlight=wrong)
-    exports.png_button(dl, picture, f"{ctx.vae.name}_{key}", key=f"{key}_png")
-    show_in(st, picture)
+    whole = functools.partial(strip, ctx, np.concatenate([ctx.data.images[idx], recons]), top + bottom, px=84,
+                              ncols=len(idx), highlight=wrong)  # the download: one picture, made on a click
+    exports.png_button(dl, whole, f"{ctx.vae.name}_{key}", key=f"{key}_png")
+    cols = per_row(ctx, top + bottom, 84)  # rows of images over their reconstructions, captions unshrunk
+    for start in range(0, len(idx), cols):
+        part = slice(start, min(start + cols, len(idx)))
+        n = part.stop - part.start
+        show_in(st, strip(ctx, np.concatenate([ctx.data.images[idx[part]], recons[part]]), top[part] + bottom[part],
+                          px=84, ncols=n, highlight=[w - start for w in wrong if start <= w < part.stop]))
 
 
 @guarded
@@ -74,8 +82,8 @@ def render() -> None:
         "unusual: a rare style, a damaged or mislabelled image, or data from elsewhere. A threshold on the score, "
         "set on known-good data, turns it into a detector. A caveat: likelihoods also favour simple images, so a "
         "plain, dark image from another dataset can score *better* than real ones (Nalisnick et al., 2019).")
-    fig = cache.figure("anomalies.box", (ctx.vae_key, ctx.dataset, score), lambda: plots_teach.scores_by_class(
-        values, ctx.data.labels, ctx.class_names, f"{SCORES[score]} (nats)"))
+    fig = cache.figure("anomalies.box", (ctx.vae_key, ctx.dataset, score, present.font_scale()), lambda: plots_teach.scores_by_class(
+        values, ctx.data.labels, ctx.class_names, f"{SCORES[score]} (nats)", font_scale=present.font_scale()))
     st.plotly_chart(fig, key="anom_box", config={"displayModeBar": False})
     st.caption("The spread of the score in each class: boxes from the first to the third quartile, whiskers to "
                "1.5 times that range. Classes with plain shapes cost fewer nats than detailed ones.")

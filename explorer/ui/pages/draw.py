@@ -21,7 +21,6 @@ from explorer.ui.widgets import METHOD_TITLES, big, guarded, quick_map, show_in,
 
 CANVAS_PX = 280
 SOURCES = {"draw": "Draw", "upload": "Upload"}
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "webp", "bmp"]
 NEAREST = 8
 WHAT_TO_DRAW = {"fashion-mnist": "a piece of clothing, a shoe or a bag", "mnist": "a digit", "digits": "a digit"}
 DRAW_TIP = {"fashion-mnist": " Fill it in: the dataset's pictures are solid silhouettes, not outlines."}
@@ -57,25 +56,42 @@ def from_canvas(ctx: Context) -> None:
     yours.store(ctx.dataset, prepared.image, "your drawing")
 
 
+UPLOAD_STATE = "draw_upload_state"  # (error message or "", notes, original grey) of the last upload
+
+
 def from_upload(ctx: Context) -> None:
-    upload = st.file_uploader("A picture (PNG or JPEG, up to 5 MB)", type=UPLOAD_TYPES,
-                              help="A photo or scan of one item on a plain background works best.",
-                              key=f"draw_upload_{_gen()}")
+    """The uploader: every file reaches images.py (no type filter; server.maxUploadSize is above what it accepts),
+    whose message is shown once in the page; a refused file leaves the list empty and no old image."""
+    key = f"draw_upload_{_gen()}"
+    st.file_uploader("A picture (PNG or JPEG, up to 5 MB)", key=key,
+                     help="A photo or scan of one item on a plain background works best.",
+                     on_change=_uploaded, args=(key, ctx.dataset, ctx.image_side))
+    error, notes, original = st.session_state.get(UPLOAD_STATE, ("", [], None))
+    if error:
+        st.error(error, icon=":material/block:")
+        return
+    for note in notes:
+        st.caption(f"{note}.")
+    if original is not None:
+        show_in(st, big(ctx, original[None], 200) if max(original.shape) <= 200 else _thumbnail(original),
+                caption="As uploaded (grey)")
+
+
+def _uploaded(key: str, dataset: str, side: int) -> None:
+    """A file was added or removed: forget the previous image and message, then take the new file."""
+    upload = st.session_state.get(key)
+    yours.forget()
+    st.session_state.pop(UPLOAD_STATE, None)
     if upload is None:
         return
     try:
-        prepared = images.prepare_upload(upload.getvalue(), ctx.dataset, name=f"**{upload.name}**",
-                                         side=ctx.image_side)
+        prepared = images.prepare_upload(upload.getvalue(), dataset, name=f"**{upload.name}**", side=side)
     except images.ImageError as e:
-        st.error(str(e))
+        st.session_state[UPLOAD_STATE] = (f"{e}", [], None)
+        st.session_state["draw_gen"] = _gen() + 1  # an empty uploader: the refused file does not stay listed
         return
-    for note in prepared.notes:
-        st.caption(f"{upload.name}: {note}.")
-    mine = yours.get(ctx)
-    if mine is None or mine.source != f"your upload {upload.name}" or not np.array_equal(mine.image, prepared.image):
-        yours.store(ctx.dataset, prepared.image, f"your upload {upload.name}")
-    show_in(st, big(ctx, prepared.original[None], 200) if max(prepared.original.shape) <= 200 else
-            _thumbnail(prepared.original), caption="As uploaded (grey)")
+    yours.store(dataset, prepared.image, f"your upload {upload.name}")
+    st.session_state[UPLOAD_STATE] = ("", [f"{upload.name}: {n}" for n in prepared.notes], prepared.original)
 
 
 def _gen() -> int:
@@ -85,6 +101,7 @@ def _gen() -> int:
 
 def forget() -> None:
     yours.forget()
+    st.session_state.pop(UPLOAD_STATE, None)
     st.session_state["draw_gen"] = _gen() + 1
 
 

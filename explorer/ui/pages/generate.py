@@ -12,13 +12,13 @@ import streamlit as st
 
 from explorer.analysis import latent
 from explorer.figures import plots
-from explorer.ui import cache, exports, help
+from explorer.ui import cache, exports, help, urlstate
 from explorer.ui.state import Context, context, current_index
-from explorer.ui.widgets import big, guarded, scale_for, show_in, strip
+from explorer.ui.widgets import big, caption_width, guarded, scale_for, show_in, strip
 
 SLIDERS = 4       # latent sliders for the top dimensions by KL
 PER_CLASS = 8     # samples per class in the grid
-SEED = "gen_seed"
+SEED = urlstate.GEN_SEED  # in the link as `seed`
 
 
 def reseed() -> None:
@@ -48,11 +48,14 @@ def make_one(ctx: Context, seed: int, order: np.ndarray, kl: np.ndarray) -> None
         for d, key in zip(dims, keys):
             st.session_state[key] = round(float(np.clip(base[d], -3.5, 3.5)), 2)
         st.session_state["gen_sig"] = sig
+    urlstate.take_codes("gz", dict(zip(dims, keys)), {d: (-3.5, 3.5) for d in dims})
     controls, image = st.columns([3, 2], gap="large")
     z = base.copy()
     with controls:
         for d, key in zip(dims, keys):
             z[d] = st.slider(f"z{d} · KL {kl[d]:.2f}", -3.5, 3.5, step=0.05, key=key, format="%.2f")
+        urlstate.put_codes("gz", {d: z[d] for d in dims
+                                  if abs(z[d] - round(float(np.clip(base[d], -3.5, 3.5)), 2)) > 1e-6})
         st.caption(("A cvae: the class is an input, the code is the style. "
                     if ctx.conditional else
                     "A plain VAE has no class input: this is the chosen class's mean code, moved by the sliders. ")
@@ -71,16 +74,19 @@ def class_grid(ctx: Context, seed: int, temperature: float) -> None:
     agree, rows, labels = [], [], []
     z = latent.prior_codes(ctx.latent_dim, PER_CLASS, seed=seed, temperature=temperature)  # the same codes for every class
     every = cache.decoded(ctx, np.tile(z, (ctx.num_classes, 1)), np.repeat(np.arange(ctx.num_classes), PER_CLASS))
+    short = _short_verdicts(ctx, every.pred, every.proba)   # "Bag\n97%": the row names the class asked for
+    cell = caption_width(short)                             # one cell width for every row: rows line up
     for k in range(ctx.num_classes):
         part = slice(k * PER_CLASS, (k + 1) * PER_CLASS)
         images = every.images[part]
         pred, proba = (every.pred[part], every.proba[part]) if every.pred is not None else (None, None)
         share = float((pred == k).mean()) if pred is not None else float("nan")
         agree.append(share)
-        name, row, score = st.columns([3, 20, 3], vertical_alignment="center")
+        name, row, score = st.columns([3, 22, 2], vertical_alignment="center")
         name.markdown(f"**{ctx.class_names[k]}**")
         wrong = [i for i in range(PER_CLASS) if pred is not None and pred[i] != k]
-        show_in(row, strip(ctx, images, ctx.verdicts(pred, proba, PER_CLASS), px=84, highlight=wrong))
+        show_in(row, strip(ctx, images, short[part] if pred is not None else None, px=84, highlight=wrong,
+                           cell_width=cell))
         rows.append(images)
         labels += [f"{ctx.class_names[k]}\n{v}" for v in ctx.verdicts(pred, proba, PER_CLASS)]
         score.markdown(f"**{share:.0%}** agree" if pred is not None else "")
@@ -91,6 +97,13 @@ def class_grid(ctx: Context, seed: int, temperature: float) -> None:
     exports.png_button(st, lambda: plots.image_grid(np.concatenate(rows), PER_CLASS, captions=labels,
                                                     scale=scale_for(ctx, 84)),
                        f"{ctx.vae.name}_samples_seed{seed}", key="gen_grid_png", label="Grid PNG")
+
+
+def _short_verdicts(ctx: Context, pred, proba) -> list[str]:
+    """The CNN's label and confidence on two lines, e.g. "Bag\n97%" (short: eight fit across a row)."""
+    if pred is None:
+        return []
+    return [f"{ctx.class_names[int(p)]}\n{proba[i, int(p)]:.0%}" for i, p in enumerate(pred)]
 
 
 def style_swap(ctx: Context) -> None:

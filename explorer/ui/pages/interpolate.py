@@ -90,17 +90,20 @@ def _yours(ctx: Context, side: int) -> None:
 
 def endpoint_controls(ctx: Context, side: int, index: int) -> None:
     s = SIDES[side]
-    if index != yours.YOURS and (f"interp_{s}_class" not in st.session_state
-                                 or f"interp_{s}_nth" not in st.session_state):
+    mine_side = index == yours.YOURS
+    if mine_side:  # no test class or number: the boxes are empty and say "Your image"
+        st.session_state[f"interp_{s}_class"] = st.session_state[f"interp_{s}_nth"] = None
+    elif (st.session_state.get(f"interp_{s}_class") is None or st.session_state.get(f"interp_{s}_nth") is None):
         set_endpoint(ctx, side, index)
     mine = yours.get(ctx)
     pic, ctl = st.columns([1, 2])
-    show_in(pic, big(ctx, mine.image if index == yours.YOURS else ctx.data.images[index], 96))
+    show_in(pic, big(ctx, mine.image if mine_side else ctx.data.images[index], 96))
     with ctl:
         st.selectbox(f"{s.upper()}: class", list(range(ctx.num_classes)), format_func=lambda c: ctx.class_names[c],
-                     key=f"interp_{s}_class", on_change=_from_widgets, args=(ctx, side))
-        st.number_input("image no. in class", min_value=1, step=1, key=f"interp_{s}_nth",
-                        on_change=_from_widgets, args=(ctx, side))
+                     index=None, placeholder="Your image", key=f"interp_{s}_class", on_change=_from_widgets,
+                     args=(ctx, side))
+        st.number_input("image no. in class", min_value=1, step=1, value=None, placeholder="your image",
+                        key=f"interp_{s}_nth", on_change=_from_widgets, args=(ctx, side), disabled=mine_side)
     if index == yours.YOURS:
         pred, proba = cache.predictions(ctx, mine.image[None])
         st.caption(f"**{s.upper()}**: {mine.source}; CNN: {ctx.verdict(pred, proba, 0)}")
@@ -126,16 +129,23 @@ def fine_labels(ctx: Context, ends: list[int], method: str, label: int | None) -
     return cache.path_predictions(ctx, key, ends[0], ends[1], method, label, z)
 
 
-def flips_text(ctx: Context, fine: np.ndarray | None) -> str:
-    """E.g. "t = 0.43: Shirt to T-shirt"; every flip along the path, or that there is none."""
-    if fine is None:
+def flips_text(ctx: Context, frames: np.ndarray | None, fine: np.ndarray | None) -> str:
+    """E.g. "Shirt to T-shirt between t = 0.40 and 0.50": the flips the strip's frames show (their
+    labels `frames`), and any class the finer path (`fine`) passes through between two frames."""
+    if frames is None or fine is None:
         return "No classifier to judge the frames."
-    changes = latent.label_changes(fine)
-    if not changes:
-        return f"No flip: the CNN calls the whole path {ctx.class_names[int(fine[0])]}."
-    t = np.linspace(0, 1, len(fine))
-    return " · ".join(f"t = {t[i]:.2f}: {ctx.class_names[int(fine[i - 1])]} to {ctx.class_names[int(fine[i])]}"
-                      for i in changes[:4]) + (" · ..." if len(changes) > 4 else "")
+    t = np.linspace(0, 1, len(frames))
+    changes = latent.label_changes(frames)
+    if changes:
+        text = " · ".join(f"{ctx.class_names[int(frames[i - 1])]} to {ctx.class_names[int(frames[i])]} "
+                          f"between t = {t[i - 1]:.2f} and {t[i]:.2f}" for i in changes[:3])
+        text += " · ..." if len(changes) > 3 else ""
+    else:
+        text = f"No flip in the frames: the CNN calls every one {ctx.class_names[int(frames[0])]}"
+    unseen = sorted({int(k) for k in fine} - {int(k) for k in frames})
+    if unseen:  # a brief class between two frames: say so, as no frame shows it
+        text += f" (between frames it briefly says {', '.join(ctx.class_names[k] for k in unseen)})"
+    return text + "."
 
 
 @st.fragment
@@ -150,10 +160,10 @@ def scrub(ctx: Context, frames: np.ndarray, pred, proba, proj: projection.Projec
         t = st.select_slider("Scrub along the path: t", ts, format_func=lambda v: f"{v:.2f}", key="interp_t",
                               bind="query-params")
         k = ts.index(t)
-        show_in(st, big(ctx, frames[k], 240), caption=f"t = {t:.2f} · CNN: {ctx.verdict(pred, proba, k)}")
+        show_in(st, big(ctx, frames[k], 168), caption=f"t = {t:.2f} · CNN: {ctx.verdict(pred, proba, k)}")
     with right:
         live_map(ctx, proj, (float(path_xy[k, 0]), float(path_xy[k, 1])), path=path_xy,
-                 selected=[e for e in ends if e >= 0], height=360, aspect=1.25)
+                 selected=[e for e in ends if e >= 0], height=260, aspect=1.5)
 
 
 @guarded
@@ -182,24 +192,27 @@ def render() -> None:
     z = latent.interpolate(endpoint_code(ctx, ends[0]), endpoint_code(ctx, ends[1]), steps, method)
     out = cache.decoded(ctx, z, label)
     frames, pred, proba = out.images, out.pred, out.proba
-    fine = fine_labels(ctx, ends, method, label)
-    st.markdown(f"#### {flips_text(ctx, fine)}")
+    st.markdown(f"#### {flips_text(ctx, pred, fine_labels(ctx, ends, method, label))}")
+    proj = quick_map(ctx)  # the scrub first: its slider and map within a 720-pixel screen
+    scrub(ctx, frames, pred, proba, proj, projection.place(proj, cache.codes64(ctx), z), ends)
+    the_strip(ctx, frames, pred, proba, f"{ctx.vae.name}_{ends[0]}-to-{ends[1]}_{method}", label)
+
+
+def the_strip(ctx: Context, frames: np.ndarray, pred, proba, stem: str, label: int | None) -> None:
+    """Every frame with the CNN's label, outlined where it changes, and its PNG and GIF."""
     changes = latent.label_changes(pred) if pred is not None else []
     captions = [f"t {t:.2f}\n" + ctx.verdict(pred, proba, i).replace(" (", "\n(") for i, t in
-                enumerate(np.linspace(0, 1, steps))]
+                enumerate(np.linspace(0, 1, len(frames)))]
     picture = strip(ctx, frames, captions, px=84, highlight=changes)
     show_in(st, picture)
     note = (" A cvae keeps the class apart from z: every frame is decoded as the chosen class."
             if label is not None else "")
     st.caption("Frames from A (t = 0) to B (t = 1), each captioned with the CNN's label; "
                "outlined where it changes." + note)
-    stem = f"{ctx.vae.name}_{ends[0]}-to-{ends[1]}_{method}"
     png = gif = st.container(horizontal=True)
     exports.png_button(png, picture, stem, key="interp_png", label="Strip PNG")
     exports.gif_button(gif, frames, [c.replace("\n", " ") for c in captions], stem, key="interp_gif",
                        label="Animated GIF")
-    proj = quick_map(ctx)
-    scrub(ctx, frames, pred, proba, proj, projection.place(proj, cache.codes64(ctx), z), ends)
 
 
 render()

@@ -13,6 +13,7 @@ from explorer.figures import plots_teach
 from explorer.analysis import teach
 from explorer.ui import cache
 from explorer.ui.state import Context, context, current_index
+from explorer.ui.present import font_scale
 from explorer.ui.widgets import big, guarded, show_in, strip
 
 ACTIVE_KL = 0.05   # nats over the test set: below this a dimension counts as collapsed
@@ -50,7 +51,7 @@ def nll_picture(ctx: Context, ex: teach.Explanation):
 
 def _key(ctx: Context, i: int, seed: int) -> tuple:
     """What this page's figures for one image and seed depend on."""
-    return (ctx.vae_key, ctx.dataset, i, seed)
+    return (ctx.vae_key, ctx.dataset, i, seed, font_scale())
 
 
 def encoder(ctx: Context, ex: teach.Explanation, dims: np.ndarray, i: int, true: int, seed: int) -> None:
@@ -64,7 +65,7 @@ def encoder(ctx: Context, ex: teach.Explanation, dims: np.ndarray, i: int, true:
             f"the {ctx.latent_dim} latent dimensions. A small sigma means: the encoder is sure where this image belongs "
             f"along that axis.")
         fig = cache.figure("learn.posterior", _key(ctx, i, seed), lambda: plots_teach.posterior_figure(
-            ex.mu, ex.sigma, ex.z, dims))
+            ex.mu, ex.sigma, ex.z, dims, font_scale=font_scale()))
         st.plotly_chart(fig, key="learn_posterior", config={"displayModeBar": False})
         st.caption("Blue: mu with a bar of ±1 sigma for each dimension (most used first). Orange: the sampled z "
                    "(next step). Grey: where the prior N(0, 1) puts most of its mass.")
@@ -121,7 +122,8 @@ def elbo(ctx: Context, ex: teach.Explanation, kl_data: np.ndarray, dims: np.ndar
         "The ELBO is a lower bound on log p(x); the tighter IWAE estimate is on the Model card page.")
     show_in(pic, nll_picture(ctx, ex), caption="Where the reconstruction nats go (bright: more). Grey pixels "
             "always cost some: a Bernoulli decoder cannot be sure of a grey level.")
-    fig = cache.figure("learn.kl", _key(ctx, i, seed), lambda: plots_teach.kl_bars(ex.kl_per_dim, kl_data, dims))
+    fig = cache.figure("learn.kl", _key(ctx, i, seed),
+                       lambda: plots_teach.kl_bars(ex.kl_per_dim, kl_data, dims, font_scale=font_scale()))
     st.plotly_chart(fig, key="learn_kl", config={"displayModeBar": False})
     st.caption("KL per dimension for this image (orange) and on average over the test set (blue).")
 
@@ -158,8 +160,8 @@ def hybrid(ctx: Context, ex: teach.Explanation, true: int) -> None:
     if ctx.vae.kind == "hybrid":
         proba = cache.classified(ctx.vae.path, ctx.vae_key, ex.image[None])[1][0]
         with pic:
-            fig = cache.figure("learn.head", (ctx.vae_key, ctx.class_names, proba.tobytes()),
-                              lambda: plots_teach.probability_bars(proba, ctx.class_names))
+            fig = cache.figure("learn.head", (ctx.vae_key, ctx.class_names, proba.tobytes(), font_scale()),
+                              lambda: plots_teach.probability_bars(proba, ctx.class_names, font_scale=font_scale()))
             st.plotly_chart(fig, key="learn_head", config={"displayModeBar": False})
             st.caption(f"The head's verdict from mu alone (lambda = {ctx.vae.model_cfg.cls_weight:g}): "
                        f"{ctx.class_names[int(proba.argmax())]}; true: {ctx.class_names[true]}.")

@@ -12,6 +12,7 @@ from explorer.checkpoints.card import METRIC_NOTES, format_figure
 from explorer.checkpoints import CARD_FILE, Checkpoint, CheckpointError
 from explorer.ui import cache, help
 from explorer.ui.state import Context, context
+from explorer.ui.present import font_scale
 from explorer.ui.widgets import guarded
 
 HEADLINE = {  # metric: (label, format)
@@ -55,15 +56,16 @@ def metrics_section(ckpt: Checkpoint, class_names: tuple[str, ...], key: str) ->
     left, right = st.columns([1, 1], gap="large")
     with left:
         if m.get("confusion"):
-            fig = cache.figure("card.confusion", (json.dumps(m["confusion"]), class_names),
-                              lambda: plots_teach.confusion_figure(m["confusion"], class_names))
+            fig = cache.figure("card.confusion", (json.dumps(m["confusion"]), class_names, font_scale()),
+                              lambda: plots_teach.confusion_figure(m["confusion"], class_names, font_scale=font_scale()))
             st.plotly_chart(fig, key=f"{key}_confusion", config={"displayModeBar": False})
             st.caption("Confusion matrix on the test set: rows are the true class, columns what the model said.")
     per_class = m.get("conditional_fidelity_per_class")
     with right if m.get("confusion") else left:
         if per_class and len(per_class) == len(class_names):
-            fig = cache.figure("card.fidelity", (json.dumps(per_class), class_names),
-                              lambda: plots_teach.per_class_bars(per_class, class_names, "fidelity"))
+            fig = cache.figure("card.fidelity", (json.dumps(per_class), class_names, font_scale()),
+                              lambda: plots_teach.per_class_bars(per_class, class_names, "fidelity",
+                                                                 font_scale=font_scale()))
             st.plotly_chart(fig, key=f"{key}_fidelity", config={"displayModeBar": False})
             st.caption("Conditional fidelity per class: the share of samples asked for a class that the "
                        f"classifier ({m.get('judged_by', 'the CNN')}) assigns to it.")
@@ -81,8 +83,10 @@ def curves_section(ckpt: Checkpoint, key: str) -> None:
         if n % PER_ROW == 0:
             cols = st.columns(PER_ROW)
         with cols[n % PER_ROW]:
-            fig = cache.figure("card.curves", (shown, tuple(keys), title),
-                              lambda keys=keys, title=title: plots.curves_figure(history, keys, title=title, height=320))
+            # the legend in a row under the curves: beside them it took half of a narrow chart
+            fig = cache.figure("card.curves", (shown, tuple(keys), title, font_scale()),
+                              lambda keys=keys, title=title: plots.curves_figure(
+                                  history, keys, title=title, height=340, font_scale=font_scale(), legend_below=True))
             st.plotly_chart(fig, key=f"{key}_curve{n}", config={"displayModeBar": False})
     minutes = sum(float(h.get("seconds", 0.0)) for h in history) / 60
     st.caption(f"{len(history)} epochs, {ckpt.state.step:,} steps, {minutes:.1f} min of training"

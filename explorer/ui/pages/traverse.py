@@ -12,7 +12,7 @@ import streamlit as st
 from explorer.analysis import latent
 from explorer.figures import plots
 from explorer.maps import projection
-from explorer.ui import cache, exports, help, yours
+from explorer.ui import cache, exports, help, urlstate, yours
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.timing import timed
 from explorer.ui.widgets import big, guarded, live_map, quick_map, scale_for, show_in, strip
@@ -68,6 +68,14 @@ def reset_sliders(ctx: Context, base_z: np.ndarray, ident: tuple) -> None:
         st.session_state[RESET] = True
 
 
+def restore_sliders(ctx: Context, base_z: np.ndarray, dims: cache.Dims) -> None:
+    """A link's slider positions (`z`), put on the sliders after reset_sliders() set the base."""
+    keys = {d: f"trav_z{d}" for d in range(ctx.latent_dim)}
+    ranges = {d: slider_range(dims.spans[d], float(base_z[d])) for d in keys}
+    if urlstate.take_codes("z", keys, ranges):
+        st.session_state[RESET] = True
+
+
 def slider_range(span: np.ndarray, base: float) -> tuple[float, float]:
     """-3..+3 std of the dimension's test codes (`span`), widened to hold the base code."""
     return round(min(float(span[0]), base) - 0.05, 2), round(max(float(span[1]), base) + 0.05, 2)
@@ -98,6 +106,8 @@ def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: cache.Dims, 
             # as Streamlit warns about a default given beside a value set through the session state.
             value = None if fresh else lo
             z[d] = box.slider(f"z{d} · KL {kl[d]:.2f}", lo, hi, value=value, step=0.05, key=key, format="%.2f")
+    # the link keeps the sliders moved off the base (the base itself is in trav_base / trav_class)
+    urlstate.put_codes("z", {d: z[d] for d in range(len(z)) if abs(z[d] - round(float(base_z[d]), 2)) > 1e-6})
     decoded = ctx.decode(z[None], label)
     pred, proba = ctx.classify(decoded)
     with image:
@@ -152,6 +162,7 @@ def render() -> None:
     base_z, label, ident, described = choose_base(ctx)
     reset_sliders(ctx, base_z, ident)
     dims = cache.dims(ctx)
+    restore_sliders(ctx, base_z, dims)
     active = int((dims.kl > ACTIVE_KL).sum())
     st.caption(f"Base: {described}. Sliders ordered by KL (nats); {active} of {ctx.latent_dim} dimensions "
                f"are active (KL > {ACTIVE_KL}), the rest have collapsed to the prior.")
