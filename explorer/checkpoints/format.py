@@ -167,7 +167,7 @@ def read_config(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{cfg_path} is {size} bytes, too large for a checkpoint config")
     try:
         raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except ValueError as e:  # not UTF-8, not JSON, or an integer past Python's 4300-digit limit
         raise CheckpointError(f"{cfg_path} is not valid JSON ({e})") from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_path} is not a Latent Explorer checkpoint config (expected format {FORMAT!r})")
@@ -189,21 +189,24 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         raise CheckpointError(f"{cfg_path}: {e}") from e
     if raw.get("kind") != model_cfg.kind:
         raise CheckpointError(f"{cfg_path}: kind {raw.get('kind')!r} disagrees with the model config's {model_cfg.kind!r}")
+    extra, history = raw.get("extra", {}) or {}, raw.get("history", []) or []
+    if not isinstance(extra, dict) or not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise CheckpointError(f"{cfg_path}: 'extra' must be a JSON object and 'history' a list of objects")
     s = raw.get("state", {}) or {}
     try:
         state = TrainState(epoch=int(s.get("epoch", 0)), step=int(s.get("step", 0)), status=str(s.get("status", "")),
-                           message=str(s.get("message", "")), history=list(raw.get("history", []) or []))
+                           message=str(s.get("message", "")), history=list(history))
     except (AttributeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{cfg_path}: bad training state or history ({e})") from e
     metrics = {}
     if (path / METRICS_FILE).is_file():
         try:
             metrics = json.loads((path / METRICS_FILE).read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except ValueError:  # as in read_config: figures that cannot be read are no figures
             metrics = {}
     ckpt = Checkpoint(path=path, model_cfg=model_cfg, train_cfg=train_cfg, dataset=str(raw.get("dataset", "")),
                       state=state, metrics=metrics if isinstance(metrics, dict) else {},
-                      extra=raw.get("extra", {}) or {})
+                      extra=extra)
     if with_model:
         import torch
 
