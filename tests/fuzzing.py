@@ -11,6 +11,7 @@ for `make fuzz`, chosen with HYPOTHESIS_PROFILE).
 from __future__ import annotations
 
 import contextlib
+import struct
 import os
 import resource
 import signal
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
 
 from explorer.checkpoints import CheckpointError
@@ -167,3 +169,36 @@ def _walk(value, path):
     for k in path:
         value = value[k]
     return value
+
+
+# ---------------------------------------------------------------- .npy files
+
+# Declared sizes stay below this: a header declaring far more than the file holds is issue 17's
+# class 3 (a declared size checked against the bytes there), with its own tests.
+MAX_ELEMENTS = 1_000_000
+DESCRS = ["<f4", "<f8", "|u1", "<i8", ">f4", "|b1", "<U5", "|O", "V3", "<c8", "<M8[s]", "", "x"]
+
+
+@st.composite
+def npy_bytes(draw) -> bytes:
+    """A .npy file: magic, version, header length, a dict literal (fuzzed descr, order, shape), data."""
+    shape = tuple(draw(st.lists(st.integers(0, 40), max_size=4)))
+    if np.prod(shape, dtype=np.int64) > MAX_ELEMENTS:
+        shape = (1,)
+    descr = draw(st.text(max_size=6)) if draw(st.integers(0, 5)) == 0 else draw(st.sampled_from(DESCRS))
+    header = "{" + f"'descr': {descr!r}, 'fortran_order': {draw(st.booleans())}, 'shape': {shape!r}, " + "}"
+    if draw(st.integers(0, 5)) == 0:
+        header = draw(st.text(max_size=60))
+    body = header.encode("utf-8", "surrogatepass")
+    version = draw(st.sampled_from([(1, 0), (2, 0), (3, 0)]))
+    if draw(st.integers(0, 5)) == 0:
+        version = draw(st.tuples(st.integers(0, 255), st.integers(0, 255)))
+    size_field = struct.pack("<H" if version[0] == 1 else "<I", min(len(body), 65535))
+    if draw(st.integers(0, 5)) == 0:
+        size_field = draw(st.binary(min_size=2, max_size=4))
+    itemsize = np.dtype(descr).itemsize if descr in DESCRS[:6] else 4
+    n = int(np.prod(shape, dtype=np.int64)) * itemsize
+    data = bytes(n) if draw(st.integers(0, 3)) else draw(st.binary(max_size=64))
+    if draw(st.integers(0, 3)) == 0:
+        data = data[:draw(st.integers(0, len(data)))]
+    return b"\x93NUMPY" + bytes(version) + size_field + body + data

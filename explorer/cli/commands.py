@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"{args.checkpoint} is a classifier; sample needs a vae, cvae or hybrid checkpoint")
     if not (1 <= args.n <= 100_000):
         raise UserError(f"--n must be between 1 and 100000, got {args.n}")
+    if not (-2**63 <= args.seed < 2**64):  # what torch's generator takes
+        raise UserError(f"--seed must be a whole number from 0 to 2**64 - 1, got {args.seed}")
     k = ckpt.model_cfg.num_classes
     if is_conditional(ckpt):
         if args.label is None:
@@ -57,8 +60,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         images = np.load(args.images, allow_pickle=False)
     except FileNotFoundError:
         raise UserError(f"--images {args.images}: no such file")
-    except (ValueError, OSError) as e:
-        raise UserError(f"--images {args.images} is not a readable .npy array ({e})")
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # EOFError: an empty file
+        raise UserError(f"--images {args.images} is not a readable .npy array ({e or type(e).__name__})")
     if not isinstance(images, np.ndarray):  # np.load opens an .npz archive whatever the file is called
         raise UserError(f"--images {args.images} is not a readable .npy array (it is an .npz archive)")
     shape = tuple(ckpt.model_cfg.image_shape)
@@ -79,8 +82,11 @@ def _save_npy(path: str, array: np.ndarray) -> None:
     path = Path(path)
     if path.suffix != ".npy":
         raise UserError(f"--out {path} must end in .npy")
-    with replacing(path) as f:
-        np.save(f, array)
+    try:
+        with replacing(path) as f:
+            np.save(f, array)
+    except OSError as e:  # a folder of that name, a parent that is a file, no permission, a full disk
+        raise UserError(f"--out {path} cannot be written ({e.strerror or e}); choose another path") from e
 
 
 def cmd_fetch_data(args: argparse.Namespace) -> int:
