@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 APT := $(shell command -v apt-get 2>/dev/null)
 ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: run test test-fast install data chromium bench clean
+.PHONY: run test test-fast fuzz install data chromium bench clean
 
 run: install data
 	$(VENV)/bin/streamlit run explorer/app.py
@@ -17,6 +17,11 @@ test: install data chromium
 # Starts no process (tests/conftest.py fails an unmarked test that does); EXPLORER_AMP=0 trains in float32.
 test-fast: install
 	$(PY) -m pytest -q -m "not slow and not e2e"
+
+# Property-based fuzzing of every parser (tests/test_fuzz_*.py) for minutes, with new random inputs each
+# run; make test runs the same tests briefly (the "ci" profile: 50 inputs each, repeatable).
+fuzz: install
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_*.py --hypothesis-show-statistics
 
 install: $(STAMP)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 from explorer.data import ImageDataset
 from explorer.tooling.harness import chromium as launch_chromium
@@ -21,6 +22,14 @@ from server_process import app_server
 
 # Tiny tensors run fastest on one thread, and the machine may be busy training.
 torch.set_num_threads(1)
+
+# Property-based fuzzing (tests/test_fuzz_*.py): "ci" is the short, repeatable run of `make test`;
+# "long" explores new inputs for minutes (`make fuzz`). Pick one with HYPOTHESIS_PROFILE.
+settings.register_profile("ci", max_examples=50, derandomize=True, database=None, deadline=20_000,
+                          print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=300, derandomize=False, database=None, deadline=60_000,
+                          print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 # ---------------------------------------------------------------- no process without a mark

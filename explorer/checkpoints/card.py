@@ -1,6 +1,7 @@
 """The model card (README.md) written into every checkpoint."""
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from explorer.core import kinds
@@ -27,6 +28,16 @@ METRIC_NOTES = {
 }
 
 
+def _is_number(v) -> bool:
+    """A finite figure (a hand-edited file may hold strings, lists or ints too large for a float)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def format_figure(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
@@ -51,10 +62,10 @@ def model_card(ckpt: "Checkpoint") -> str:
     lines += ["", "## How it was made", ""]
     command = ckpt.extra.get("command")
     if command:
-        lines += ["```", command, "```", ""]
+        lines += ["```", str(command), "```", ""]
     lines.append(f"Trained {st.epoch} epoch(s), {st.step} optimiser steps; status: {st.status or 'unknown'}. "
                  f"{st.message}".rstrip())
-    secs = sum(float(h.get("seconds", 0.0)) for h in st.history)
+    secs = sum(h["seconds"] for h in st.history if _is_number(h.get("seconds")))  # a hand-edited history may hold anything
     if secs:
         lines.append(f"Training time: {secs / 60:.1f} min on {ckpt.extra.get('device', 'the recorded device')}.")
     lines += ["", "| setting | value |", "| --- | --- |"]
@@ -64,20 +75,20 @@ def model_card(ckpt: "Checkpoint") -> str:
         lines += ["", "## Test-set figures", "", "Measured by `python -m explorer evaluate` on the test split.", "",
                   "| figure | value | meaning |", "| --- | --- | --- |"]
         for k, v in ckpt.metrics.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if _is_number(v):
                 lines.append(f"| {k} | {format_figure(v)} | {METRIC_NOTES.get(k, '')} |")
         per_class = ckpt.metrics.get("conditional_fidelity_per_class")
-        if per_class:
+        if isinstance(per_class, list) and per_class and all(_is_number(p) for p in per_class):
             lines += ["", "Conditional fidelity per class: " + ", ".join(f"{i}: {p:.3f}" for i, p in enumerate(per_class))]
     ref = ckpt.extra.get("reference")
-    if ref:
-        lines += ["", "## Reference", "", ref.get("description", ""), ""]
+    if isinstance(ref, dict) and ref:
+        lines += ["", "## Reference", "", str(ref.get("description", "")), ""]
         for k, v in ref.items():
             if k != "description":
                 lines.append(f"- {k}: {format_figure(v)}")
     notes = ckpt.extra.get("notes")
     if notes:
-        lines += ["", "## Notes", "", notes]
+        lines += ["", "## Notes", "", str(notes)]
     lines += ["", "Files: `config.json` (configs, history, versions), `model.safetensors` (weights), "
               "`metrics.json` (figures above). Load with `explorer.checkpoints.load_checkpoint`.", ""]
     return "\n".join(lines)

@@ -186,10 +186,13 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         raise CheckpointError(f"{cfg_path}: {e}") from e
     if raw.get("kind") != model_cfg.kind:
         raise CheckpointError(f"{cfg_path}: kind {raw.get('kind')!r} disagrees with the model config's {model_cfg.kind!r}")
+    extra, history = raw.get("extra", {}) or {}, raw.get("history", []) or []
+    if not isinstance(extra, dict) or not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise CheckpointError(f"{cfg_path}: 'extra' must be a JSON object and 'history' a list of objects")
     s = raw.get("state", {}) or {}
     try:
         state = TrainState(epoch=int(s.get("epoch", 0)), step=int(s.get("step", 0)), status=str(s.get("status", "")),
-                           message=str(s.get("message", "")), history=list(raw.get("history", []) or []))
+                           message=str(s.get("message", "")), history=list(history))
     except (AttributeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{cfg_path}: bad training state or history ({e})") from e
     metrics = {}
@@ -201,7 +204,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
             metrics = {}
     ckpt = Checkpoint(path=path, model_cfg=model_cfg, train_cfg=train_cfg, dataset=str(raw.get("dataset", "")),
                       state=state, metrics=metrics if isinstance(metrics, dict) else {},
-                      extra=raw.get("extra", {}) or {})
+                      extra=extra)
     if with_model:
         import torch
 

@@ -33,6 +33,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"{args.checkpoint} is a classifier; sample needs a vae, cvae or hybrid checkpoint")
     if not (1 <= args.n <= 100_000):
         raise UserError(f"--n must be between 1 and 100000, got {args.n}")
+    if not (-2**63 <= args.seed < 2**64):  # what torch's generator takes
+        raise UserError(f"--seed must be a whole number from 0 to 2**64 - 1, got {args.seed}")
     k = ckpt.model_cfg.num_classes
     if is_conditional(ckpt):
         if args.label is None:
@@ -85,8 +87,11 @@ def _save_npy(path: str, array: np.ndarray) -> None:
     path = Path(path)
     if path.suffix != ".npy":
         raise UserError(f"--out {path} must end in .npy")
-    with replacing(path) as f:
-        np.save(f, array)
+    try:
+        with replacing(path) as f:
+            np.save(f, array)
+    except OSError as e:  # a folder of that name, a parent that is a file, no permission, a full disk
+        raise UserError(f"--out {path} cannot be written ({e.strerror or e}); choose another path") from e
 
 
 def cmd_fetch_data(args: argparse.Namespace) -> int:

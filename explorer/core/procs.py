@@ -10,6 +10,8 @@ def pid_alive(pid: int | None) -> bool:
     unknown (None) counts as alive, so is left alone."""
     if pid is None or pid == os.getpid():
         return True
+    if not 0 < pid < 2**31:  # no process has it (and os.kill(0 or -1) would ask about a whole group)
+        return False
     try:
         if stat_fields(pid)[0] == "Z":
             return False

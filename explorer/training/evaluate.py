@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from explorer.core.config import ConfigError
+
+MAX_IWAE_K = 1000  # the decoder sees k x batch images at once: 1000 x 100 x 784 floats is 300 MB a tensor
+
 
 def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, reference: bool = False) -> dict:
     """Measure a checkpoint on its test set (and, with `reference`, the reference MLP VAE) and write
@@ -13,6 +17,9 @@ def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, 
 
     from explorer.core.kinds import CLASSIFYING_KINDS, VAE_KINDS
 
+    if not 0 <= iwae_k <= MAX_IWAE_K:  # k samples of every image of a batch are decoded at once
+        raise ConfigError(f"iwae_k must be 0..{MAX_IWAE_K} importance samples per image (0 skips the IWAE "
+                          f"figure; 100 is the usual), got {iwae_k}")
     ckpt = load_checkpoint(checkpoint)
     test = load_dataset(ckpt.dataset, "test", data_dir=data_dir)
     clf_model = None

@@ -79,6 +79,8 @@ class JobSpec:
     def from_dict(cls, raw: Any) -> "JobSpec":
         if not isinstance(raw, dict):
             raise JobError(f"a run's spec must be a JSON object, not {type(raw).__name__}")
+        if not isinstance(raw.get("out"), str):
+            raise JobError("a run's spec names its checkpoint folder in 'out', a string")
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
 
 
@@ -108,7 +110,8 @@ class Run:
 
     @property
     def history(self) -> list[dict]:
-        return list(self.status.get("history") or [])
+        history = self.status.get("history")
+        return [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
 
 
 # ---------------------------------------------------------------- where runs live
@@ -262,15 +265,15 @@ def _check_alive(run: Run) -> None:
         _PROCS.pop(run.id, None)
     if not run.active:
         return
-    pid = run.status.get("pid")
+    pid = _number(int, run.status.get("pid"), None)  # a status.json edited by hand may hold anything
     if proc is not None and proc.poll() is None:
         return
     if pid is None:  # not started yet: give the child a little while to say hello
-        if time.time() - float(run.status.get("started", time.time())) < 60 or run.id in _PROCS:
+        if time.time() - _number(float, run.status.get("started"), time.time()) < 60 or run.id in _PROCS:
             return
-    elif pid_alive(int(pid)):
+    elif pid_alive(pid):
         return
-    epoch = int(run.status.get("epoch_done", 0) or 0)
+    epoch = _number(int, run.status.get("epoch_done") or 0, 0)
     run.status = {**run.status, "state": "stopped",
                   "message": (f"the training process stopped unexpectedly (see {run.dir / LOG_FILE}); "
                               + (f"the checkpoint keeps epoch {epoch}, and Resume goes on from it"
@@ -279,6 +282,13 @@ def _check_alive(run: Run) -> None:
         _write_json_atomic(run.dir / STATUS_FILE, run.status)
     except OSError:
         pass
+
+
+def _number(kind: type, value: Any, default: Any) -> Any:
+    try:
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
 
 
 def snapshot_epochs(run: Run) -> list[int]:

@@ -71,7 +71,9 @@ def resolve(text: str, entries: list[CheckpointEntry]) -> CheckpointEntry | None
 def _ints(text: str, limit: int, n_max: int) -> list[int] | None:
     """Comma-separated indices in 0..limit-1 (at most n_max of them), or None when malformed."""
     parts = [p for p in text.split(",") if p.strip()]
-    if not parts or len(parts) > n_max or not all(p.strip().isdigit() for p in parts):
+    # isdecimal, not isdigit: int() refuses digits such as '²'; and at most 9 digits, so that
+    # int() never meets Python's 4300-digit limit (no test set has a billion images)
+    if not parts or len(parts) > n_max or not all(p.strip().isdecimal() and len(p.strip()) <= 9 for p in parts):
         return None
     values = [int(p) for p in parts]
     return values if all(v < limit for v in values) else None

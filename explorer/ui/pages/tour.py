@@ -52,7 +52,7 @@ def nav(step: int, where: str) -> None:
     back, dots, nxt = st.columns([1, 4, 1], vertical_alignment="center")
     back.button("Back", key=f"tour_back_{where}", on_click=_go, args=(-1,), disabled=step == 0,
                 icon=":material/arrow_back:", width="stretch")
-    dots.markdown(f"<div style='text-align:center;font-size:1.6rem;letter-spacing:0.4rem'>"
+    dots.markdown("<div style='text-align:center;font-size:1.6rem;letter-spacing:0.4rem'>"
                   + "".join("●" if i == step else "○" for i in range(len(STEPS)))
                   + f"</div><div style='text-align:center'>step {step + 1} of {len(STEPS)}</div>",
                   unsafe_allow_html=True)
