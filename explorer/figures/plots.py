@@ -120,13 +120,27 @@ def _add_points(fig: go.Figure, coords: np.ndarray, color_by: str, values: np.nd
     raise ValueError(f"color_by must be one of {', '.join(COLOR_BY)}, got {color_by!r}")
 
 
+RING_MAX = 20  # up to this many selected points get a ring; more dim the rest of the map instead
+UNSELECTED_OPACITY = 0.12
+
+
 def _add_selection(fig: go.Figure, coords: np.ndarray, selected: Sequence[int], size: float) -> None:
-    """A ring around each selected point (indices outside the map are left out)."""
+    """Show the selected points (indices outside the map are left out): a few get a ring each;
+    many (a box or lasso) keep their colours while every other point fades, since
+    a thousand rings would hide the colours under one black blob."""
     sel = np.asarray(selected, dtype=np.int64)
     sel = sel[(sel >= 0) & (sel < len(coords))]
+    if len(sel) > RING_MAX:
+        chosen = np.zeros(len(coords), dtype=bool)
+        chosen[sel] = True
+        for trace in fig.data:
+            if trace.customdata is not None:
+                trace.selectedpoints = np.flatnonzero(chosen[np.asarray(trace.customdata, dtype=np.int64)]).tolist()
+                trace.unselected = dict(marker=dict(opacity=UNSELECTED_OPACITY))
+        return
     fig.add_trace(go.Scattergl(
         x=coords[sel, 0], y=coords[sel, 1], mode="markers", name="selected", customdata=sel,
-        marker=dict(symbol="circle-open", size=max(14, 3 * size), color="#000000", line=dict(width=2.5)),
+        marker=dict(symbol="circle-open", size=max(14, 3 * size), color="#000000", line=dict(width=2)),
         hovertemplate="selected<br>image %{customdata}<extra></extra>",
     ))
 
@@ -160,8 +174,10 @@ def _lay_out_map(fig: go.Figure, height: int, title: str, legend_title: str,
     fig.update_layout(
         template="plotly_white", height=height, font=dict(size=FONT_SIZE),
         title=dict(text=title) if title else None, dragmode="lasso", hovermode="closest",
-        legend=dict(title=dict(text=legend_title), itemsizing="constant", font=dict(size=FONT_SIZE)),
-        margin=dict(l=40, r=20, t=60 if title else 20, b=40), plot_bgcolor="#FFFFFF",
+        # outside the frame, on the right (the plot area shrinks to make room for it)
+        legend=dict(title=dict(text=legend_title), itemsizing="constant", font=dict(size=FONT_SIZE),
+                    x=1.02, xanchor="left", y=1, yanchor="top", bgcolor="rgba(0,0,0,0)"),
+        margin=dict(l=40, r=10, t=60 if title else 10, b=30), plot_bgcolor="#FFFFFF",
         xaxis=dict(axis, title=dict(text=axis_titles[0]) if axis_titles else None),
         yaxis=dict(axis, title=dict(text=axis_titles[1]) if axis_titles else None, scaleanchor="x", scaleratio=1),
     )
@@ -234,12 +250,13 @@ def add_disagreements(fig: go.Figure, coords: np.ndarray, wrong: np.ndarray | No
     original (a magenta ring, "recon. differs"). Short legend names keep the map wide."""
     coords = np.asarray(coords, dtype=np.float64)
     idx = np.arange(len(coords))
-    size = max(8.0, 1.6 * _marker_size(len(coords)))
-    # rings first, crosses on top; thin and translucent, since thousands may be marked
-    layers = (("recon. differs", relabelled, dict(symbol="circle-open", size=1.2 * size, color=RELABELLED_COLOR,
-                                                  opacity=0.45, line=dict(width=1, color=RELABELLED_COLOR))),
-              ("CNN wrong", wrong, dict(symbol="x-thin-open", size=size, color=WRONG_COLOR, opacity=0.9,
-                                        line=dict(width=1.5, color=WRONG_COLOR))))
+    size = max(7.0, 1.5 * _marker_size(len(coords)))
+    # rings first, crosses on top; thin, small and see-through, since thousands may be marked
+    # and the colours under them must still show
+    layers = (("recon. differs", relabelled, dict(symbol="circle-open", size=size, color=RELABELLED_COLOR,
+                                                  opacity=0.35, line=dict(width=1, color=RELABELLED_COLOR))),
+              ("CNN wrong", wrong, dict(symbol="x-thin-open", size=0.8 * size, color=WRONG_COLOR, opacity=0.55,
+                                        line=dict(width=1, color=WRONG_COLOR))))
     for name, mask, marker in layers:
         if mask is None:
             continue
@@ -252,10 +269,21 @@ def add_disagreements(fig: go.Figure, coords: np.ndarray, wrong: np.ndarray | No
     return fig
 
 
-def add_star(fig: go.Figure, x: float, y: float, name: str) -> go.Figure:
-    """A large gold star at (x, y), named in the legend (e.g. a drawn image on the map)."""
+def add_star(fig: go.Figure, x: float, y: float, name: str, neighbours: np.ndarray | None = None) -> go.Figure:
+    """A large gold star with a thick black edge at (x, y), named in the legend (e.g. a drawn
+    image on the map); with `neighbours` (k, 2), thin lines and rings to those map positions
+    (its nearest test images). SVG traces: drawn above the WebGL points."""
+    if neighbours is not None and len(neighbours):
+        nb = np.asarray(neighbours, dtype=np.float64)
+        xs = [v for px in nb[:, 0] for v in (float(x), float(px), None)]
+        ys = [v for py in nb[:, 1] for v in (float(y), float(py), None)]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="its nearest test images", hoverinfo="skip",
+                                 line=dict(color="#222222", width=1.5), showlegend=False))
+        fig.add_trace(go.Scatter(x=nb[:, 0], y=nb[:, 1], mode="markers", name="its nearest test images",
+                                 customdata=[NOT_A_TEST_POINT] * len(nb), hoverinfo="skip",
+                                 marker=dict(symbol="circle-open", size=14, color="#222222", line=dict(width=2))))
     fig.add_trace(go.Scatter(x=[float(x)], y=[float(y)], mode="markers", name=name, customdata=[NOT_A_TEST_POINT],
-                             marker=dict(symbol="star", size=26, color="#FFD700", line=dict(width=2, color="#000000")),
+                             marker=dict(symbol="star", size=34, color="#FFD700", line=dict(width=3, color="#000000")),
                              hovertemplate=f"{name}<extra></extra>"))
     return fig
 
