@@ -181,7 +181,10 @@ def selected_panel(ctx: Context) -> None:
 @guarded
 def render() -> None:
     banner()
-    ctx = context()
+    # shown at once: on a fresh machine the first context() reads the test set and its codes
+    with st.spinner("Opening the map: reading the test set, its codes and the classifier's labels...",
+                    show_time=True):
+        ctx = context()
     absorb_selection(ctx)
     method, color_by, params = controls(ctx)
     shade, marks, explain = st.columns([2, 2, 3], vertical_alignment="center")
