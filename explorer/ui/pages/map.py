@@ -38,7 +38,7 @@ def controls(ctx: Context) -> tuple[str, str, dict]:
                                     format_func=METHOD_TITLES.get, persist_state="session", bind="query-params",
                                     label_visibility="collapsed")
     colorings = list(COLORINGS) if ctx.pred is not None else ["label", "recon_error"]
-    color_by = mid.selectbox("Colour by", colorings, format_func=lambda c: f"Colour: {COLORINGS[c]}",
+    color_by = mid.selectbox("Colour by", colorings, format_func=COLORINGS.get,
                              key="map_color", persist_state="session", bind="query-params",
                              label_visibility="collapsed")
     if method not in TUNABLE:
