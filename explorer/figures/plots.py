@@ -250,12 +250,12 @@ def add_disagreements(fig: go.Figure, coords: np.ndarray, wrong: np.ndarray | No
     original (a magenta ring, "recon. differs"). Short legend names keep the map wide."""
     coords = np.asarray(coords, dtype=np.float64)
     idx = np.arange(len(coords))
-    size = max(7.0, 1.5 * _marker_size(len(coords)))
+    size = max(6.0, 1.25 * _marker_size(len(coords)))
     # rings first, crosses on top; thin, small and see-through, since thousands may be marked
     # and the colours under them must still show
     layers = (("recon. differs", relabelled, dict(symbol="circle-open", size=size, color=RELABELLED_COLOR,
-                                                  opacity=0.35, line=dict(width=1, color=RELABELLED_COLOR))),
-              ("CNN wrong", wrong, dict(symbol="x-thin-open", size=0.8 * size, color=WRONG_COLOR, opacity=0.55,
+                                                  opacity=0.25, line=dict(width=0.75, color=RELABELLED_COLOR))),
+              ("CNN wrong", wrong, dict(symbol="x-thin-open", size=0.8 * size, color=WRONG_COLOR, opacity=0.45,
                                         line=dict(width=1, color=WRONG_COLOR))))
     for name, mask, marker in layers:
         if mask is None:

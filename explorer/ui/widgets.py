@@ -31,9 +31,12 @@ _CSS = """<style>
 [data-testid="stHeader"] [data-testid="stToolbar"] { pointer-events: auto; }
 [data-testid="stSidebarHeader"] { height: 2.25rem; margin-bottom: 0; padding-top: 0.5rem; padding-bottom: 0; }
 [data-testid="stSidebarNavItems"] { padding-top: 0; }
-[data-testid="stSidebarNavLink"] { min-height: 1.7rem; padding-top: 0; padding-bottom: 0; line-height: 1.7rem; }
-[data-testid="stNavSectionHeader"] { margin-top: 0.4rem; margin-bottom: 0; min-height: 1.5rem; }
-[data-testid="stSidebarNavSeparator"] { margin: 0.3rem 0; }
+[data-testid="stSidebarNavItems"] li { margin: 0; }
+[data-testid="stSidebarNavItems"] ul { margin-top: 0; margin-bottom: 0; }
+[data-testid="stSidebarNavLink"] { min-height: 1.5rem; height: 1.5rem; margin: 0; padding-top: 0;
+  padding-bottom: 0; line-height: 1.5rem; }
+[data-testid="stNavSectionHeader"] { margin-top: 0.25rem; margin-bottom: 0; min-height: 1.4rem; }
+[data-testid="stSidebarNavSeparator"] { margin: 0.2rem 0; padding-top: 0.4rem; }
 [data-testid="stSidebarUserContent"] { padding-top: 0.25rem; }
 [data-testid="stSidebarUserContent"] [data-testid="stVerticalBlock"] { gap: 0.5rem; }
 [data-testid="stImageCaption"] { font-size: 1.05rem; color: #31333F; }
