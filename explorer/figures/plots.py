@@ -174,6 +174,7 @@ def _lay_out_map(fig: go.Figure, height: int, title: str, legend_title: str,
     fig.update_layout(
         template="plotly_white", height=height, font=dict(size=FONT_SIZE),
         title=dict(text=title) if title else None, dragmode="lasso", hovermode="closest",
+        showlegend=bool(legend_title),  # a map of one class still names it
         # outside the frame, on the right (the plot area shrinks to make room for it)
         legend=dict(title=dict(text=legend_title), itemsizing="constant", font=dict(size=FONT_SIZE),
                     x=1.02, xanchor="left", y=1, yanchor="top", bgcolor="rgba(0,0,0,0)"),

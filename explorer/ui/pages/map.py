@@ -125,7 +125,7 @@ def clear_selection(ctx: Context) -> None:
     st.session_state.pop("map_last_event", None)
 
 
-MAP_HEIGHT = 430  # px: with the controls above and the buttons and caption below, fits 1280x720
+MAP_HEIGHT = 410  # px: with the controls above and the buttons and caption below, fits 1280x720
 
 
 def main_figure(ctx: Context, proj, key: tuple, color_by: str, selected: tuple[int, ...], backdrop):
