@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from explorer.figures import export, plots
+from explorer.figures import export, grids
 
 
 def path_frames(n: int, side: int = 8) -> np.ndarray:
@@ -50,7 +50,7 @@ def test_gif_rejects_what_is_not_a_stack_of_images():
 
 
 def test_png_decodes_to_the_same_pixels():
-    grid = plots.image_grid(path_frames(4), 4, captions=list("abcd"), scale=3)
+    grid = grids.image_grid(path_frames(4), 4, captions=list("abcd"), scale=3)
     back = Image.open(io.BytesIO(export.png_bytes(grid)))
     assert back.format == "PNG" and back.size == grid.size
     assert np.array_equal(np.asarray(back.convert("RGB")), np.asarray(grid))

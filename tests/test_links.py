@@ -167,11 +167,11 @@ def test_large_type_grows_chart_fonts_and_picture_captions(app_env):
 def test_anomaly_rows_wrap_instead_of_shrinking_their_captions(app_env):
     """16 captioned images in one picture would be shrunk to fit the column, and their captions
     with it: they come in several pictures, each narrow enough to show unshrunk."""
-    from explorer.figures import plots
+    from explorer.figures import grids
     from explorer.ui.widgets import PAGE_PX
 
     at = run_app({"ckpt": "digits/vae-2d", "anom_n": "16"}, "anomalies")
     assert len(at.image) >= 4                              # two rows of 16 (worst, best), each wrapped
     caption = "#359 · 9999 nats\n0\nCNN 0 (100%)"          # as wide as the page's captions get on digits
-    cols = PAGE_PX // (plots.image_grid(np.zeros((1, 1, 8, 8)), 1, [caption], scale=10, font_size=18).width + 4)
-    assert plots.image_grid(np.zeros((cols, 1, 8, 8)), cols, [caption] * cols, scale=10, font_size=18).width <= PAGE_PX
+    cols = PAGE_PX // (grids.image_grid(np.zeros((1, 1, 8, 8)), 1, [caption], scale=10, font_size=18).width + 4)
+    assert grids.image_grid(np.zeros((cols, 1, 8, 8)), cols, [caption] * cols, scale=10, font_size=18).width <= PAGE_PX

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.figures import plots
+from explorer.figures import grids, plots
 from explorer.core.config import ModelConfig
 from explorer.models import build_model
 
@@ -80,7 +80,7 @@ def test_map_overlays_selection_path_marker_and_backdrop(points):
 
 def test_image_grid_size_follows_columns_rows_and_scale():
     images = np.random.default_rng(0).random((7, 1, 8, 6), dtype=np.float32)
-    grid = plots.image_grid(images, ncols=3, scale=3, pad=2)
+    grid = grids.image_grid(images, ncols=3, scale=3, pad=2)
     assert grid.size == (3 * 6 * 3 + 4 * 2, 3 * 8 * 3 + 4 * 2)  # 3 columns, 3 rows
     # the first cell holds the first image, upscaled by nearest neighbour
     cell = np.asarray(grid.convert("L"))[2:2 + 24, 2:2 + 18]
@@ -90,8 +90,8 @@ def test_image_grid_size_follows_columns_rows_and_scale():
 
 def test_image_grid_captions_and_highlight():
     images = np.zeros((4, 1, 8, 8), np.float32)
-    plain = plots.image_grid(images, ncols=4)
-    captioned = plots.image_grid(images, ncols=4, captions=["Sandal 0.97", "Sneaker\n0.51", "b", "c"],
+    plain = grids.image_grid(images, ncols=4)
+    captioned = grids.image_grid(images, ncols=4, captions=["Sandal 0.97", "Sneaker\n0.51", "b", "c"],
                                  highlight=[1])
     assert captioned.height > plain.height + 2 * 14  # two caption lines fit under the cells
     px = np.asarray(captioned)
@@ -100,11 +100,11 @@ def test_image_grid_captions_and_highlight():
     dark_text = (px.sum(-1) < 200)[8 * 3 + 6:, :]  # below the images
     assert dark_text.any()
     with pytest.raises(ValueError, match="captions"):
-        plots.image_grid(images, 2, captions=["only one"])
+        grids.image_grid(images, 2, captions=["only one"])
 
 
 def test_to_pil_upscales():
-    img = plots.to_pil(np.random.default_rng(0).random((1, 8, 8)), scale=4)
+    img = grids.to_pil(np.random.default_rng(0).random((1, 8, 8)), scale=4)
     assert img.size == (32, 32) and img.mode == "L"
 
 

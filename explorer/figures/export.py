@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from explorer.core.errors import ExplorerError
-from explorer.figures import plots
+from explorer.figures import grids, plots
 
 GIF_FRAME_MS = 250      # per frame: a path of 11 frames plays in under 3 s
 PROGRESS_PX = 6         # height of the progress bar under each GIF frame
@@ -50,7 +50,7 @@ def gif_frames(frames: np.ndarray, captions: Sequence[str] | None = None, scale:
     n = len(frames)
     pictures = []
     for i in range(n):
-        tile = plots.image_grid(frames[i:i + 1], 1, captions=[captions[i]] if captions else None,
+        tile = grids.image_grid(frames[i:i + 1], 1, captions=[captions[i]] if captions else None,
                                 scale=scale, pad=4)
         out = Image.new("RGB", (tile.width, tile.height + PROGRESS_PX), "white")
         out.paste(tile, (0, 0))

@@ -1,4 +1,5 @@
-"""Figures for the app and notebooks: plotly figures and PIL images, built from numpy arrays.
+"""Figures for the app and notebooks: plotly figures built from numpy arrays (pictures of
+images are in grids.py).
 
 Sized for a projector: base font 16 px, legends with class names, captions under images.
 """
@@ -8,7 +9,9 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
+
+from explorer.figures.grids import HIGHLIGHT_COLOR, to_uint8
 
 if TYPE_CHECKING:
     from torch import nn
@@ -27,7 +30,6 @@ CLASS_COLORS: tuple[str, ...] = (
     "#999999",  # grey
     "#8C564B",  # brown
 )
-HIGHLIGHT_COLOR = "#D55E00"
 FONT_SIZE = 16
 COLOR_BY = ("predicted", "label", "correct", "confidence", "recon_error")
 _COLORBAR_TITLES = {"confidence": "CNN confidence", "recon_error": "recon. error (nats)"}
@@ -124,13 +126,27 @@ def _add_points(fig: go.Figure, coords: np.ndarray, color_by: str, values: np.nd
     raise ValueError(f"color_by must be one of {', '.join(COLOR_BY)}, got {color_by!r}")
 
 
+RING_MAX = 20  # up to this many selected points get a ring; more dim the rest of the map instead
+UNSELECTED_OPACITY = 0.12
+
+
 def _add_selection(fig: go.Figure, coords: np.ndarray, selected: Sequence[int], size: float) -> None:
-    """A ring around each selected point (indices outside the map are left out)."""
+    """Show the selected points (indices outside the map are left out): a few get a ring each;
+    many (a box or lasso) keep their colours while every other point fades, since
+    a thousand rings would hide the colours under one black blob."""
     sel = np.asarray(selected, dtype=np.int64)
     sel = sel[(sel >= 0) & (sel < len(coords))]
+    if len(sel) > RING_MAX:
+        chosen = np.zeros(len(coords), dtype=bool)
+        chosen[sel] = True
+        for trace in fig.data:
+            if trace.customdata is not None:
+                trace.selectedpoints = np.flatnonzero(chosen[np.asarray(trace.customdata, dtype=np.int64)]).tolist()
+                trace.unselected = dict(marker=dict(opacity=UNSELECTED_OPACITY))
+        return
     fig.add_trace(go.Scattergl(
         x=coords[sel, 0], y=coords[sel, 1], mode="markers", name="selected", customdata=sel,
-        marker=dict(symbol="circle-open", size=max(14, 3 * size), color="#000000", line=dict(width=2.5)),
+        marker=dict(symbol="circle-open", size=max(14, 3 * size), color="#000000", line=dict(width=2)),
         hovertemplate="selected<br>image %{customdata}<extra></extra>",
     ))
 
@@ -164,8 +180,11 @@ def _lay_out_map(fig: go.Figure, height: int, title: str, legend_title: str,
     fig.update_layout(
         template="plotly_white", height=height, font=dict(size=FONT_SIZE),
         title=dict(text=title) if title else None, dragmode="lasso", hovermode="closest",
-        legend=dict(title=dict(text=legend_title), itemsizing="constant", font=dict(size=FONT_SIZE)),
-        margin=dict(l=40, r=20, t=60 if title else 20, b=40), plot_bgcolor="#FFFFFF",
+        showlegend=bool(legend_title),  # a map of one class still names it
+        # outside the frame, on the right (the plot area shrinks to make room for it)
+        legend=dict(title=dict(text=legend_title), itemsizing="constant", font=dict(size=FONT_SIZE),
+                    x=1.02, xanchor="left", y=1, yanchor="top", bgcolor="rgba(0,0,0,0)"),
+        margin=dict(l=40, r=10, t=60 if title else 10, b=30), plot_bgcolor="#FFFFFF",
         xaxis=dict(axis, title=dict(text=axis_titles[0]) if axis_titles else None),
         yaxis=dict(axis, title=dict(text=axis_titles[1]) if axis_titles else None, scaleanchor="x", scaleratio=1),
     )
@@ -199,7 +218,7 @@ def manifold_grid(model: "nn.Module", extent: tuple[float, float, float, float],
     images = decode(model, z, label)  # (n*n, C, H, W)
     _, _, h, w = images.shape
     tiles = images[:, 0].reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)
-    img = Image.fromarray(_to_uint8(tiles))
+    img = Image.fromarray(to_uint8(tiles))
     dx = (x1 - x0) / (n - 1) if n > 1 else 1.0
     dy = (y1 - y0) / (n - 1) if n > 1 else 1.0
     return img, (x0 - dx / 2, x1 + dx / 2, y0 - dy / 2, y1 + dy / 2)
@@ -238,12 +257,13 @@ def add_disagreements(fig: go.Figure, coords: np.ndarray, wrong: np.ndarray | No
     original (a magenta ring, "recon. differs"). Short legend names keep the map wide."""
     coords = np.asarray(coords, dtype=np.float64)
     idx = np.arange(len(coords))
-    size = max(8.0, 1.6 * _marker_size(len(coords)))
-    # rings first, crosses on top; thin and translucent, since thousands may be marked
-    layers = (("recon. differs", relabelled, dict(symbol="circle-open", size=1.2 * size, color=RELABELLED_COLOR,
-                                                  opacity=0.45, line=dict(width=1, color=RELABELLED_COLOR))),
-              ("CNN wrong", wrong, dict(symbol="x-thin-open", size=size, color=WRONG_COLOR, opacity=0.9,
-                                        line=dict(width=1.5, color=WRONG_COLOR))))
+    size = max(6.0, 1.25 * _marker_size(len(coords)))
+    # rings first, crosses on top; thin, small and see-through, since thousands may be marked
+    # and the colours under them must still show
+    layers = (("recon. differs", relabelled, dict(symbol="circle-open", size=size, color=RELABELLED_COLOR,
+                                                  opacity=0.25, line=dict(width=0.75, color=RELABELLED_COLOR))),
+              ("CNN wrong", wrong, dict(symbol="x-thin-open", size=0.8 * size, color=WRONG_COLOR, opacity=0.45,
+                                        line=dict(width=1, color=WRONG_COLOR))))
     for name, mask, marker in layers:
         if mask is None:
             continue
@@ -256,94 +276,23 @@ def add_disagreements(fig: go.Figure, coords: np.ndarray, wrong: np.ndarray | No
     return fig
 
 
-def add_star(fig: go.Figure, x: float, y: float, name: str) -> go.Figure:
-    """A large gold star at (x, y), named in the legend (e.g. a drawn image on the map)."""
+def add_star(fig: go.Figure, x: float, y: float, name: str, neighbours: np.ndarray | None = None) -> go.Figure:
+    """A large gold star with a thick black edge at (x, y), named in the legend (e.g. a drawn
+    image on the map); with `neighbours` (k, 2), thin lines and rings to those map positions
+    (its nearest test images). SVG traces: drawn above the WebGL points."""
+    if neighbours is not None and len(neighbours):
+        nb = np.asarray(neighbours, dtype=np.float64)
+        xs = [v for px in nb[:, 0] for v in (float(x), float(px), None)]
+        ys = [v for py in nb[:, 1] for v in (float(y), float(py), None)]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="its nearest test images", hoverinfo="skip",
+                                 line=dict(color="#222222", width=1.5), showlegend=False))
+        fig.add_trace(go.Scatter(x=nb[:, 0], y=nb[:, 1], mode="markers", name="its nearest test images",
+                                 customdata=[NOT_A_TEST_POINT] * len(nb), hoverinfo="skip",
+                                 marker=dict(symbol="circle-open", size=14, color="#222222", line=dict(width=2))))
     fig.add_trace(go.Scatter(x=[float(x)], y=[float(y)], mode="markers", name=name, customdata=[NOT_A_TEST_POINT],
-                             marker=dict(symbol="star", size=26, color="#FFD700", line=dict(width=2, color="#000000")),
+                             marker=dict(symbol="star", size=34, color="#FFD700", line=dict(width=3, color="#000000")),
                              hovertemplate=f"{name}<extra></extra>"))
     return fig
-
-
-# ---------------------------------------------------------------- images
-
-def _to_uint8(a: np.ndarray) -> np.ndarray:
-    return (np.clip(np.nan_to_num(np.asarray(a, dtype=np.float32)), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-
-
-def _hwc(image: np.ndarray) -> np.ndarray:
-    """(C, H, W) or (H, W) in [0, 1] -> uint8 (H, W) for grey, (H, W, 3) for colour."""
-    a = np.asarray(image)
-    if a.ndim == 3:
-        a = a[0] if a.shape[0] == 1 else np.moveaxis(a[:3], 0, -1)
-    return _to_uint8(a)
-
-
-def to_pil(image: np.ndarray, scale: int = 4) -> Image.Image:
-    """One (C, H, W) image in [0, 1] as a PIL image, upscaled `scale` times (nearest neighbour)."""
-    a = _hwc(image)
-    img = Image.fromarray(a)  # (H, W) uint8 is "L", (H, W, 3) is "RGB"
-    return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale != 1 else img
-
-
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has one bitmap size only
-        return ImageFont.load_default()
-
-
-def image_grid(images: np.ndarray, ncols: int, captions: Sequence[str] | None = None, scale: int = 3,
-               pad: int = 2, highlight: Sequence[int] | None = None, font_size: int = 14,
-               cell_width: int = 0) -> Image.Image:
-    """Tile (N, C, H, W) images in [0, 1] into one RGB image on white, `ncols` per row.
-
-    Each image is upscaled `scale` times (nearest neighbour); cells are `pad` pixels apart
-    and from the edge. Without captions the size is exactly
-    (ncols * W * scale + (ncols + 1) * pad) x (rows * H * scale + (rows + 1) * pad).
-    `captions` (one per image; "\\n" starts a second line) are drawn under each cell, and
-    cells are widened to fit them (and to `cell_width`, so that grids drawn apart line up). `highlight` cells get a coloured border in the padding
-    (the padding grows to at least 3 px for it), e.g. where the CNN's label changes."""
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[:, None]
-    n = len(images)
-    ncols = max(1, min(int(ncols), max(n, 1)))
-    rows = max(1, -(-n // ncols))
-    h, w = images.shape[2] * scale, images.shape[3] * scale
-    highlight = set(int(i) for i in (highlight or ()))
-    border = 3 if highlight else 0
-    pad = max(int(pad), border)
-    font = _font(font_size)
-    cap_lines = [str(c).split("\n") for c in captions] if captions is not None else None
-    if cap_lines is not None and len(cap_lines) != n:
-        raise ValueError(f"{len(cap_lines)} captions for {n} images")
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    line_h = 0
-    cell_w = w
-    if cap_lines:
-        line_h = font_size + 4
-        widths = [measure.textlength(line, font=font) for lines in cap_lines for line in lines]
-        cell_w = max(w, int(np.ceil(max(widths, default=0))) + 4)
-    cell_w = max(cell_w, int(cell_width))
-    cap_h = line_h * max(len(lines) for lines in cap_lines) + 2 if cap_lines else 0
-    cell_h = h + cap_h
-    canvas = Image.new("RGB", (ncols * cell_w + (ncols + 1) * pad, rows * cell_h + (rows + 1) * pad), "white")
-    draw = ImageDraw.Draw(canvas)
-    for i in range(n):
-        r, c = divmod(i, ncols)
-        cx = pad + c * (cell_w + pad)
-        cy = pad + r * (cell_h + pad)
-        ix = cx + (cell_w - w) // 2
-        tile = to_pil(images[i], scale=scale).convert("RGB")
-        canvas.paste(tile, (ix, cy))
-        if i in highlight:
-            draw.rectangle([ix - border, cy - border, ix + w + border - 1, cy + h + border - 1],
-                           outline=HIGHLIGHT_COLOR, width=border)
-        if cap_lines:
-            for j, line in enumerate(cap_lines[i]):
-                tw = draw.textlength(line, font=font)
-                draw.text((cx + (cell_w - tw) / 2, cy + h + 2 + j * line_h), line, fill="#111111", font=font)
-    return canvas
 
 
 # ---------------------------------------------------------------- training curves
@@ -373,5 +322,5 @@ def curves_figure(history: Sequence[dict], keys: Sequence[str], title: str = "",
     return fig
 
 
-__all__ = ["CLASS_COLORS", "latent_map", "manifold_grid", "add_regions", "add_disagreements", "add_star", "image_grid", "to_pil",
+__all__ = ["CLASS_COLORS", "latent_map", "manifold_grid", "add_regions", "add_disagreements", "add_star",
            "curves_figure", "class_color"]

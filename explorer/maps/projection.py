@@ -27,7 +27,7 @@ import numpy as np
 from explorer.core import diskcache
 from explorer.maps import tsne
 from explorer.maps.errors import ProjectionError
-from explorer.maps.placement import nearest_mean
+from explorer.maps.placement import nearest, nearest_mean
 
 METHODS: tuple[str, ...] = ("umap", "tsne", "pca")
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
@@ -323,6 +323,31 @@ def place(projection: Projection, latents: np.ndarray, new_latents: np.ndarray, 
     return nearest_mean(new, ref, coords, k).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Spot:
+    """Where a new code is shown on a map: `xy`; `exact` when the map's own transform put it
+    there; otherwise `xy` is its nearest test code's position and `neighbours` (nearest first)
+    are the test codes nearest to it in the latent space, to be drawn as such."""
+    xy: np.ndarray          # (2,)
+    exact: bool
+    neighbours: np.ndarray  # (k,) test-set indices
+
+
+def spot(projection: Projection, latents: np.ndarray, new_latent: np.ndarray, k: int = 5) -> Spot:
+    """One new code on a map, placed honestly: PCA projects it with the stored axes and the
+    2-D plane is the code itself; UMAP and t-SNE have no transform for a new point here, so
+    it sits on its nearest test code and its k nearest are named, not averaged (an average of
+    far-apart neighbours can land in empty space between clusters)."""
+    z = np.asarray(new_latent, dtype=np.float64).reshape(1, -1)
+    near = nearest(z, latents, k)[0]
+    if projection.method in (PLANE, "pca"):
+        return Spot(place(projection, latents, z)[0], True, near)
+    coords = np.asarray(projection.coords)
+    if len(coords) != len(latents):
+        raise ProjectionError(f"spot() needs the {len(coords)} codes the map was made of, got {len(latents)}")
+    return Spot(coords[near[0]].astype(np.float32), False, near)
+
+
 def trustworthiness(latents: np.ndarray, coords: np.ndarray, k: int = 10, max_points: int = TRUST_MAX_POINTS,
                     seed: int = 0) -> float:
     """How well the map keeps each point's k nearest neighbours (Venna & Kaski 2001), in [0, 1];
@@ -343,5 +368,5 @@ def trustworthiness(latents: np.ndarray, coords: np.ndarray, k: int = 10, max_po
     return float(sk_trustworthiness(x, y, n_neighbors=k))
 
 
-__all__ = ["METHODS", "DEFAULT_PARAMS", "Projection", "ProjectionError", "project", "place", "trustworthiness",
+__all__ = ["METHODS", "DEFAULT_PARAMS", "Projection", "ProjectionError", "project", "place", "Spot", "spot", "trustworthiness",
            "load_cached", "check_params", "cache_key"]

@@ -21,10 +21,24 @@ log = logging.getLogger("explorer.ui")
 
 
 
-# Less empty space around the page (the top keeps room for the header bar), and image
-# captions large enough to read from the back of a room.
+# Sized so the Map, its legend, its controls and the sidebar's boxes fit at 1280x720 (a classroom
+# projector): the header bar is see-through and overlaps the top padding instead of adding a
+# ~60 px band; the sidebar's page links are tighter; image captions stay large enough to read
+# from the back of a room.
 _CSS = """<style>
-[data-testid="stMainBlockContainer"] { padding: 4rem 2.5rem 2rem 2.5rem; }
+[data-testid="stMainBlockContainer"] { padding: 1.25rem 2rem 1rem 2rem; }
+[data-testid="stHeader"] { background: transparent; height: 2.25rem; pointer-events: none; }
+[data-testid="stHeader"] [data-testid="stToolbar"] { pointer-events: auto; }
+[data-testid="stSidebarHeader"] { height: 2.25rem; margin-bottom: 0; padding-top: 0.5rem; padding-bottom: 0; }
+[data-testid="stSidebarNavItems"] { padding-top: 0; }
+[data-testid="stSidebarNavItems"] li { margin: 0; }
+[data-testid="stSidebarNavItems"] ul { margin-top: 0; margin-bottom: 0; }
+[data-testid="stSidebarNavLink"] { min-height: 1.5rem; height: 1.5rem; margin: 0; padding-top: 0;
+  padding-bottom: 0; line-height: 1.5rem; }
+[data-testid="stNavSectionHeader"] { margin-top: 0.25rem; margin-bottom: 0; min-height: 1.4rem; }
+[data-testid="stSidebarNavSeparator"] { margin: 0.2rem 0; padding-top: 0.4rem; }
+[data-testid="stSidebarUserContent"] { padding-top: 0.25rem; }
+[data-testid="stSidebarUserContent"] [data-testid="stVerticalBlock"] { gap: 0.5rem; }
 [data-testid="stImageCaption"] { font-size: 1.05rem; color: #31333F; }
 </style>"""
 

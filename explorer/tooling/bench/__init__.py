@@ -9,8 +9,10 @@ with it, and every figure is a median over `--repeats` runs):
 
     map         time_to_map_s, time_to_map_ratio: `streamlit run explorer/app.py` started to the
                 latent map's plotly scatter drawn in headless Chromium, against a minimal
-                Streamlit page drawing a 10,000-point scatter; peak_rss_mb: the app server's
-                process tree after every page was opened once
+                Streamlit page drawing a 10,000-point scatter; time_to_map_cold_s,
+                time_to_map_cold_ratio: the same from an empty cache dir (a fresh machine),
+                once; peak_rss_mb: the app server's process tree after every page was
+                opened once
     slider      slider_roundtrip_ms: a Traverse slider moved in the browser until the new
                 decoded image is shown (median of 20 moves); slider_server_ms: the fragment's
                 own rerun time for those moves, read from the server's timing log

@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.core.kinds import condition
-from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
+from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint, testset
 from explorer.core import arraycache
 from explorer.data import ImageDataset, cache_dir, load_dataset
 from explorer.checkpoints.catalog import CheckpointEntry, scan
@@ -119,6 +119,9 @@ def test_set_key(name: str) -> str:
 def encodings(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of the test set under the VAE at `path`, each (N, D)."""
     data = test_set(dataset)
+    shipped = testset.read(Path(path), "encode", test_set_key(dataset), len(data.images))
+    if shipped is not None:  # the checkpoint's own testset.npz: no torch, no pass over the test set
+        return shipped
 
     def compute():
         from explorer.analysis import latent
@@ -133,6 +136,9 @@ def encodings(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray
 def test_predictions(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Predictions (N,) and probabilities (N, K) on the test set of the classifier (or hybrid head) at `path`."""
     data = test_set(dataset)
+    shipped = testset.read(Path(path), "classify", test_set_key(dataset), len(data.images))
+    if shipped is not None:
+        return shipped
 
     def compute():
         from explorer.analysis import latent

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from explorer.figures import export, plots
+from explorer.figures import export, grids
 
 
 def figure(name: str, key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
@@ -32,21 +32,21 @@ def png_bytes(image: Image.Image) -> bytes:
 @st.cache_data(show_spinner=False, max_entries=512)
 def grid_png(images: np.ndarray, ncols: int, captions: tuple[str, ...] | None, scale: int,
              highlight: tuple[int, ...] | None, font_size: int = 14, cell_width: int = 0) -> bytes:
-    """plots.image_grid as PNG bytes, cached by the images and every drawing setting."""
-    return png_bytes(plots.image_grid(images, ncols, captions=captions, scale=scale, highlight=highlight,
+    """grids.image_grid as PNG bytes, cached by the images and every drawing setting."""
+    return png_bytes(grids.image_grid(images, ncols, captions=captions, scale=scale, highlight=highlight,
                                       font_size=font_size, cell_width=cell_width))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def image_png(image: np.ndarray, scale: int) -> bytes:
-    """plots.to_pil as PNG bytes, cached by the image and its scale."""
-    return png_bytes(plots.to_pil(image, scale=scale))
+    """grids.to_pil as PNG bytes, cached by the image and its scale."""
+    return png_bytes(grids.to_pil(image, scale=scale))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def pair_png(a: np.ndarray, b: np.ndarray, scale: int) -> bytes:
     """Two images side by side with a thin white gap, as PNG bytes, cached by both and the scale."""
-    left, right = plots.to_pil(a, scale=scale), plots.to_pil(b, scale=scale)
+    left, right = grids.to_pil(a, scale=scale), grids.to_pil(b, scale=scale)
     gap = max(2, left.width // 20)
     out = Image.new(left.mode, (left.width * 2 + gap, left.height), 255)
     out.paste(left, (0, 0))

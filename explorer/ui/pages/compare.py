@@ -15,7 +15,7 @@ from explorer.checkpoints import CheckpointError, catalog
 from explorer.data import DataError
 from explorer.ui import cache
 from explorer.ui.sidebar import dataset_title
-from explorer.ui.widgets import guarded, map_folder
+from explorer.ui.widgets import MAP_CHOICE, METHOD_TITLES, guarded, map_folder
 
 ROWS = [  # (label, where, key)
     ("kind", "config", "kind"), ("latent dimensions", "model", "latent_dim"), ("beta", "model", "beta"),
@@ -43,30 +43,34 @@ def figure_rows(ckpt) -> dict[str, object]:
 
 
 def side_map(ckpt, key: str, mu: np.ndarray, labels: np.ndarray, names, dataset: str) -> None:
-    """The latent plane for a 2-D latent; else the shipped UMAP map when there is one, else PCA."""
-    ident = (cache.checkpoint_key(ckpt.path), dataset,
-             cache.map_files(str(map_folder(ckpt.path)), "umap"))  # a new UMAP file: a new figure
-    fig = cache.figure("compare.map", ident, lambda: side_figure(ckpt, mu, labels, names))
+    """The map the Map page would show for this checkpoint (its current choice there, else its
+    first method) when it is at hand; else PCA, which costs nothing."""
+    proj, how = side_projection(ckpt, mu)
+    ident = (cache.checkpoint_key(ckpt.path), dataset, proj.method, proj.key)
+    fig = cache.figure("compare.map", ident, lambda: side_figure(ckpt, proj, how, labels, names))
     st.plotly_chart(fig, key=f"cmp_map_{key}", config={"displayModeBar": False})
 
 
-def side_figure(ckpt, mu: np.ndarray, labels: np.ndarray, names):
-    proj, how = None, ""
+def side_projection(ckpt, mu: np.ndarray) -> tuple[projection.Projection, str]:
+    ckpt_key, folder = cache.checkpoint_key(ckpt.path), map_folder(ckpt.path)
     if ckpt.model_cfg.latent_dim == 2:
-        coords, how = mu, "latent plane"
-    else:
-        try:
-            proj = projection.load_cached(map_folder(ckpt.path), "umap", mu)
-        except Exception:
-            proj = None
-        if proj is not None and len(proj.coords) == len(mu):
-            coords, how = proj.coords, "UMAP"
-        else:
-            coords = cache.latent_map(mu, cache.checkpoint_key(ckpt.path), map_folder(ckpt.path), "pca",
-                                      compute=True).coords
-            how = "PCA"
-    fig = plots.latent_map(coords, "label", labels, list(names), height=420, title=f"{ckpt.name}: {how}")
-    if how != "latent plane":
+        return cache.latent_map(mu, ckpt_key, folder, projection.PLANE, None, compute=True), "latent plane"
+    method, params = projection.METHODS[0], None
+    choice = st.session_state.get(MAP_CHOICE)
+    if choice and choice[0] == ckpt_key and choice[1] in projection.METHODS:
+        method, params = choice[1], choice[2]
+    try:
+        found = cache.latent_map(mu, ckpt_key, folder, method, params, compute=False)
+    except Exception:  # an unreadable map file: fall back to PCA
+        found = None
+    if found is not None:
+        return found, METHOD_TITLES[method]
+    return cache.latent_map(mu, ckpt_key, folder, "pca", None, compute=True), "PCA"
+
+
+def side_figure(ckpt, proj: projection.Projection, how: str, labels: np.ndarray, names):
+    fig = plots.latent_map(proj.coords, "label", labels, list(names), height=420, title=f"{ckpt.name}: {how}")
+    if proj.method != projection.PLANE:
         fig.update_yaxes(scaleanchor=None)
     return fig
 

@@ -27,10 +27,11 @@ DRAW_TIP = {"fashion-mnist": " Fill it in: the dataset's pictures are solid silh
 PLACEMENT = {
     "identity": "Its code is its position: this map is the latent plane itself.",
     "pca": "PCA places it exactly: its code projected onto the map's two axes.",
-    "umap": "UMAP cannot place a new point here (the fitted UMAP model is not kept, only the map), so it is put "
-            "at the distance-weighted mean position of its 10 nearest test codes: an approximation.",
-    "tsne": "t-SNE cannot place a new point here (the fitted t-SNE model is not kept, only the map), so it is put "
-            "at the distance-weighted mean position of its 10 nearest test codes: an approximation.",
+    "umap": "UMAP has no transform for a new point here (the fitted UMAP model is not kept, only the map), so the "
+            "star sits on the nearest test image's spot and the rings mark its nearest test images in the latent "
+            "space: where they lie on the map is where it belongs.",
+    "tsne": "t-SNE has no transform for a new point, so the star sits on the nearest test image's spot and the "
+            "rings mark its nearest test images in the latent space: where they lie on the map is where it belongs.",
 }
 
 
@@ -172,8 +173,8 @@ def results(ctx: Context, mine: yours.Yours) -> None:
     verdicts(ctx, mine.image, recon)
 
     proj = quick_map(ctx)
-    xy = projection.place(proj, ctx.mu, z[None])[0]
-    near = latent.nearest(ctx.mu, z, NEAREST)
+    where = projection.spot(proj, ctx.mu, z, NEAREST)
+    xy, near = where.xy, where.neighbours
     st.markdown(f"**On the {METHOD_TITLES.get(proj.method, proj.method)} map** (star; rings: nearest test images)")
     small_map(ctx, key="draw_map", marker=(float(xy[0]), float(xy[1])), selected=list(near), height=320)
     st.caption(PLACEMENT.get(proj.method, ""))

@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.analysis import latent
-from explorer.figures import plots
+from explorer.figures import grids
 from explorer.ui import cache, exports, help, urlstate
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.widgets import big, caption_width, guarded, scale_for, show_in, strip
@@ -94,7 +94,7 @@ def class_grid(ctx: Context, seed: int, temperature: float) -> None:
         st.caption(f"Each row asks the cvae for one class with the same {PER_CLASS} codes (one per column). "
                    f"The CNN agrees with the class asked for in {np.mean(agree):.0%} of all samples; "
                    "outlined: where it does not.")
-    exports.png_button(st, lambda: plots.image_grid(np.concatenate(rows), PER_CLASS, captions=labels,
+    exports.png_button(st, lambda: grids.image_grid(np.concatenate(rows), PER_CLASS, captions=labels,
                                                     scale=scale_for(ctx, 84)),
                        f"{ctx.vae.name}_samples_seed{seed}", key="gen_grid_png", label="Grid PNG")
 

@@ -5,7 +5,6 @@ reconstructions and the CNN's verdicts. The picked images are shared with the ot
 """
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.maps import projection
@@ -33,30 +32,46 @@ def controls(ctx: Context) -> tuple[str, str, dict]:
         st.session_state["map_for"] = ctx.vae_key
         if methods[0] == PLANE_CHOICE:
             st.session_state["map_method"] = PLANE_CHOICE
-    left, mid, right = st.columns([3, 2, 2], vertical_alignment="bottom")
+    # labels collapsed: the options name themselves, and the map gets the height
+    left, mid, right = st.columns([3, 3, 2], vertical_alignment="bottom")
     method = left.segmented_control("Map", methods, default=methods[0], required=True, key="map_method",
-                                    format_func=METHOD_TITLES.get, persist_state="session", bind="query-params")
+                                    format_func=METHOD_TITLES.get, persist_state="session", bind="query-params",
+                                    label_visibility="collapsed")
     colorings = list(COLORINGS) if ctx.pred is not None else ["label", "recon_error"]
-    color_by = mid.selectbox("Colour by", colorings, format_func=COLORINGS.get, key="map_color",
-                             persist_state="session", bind="query-params")
+    color_by = mid.selectbox("Colour by", colorings, format_func=COLORINGS.get,
+                             key="map_color", persist_state="session", bind="query-params",
+                             label_visibility="collapsed")
+    if method not in TUNABLE:
+        right.popover("Map settings", width="stretch", key="map_settings", disabled=True,
+                      help=f"{METHOD_TITLES[method]} has no settings.")
+        return method, color_by, {}
     with right.popover("Map settings", width="stretch", key="map_settings"):
         params = _params_form(method)
     return method, color_by, params
 
 
+TUNABLE = ("umap", "tsne")  # PCA and the plane have no settings
+
+
 def _params_form(method: str) -> dict:
-    """Projection parameters, applied together (a new UMAP or t-SNE map takes a while)."""
+    """The chosen method's parameters, applied together (a new UMAP or t-SNE map takes a while)."""
     defaults = projection.DEFAULT_PARAMS
     with st.form("map_params_form", border=False):
-        nn = st.slider("UMAP neighbours", 2, 200, int(defaults["umap"]["n_neighbors"]), key="map_umap_nn",
-                       persist_state="session", bind="query-params", help="More neighbours: more global structure, fewer small islands.")
-        md = st.slider("UMAP min-dist", 0.0, 0.99, float(defaults["umap"]["min_dist"]), step=0.01,
-                       key="map_umap_md", persist_state="session", bind="query-params", help="Smaller: tighter clusters.")
-        perp = st.slider("t-SNE perplexity", 2.0, 200.0, float(defaults["tsne"]["perplexity"]), step=1.0,
-                         key="map_tsne_perp", persist_state="session", bind="query-params",
-                         help="About how many neighbours each point cares about (less than a third of the points).")
+        if method == "umap":
+            nn = st.slider("UMAP neighbours", 2, 200, int(defaults["umap"]["n_neighbors"]), key="map_umap_nn",
+                           persist_state="session", bind="query-params",
+                           help="More neighbours: more global structure, fewer small islands.")
+            md = st.slider("UMAP min-dist", 0.0, 0.99, float(defaults["umap"]["min_dist"]), step=0.01,
+                           key="map_umap_md", persist_state="session", bind="query-params",
+                           help="Smaller: tighter clusters.")
+            params = {"n_neighbors": nn, "min_dist": md}
+        else:
+            perp = st.slider("t-SNE perplexity", 2.0, 200.0, float(defaults["tsne"]["perplexity"]), step=1.0,
+                             key="map_tsne_perp", persist_state="session", bind="query-params",
+                             help="About how many neighbours each point cares about (less than a third of the points).")
+            params = {"perplexity": perp}
         st.form_submit_button("Apply", type="primary", key="map_apply")
-    return {"umap": {"n_neighbors": nn, "min_dist": md}, "tsne": {"perplexity": perp}}.get(method, {})
+    return params
 
 
 def the_map(ctx: Context, method: str, color_by: str, params: dict,
@@ -82,11 +97,11 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
         pad = 0.05 * (hi - lo)
         extent = (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
         backdrop = cache.manifold(ctx.model, ctx.vae_key, extent, 15, None)
-    fig = main_figure(ctx, proj, (ctx.vae_key, ctx.classifier_key, ctx.dataset, proj.method, proj.key, backdrop is not None),
-                      color_by, tuple(selection(ctx.dataset)), backdrop)
-    if overlays.any_on(ctx, layers):
-        fig = go.Figure(fig)  # the layers go on this run's own copy; the cached figure is shared
-    notes = overlays.apply(ctx, proj, fig, layers)
+    key = (ctx.vae_key, ctx.classifier_key, ctx.dataset, proj.method, proj.key, backdrop is not None, color_by,
+           tuple(selection(ctx.dataset)))
+    drawn, notes = overlays.prepare(ctx, proj, layers)
+    fig = cache.figure("map.main", (*key, drawn.key), lambda: overlays.draw(
+        main_figure(ctx, proj, key, color_by, key[-1], backdrop), drawn, proj.coords, list(ctx.class_names)))
     st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False})
     how = "from the cache" if proj.from_cache else f"computed in {proj.seconds:.1f} s"
@@ -110,11 +125,14 @@ def clear_selection(ctx: Context) -> None:
     st.session_state.pop("map_last_event", None)
 
 
+MAP_HEIGHT = 410  # px: with the controls above and the buttons and caption below, fits 1280x720
+
+
 def main_figure(ctx: Context, proj, key: tuple, color_by: str, selected: tuple[int, ...], backdrop):
-    """The big map's figure, built once per checkpoint, map, colouring and selection (`key` holds
-    the identities of the checkpoints and the map); shared, so never changed."""
-    return cache.figure("map.main", (*key, color_by, selected), lambda: map_figure(
-        ctx, proj, color_by, height=560, selected=list(selected) or None, backdrop=backdrop))
+    """The big map's figure without layers, built once per checkpoint, map, colouring and
+    selection (`key` holds them all); shared, so never changed."""
+    return cache.figure("map.base", key, lambda: map_figure(
+        ctx, proj, color_by, height=MAP_HEIGHT, selected=list(selected) or None, backdrop=backdrop))
 
 
 def absorb_selection(ctx: Context) -> None:
@@ -130,7 +148,10 @@ def absorb_selection(ctx: Context) -> None:
             cd = cd[0] if cd else None
         if cd is not None and int(cd) >= 0 and int(cd) not in picked:
             picked.append(int(cd))
-    if picked and picked != st.session_state.get("map_last_event"):
+    last = st.session_state.get("map_last_event")
+    # a new pick replaces the selection; an empty one (a double-click, or a lasso around nothing)
+    # clears it, but only when the chart itself had picked something (not a pick from another page)
+    if (picked and picked != last) or (not picked and last):
         st.session_state["map_last_event"] = picked
         select(ctx.dataset, picked)
 
@@ -160,12 +181,17 @@ def selected_panel(ctx: Context) -> None:
 @guarded
 def render() -> None:
     banner()
-    ctx = context()
-    help.explain("map")
+    # shown at once: on a fresh machine the first context() reads the test set and its codes
+    with st.spinner("Opening the map: reading the test set, its codes and the classifier's labels...",
+                    show_time=True):
+        ctx = context()
     absorb_selection(ctx)
     method, color_by, params = controls(ctx)
-    layers = overlays.controls(ctx)
-    left, right = st.columns([5, 3], gap="medium")
+    shade, marks, explain = st.columns([2, 2, 3], vertical_alignment="center")
+    layers = overlays.controls(ctx, shade, marks)
+    with explain:
+        help.explain("map")
+    left, right = st.columns([2, 1], gap="small")
     with left:
         the_map(ctx, method, color_by, params, layers)
     with right:

@@ -74,12 +74,17 @@ def the_map(ctx: Context) -> None:
         except Exception:
             proj = None
     proj = proj or quick_map(ctx)
-    st.markdown("The encoder turns each of the test images into a code; here every code is one dot, laid out "
-                "so that neighbours stay neighbours. The colour is what a **separate classifier** thinks the "
-                "image shows. Nobody told the VAE the classes, yet it groups them.")
+    # the words beside the map, not above it: the whole map and its legend fit at 1280x720
+    words, chart = st.columns([2, 5], gap="medium")
+    words.markdown("The encoder turns each of the test images into a code; here every code is one dot, laid out "
+                   "so that neighbours stay neighbours. The colour is what a **separate classifier** thinks the "
+                   "image shows. Nobody told the VAE the classes, yet it groups them.")
     fig = cache.figure("tour.map", (ctx.vae_key, ctx.classifier_key, ctx.dataset, proj.method, proj.key),
-                      lambda: map_figure(ctx, proj, "predicted", height=460).update_layout(dragmode=False))
-    st.plotly_chart(fig, key="tour_map", config={"displayModeBar": False})
+                      lambda: map_figure(ctx, proj, "predicted", height=TOUR_MAP_HEIGHT).update_layout(dragmode=False))
+    chart.plotly_chart(fig, key="tour_map", config={"displayModeBar": False})
+
+
+TOUR_MAP_HEIGHT = 430  # px, below the step's buttons and heading at 1280x720
 
 
 def image_and_code(ctx: Context) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explorer.figures import plots
+from explorer.figures import grids, plots
 from explorer.core.config import VAE_KINDS, checkpoint_name
 from explorer.data import get_spec
 from explorer.training import jobs
@@ -207,7 +207,7 @@ def snapshot_view(run: jobs.Run) -> None:
     with right:
         side = snap["images"].shape[-1]
         both = np.concatenate([snap["images"], snap["recon"]])
-        grid = plots.image_grid(both, len(snap["images"]), scale=max(1, 64 // side))
+        grid = grids.image_grid(both, len(snap["images"]), scale=max(1, 64 // side))
         show_in(st, grid, caption=f"Test images (top) and their reconstructions (bottom) after epoch {epoch}")
 
 

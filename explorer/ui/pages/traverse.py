@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.analysis import latent
-from explorer.figures import plots
+from explorer.figures import grids
 from explorer.maps import projection
 from explorer.ui import cache, exports, help, urlstate, yours
 from explorer.ui.state import Context, context, current_index
@@ -149,7 +149,7 @@ def grid(ctx: Context, base_z: np.ndarray, label: int | None, stats: cache.Dims)
         captions = [ctx.class_names[int(p)] for p in pred] if pred is not None else None
         show_in(row, strip(ctx, images[r], captions, px=84, highlight=changes))
     png = gif = st.container(horizontal=True)
-    exports.png_button(png, lambda: plots.image_grid(out.images, GRID_COLS, scale=scale_for(ctx, 84)),
+    exports.png_button(png, lambda: grids.image_grid(out.images, GRID_COLS, scale=scale_for(ctx, 84)),
                        f"{ctx.vae.name}_traversal", key="trav_grid_png", label="Grid PNG")
     exports.gif_button(gif, images[0], [f"z{dims[0]} = {v:+.2f}" for v in values[0]], f"{ctx.vae.name}_z{dims[0]}",
                        key="trav_gif", label=f"z{dims[0]} GIF")

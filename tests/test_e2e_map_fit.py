@@ -1,0 +1,104 @@
+"""End to end at 1280x720 (a classroom projector): the Map page, its legend, its export buttons and
+the sidebar's boxes fit on the screen; a box of many points keeps their colours and a double-click
+clears it; a drawn image's star sits on the map, large and on top.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from explorer.tooling.harness import PLOT_SHOWN_JS
+from helpers import WAIT_MS, step
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PROJECTOR = {"width": 1280, "height": 720}
+
+# The plot area (inside the axes) and the legend's box, in page pixels.
+BOXES_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const s = gd._fullLayout._size, r = gd.getBoundingClientRect();
+  const legend = gd.querySelector('.legend').getBoundingClientRect();
+  return {plot: {left: r.left + s.l, right: r.left + s.l + s.w, top: r.top + s.t, bottom: r.top + s.t + s.h},
+          chart_bottom: r.bottom, legend: {left: legend.left, right: legend.right}};
+}"""
+
+CANVAS_FRAME = 'iframe[title="streamlit_drawable_canvas.st_canvas"]'
+
+STAR_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const t = gd._fullData.find(t => t.name === 'your image');
+  if (!t) return null;
+  const xr = gd._fullLayout.xaxis.range, yr = gd._fullLayout.yaxis.range, x = Number(t.x[0]), y = Number(t.y[0]);
+  return {size: t.marker.size, last: gd._fullData.indexOf(t) === gd._fullData.length - 1,
+          inside: x >= Math.min(...xr) && x <= Math.max(...xr) && y >= Math.min(...yr) && y <= Math.max(...yr)};
+}"""
+
+
+def in_view(box) -> bool:
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PROJECTOR["height"]
+
+
+def test_the_map_fits_a_projector_and_a_box_keeps_its_colours(page):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    page.set_viewport_size(PROJECTOR)
+    with step(page, "the map, its buttons and caption on one screen"):
+        expect(page.get_by_text(re.compile(r"^Latent plane of 360 test images"))).to_be_visible()
+        page.wait_for_function(PLOT_SHOWN_JS)
+        boxes = page.evaluate(BOXES_JS)
+        assert boxes["chart_bottom"] <= PROJECTOR["height"]
+        for name in ("PNG", "HTML", "CSV"):
+            assert in_view(page.get_by_role("button", name=name, exact=True).bounding_box()), name
+        assert page.get_by_text(re.compile(r"^Latent plane of 360")).bounding_box()["y"] < PROJECTOR["height"] - 20
+        assert boxes["legend"]["left"] >= boxes["plot"]["right"] - 1  # the legend is beside the plot, not over it
+        first = page.locator('[data-testid="stMain"] [data-testid="stElementContainer"]').first.bounding_box()
+        assert first["y"] < 40  # no empty band above the page
+    with step(page, "the sidebar's boxes without scrolling"):
+        for label in ("VAE checkpoint", "Classifier (judges every image)"):
+            assert in_view(page.get_by_role("combobox", name=label).bounding_box()), label
+        assert in_view(page.get_by_text("Large type (projector)").bounding_box())
+    with step(page, "a box of many points keeps their colours"):
+        plot = page.evaluate(BOXES_JS)["plot"]
+        page.mouse.move((plot["left"] + plot["right"]) / 2, (plot["top"] + plot["bottom"]) / 2)
+        page.locator('.modebar-btn[data-val="select"]').first.click()  # plotly's box-select tool
+        page.mouse.move(plot["left"] + 2, plot["top"] + 2)
+        page.mouse.down()
+        page.mouse.move(plot["right"] - 2, plot["bottom"] - 2, steps=8)
+        page.mouse.up()
+        expect(page.get_by_text(re.compile(r"^\d+ selected"))).to_be_visible()
+        page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullData"
+                               ".some(t => t.selectedpoints && t.selectedpoints.length > 0)")
+        names = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
+        assert "selected" not in names  # no ring per point: the rest are dimmed instead
+    with step(page, "a double-click clears the selection"):
+        plot = page.evaluate(BOXES_JS)["plot"]
+        page.mouse.dblclick((plot["left"] + plot["right"]) / 2, (plot["top"] + plot["bottom"]) / 2)
+        expect(page.get_by_text(re.compile(r"^Click a point, or drag a box"))).to_be_visible()
+
+
+def test_a_drawn_image_is_a_star_on_the_map(page):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    page.set_viewport_size(PROJECTOR)
+    with step(page, "draw"):
+        expect(page.get_by_text(re.compile(r"^Latent plane of 360 test images"))).to_be_visible()
+        page.get_by_role("link", name="Your image").click()
+        frame = page.locator(CANVAS_FRAME)
+        expect(page.frame_locator(CANVAS_FRAME).locator("canvas").last).to_be_visible()
+        page.wait_for_timeout(500)
+        box = frame.bounding_box()  # the 280 px canvas sits at the top left of its frame
+        page.mouse.move(box["x"] + 126, box["y"] + 42)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 160, box["y"] + 240, steps=12)
+        page.mouse.up()
+        expect(page.get_by_text("Showing your drawing.")).to_be_visible()
+    with step(page, "the star on the map"):
+        page.get_by_role("link", name="Map").click()
+        expect(page.get_by_text(re.compile(r"Star: your drawing"))).to_be_visible()
+        page.wait_for_function("() => { const f = " + STAR_JS + "; const s = f(); return s && s.inside; }")
+        star = page.evaluate(STAR_JS)
+        assert star["size"] >= 30 and star["last"]  # large, and drawn over every other trace
