@@ -30,8 +30,9 @@ page = st.navigation({
 })
 with timing.span(f"page.{page.url_path or navigation.DEFAULT.url_path}"):  # a full run's own time, for the bench
     widgets.style()
-    urlstate.restore(cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots())))
-    urlstate.restore_picks(sidebar.render())
+    widgets.guarded(lambda: urlstate.restore(cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))),
+                    "the list of checkpoints")()
+    widgets.guarded(lambda: urlstate.restore_picks(sidebar.render()), "the sidebar")()
     present.toggle()
     page.run()
     urlstate.report()
