@@ -17,10 +17,11 @@ import streamlit as st  # noqa: E402
 
 from explorer.checkpoints import catalog  # noqa: E402
 from explorer.ui import (  # noqa: E402
-    cache, favicon, navigation, present, sidebar, streamlit_fixes, timing, urlstate, widgets,
+    cache, favicon, navigation, present, shutdown, sidebar, streamlit_fixes, timing, urlstate, widgets,
 )
 
 streamlit_fixes.install()  # a fragment rerun never changes the page (explorer/ui/streamlit_fixes.py)
+shutdown.install()  # SIGTERM/SIGINT end the server within a grace period (explorer/ui/shutdown.py)
 
 st.set_page_config(page_title="Latent Explorer", page_icon=favicon.icon(), layout="wide",
                    initial_sidebar_state="expanded")
@@ -30,8 +31,9 @@ page = st.navigation({
 })
 with timing.span(f"page.{page.url_path or navigation.DEFAULT.url_path}"):  # a full run's own time, for the bench
     widgets.style()
-    urlstate.restore(cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots())))
-    urlstate.restore_picks(sidebar.render())
+    widgets.guarded(lambda: urlstate.restore(cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))),
+                    "the list of checkpoints")()
+    widgets.guarded(lambda: urlstate.restore_picks(sidebar.render()), "the sidebar")()
     present.toggle()
     page.run()
     urlstate.report()

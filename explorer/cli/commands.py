@@ -13,14 +13,17 @@ from explorer.core.atomic import replacing
 from explorer.core.finite import non_finite_count
 from explorer.core.npyfile import load_npy
 from explorer.core.kinds import is_conditional
-from explorer.training.evaluate import run_evaluate
+from explorer.training.evaluate import evaluate_checkpoint
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    metrics = run_evaluate(args.checkpoint, classifier=args.classifier, iwae_k=args.iwae_k, data_dir=args.data_dir,
-                           reference=args.reference)
+    """The figures as JSON on stdout, whether or not they were written; why not on stderr."""
+    done = evaluate_checkpoint(args.checkpoint, classifier=args.classifier, iwae_k=args.iwae_k,
+                               data_dir=args.data_dir, reference=args.reference, overwrite=args.overwrite)
     from explorer.core.atomic import json_safe
-    print(json.dumps(json_safe(metrics)))
+    print(json.dumps(json_safe(done.metrics)))
+    if not done.written:
+        print(f"not written: {done.reason}", file=sys.stderr)
     return 0
 
 

@@ -89,6 +89,9 @@ def _add_evaluate(sub) -> None:
     e.add_argument("--data-dir", default=None)
     e.add_argument("--reference", action="store_true",
                    help="also train the reference MLP VAE (pytorch/examples shape, 10 epochs) and score it the same way")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace figures in metrics.json measured with more effort (a larger --iwae-k, more test "
+                        "images) or judged by another --classifier; without it they are kept and only printed")
     e.set_defaults(func=cmd_evaluate)
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from explorer.figures import minimap, plots
 from explorer.maps import projection
 
-from explorer.ui import cache, present
+from explorer.ui import cache, faults, present
 from explorer.ui.state import Context
 
 log = logging.getLogger("explorer.ui")
@@ -47,17 +47,25 @@ def style() -> None:
     st.html(_CSS)
 
 
-def guarded(fn: Callable) -> Callable:
-    """Run a page body (or fragment); an unexpected error becomes a short st.error, not a traceback."""
+def guarded(fn: Callable, place: str | None = None) -> Callable:
+    """Run a page body (or fragment); any error becomes a short st.error in the page (the wording
+    of ui/faults.py, shared with the CLI), never a traceback. An error with a person-facing
+    message is logged as one line; any other keeps its traceback in the log. `place` names it
+    in the message (default: the page's title and the function's name)."""
+    place = place or faults.where(fn.__module__, fn.__name__)
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except Exception as e:  # Streamlit's stop/rerun are BaseExceptions and pass through
-            log.exception("page error")
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            st.error(f"Something went wrong here ({type(e).__name__}: {msg[:300]}). "
-                     "The other pages and the sidebar still work.")
+        # Exception, not BaseException: Streamlit's stop and rerun pass through. MemoryError and
+        # RecursionError are Exceptions and are caught: the page gives its memory back on return.
+        except Exception as e:
+            if faults.is_person_facing(e):
+                log.warning("%s: %s", place, faults.cli_line(e))
+            else:
+                log.exception("something went wrong in %s", place)
+            st.error(faults.page_message(e, place))
     return wrapper
 
 
