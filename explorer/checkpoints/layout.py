@@ -17,6 +17,7 @@ WEIGHTS_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "README.md"
+PROJECTIONS_DIR = "projections"  # the checkpoint's cached 2-D maps
 
 
 class CheckpointError(ExplorerError):

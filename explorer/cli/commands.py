@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.checkpoints.layout import PROJECTIONS_DIR
 from explorer.cli.common import UserError
 from explorer.core.atomic import replacing
 from explorer.core.finite import non_finite_count
 from explorer.core.npyfile import load_npy
-from explorer.core.kinds import is_conditional
+from explorer.core.kinds import CLASSIFYING_KINDS, is_conditional
 from explorer.training.evaluate import evaluate_checkpoint
 
 
@@ -59,7 +60,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from explorer.analysis.metrics import predict_proba
 
     ckpt = load_checkpoint(args.checkpoint)
-    if ckpt.kind not in ("classifier", "hybrid"):
+    if ckpt.kind not in CLASSIFYING_KINDS:
         raise UserError(f"{args.checkpoint} is a {ckpt.kind}; predict needs a classifier or hybrid checkpoint")
     images = load_npy(args.images, f"--images {args.images}", error=UserError)  # its declared size checked first
     shape = tuple(ckpt.model_cfg.image_shape)
@@ -123,7 +124,7 @@ def cmd_project(args: argparse.Namespace) -> int:
     test = load_dataset(ckpt.dataset, "test", data_dir=args.data_dir)
     mu, _ = encode(ckpt.model, test.images, test.labels)
     try:
-        proj = project(mu, args.method, params, seed=args.seed, cache_dir=Path(args.checkpoint) / "projections")
+        proj = project(mu, args.method, params, seed=args.seed, cache_dir=Path(args.checkpoint) / PROJECTIONS_DIR)
         trust = trustworthiness(mu, proj.coords)
     except ProjectionError as e:
         raise UserError(str(e)) from e

@@ -131,6 +131,16 @@ def data_key(latents: np.ndarray) -> str:
 
 # ---------------------------------------------------------------- project
 
+def cache_path(cache_dir: str | os.PathLike, method: str, key: str) -> Path:
+    """The file a map of `method` with cache key `key` is kept in."""
+    return Path(cache_dir) / f"{method}-{key}.npz"
+
+
+def cache_pattern(method: str) -> str:
+    """The glob pattern of every cached map of `method` in a cache dir."""
+    return f"{method}-*.npz"
+
+
 def project(latents: np.ndarray, method: str, params: dict | None = None, seed: int = 0,
             cache_dir: str | os.PathLike | None = None, *, leave_a_core: bool = False) -> Projection:
     """Map latent codes (N, D) to 2-D with UMAP, t-SNE or PCA, reading and writing the cache.
@@ -148,7 +158,7 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
                                   f"{x.shape[1]}-D, so choose one of {', '.join(METHODS)}")
         return Projection(coords=x.copy(), method=method, params={}, key=key, seconds=0.0, from_cache=False,
                           seed=seed)
-    path = Path(cache_dir) / f"{method}-{key}.npz" if cache_dir is not None else None
+    path = cache_path(cache_dir, method, key) if cache_dir is not None else None
     if path is not None and path.is_file():
         cached = _read(path)
         if cached is not None and cached.key == key and cached.coords.shape == (len(x), 2):
@@ -285,7 +295,7 @@ def load_cached(cache_dir: str | os.PathLike | None, method: str, latents: np.nd
         return None
     want = data_key(latents) if latents is not None else None
     n = len(latents) if latents is not None else None
-    for p in diskcache.newest_first(cache_dir, f"{method}-*.npz"):
+    for p in diskcache.newest_first(cache_dir, cache_pattern(method)):
         proj = _read(p)
         if proj is None or proj.method != method or proj.extra.get("version") != ALGORITHM_VERSION[method]:
             continue

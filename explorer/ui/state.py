@@ -111,7 +111,7 @@ class Context:
     def decode(self, z: np.ndarray, label: int | np.ndarray | None = None) -> np.ndarray:
         """Decode codes (M, D) to images (M, C, H, W); a cvae needs a label (int or (M,))."""
         from explorer.analysis import latent
-        return latent.decode(self.model, np.asarray(z, dtype=np.float32), label if self.conditional else None)
+        return latent.decode(self.model, np.asarray(z, dtype=np.float32), kinds.condition(self.vae.kind, label))
 
 
 # ---------------------------------------------------------------- selection
@@ -204,7 +204,7 @@ def _load_classifier(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
                  "Images carry no predicted label until another classifier is picked in the sidebar.")
         return None, "", ""
     problem = _mismatch(ckpt, data)
-    if ckpt.kind not in ("classifier", "hybrid"):  # the kinds whose models can classify
+    if ckpt.kind not in kinds.CLASSIFYING_KINDS:
         problem = f"it is a {ckpt.kind}, not a classifier"
     if problem:
         st.error(f"The classifier **{path.name}** does not fit: {problem}. "

@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from explorer.checkpoints.layout import PROJECTIONS_DIR
 from explorer.figures import minimap, plots
 from explorer.maps import projection
 
@@ -142,7 +143,7 @@ def get_map(ctx: Context, choice: str, params: dict | None, compute: bool) -> pr
 
 def map_folder(checkpoint: Path) -> Path:
     """Where a checkpoint keeps its maps."""
-    return checkpoint / "projections"
+    return checkpoint / PROJECTIONS_DIR
 
 
 def quick_map(ctx: Context) -> projection.Projection:

@@ -6,12 +6,12 @@ by whichever VAE is loaded, so it follows the sidebar's checkpoint.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
+from explorer.core import diskcache
 from explorer.ui import cache
 from explorer.ui.state import Context
 
@@ -32,7 +32,7 @@ class Yours:
 
 def store(dataset: str, image: np.ndarray, source: str) -> Yours:
     image = np.ascontiguousarray(image, dtype=np.float32)
-    mine = Yours(dataset, image, source, hashlib.sha256(image.tobytes()).hexdigest()[:16])
+    mine = Yours(dataset, image, source, diskcache.key(image))
     st.session_state[KEY] = mine
     return mine
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.checkpoints.layout import PROJECTIONS_DIR
 from explorer.tooling.bench.common import REPO, VAE_CHECKPOINT, Report, Settings, load_average, median
 from explorer.tooling.harness import repo_env
 
@@ -132,9 +133,9 @@ def bench_cached(s: Settings, rep: Report, work: Path) -> None:
     from explorer.maps.projection import project
 
     x = test_codes(s)
-    cache = work / "projections"
-    if VAE_CHECKPOINT.joinpath("projections").is_dir() and not s.quick:
-        shutil.copytree(VAE_CHECKPOINT / "projections", cache, dirs_exist_ok=True)
+    cache = work / PROJECTIONS_DIR
+    if VAE_CHECKPOINT.joinpath(PROJECTIONS_DIR).is_dir() and not s.quick:
+        shutil.copytree(VAE_CHECKPOINT / PROJECTIONS_DIR, cache, dirs_exist_ok=True)
     first = project(x, "umap" if not s.quick else "pca", seed=0, cache_dir=cache)  # a miss computes and writes it
     seconds = []
     for _ in range(max(5, s.repeats)):

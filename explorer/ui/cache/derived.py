@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
+from explorer.core import kinds
 from explorer.ui.cache.models import checkpoint
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def decoded(ctx: Context, z: np.ndarray, label=None) -> Decoded:
     by the checkpoints' keys, the codes and the label."""
     z = np.ascontiguousarray(z, dtype=np.float32)
     classifier = str(ctx.classifier_path) if ctx.classifier_path is not None else ""
-    label = _label_key(label) if ctx.conditional else None
+    label = _label_key(kinds.condition(ctx.vae.kind, label))
     images, pred, proba = _decoded(str(ctx.vae.path), ctx.vae_key, classifier, ctx.classifier_key, z, label)
     return Decoded(images, pred, proba)
 
@@ -144,7 +145,7 @@ def explanation(ctx: Context, i: int, seed: int):
 def _explanation(_ctx: Context, key: tuple, i: int, seed: int):
     from explorer.analysis import teach
 
-    label = int(_ctx.data.labels[i]) if _ctx.conditional else None
+    label = kinds.condition(_ctx.vae.kind, int(_ctx.data.labels[i]))
     return teach.explain(_ctx.model, _ctx.data.images[i], label, seed=seed)
 
 

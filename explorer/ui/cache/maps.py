@@ -44,7 +44,7 @@ def map_files(folder: str, method: str) -> tuple[tuple[str, int], ...]:
     """The method's cached map files with their modification times (a few stat calls): a key
     that changes when a map is written."""
     out = []
-    for p in Path(folder).glob(f"{method}-*.npz"):
+    for p in Path(folder).glob(projection.cache_pattern(method)):
         try:
             out.append((p.name, p.stat().st_mtime_ns))
         except OSError:
@@ -85,7 +85,7 @@ def _ready(codes: np.ndarray, key: str, method: str, params_json: str, folder: s
     try:
         params = projection.check_params(method, json.loads(params_json), len(codes))
         x = np.ascontiguousarray(codes, dtype=np.float32)
-        return (Path(folder) / f"{method}-{projection.cache_key(x, method, params, 0)}.npz").is_file()
+        return projection.cache_path(folder, method, projection.cache_key(x, method, params, 0)).is_file()
     except projection.ProjectionError:
         return False
 

@@ -25,7 +25,7 @@ NEAREST = 8
 WHAT_TO_DRAW = {"fashion-mnist": "a piece of clothing, a shoe or a bag", "mnist": "a digit", "digits": "a digit"}
 DRAW_TIP = {"fashion-mnist": " Fill it in: the dataset's pictures are solid silhouettes, not outlines."}
 PLACEMENT = {
-    "identity": "Its code is its position: this map is the latent plane itself.",
+    projection.PLANE: "Its code is its position: this map is the latent plane itself.",
     "pca": "PCA places it exactly: its code projected onto the map's two axes.",
     "umap": "UMAP has no transform for a new point here (the fitted UMAP model is not kept, only the map), so the "
             "star sits on the nearest test image's spot and the rings mark its nearest test images in the latent "

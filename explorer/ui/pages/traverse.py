@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.analysis import latent
+from explorer.core import kinds
 from explorer.figures import grids
 from explorer.maps import projection
 from explorer.ui import cache, exports, help, urlstate, yours
@@ -49,7 +50,7 @@ def choose_base(ctx: Context) -> tuple[np.ndarray, int | None, tuple, str]:
         if i is None:
             i, note = 0, note or ": nothing selected on the Map page yet"
         true = int(ctx.data.labels[i])
-        return ctx.mu[i], (true if ctx.conditional else None), ("selected", i), \
+        return ctx.mu[i], kinds.condition(ctx.vae.kind, true), ("selected", i), \
             f"test image #{i} ({ctx.class_names[true]}){note}"
     if base == "class":
         means = cache.class_means(ctx)
