@@ -175,3 +175,19 @@ def test_anomaly_rows_wrap_instead_of_shrinking_their_captions(app_env):
     caption = "#359 · 9999 nats\n0\nCNN 0 (100%)"          # as wide as the page's captions get on digits
     cols = PAGE_PX // (grids.image_grid(np.zeros((1, 1, 8, 8)), 1, [caption], scale=10, font_size=18).width + 4)
     assert grids.image_grid(np.zeros((cols, 1, 8, 8)), cols, [caption] * cols, scale=10, font_size=18).width <= PAGE_PX
+
+
+def test_large_type_grows_the_maps_text(app_env):
+    import json
+
+    at = run_app({"ckpt": "digits/vae-2d"}, "map")
+
+    def sizes():
+        layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+        return layout.get("font", {}).get("size", 16), layout.get("legend", {}).get("font", {}).get("size", 16)
+
+    small = sizes()
+    at.sidebar.toggle(key="big_type").set_value(True).run()
+    assert not at.exception
+    big = sizes()
+    assert big[0] >= 1.3 * small[0] and big[1] >= 1.3 * small[1]

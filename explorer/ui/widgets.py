@@ -179,6 +179,7 @@ def color_values(ctx: Context, color_by: str) -> np.ndarray:
 
 
 def map_figure(ctx: Context, proj: projection.Projection, color_by: str, *, height: int, title: str = "",
+               font_scale: float = 1.0,
                selected=None, path=None, marker=None, backdrop=None, subset: np.ndarray | None = None):
     """The latent map as a plotly figure (WebGL scatter; customdata = test-set index, or the
     index into `subset` when only those test points are drawn)."""
@@ -189,7 +190,7 @@ def map_figure(ctx: Context, proj: projection.Projection, color_by: str, *, heig
         values = values[subset]
     fig = plots.latent_map(proj.coords, color_by, values, list(ctx.class_names),
                            selected=selected, path=path, marker=marker, title=title, backdrop=backdrop,
-                           height=height)
+                           height=height, font_scale=font_scale)
     # Streamlit turns click-to-select off while the drag mode is lasso or box; with zoom a click
     # picks a point, a drag zooms, and the toolbar's lasso and box tools select groups.
     fig.update_layout(dragmode="zoom")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.maps import projection
-from explorer.ui import cache, exports, help, overlays
+from explorer.ui import cache, exports, help, overlays, present
 from explorer.ui.sidebar import banner
 from explorer.ui.state import Context, context, select, selection
 from explorer.ui.widgets import (MAP_CHOICE, METHOD_TITLES, PLANE_CHOICE, get_map, guarded, map_figure, map_methods,
@@ -98,10 +98,10 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
         extent = (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
         backdrop = cache.manifold(ctx.model, ctx.vae_key, extent, 15, None)
     key = (ctx.vae_key, ctx.classifier_key, ctx.dataset, proj.method, proj.key, backdrop is not None, color_by,
-           tuple(selection(ctx.dataset)))
+           present.font_scale(), tuple(selection(ctx.dataset)))
     drawn, notes = overlays.prepare(ctx, proj, layers)
     fig = cache.figure("map.main", (*key, drawn.key), lambda: overlays.draw(
-        main_figure(ctx, proj, key, color_by, key[-1], backdrop), drawn, proj.coords, list(ctx.class_names)))
+        main_figure(ctx, proj, key, color_by, key[-1], backdrop, key[-2]), drawn, proj.coords, list(ctx.class_names)))
     st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False})
     how = "from the cache" if proj.from_cache else f"computed in {proj.seconds:.1f} s"
@@ -128,11 +128,13 @@ def clear_selection(ctx: Context) -> None:
 MAP_HEIGHT = 410  # px: with the controls above and the buttons and caption below, fits 1280x720
 
 
-def main_figure(ctx: Context, proj, key: tuple, color_by: str, selected: tuple[int, ...], backdrop):
+def main_figure(ctx: Context, proj, key: tuple, color_by: str, selected: tuple[int, ...], backdrop,
+                font_scale: float):
     """The big map's figure without layers, built once per checkpoint, map, colouring and
-    selection (`key` holds them all); shared, so never changed."""
+    selection at a font scale (`key` holds them all); shared, so never changed."""
     return cache.figure("map.base", key, lambda: map_figure(
-        ctx, proj, color_by, height=MAP_HEIGHT, selected=list(selected) or None, backdrop=backdrop))
+        ctx, proj, color_by, height=MAP_HEIGHT, selected=list(selected) or None, backdrop=backdrop,
+        font_scale=font_scale))
 
 
 def absorb_selection(ctx: Context) -> None:

@@ -79,8 +79,10 @@ def the_map(ctx: Context) -> None:
     words.markdown("The encoder turns each of the test images into a code; here every code is one dot, laid out "
                    "so that neighbours stay neighbours. The colour is what a **separate classifier** thinks the "
                    "image shows. Nobody told the VAE the classes, yet it groups them.")
-    fig = cache.figure("tour.map", (ctx.vae_key, ctx.classifier_key, ctx.dataset, proj.method, proj.key),
-                      lambda: map_figure(ctx, proj, "predicted", height=TOUR_MAP_HEIGHT).update_layout(dragmode=False))
+    scale = present.font_scale()
+    fig = cache.figure("tour.map", (ctx.vae_key, ctx.classifier_key, ctx.dataset, proj.method, proj.key, scale),
+                      lambda: map_figure(ctx, proj, "predicted", height=TOUR_MAP_HEIGHT, font_scale=scale)
+                      .update_layout(dragmode=False))
     chart.plotly_chart(fig, key="tour_map", config={"displayModeBar": False})
 
 
