@@ -6,6 +6,8 @@ uploader, with real image files made by Pillow.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import io
 import json
 
@@ -130,6 +132,9 @@ def test_disagreement_marks_are_counted_and_drawn(app_env):
     spec = chart_spec(at)
     assert "CNN wrong" in spec and "recon. differs" in spec
     assert "test images the classifier gets wrong" in texts(at)
+    # the pass over the test set behind the marks is kept on disk: a new server reads it
+    kept = list((Path(app_env["EXPLORER_CACHE_DIR"]) / "arrays").glob("recon_classify-*.npz"))
+    assert len(kept) == 1
 
 
 @pytest.mark.slow  # a t-SNE map of 360 codes first

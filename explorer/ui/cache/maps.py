@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
+from explorer.core import arraycache
 from explorer.figures import minimap, plots
 from explorer.maps import projection, regions
+from explorer.ui.cache.models import test_set_key
 
 if TYPE_CHECKING:
     from explorer.ui.state import Context
@@ -127,8 +129,15 @@ def umap_regions(_ctx: Context, _proj: projection.Projection, key: tuple, n: int
 
 @st.cache_data(show_spinner="Reconstructing and judging the test set...", max_entries=8)
 def recon_predictions(_ctx: Context, key: tuple) -> np.ndarray:
-    """The classifier's label for each test image's reconstruction, (N,)."""
-    return regions.recon_predictions(_ctx.model, _ctx.classifier, _ctx.data.images, _ctx.data.labels)
+    """The classifier's label for each test image's reconstruction, (N,); `key` is (VAE key,
+    classifier key). Kept on disk too (the array cache), so a new server does not pay the pass
+    over the whole test set again."""
+    def compute():
+        return (regions.recon_predictions(_ctx.model, _ctx.classifier, _ctx.data.images, _ctx.data.labels),)
+
+    (pred,) = arraycache.arrays("recon_classify", "|".join(key), test_set_key(_ctx.dataset), compute,
+                                rows=len(_ctx.data.images))
+    return pred
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
