@@ -6,15 +6,13 @@ uploader, with real image files made by Pillow.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import io
 import json
+from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
-
 from helpers import REPO, chart_spec, open_app, texts
+from PIL import Image, ImageDraw
 
 UPLOADER = "draw_upload_0"
 
