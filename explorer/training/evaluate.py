@@ -4,9 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, reference: bool = False) -> dict:
+def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, reference: bool = False,
+                 progress=None) -> dict:
     """Measure a checkpoint on its test set (and, with `reference`, the reference MLP VAE) and write
-    its metrics.json and model card; figures measured earlier with a classifier are kept."""
+    its metrics.json and model card; figures measured earlier with a classifier are kept.
+    `progress(fraction done)`: see analysis.metrics.evaluate_model."""
     from explorer.checkpoints import CheckpointError, load_checkpoint, write_metrics
     from explorer.data import load_dataset
     from explorer.analysis.metrics import evaluate_model
@@ -23,7 +25,8 @@ def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, 
         if clf.dataset != ckpt.dataset:
             raise CheckpointError(f"--classifier {classifier} was trained on {clf.dataset}, the checkpoint on {ckpt.dataset}")
         clf_model = clf.model
-    metrics = evaluate_model(ckpt.model, test.images, test.labels, iwae_k=iwae_k, classifier=clf_model)
+    metrics = evaluate_model(ckpt.model, test.images, test.labels, iwae_k=iwae_k, classifier=clf_model,
+                             progress=progress)
     metrics["dataset"] = ckpt.dataset
     if reference and ckpt.kind in VAE_KINDS:
         from explorer.training.reference import train_reference
