@@ -32,8 +32,6 @@ LATENTS = [2, 4, 8, 16, 32, 64]
 BATCHES = [32, 64, 128, 256, 512]
 LRS = [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2]
 TT = ("train", "test")
-STATE_TEXT = {"starting": "starting", "running": "training", "evaluating": "measuring", "finished": "finished",
-              "cancelled": "cancelled", "diverged": "stopped: NaN", "failed": "failed", "stopped": "stopped"}
 
 
 def session_id() -> str:
@@ -174,38 +172,6 @@ def _trains_into(run_id: str, out: Path) -> bool:
 
 # ---------------------------------------------------------------- the live panel
 
-def _fmt_s(s) -> str:
-    if s is None:
-        return "-"
-    s = int(round(float(s)))
-    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
-
-
-def progress_text(status: dict) -> tuple[float, str]:
-    """The progress bar's fraction and words, for every phase of a run."""
-    epochs, done = int(status.get("epochs") or 0), int(status.get("epoch_done") or 0)
-    step, total = int(status.get("step") or 0), int(status.get("total_steps") or 0)
-    state = status.get("state", "starting")
-    if state == "starting" or not epochs:
-        return 0.0, status.get("message") or "starting..."
-    kept = f"the checkpoint keeps epoch {done}" if done else "no checkpoint yet"
-    if state == "evaluating":
-        frac = float(status.get("phase_done") or 0)
-        left = f"{_fmt_s(status['eta_s'])} left" if status.get("eta_s") is not None else "estimating the time left"
-        return frac, f"measuring the test-set figures (ELBO, IWAE) · {frac:.0%} · {left}"
-    if state != "running":
-        return done / epochs, f"{STATE_TEXT.get(state, state)} after epoch {done} of {epochs}; {kept}"
-    epoch = min(max(int(status.get("epoch") or 0), done + 1), epochs)
-    head = f"training epoch {epoch} of {epochs}; {kept} · step {step:,}/{total:,}"
-    frac = min(1.0, step / total) if total else 0.0
-    if status.get("phase") in ("saving", "snapshot"):
-        return frac, f"{head} · saving the checkpoint and drawing the map..."
-    if not status.get("images_per_s"):
-        return frac, f"{head} · starting..."
-    rate = float(status["images_per_s"])
-    return frac, f"{head} · {rate:,.0f} images/s · {_fmt_s(status.get('eta_s'))} left"
-
-
 def curves(history: list[dict], kind: str) -> None:
     if not history:
         st.caption("The curves appear after the first epoch.")
@@ -284,7 +250,7 @@ def actions(run: jobs.Run) -> None:
 def panel(run: jobs.Run) -> None:
     kind = run.spec.model.get("kind", "vae")
     st.subheader(f"{run.name}  ·  {KINDS.get(kind, kind).split(':')[0]} on {run.spec.train['dataset']}")
-    frac, text = progress_text(run.status)
+    frac, text = jobs.progress_text(run.status)
     st.progress(frac, text=text)
     msg = run.status.get("message", "")
     if run.state in ("diverged", "failed", "stopped"):
