@@ -262,3 +262,15 @@ def test_the_evaluation_reports_its_progress_to_the_end():
     out = evaluate_model(model, images, np.zeros(250, dtype=np.int64), iwae_k=4, progress=told.append)
     assert out["iwae_k"] == 4 and len(told) >= 4
     assert told == sorted(told) and told[-1] == pytest.approx(1.0)
+
+
+def test_the_shipped_beta_pair_shows_posterior_collapse():
+    """Compare's example ships: the same 8-D digits vae at beta 0.5 and beta 4 (scripts/train_shipped.sh)."""
+    from explorer.checkpoints import load_checkpoint
+
+    root = Path(__file__).resolve().parents[1] / "checkpoints" / "digits"
+    low, high = (load_checkpoint(root / f"vae-8d-beta{b}", with_model=False) for b in ("0.5", "4"))
+    assert (low.model_cfg.beta, high.model_cfg.beta) == (0.5, 4.0)
+    assert low.model_cfg.latent_dim == high.model_cfg.latent_dim == 8
+    assert low.metrics["active_units"] > high.metrics["active_units"]     # beta 4 collapses dimensions
+    assert high.metrics["kl"] < low.metrics["kl"] and high.metrics["recon"] > low.metrics["recon"]

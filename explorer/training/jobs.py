@@ -2,7 +2,8 @@
 
 The app (or a notebook) calls `start(spec)`; that writes the run's folder under
 `runs_dir()` and starts `python -m explorer.training.jobs <run folder>`, a process of its own
-(niced, so the app's sessions stay responsive) that runs the same `train()` as the CLI:
+that runs the same `train()` as the CLI, at the CLI's priority, so it trains at the CLI's speed
+(the page keeps its own share small instead: it redraws the curves and the map once an epoch):
 
     <run folder>/spec.json       what to train and where the checkpoint goes
     <run folder>/status.json     where the run is: state, epoch, step, speed, history, message
@@ -57,7 +58,9 @@ class JobSpec:
     iwae_k: int = 20                 # importance samples for the final IWAE figure (0: skip it)
     owner: str = ""                  # the session that started it
     threads: int = 0                 # torch threads in the child (0: torch's default)
-    nice: int = 10                   # the child's niceness: the app's sessions come first
+    # The child's niceness. 0, as the CLI: a niced child gets only what the server and the browser
+    # leave, and on a laptop they share its cores (docs/measurements.md, "Training on the Train page").
+    nice: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
