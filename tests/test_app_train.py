@@ -76,6 +76,12 @@ def test_the_page_offers_every_setting_with_sensible_defaults(train_env):
     assert any("cpu" in o.lower() for o in at.selectbox(key="tr_device").options)
     assert name_box(at).value == "vae-2d-2"          # vae-2d exists already: never overwrite it
     assert "No run yet" in texts(at)
+    assert at.selectbox(key="tr_size").value == "small" and at.selectbox(key="tr_size").disabled  # digits: one size
+    if "fashion-mnist" in at.selectbox(key="tr_dataset").options:  # where its files are on this machine
+        assert "Quick: 16-D vae on Fashion-MNIST" in at.button(key="tr_quick").label
+        at.selectbox(key="tr_dataset").set_value("fashion-mnist").run()
+        assert not at.selectbox(key="tr_size").disabled
+        at.selectbox(key="tr_dataset").set_value("digits").run()
     at.selectbox(key="tr_kind").set_value("hybrid").run()
     assert at.select_slider(key="tr_lambda").value == 10.0 and name_box(at).value == "hybrid-2d-lambda10"
     at.selectbox(key="tr_kind").set_value("classifier").run()
