@@ -12,6 +12,11 @@ if [[ "$what" == digits || "$what" == all ]]; then
   run python -m explorer train --kind cvae --dataset digits --latent-dim 8 --epochs 120 --batch-size 64 --slim --overwrite --quiet \
       --classifier checkpoints/digits/classifier
   run python -m explorer train --kind vae --dataset digits --latent-dim 2 --epochs 120 --batch-size 64 --slim --overwrite --quiet
+  # Compare's posterior-collapse pair: the same 8-D vae at beta 0.5 and at beta 4 (trained under nice -n 10)
+  run python -m explorer train --kind vae --dataset digits --latent-dim 8 --beta 0.5 --epochs 120 --batch-size 64 --slim \
+      --overwrite --quiet --out-dir checkpoints --name vae-8d-beta0.5
+  run python -m explorer train --kind vae --dataset digits --latent-dim 8 --beta 4 --epochs 120 --batch-size 64 --slim \
+      --overwrite --quiet --out-dir checkpoints --name vae-8d-beta4
 fi
 
 if [[ "$what" == fashion || "$what" == all ]]; then

@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -81,6 +82,12 @@ def test_the_page_offers_every_setting_with_sensible_defaults(train_env):
     assert any("cpu" in o.lower() for o in at.selectbox(key="tr_device").options)
     assert name_box(at).value == "vae-2d-2"          # vae-2d exists already: never overwrite it
     assert "No run yet" in texts(at)
+    assert at.selectbox(key="tr_size").value == "small" and at.selectbox(key="tr_size").disabled  # digits: one size
+    if "fashion-mnist" in at.selectbox(key="tr_dataset").options:  # where its files are on this machine
+        assert at.button(key="tr_quick").label == "Quick: 16-D vae, 3 epochs"
+        at.selectbox(key="tr_dataset").set_value("fashion-mnist").run()
+        assert not at.selectbox(key="tr_size").disabled
+        at.selectbox(key="tr_dataset").set_value("digits").run()
     at.selectbox(key="tr_kind").set_value("hybrid").run()
     assert at.select_slider(key="tr_lambda").value == 10.0 and name_box(at).value == "hybrid-2d-lambda10"
     at.selectbox(key="tr_kind").set_value("classifier").run()
@@ -105,7 +112,7 @@ def test_train_from_the_page_watch_it_cancel_resume_and_open_it(train_env):
     assert at.query_params["run"] == run.id
     run = rerun_until(at, run, lambda r: int(r.status.get("epoch_done") or 0) >= 1)
     bar = at.get("progress")[0]
-    assert "epoch" in bar.proto.text and "images/s" in bar.proto.text and bar.value > 0
+    assert "training epoch" in bar.proto.text and "the checkpoint keeps epoch" in bar.proto.text and bar.value > 0
     assert "Reconstruction (nats" in str([c.proto.spec for c in at.get("plotly_chart")])
     assert any("reconstructions" in cap for img in at.image for cap in img.captions)
 
@@ -123,13 +130,13 @@ def test_train_from_the_page_watch_it_cancel_resume_and_open_it(train_env):
     at.button(key=f"tr_cancel_{resumed.id}").click().run()
     resumed = rerun_until(at, resumed, lambda r: not r.active, timeout=30)
     assert load_checkpoint(run.out).state.epoch > kept.state.epoch
-    assert len(at.radio[0].options) == 2    # both runs of this session are listed
+    assert at.session_state["train_runs"] == [resumed.id] and not at.radio  # one entry per checkpoint
 
     at.button(key=f"tr_open_{resumed.id}").click().run()
     assert not at.exception, at.exception
     assert at.sidebar.selectbox(key="sb_vae").value == run.out   # the new model is the one explored
     at.switch_page("ui/pages/train.py").run()                    # coming back shows the runs again
-    assert "mine" in texts(at) and len(at.radio[0].options) == 2
+    assert "mine" in texts(at) and at.session_state["train_view"] == resumed.id
 
 
 @pytest.mark.slow
@@ -211,3 +218,71 @@ def test_unsound_settings_are_a_message(changes, message, tmp_path):
 
     with pytest.raises(SettingsError, match=message):
         job_spec(_settings(**changes), tmp_path, [], owner="")
+
+
+def test_every_size_and_the_quick_preset_are_trainable(tmp_path):
+    import dataclasses
+
+    from explorer.training.jobs import validate
+    from explorer.training.settings import QUICK, SettingsError, job_spec
+
+    quick = job_spec(QUICK, tmp_path, [], owner="")
+    assert quick.model["latent_dim"] == 16 and quick.model["depth"] == 0 and quick.train["epochs"] == 3
+    validate(quick)
+    full = job_spec(dataclasses.replace(QUICK, size="full"), tmp_path, [], owner="")
+    assert full.model["depth"] == 1 and full.model["channels"] == [32, 64]
+    with pytest.raises(SettingsError, match="Unknown network size"):
+        job_spec(dataclasses.replace(QUICK, size="huge"), tmp_path, [], owner="")
+
+
+RUNNING = {"state": "running", "epochs": 40, "epoch": 12, "epoch_done": 11, "step": 1100, "total_steps": 4000,
+           "images_per_s": 900.0, "eta_s": 125, "phase": "training"}
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({}, ["training epoch 12 of 40; the checkpoint keeps epoch 11", "900 images/s", "2 min 05 s left"]),
+    ({"images_per_s": None}, ["training epoch 12 of 40", "starting..."]),
+    ({"images_per_s": 0.0}, ["starting..."]),
+    ({"phase": "saving"}, ["saving the checkpoint"]),
+    ({"epoch": 1, "epoch_done": 0}, ["training epoch 1 of 40; no checkpoint yet"]),
+    ({"state": "cancelled"}, ["cancelled after epoch 11 of 40; the checkpoint keeps epoch 11"]),
+    ({"state": "evaluating", "phase_done": 0.5, "eta_s": 30}, ["measuring the test-set figures", "50%", "30 s left"]),
+    ({"state": "evaluating", "phase_done": 0.0, "eta_s": None}, ["estimating the time left"]),
+])
+def test_the_progress_line_says_where_a_run_is(changes, words):
+    from explorer.training.jobs import progress_text
+
+    frac, text = progress_text({**RUNNING, **changes})
+    assert 0.0 <= frac <= 1.0
+    for w in words:
+        assert w in text, text
+    assert " 0 images/s" not in text
+
+
+def test_the_evaluation_reports_its_progress_to_the_end():
+    import torch
+
+    from explorer.analysis.metrics import evaluate_model
+    from explorer.core.config import ModelConfig
+    from explorer.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="vae", image_shape=(1, 8, 8), num_classes=10, latent_dim=2,
+                                    channels=(4, 8), hidden=16, depth=0))
+    images = np.random.default_rng(0).random((250, 1, 8, 8), dtype=np.float32)
+    told: list[float] = []
+    out = evaluate_model(model, images, np.zeros(250, dtype=np.int64), iwae_k=4, progress=told.append)
+    assert out["iwae_k"] == 4 and len(told) >= 4
+    assert told == sorted(told) and told[-1] == pytest.approx(1.0)
+
+
+def test_the_shipped_beta_pair_shows_posterior_collapse():
+    """Compare's example ships: the same 8-D digits vae at beta 0.5 and beta 4 (scripts/train_shipped.sh)."""
+    from explorer.checkpoints import load_checkpoint
+
+    root = Path(__file__).resolve().parents[1] / "checkpoints" / "digits"
+    low, high = (load_checkpoint(root / f"vae-8d-beta{b}", with_model=False) for b in ("0.5", "4"))
+    assert (low.model_cfg.beta, high.model_cfg.beta) == (0.5, 4.0)
+    assert low.model_cfg.latent_dim == high.model_cfg.latent_dim == 8
+    assert low.metrics["active_units"] > high.metrics["active_units"]     # beta 4 collapses dimensions
+    assert high.metrics["kl"] < low.metrics["kl"] and high.metrics["recon"] > low.metrics["recon"]

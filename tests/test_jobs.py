@@ -44,6 +44,7 @@ def test_a_run_trains_reports_progress_snapshots_and_evaluates(tmp_path):
         run = jobs.get(run.id, tmp_path / "runs")
     assert run.state == "finished", run.status
     assert len(seen_steps) >= 2                          # progress advanced while we watched
+    assert run.status["phase_done"] == 1.0               # the evaluation told its progress to the end
     assert [r["epoch"] for r in run.history] == [1, 2]
     assert {"train_recon", "train_kl", "test_recon", "test_kl"} <= set(run.history[0])
     assert run.status["metrics"]["neg_elbo"] > 0 and run.status["metrics"]["iwae_k"] == 5

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -16,18 +17,20 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 def elbo_terms(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = None, samples: int = 1,
-               batch_size: int = 500, seed: int = 0) -> dict[str, float]:
+               batch_size: int = 500, seed: int = 0, on_batch: Callable[[int], None] | None = None) -> dict[str, float]:
     """Mean reconstruction NLL, KL and negative ELBO per image, in nats (`samples` draws of z each)."""
-    recon, kl = elbo_per_image(model, images, labels, samples, batch_size, seed)
+    recon, kl = elbo_per_image(model, images, labels, samples, batch_size, seed, on_batch)
     return {"recon": float(recon.sum()) / len(images), "kl": float(kl.sum()) / len(images),
             "neg_elbo": float((recon + kl).sum()) / len(images)}
 
 
 @torch.no_grad()
 def elbo_per_image(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = None, samples: int = 1,
-                   batch_size: int = 500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                   batch_size: int = 500, seed: int = 0,
+                   on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each image's reconstruction term -E_q[log p(x|z)] (averaged over `samples` draws of z)
-    and its KL(q(z|x) || p(z)), in nats, float64 (N,) each; their sum is the negative ELBO."""
+    and its KL(q(z|x) || p(z)), in nats, float64 (N,) each; their sum is the negative ELBO.
+    `on_batch(images done)` is called after every batch."""
     model.eval()
     torch.manual_seed(seed)
     dev = model_device(model)
@@ -41,6 +44,8 @@ def elbo_per_image(model: nn.Module, images: np.ndarray, labels: np.ndarray | No
             z = model.reparameterize(mu, logvar)
             recon += bernoulli_nll(model.decode(z, yb), xb).double() / samples
         recon_parts.append(recon.cpu().numpy())
+        if on_batch is not None:
+            on_batch(sum(len(r) for r in recon_parts))
     if not recon_parts:
         return np.zeros(0), np.zeros(0)
     return np.concatenate(recon_parts), np.concatenate(kl_parts)
@@ -48,9 +53,11 @@ def elbo_per_image(model: nn.Module, images: np.ndarray, labels: np.ndarray | No
 
 @torch.no_grad()
 def iwae_nll(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = None, k: int = 100,
-             batch_size: int = 100, seed: int = 0) -> float:
+             batch_size: int = 100, seed: int = 0, on_batch: Callable[[int], None] | None = None) -> float:
     """Importance-weighted estimate of -log p(x) (Burda et al., 2016), mean nats per image:
-    -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x). Tighter than the ELBO as k grows."""
+    -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x). Tighter than the ELBO as k grows.
+    `on_batch(images done)` is called after every batch."""
+    done = 0
     model.eval()
     torch.manual_seed(seed)
     dev = model_device(model)
@@ -69,6 +76,9 @@ def iwae_nll(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = N
         log_px = -bernoulli_nll(model.decode(z.reshape(k * b, d), y_rep), x_rep).view(k, b)
         log_w = log_px + log_p_z - log_q
         total += float(-(torch.logsumexp(log_w, 0) - math.log(k)).sum())
+        done += b
+        if on_batch is not None:
+            on_batch(done)
     return total / len(images)
 
 
@@ -150,15 +160,25 @@ def conditional_fidelity(cvae: nn.Module, classifier: nn.Module, test_images: np
     }
 
 
+def _share(progress: Callable[[float], None] | None, base: float, weight: float, total: float):
+    """An on_batch hook that tells `progress` the fraction (base + weight * images done) / total."""
+    if progress is None:
+        return None
+    return lambda done: progress(min(1.0, (base + weight * done) / max(1.0, total)))
+
+
 def evaluate_model(model: nn.Module, images: np.ndarray, labels: np.ndarray, iwae_k: int = 100,
-                   classifier: nn.Module | None = None) -> dict:
-    """Every figure that applies to this model's kind, on the given (test) split."""
+                   classifier: nn.Module | None = None, progress: Callable[[float], None] | None = None) -> dict:
+    """Every figure that applies to this model's kind, on the given (test) split.
+    `progress(fraction done)` is told how far the ELBO and IWAE passes, the slow part, have gone."""
     kind = model.cfg.kind
     out: dict = {"kind": kind, "n_test": int(len(images))}
     if kind in VAE_KINDS:
-        out.update(elbo_terms(model, images, labels))
+        # the IWAE pass decodes each image k times, the ELBO pass once: their batches weigh so
+        n, k = len(images), max(0, iwae_k)
+        out.update(elbo_terms(model, images, labels, on_batch=_share(progress, 0, 1, n * (1 + k))))
         if iwae_k > 0:
-            out["iwae_nll"] = iwae_nll(model, images, labels, k=iwae_k)
+            out["iwae_nll"] = iwae_nll(model, images, labels, k=iwae_k, on_batch=_share(progress, n, k, n * (1 + k)))
             out["iwae_k"] = iwae_k
         out["active_units"] = active_units(model, images, labels)
         out["latent_dim"] = model.cfg.latent_dim

@@ -175,8 +175,9 @@ def _after_training(args: argparse.Namespace, out: Path, result, save, extra: di
         return 1
     print(f"checkpoint: {out}")
     if result.state.status == "finished" and not args.no_evaluate:
+        # overwrite: the weights just changed, so figures measured before describe another model
         metrics = run_evaluate(out, classifier=args.classifier, iwae_k=args.iwae_k, data_dir=args.data_dir,
-                               reference=args.reference)
+                               reference=args.reference, overwrite=True)
         print(json.dumps(headline(metrics)))
     return 0
 

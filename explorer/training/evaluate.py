@@ -32,18 +32,18 @@ class Evaluation:
 
 
 def run_evaluate(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, reference: bool = False,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False, progress=None) -> dict:
     """Measure a checkpoint on its test set and write its metrics.json and model card (see
     evaluate_checkpoint); returns the figures."""
-    return evaluate_checkpoint(checkpoint, classifier, iwae_k, data_dir, reference, overwrite).metrics
+    return evaluate_checkpoint(checkpoint, classifier, iwae_k, data_dir, reference, overwrite, progress).metrics
 
 
 def evaluate_checkpoint(checkpoint, classifier=None, iwae_k: int = 100, data_dir=None, reference: bool = False,
-                        overwrite: bool = False) -> Evaluation:
+                        overwrite: bool = False, progress=None) -> Evaluation:
     """Measure a checkpoint on its test set (and, with `reference`, the reference MLP VAE). The
     figures are written into metrics.json and the model card unless the ones there were measured
     with more effort (weaker_than) and `overwrite` is False; figures measured earlier with a
-    classifier or the reference are kept."""
+    classifier or the reference are kept. `progress(fraction done)`: see analysis.metrics.evaluate_model."""
     from explorer.checkpoints import load_checkpoint, write_metrics
     from explorer.data import load_dataset
 
@@ -52,7 +52,7 @@ def evaluate_checkpoint(checkpoint, classifier=None, iwae_k: int = 100, data_dir
                           f"figure; 100 is the usual), got {iwae_k}")
     ckpt = load_checkpoint(checkpoint)
     test = load_dataset(ckpt.dataset, "test", data_dir=data_dir)
-    metrics = _measure(ckpt, test, _classifier_model(ckpt, classifier), iwae_k)
+    metrics = _measure(ckpt, test, _classifier_model(ckpt, classifier), iwae_k, progress)
     if classifier:
         metrics["judged_by"] = str(Path(classifier))
     if reference:
@@ -111,10 +111,11 @@ def _classifier_model(ckpt, classifier):
     return clf.model
 
 
-def _measure(ckpt, test, clf_model, iwae_k: int) -> dict:
+def _measure(ckpt, test, clf_model, iwae_k: int, progress=None) -> dict:
     from explorer.analysis.metrics import evaluate_model
 
-    metrics = evaluate_model(ckpt.model, test.images, test.labels, iwae_k=iwae_k, classifier=clf_model)
+    metrics = evaluate_model(ckpt.model, test.images, test.labels, iwae_k=iwae_k, classifier=clf_model,
+                             progress=progress)
     metrics["dataset"] = ckpt.dataset
     return metrics
 

@@ -2,7 +2,8 @@
 
 The app (or a notebook) calls `start(spec)`; that writes the run's folder under
 `runs_dir()` and starts `python -m explorer.training.jobs <run folder>`, a process of its own
-(niced, so the app's sessions stay responsive) that runs the same `train()` as the CLI:
+that runs the same `train()` as the CLI, at the CLI's priority, so it trains at the CLI's speed
+(the page keeps its own share small instead: it redraws the curves and the map once an epoch):
 
     <run folder>/spec.json       what to train and where the checkpoint goes
     <run folder>/status.json     where the run is: state, epoch, step, speed, history, message
@@ -61,7 +62,9 @@ class JobSpec:
     iwae_k: int = 20                 # importance samples for the final IWAE figure (0: skip it)
     owner: str = ""                  # the session that started it
     threads: int = 0                 # torch threads in the child (0: torch's default)
-    nice: int = 10                   # the child's niceness: the app's sessions come first
+    # The child's niceness. 0, as the CLI: a niced child gets only what the server and the browser
+    # leave, and on a laptop they share its cores (docs/measurements.md, "Training on the Train page").
+    nice: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -158,6 +161,48 @@ def read_status(run_dir: Path) -> dict:
 def snapshot_path(run_dir: Path, epoch: int) -> Path:
     """Where the snapshot of `epoch` lives in the run folder."""
     return run_dir / SNAPSHOTS / f"epoch-{epoch:04d}.npz"
+
+
+# ---------------------------------------------------------------- a status in words
+
+STATE_TEXT = {"starting": "starting", "running": "training", "evaluating": "measuring", "finished": "finished",
+              "cancelled": "cancelled", "diverged": "stopped: NaN", "failed": "failed", "stopped": "stopped"}
+
+
+def _fmt_s(s) -> str:
+    """Seconds as '42 s' or '3 min 05 s'."""
+    if s is None:
+        return "-"
+    s = int(round(float(s)))
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
+def progress_text(status: dict) -> tuple[float, str]:
+    """The progress bar's fraction and words, for every phase of a run."""
+    epochs, done = int(status.get("epochs") or 0), int(status.get("epoch_done") or 0)
+    step, total = int(status.get("step") or 0), int(status.get("total_steps") or 0)
+    state = status.get("state", "starting")
+    if state == "starting" or not epochs:
+        return 0.0, status.get("message") or "starting..."
+    kept = f"the checkpoint keeps epoch {done}" if done else "no checkpoint yet"
+    if state == "evaluating":
+        frac = float(status.get("phase_done") or 0)
+        left = f"{_fmt_s(status['eta_s'])} left" if status.get("eta_s") is not None else "estimating the time left"
+        return frac, f"measuring the test-set figures (ELBO, IWAE) · {frac:.0%} · {left}"
+    if state == "finished":
+        return 1.0, f"finished: {done} of {epochs} epochs trained, measured on the test set"
+    if state != "running":
+        return done / epochs, f"{STATE_TEXT.get(state, state)} after epoch {done} of {epochs}; {kept}"
+    epoch = min(max(int(status.get("epoch") or 0), done + 1), epochs)
+    head = f"training epoch {epoch} of {epochs}; {kept} · step {step:,}/{total:,}"
+    frac = min(1.0, step / total) if total else 0.0
+    if status.get("phase") in ("saving", "snapshot"):
+        return frac, f"{head} · saving the checkpoint and drawing the map..."
+    if not status.get("images_per_s"):
+        return frac, f"{head} · starting..."
+    rate = float(status["images_per_s"])
+    return frac, f"{head} · {rate:,.0f} images/s · {_fmt_s(status.get('eta_s'))} left"
+
 
 
 # ---------------------------------------------------------------- the app's side

@@ -13,6 +13,15 @@ from explorer.training.jobs import JobSpec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a checkpoint name: one safe path part
 
+# The network's size. "small" is the bench's CPU recipe (explorer/tooling/bench/training.py):
+# narrower conv stages and no residual decoder blocks, about a third of "full"'s time per epoch
+# on a CPU; "full" is the shipped Fashion-MNIST models' size. Digits (8x8 images, seconds an
+# epoch) keeps the default widths without residual blocks, as its shipped models do.
+SIZES: dict[str, dict] = {
+    "small": {"channels": (16, 32), "hidden": 256, "depth": 0},
+    "full": {"channels": (32, 64), "hidden": 256, "depth": 1},
+}
+
 
 class SettingsError(ExplorerError, ValueError):
     """Settings that cannot be trained; the message says what to change."""
@@ -33,6 +42,13 @@ class TrainSettings:
     seed: int
     device: str
     name: str  # the checkpoint folder's name, under root/dataset/
+    size: str = "small"  # a key of SIZES
+
+
+# The Train page's Quick preset: a Fashion-MNIST model worth exploring within a couple of minutes
+# on a laptop CPU (docs/measurements.md, "Training on the Train page").
+QUICK = TrainSettings(dataset="fashion-mnist", kind="vae", latent_dim=16, beta=1.0, cls_weight=0.0, epochs=3,
+                      batch_size=128, lr=2e-3, seed=0, device="auto", name="vae-16d-quick", size="small")
 
 
 def job_spec(settings: TrainSettings, root: Path, classifiers: Sequence[Path], owner: str) -> JobSpec:
@@ -44,11 +60,14 @@ def job_spec(settings: TrainSettings, root: Path, classifiers: Sequence[Path], o
     if not NAME_RE.match(name):
         raise SettingsError("The checkpoint name may use letters, digits, '.', '-' and '_' (up to 64), starting "
                             "with a letter or digit. Pick another name.")
+    if s.size not in SIZES:
+        raise SettingsError(f"Unknown network size {s.size!r}; choose one of {', '.join(SIZES)}.")
     spec = get_spec(s.dataset)
+    net = {"depth": 0} if s.dataset == "digits" else SIZES[s.size]
     try:
         model_cfg = ModelConfig(kind=s.kind, image_shape=spec.image_shape, num_classes=spec.num_classes,
                                 latent_dim=int(s.latent_dim), beta=float(s.beta), cls_weight=float(s.cls_weight),
-                                depth=0 if s.dataset == "digits" else 1)
+                                **net)
         train_cfg = TrainConfig(dataset=s.dataset, epochs=int(s.epochs), batch_size=int(s.batch_size),
                                 lr=float(s.lr), seed=int(s.seed), device=s.device)
     except ConfigError as e:

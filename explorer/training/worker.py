@@ -145,15 +145,16 @@ def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> in
 
     def on_progress(p):
         rep.update(force=p.epoch_done, epoch=p.epoch, step=p.step, images_per_s=p.images_per_s, eta_s=p.eta_s,
-                   losses=p.losses)
+                   losses=p.losses, phase="training")
 
     def on_epoch_end(result):
+        rep.update(force=True, phase="saving", history=list(result.state.history))
         save_checkpoint(out, result.model, model_cfg, train_cfg, train_cfg.dataset, result.state,
                         optimizer=result.optimizer, extra=extra)
         result.model.eval()
         watch.snapshot(result.model, result.state.epoch)
         result.model.train()
-        rep.update(force=True, epoch_done=result.state.epoch, history=list(result.state.history))
+        rep.update(force=True, epoch_done=result.state.epoch, phase="training")
 
     cancel_file = run_dir / CANCEL_FILE
     result = train(model_cfg, train_cfg, train_data, test_data, model=model, optimizer_state=start.optimizer_state,
@@ -195,18 +196,31 @@ def _report_running(rep: _Reporter, start, out: Path, device: str, n_train: int)
     rep.update(force=True, state="running", device=device, kind=start.model_cfg.kind, dataset=train_cfg.dataset,
                out=str(out), epoch=start.first_epoch, epochs=train_cfg.epochs, epoch_done=start.first_epoch,
                step=state.step if state else 0, steps_per_epoch=steps_per_epoch,
-               total_steps=steps_per_epoch * train_cfg.epochs, history=history, images_per_s=0.0, eta_s=None,
-               losses={}, message=f"training on {device}")
+               total_steps=steps_per_epoch * train_cfg.epochs, history=history, images_per_s=None, eta_s=None,
+               losses={}, phase="snapshot", message=f"training on {device}")
+
+
+def _eval_progress(rep: _Reporter):
+    """The evaluation's progress hook: the fraction done and the time left, into status.json."""
+    t0 = time.monotonic()
+
+    def progress(done: float) -> None:
+        spent = time.monotonic() - t0
+        eta = spent * (1 - done) / done if done > 0.02 else None  # too early to tell before 2 %
+        rep.update(phase_done=round(done, 4), eta_s=eta)
+
+    return progress
 
 
 def _report_outcome(rep: _Reporter, spec: JobSpec, kind: str, out: Path, st_) -> int:
     """The run's last status: a finished run is evaluated first. Returns the exit status."""
     if st_.status == "finished":
         rep.update(force=True, state="evaluating", message="training done; measuring the test-set figures...",
-                   epoch_done=st_.epoch, history=list(st_.history), eta_s=0)
+                   epoch_done=st_.epoch, history=list(st_.history), eta_s=None, phase="evaluating", phase_done=0.0)
         from explorer.training.evaluate import run_evaluate
         metrics = run_evaluate(out, classifier=spec.classifier if is_conditional(kind) else None,
-                               iwae_k=spec.iwae_k)
+                               iwae_k=spec.iwae_k, overwrite=True,  # new weights: old figures are stale
+                               progress=_eval_progress(rep))
         headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         rep.update(force=True, state="finished", message=st_.message, metrics=headline)
         return 0

@@ -19,6 +19,7 @@ TARGETS: dict[str, tuple[str, Callable[[dict], bool | None]]] = {
     "projection_cached_s": ("< 0.2", lambda f: f["projection_cached_s"] < 0.2),
     "time_to_quality_ratio": ("< 1.0 (aim 0.5)", lambda f: f["time_to_quality_ratio"] < 1.0),
     "peak_rss_mb": ("< 1536", lambda f: f["peak_rss_mb"] < 1536),
+    "train_page_epoch_ratio": ("<= 1.2", lambda f: f["train_page_epoch_ratio"] <= 1.2),
     "gpu_train_epoch_s": ("< 1 on an H100-class GPU", lambda f: f["gpu_train_epoch_s"] < 1.0),
     "users_errors": ("0", lambda f: f["users_errors"] == 0),
     "users_isolation_problems": ("0", lambda f: f["users_isolation_problems"] == 0),

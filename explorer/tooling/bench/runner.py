@@ -17,12 +17,13 @@ from explorer.tooling.bench.projection import bench_cached, bench_projection
 from explorer.tooling.bench.report import judge, table
 from explorer.tooling.bench.slider import bench_slider
 from explorer.tooling.bench.time_to_map import bench_map
+from explorer.tooling.bench.train_page import bench_train_page
 from explorer.tooling.bench.training import bench_gpu, bench_train
 from explorer.tooling.bench.users import bench_users
 
 BENCHES: dict[str, Callable[[Settings, Report, Path], None]] = {
     "map": bench_map, "slider": bench_slider, "projection": bench_projection, "cached": bench_cached,
-    "train": bench_train, "gpu": bench_gpu, "users": bench_users, "reruns": bench_reruns,
+    "train": bench_train, "trainpage": bench_train_page, "gpu": bench_gpu, "users": bench_users, "reruns": bench_reruns,
 }
 # what each group reports, so a group that fails names what is missing
 GROUP_FIGURES = {
@@ -31,6 +32,7 @@ GROUP_FIGURES = {
     "projection": ["projection_umap_s", "projection_tsne_s"],
     "cached": ["projection_cached_s"],
     "train": ["train_epoch_s", "time_to_quality_ratio"],
+    "trainpage": ["train_page_epoch_ratio"],
     "gpu": ["gpu_train_epoch_s"],
     "users": ["users_errors", "users_isolation_problems", "users_roundtrip_p95_ms"],
     "reruns": ["rerun_traverse_ms"],
@@ -89,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = argparse.ArgumentParser(prog="python -m explorer bench",
                                 description="speed and memory figures, each beside its baseline (JSON on stdout, a table on stderr)")
     b.add_argument("--only", default=None,
-                   help="comma-separated groups: map, slider, projection, cached, train, gpu, users, reruns")
+                   help="comma-separated groups: map, slider, projection, cached, train, trainpage, gpu, users, reruns")
     b.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     b.add_argument("--quick", action="store_true", help="small settings: a smoke test, not figures to quote")
     b.add_argument("--users", type=int, default=20, help="users: how many sessions the load test drives")

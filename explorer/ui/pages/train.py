@@ -20,7 +20,7 @@ from explorer.training import jobs
 from explorer.training.device import available_devices
 from explorer.checkpoints import catalog
 from explorer.core import kinds
-from explorer.training.settings import SettingsError, TrainSettings, job_spec
+from explorer.training.settings import QUICK, SIZES, SettingsError, TrainSettings, job_spec
 from explorer.ui import cache
 from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded, show_in
@@ -32,8 +32,6 @@ LATENTS = [2, 4, 8, 16, 32, 64]
 BATCHES = [32, 64, 128, 256, 512]
 LRS = [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2]
 TT = ("train", "test")
-STATE_TEXT = {"starting": "starting", "running": "training", "evaluating": "measuring", "finished": "finished",
-              "cancelled": "cancelled", "diverged": "stopped: NaN", "failed": "failed", "stopped": "stopped"}
 
 
 def session_id() -> str:
@@ -76,7 +74,8 @@ def settings_form() -> TrainSettings | None:
     default_ds = "digits" if "digits" in datasets else datasets[0]
     dataset = st.selectbox("Dataset", datasets, index=datasets.index(default_ds), key="tr_dataset",
                            format_func=dataset_title,
-                           help="digits trains in seconds; Fashion-MNIST takes about a minute an epoch on a CPU")
+                           help="digits trains in seconds; Fashion-MNIST takes from 20 s (small network) to a minute "
+                                "(full) an epoch on a laptop CPU")
     kind = st.selectbox("Model", list(KINDS), format_func=KINDS.get, key="tr_kind")
     c1, c2 = st.columns(2)
     latent_dim, beta, cls_weight = vae_settings(kind, c1, c2) if kind in VAE_KINDS else (2, 1.0, 0.0)
@@ -84,6 +83,8 @@ def settings_form() -> TrainSettings | None:
     batch = c2.select_slider("Batch size", BATCHES, value=128 if dataset != "digits" else 64, key="tr_batch")
     lr = c1.select_slider("Learning rate", LRS, value=1e-3, key="tr_lr", format_func=lambda v: f"{v:g}")
     seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="tr_seed")
+    size = c1.selectbox("Network", list(SIZES), key="tr_size", disabled=dataset == "digits",
+                        help="small: about a third of full's time an epoch on a CPU; full: the shipped models' size")
     devices = available_devices()
     described = dict(devices)
     device = st.selectbox("Device", [d for d, _ in devices], format_func=described.get, key="tr_device")
@@ -96,7 +97,7 @@ def settings_form() -> TrainSettings | None:
     if not start:
         return None
     return TrainSettings(dataset=dataset, kind=kind, latent_dim=latent_dim, beta=beta, cls_weight=cls_weight,
-                         epochs=epochs, batch_size=batch, lr=lr, seed=seed, device=device, name=name)
+                         epochs=epochs, batch_size=batch, lr=lr, seed=seed, device=device, name=name, size=size)
 
 
 def vae_settings(kind: str, c1, c2) -> tuple[int, float, float]:
@@ -122,9 +123,22 @@ def vae_settings(kind: str, c1, c2) -> tuple[int, float, float]:
     return latent_dim, beta, cls_weight
 
 
+def quick_button() -> TrainSettings | None:
+    """One click for a Fashion-MNIST model worth exploring within a couple of minutes on a CPU."""
+    if QUICK.dataset not in cache.available():
+        return None
+    if not st.button("Quick: 16-D vae, 3 epochs", key="tr_quick", icon=":material/bolt:", width="stretch",
+                     help="Fashion-MNIST, a small network, 3 epochs: under a minute on an idle 2-core CPU, a "
+                          "couple of minutes on a busy one, and a model whose map already sorts the classes"):
+        return None
+    name = free_name(catalog.default_root(), QUICK.dataset, QUICK.name)
+    return TrainSettings(**{**QUICK.__dict__, "name": name})
+
+
 def settings() -> jobs.JobSpec | None:
-    """The settings column; returns a spec when Start was pressed and the settings are sound."""
-    chosen = settings_form()
+    """The settings column; returns a spec when Start (or Quick) was pressed and the settings are sound."""
+    quick = quick_button()
+    chosen = settings_form() or quick
     if chosen is None:
         return None
     entries = cache.checkpoint_entries(tuple(str(r) for r in catalog.checkpoint_roots()))
@@ -142,32 +156,21 @@ def launch(spec: jobs.JobSpec) -> None:
     except jobs.JobError as e:
         st.error(f"Training did not start: {e}")
         return
-    st.session_state[MY_RUNS] = [run.id, *st.session_state.get(MY_RUNS, [])]
+    # one entry per checkpoint: a resumed run replaces the run it goes on from
+    others = [rid for rid in st.session_state.get(MY_RUNS, []) if not _trains_into(rid, run.out)]
+    st.session_state[MY_RUNS] = [run.id, *others]
     st.session_state[VIEW] = run.id
     st.query_params["run"] = run.id
 
 
+def _trains_into(run_id: str, out: Path) -> bool:
+    try:
+        return jobs.get(run_id).out == out
+    except jobs.JobError:
+        return False
+
+
 # ---------------------------------------------------------------- the live panel
-
-def _fmt_s(s) -> str:
-    if s is None:
-        return "-"
-    s = int(round(float(s)))
-    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
-
-
-def progress_text(status: dict) -> tuple[float, str]:
-    epochs = int(status.get("epochs") or 0)
-    step, total = int(status.get("step") or 0), int(status.get("total_steps") or 0)
-    frac = min(1.0, step / total) if total else 0.0
-    state = status.get("state", "starting")
-    if state in ("starting",) or not epochs:
-        return 0.0, status.get("message", "starting...")
-    rate = float(status.get("images_per_s") or 0)
-    left = _fmt_s(status.get("eta_s")) if state == "running" else "-"
-    return frac, (f"{STATE_TEXT.get(state, state)} · epoch {min(int(status.get('epoch') or 0), epochs)}/{epochs} · "
-                  f"step {step:,}/{total:,} · {rate:,.0f} images/s · {left} left")
-
 
 def curves(history: list[dict], kind: str) -> None:
     if not history:
@@ -199,9 +202,9 @@ def snapshot_view(run: jobs.Run) -> None:
     left, right = st.columns([3, 2])
     with left:
         latent_dim = int(run.spec.model.get("latent_dim", 2))
-        how = "the latent plane itself" if latent_dim <= 2 else "its first two principal components"
+        how = "the latent plane" if latent_dim <= 2 else "PCA"  # the half column holds ~40 characters
         fig = plots.latent_map(snap["coords"], "label", snap["labels"], list(names), height=380,
-                               title=f"Test codes after epoch {epoch} ({how})")
+                               title=f"Test codes, epoch {epoch} ({how})")
         fig.update_layout(uirevision=None)
         st.plotly_chart(fig, key="tr_map", config={"displayModeBar": False})
     with right:
@@ -247,7 +250,7 @@ def actions(run: jobs.Run) -> None:
 def panel(run: jobs.Run) -> None:
     kind = run.spec.model.get("kind", "vae")
     st.subheader(f"{run.name}  ·  {KINDS.get(kind, kind).split(':')[0]} on {run.spec.train['dataset']}")
-    frac, text = progress_text(run.status)
+    frac, text = jobs.progress_text(run.status)
     st.progress(frac, text=text)
     msg = run.status.get("message", "")
     if run.state in ("diverged", "failed", "stopped"):
@@ -268,12 +271,17 @@ def panel(run: jobs.Run) -> None:
         device = run.status.get("device", "")
         st.caption(msg if not device or device in msg else f"{msg} · {device}")
     actions(run)
-    curves(run.history, kind)
-    snapshot_view(run)
+
+
+def drawn_key(run: jobs.Run) -> tuple:
+    """What the curves and the map show: they are redrawn only when this changes."""
+    return run.state, int(run.status.get("epoch_done") or 0), len(jobs.snapshot_epochs(run))
 
 
 def _live_panel(run_id: str, was_active: bool) -> None:
-    """One read of the run's status per redraw."""
+    """One read of the run's status per redraw: the header, the progress bar and the buttons.
+    The curves and the map are drawn outside, once per epoch, so a second's poll costs little
+    CPU in the server and the browser, which share the machine with the training."""
     try:
         run = jobs.get(run_id)
     except jobs.JobError:
@@ -283,6 +291,8 @@ def _live_panel(run_id: str, was_active: bool) -> None:
         guarded(panel)(run)
     if was_active and (run is None or not run.active):
         st.rerun()  # the run ended: redraw the whole page once and stop polling
+    if run is not None and st.session_state.get(f"tr_drawn_{run_id}") != drawn_key(run):
+        st.rerun()  # a new epoch: redraw its curves and map once
 
 
 _polling = st.fragment(_live_panel, run_every=1.0)  # redraws itself every second: only it reruns
@@ -292,10 +302,21 @@ _still = st.fragment(_live_panel)
 def live(run_id: str) -> None:
     """The run's panel; while the run is active it polls its status files every second."""
     try:
-        active = jobs.get(run_id).active
+        run = jobs.get(run_id)
     except jobs.JobError:
-        active = False
+        run = None
+    if run is not None:
+        st.session_state[f"tr_drawn_{run_id}"] = drawn_key(run)  # before the fragment compares with it
+    active = run is not None and run.active
     (_polling if active else _still)(run_id, active)
+    if run is not None:
+        guarded(views)(run)
+
+
+def views(run: jobs.Run) -> None:
+    """The run's learning curves and its latest snapshot (the map and the reconstructions)."""
+    curves(run.history, run.spec.model.get("kind", "vae"))
+    snapshot_view(run)
 
 
 def runs_table(runs: list[str]) -> None:
