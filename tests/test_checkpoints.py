@@ -22,7 +22,7 @@ from explorer.models import build_model
 from explorer.core.state import TrainState
 from explorer.training import train
 
-from helpers import tiny_model_cfg, tiny_train_cfg
+from helpers import REPO, tiny_model_cfg, tiny_train_cfg
 
 pytestmark = pytest.mark.usefixtures("explorer_env")
 
@@ -398,3 +398,15 @@ def test_new_checkpoints_go_to_the_first_root_for_the_cli_and_the_app(monkeypatc
     assert catalog.default_root() == tmp_path / "a"
     monkeypatch.delenv("EXPLORER_CHECKPOINTS")
     assert catalog.default_root() == catalog.REPO_CHECKPOINTS  # not ./checkpoints of wherever the CLI runs
+
+
+def test_compare_opens_on_the_shipped_beta_pair_to_show_posterior_collapse():
+    """The shipped digits vae-8d at beta 0.5 and at beta 4: the same kind and size, the lowest and
+    the highest beta; without such a pair, the first two."""
+    from explorer.checkpoints import catalog
+
+    entries = [e for e in catalog.vae_choices(catalog.scan([REPO / "checkpoints"]), "digits") if not e.problem]
+    betas = [load_checkpoint(e.path, with_model=False).model_cfg.beta for e in entries]
+    low, high = catalog.beta_pair(entries, betas)
+    assert (entries[low].name, entries[high].name) == ("vae-8d-beta0.5", "vae-8d-beta4")
+    assert catalog.beta_pair(entries, [1.0] * len(entries)) == (0, 1)

@@ -164,3 +164,17 @@ def entry_ref(entry: CheckpointEntry | Path, roots: list[Path] | None = None) ->
             except ValueError:
                 return path.resolve().relative_to(root.resolve()).as_posix()
     return None
+
+
+def beta_pair(entries: list[CheckpointEntry], betas: list[float | None]) -> tuple[int, int]:
+    """The two checkpoints Compare opens on: the same kind and latent size at the lowest and the
+    highest beta when there are such (posterior collapse side by side), else the first two."""
+    groups: dict[tuple, list[int]] = {}
+    for i, (e, beta) in enumerate(zip(entries, betas)):
+        if beta is not None:
+            groups.setdefault((e.kind, e.latent_dim), []).append(i)
+    for members in groups.values():
+        low, high = min(members, key=lambda i: betas[i]), max(members, key=lambda i: betas[i])
+        if betas[low] != betas[high]:
+            return low, high
+    return 0, 1

@@ -106,12 +106,20 @@ def pick():
         return None
     by_path = {e.path: e for e in vaes}
     paths = [e.path for e in vaes]
+    first = catalog.beta_pair(vaes, [_beta(e.path) for e in vaes])
     cols = st.columns(2, gap="large")
     picks = []
     for i, col in enumerate(cols):
-        picks.append(col.selectbox(f"Checkpoint {'AB'[i]}", paths, index=min(i, len(paths) - 1),
+        picks.append(col.selectbox(f"Checkpoint {'AB'[i]}", paths, index=first[i],
                                    format_func=lambda p: by_path[p].label, key=f"cmp_{'ab'[i]}"))
     return dataset, picks, cols
+
+
+def _beta(path) -> float | None:
+    try:
+        return cache.checkpoint_info(path).model_cfg.beta
+    except CheckpointError:
+        return None
 
 
 @guarded
