@@ -208,10 +208,19 @@ def snapshot_view(run: jobs.Run) -> None:
         fig.update_layout(uirevision=None)
         st.plotly_chart(fig, key="tr_map", config={"displayModeBar": False})
     with right:
-        side = snap["images"].shape[-1]
-        both = np.concatenate([snap["images"], snap["recon"]])
-        grid = grids.image_grid(both, len(snap["images"]), scale=max(1, 64 // side))
-        show_in(st, grid, caption=f"Test images (top) and their reconstructions (bottom) after epoch {epoch}")
+        images, recon = snap["images"], snap["recon"]
+        n = len(images)  # rows of equal length, so each reconstruction sits under its image
+        per_row = next(k for k in range(min(STRIP_PER_ROW, n), 0, -1) if n % k == 0)
+        rows = []  # a row of test images, then the row of their reconstructions, and again
+        for i in range(0, len(images), per_row):
+            rows += [images[i:i + per_row], recon[i:i + per_row]]
+        side = images.shape[-1]
+        grid = grids.image_grid(np.concatenate(rows), per_row, scale=max(2, STRIP_CELL_PX // side))
+        show_in(st, grid, caption=f"Test images, each row over its reconstructions, after epoch {epoch}")
+
+
+STRIP_PER_ROW = 5   # at most, per row of the strip: the half column shows each at about STRIP_CELL_PX
+STRIP_CELL_PX = 84  # px per image, 8x8 digits and 28x28 Fashion-MNIST alike
 
 
 def open_in_explorer(run: jobs.Run) -> None:
