@@ -10,6 +10,7 @@ errors into `error: <message>` and any other into "Something went wrong in <page
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -149,7 +150,8 @@ def huge_declared_shape(weights: Path) -> None:
     weights.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n:])
 
 
-@pytest.mark.parametrize("fault", ["deep metrics.json", "deep model card", "deep config.json", "declared size"])
+@pytest.mark.parametrize("fault", ["deep metrics.json", "deep model card", "deep config.json", "declared size",
+                                   "model card is a named pipe"])
 def test_every_page_survives_a_broken_checkpoint_file(fault, tiny_checkpoints, app_env, fresh_caches, tmp_path,
                                                        monkeypatch):
     root = tmp_path / "root"
@@ -158,6 +160,9 @@ def test_every_page_survives_a_broken_checkpoint_file(fault, tiny_checkpoints, a
     vae = root / "digits" / "vae-2d"
     if fault == "declared size":
         huge_declared_shape(vae / WEIGHTS_FILE)
+    elif fault == "model card is a named pipe":  # reading it would block the page forever
+        (vae / CARD_FILE).unlink()
+        os.mkfifo(vae / CARD_FILE)
     else:
         name = {"deep metrics.json": METRICS_FILE, "deep model card": CARD_FILE, "deep config.json": CONFIG_FILE}
         (vae / name[fault]).write_text(deep_json())

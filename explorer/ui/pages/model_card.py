@@ -102,11 +102,17 @@ def config_section(ckpt: Checkpoint) -> None:
         st.code(command, language="bash")
 
 
+CARD_CHARS = 20_000  # of the model card shown; a longer card is cut
+
+
 def readme(ckpt: Checkpoint) -> None:
     path = Path(ckpt.path) / CARD_FILE
     try:
-        text = path.read_text(encoding="utf-8")[:20_000]
-    except (OSError, UnicodeDecodeError):
+        if not path.is_file():  # a named pipe or a folder in its place would block or fail the read
+            raise OSError("not a regular file")
+        with open(path, "rb") as f:  # the card's first CARD_CHARS characters: a bounded read
+            text = f.read(4 * CARD_CHARS).decode("utf-8", errors="replace")[:CARD_CHARS]
+    except OSError:
         st.info(f"No readable {CARD_FILE} in {ckpt.name}.")
         return
     st.markdown(text)
