@@ -17,6 +17,10 @@ if [[ "$what" == digits || "$what" == all ]]; then
       --overwrite --quiet --out-dir checkpoints --name vae-8d-beta0.5
   run python -m explorer train --kind vae --dataset digits --latent-dim 8 --beta 4 --epochs 120 --batch-size 64 --slim \
       --overwrite --quiet --out-dir checkpoints --name vae-8d-beta4
+  for name in vae-8d-beta0.5 vae-8d-beta4; do  # the maps shipped with them
+    run python -m explorer project --checkpoint digits/$name --method umap
+    run python -m explorer project --checkpoint digits/$name --method pca
+  done
 fi
 
 if [[ "$what" == fashion || "$what" == all ]]; then
