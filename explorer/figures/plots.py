@@ -228,7 +228,7 @@ def manifold_grid(model: "nn.Module", extent: tuple[float, float, float, float],
 
 REGION_OPACITY = 0.3
 WRONG_COLOR = "#000000"
-RELABELLED_COLOR = "#CC00CC"
+RELABELLED_COLOR = "#555555"
 
 
 def add_regions(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, classes: np.ndarray, class_names: Sequence[str],
@@ -254,14 +254,15 @@ def add_disagreements(fig: go.Figure, coords: np.ndarray, wrong: np.ndarray | No
                       relabelled: np.ndarray | None = None) -> go.Figure:
     """Mark test points (customdata = test index) where the CNN disagrees with the true label
     (a black cross, "CNN wrong") and where it labels the reconstruction differently from the
-    original (a magenta ring, "recon. differs"). Short legend names keep the map wide."""
+    original (a thin grey ring, "recon. differs": grey, so the class colours under it still read).
+    Short legend names keep the map wide."""
     coords = np.asarray(coords, dtype=np.float64)
     idx = np.arange(len(coords))
     size = max(6.0, 1.25 * _marker_size(len(coords)))
     # rings first, crosses on top; thin, small and see-through, since thousands may be marked
     # and the colours under them must still show
-    layers = (("recon. differs", relabelled, dict(symbol="circle-open", size=size, color=RELABELLED_COLOR,
-                                                  opacity=0.25, line=dict(width=0.75, color=RELABELLED_COLOR))),
+    layers = (("recon. differs", relabelled, dict(symbol="circle-open", size=1.4 * size, color=RELABELLED_COLOR,
+                                                  opacity=0.35, line=dict(width=0.6, color=RELABELLED_COLOR))),
               ("CNN wrong", wrong, dict(symbol="x-thin-open", size=0.8 * size, color=WRONG_COLOR, opacity=0.45,
                                         line=dict(width=1, color=WRONG_COLOR))))
     for name, mask, marker in layers:
