@@ -132,3 +132,33 @@ def test_a_killed_run_is_reported_and_its_last_epoch_resumes(tmp_path):
     run = wait_for(run, lambda r: not r.active, timeout=30)
     assert run.state == "stopped" and "stopped unexpectedly" in run.status["message"]
     assert load_checkpoint(out).state.epoch >= 1
+
+
+def test_cancel_while_measuring_ends_the_run_at_once_and_keeps_the_checkpoint(tiny_checkpoints, tmp_path):
+    """Cancel pressed during the final evaluation: the run ends as cancelled, keeps its trained
+    checkpoint, and writes no half-measured figures; without a cancel the figures are written."""
+    import shutil
+
+    from explorer.checkpoints.layout import METRICS_FILE
+    from explorer.core.state import TrainState
+    from explorer.training import worker
+
+    out = tmp_path / "vae-2d"
+    shutil.copytree(tiny_checkpoints / "digits" / "vae-2d", out)
+    (out / METRICS_FILE).unlink(missing_ok=True)
+    spec = spec_for(out, epochs=1)
+    trained = TrainState(epoch=1, step=10, status="finished", message="trained")
+    asked = []
+
+    def stop_on_second_batch() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    rep = worker._Reporter(tmp_path, {})
+    assert worker._report_outcome(rep, spec, "vae", out, trained, should_stop=stop_on_second_batch) == 0
+    assert rep.status["state"] == "cancelled" and "cancelled while measuring" in rep.status["message"]
+    assert len(asked) == 2                                    # it stopped at the first batch after the cancel
+    assert not (out / METRICS_FILE).exists()
+    assert load_checkpoint(out, with_model=False).state.epoch >= 1
+    assert worker._report_outcome(rep, spec, "vae", out, trained) == 0
+    assert rep.status["state"] == "finished" and (out / METRICS_FILE).exists()

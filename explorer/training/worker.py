@@ -160,7 +160,8 @@ def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> in
     result = train(model_cfg, train_cfg, train_data, test_data, model=model, optimizer_state=start.optimizer_state,
                    state=start.state, on_progress=on_progress, on_epoch_end=on_epoch_end,
                    should_stop=lambda: stop["flag"] or cancel_file.exists())
-    return _report_outcome(rep, spec, model_cfg.kind, out, result.state)
+    return _report_outcome(rep, spec, model_cfg.kind, out, result.state,
+                           should_stop=lambda: stop["flag"] or cancel_file.exists())
 
 
 def _start(spec: JobSpec):
@@ -200,11 +201,18 @@ def _report_running(rep: _Reporter, start, out: Path, device: str, n_train: int)
                losses={}, phase="snapshot", message=f"training on {device}")
 
 
-def _eval_progress(rep: _Reporter):
-    """The evaluation's progress hook: the fraction done and the time left, into status.json."""
+class MeasuringCancelled(Exception):
+    """Cancel was pressed while the test-set figures were being measured."""
+
+
+def _eval_progress(rep: _Reporter, should_stop=lambda: False):
+    """The evaluation's progress hook: the fraction done and the time left, into status.json;
+    it ends the measuring (MeasuringCancelled) as soon as the run is asked to stop."""
     t0 = time.monotonic()
 
     def progress(done: float) -> None:
+        if should_stop():
+            raise MeasuringCancelled
         spent = time.monotonic() - t0
         eta = spent * (1 - done) / done if done > 0.02 else None  # too early to tell before 2 %
         rep.update(phase_done=round(done, 4), eta_s=eta)
@@ -212,15 +220,23 @@ def _eval_progress(rep: _Reporter):
     return progress
 
 
-def _report_outcome(rep: _Reporter, spec: JobSpec, kind: str, out: Path, st_) -> int:
-    """The run's last status: a finished run is evaluated first. Returns the exit status."""
+def _report_outcome(rep: _Reporter, spec: JobSpec, kind: str, out: Path, st_,
+                    should_stop=lambda: False) -> int:
+    """The run's last status: a finished run is evaluated first (unless cancelled meanwhile).
+    Returns the exit status."""
     if st_.status == "finished":
         rep.update(force=True, state="evaluating", message="training done; measuring the test-set figures...",
                    epoch_done=st_.epoch, history=list(st_.history), eta_s=None, phase="evaluating", phase_done=0.0)
         from explorer.training.evaluate import run_evaluate
-        metrics = run_evaluate(out, classifier=spec.classifier if is_conditional(kind) else None,
-                               iwae_k=spec.iwae_k, overwrite=True,  # new weights: old figures are stale
-                               progress=_eval_progress(rep))
+        try:
+            metrics = run_evaluate(out, classifier=spec.classifier if is_conditional(kind) else None,
+                                   iwae_k=spec.iwae_k, overwrite=True,  # new weights: old figures are stale
+                                   progress=_eval_progress(rep, should_stop))
+        except MeasuringCancelled:
+            rep.update(force=True, state="cancelled", epoch_done=st_.epoch,
+                       message=f"cancelled while measuring; the checkpoint keeps all {st_.epoch} epochs, without "
+                               "test-set figures (python -m explorer evaluate measures them)")
+            return 0
         headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         rep.update(force=True, state="finished", message=st_.message, metrics=headline)
         return 0
