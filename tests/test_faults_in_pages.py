@@ -20,6 +20,7 @@ import torch
 
 from explorer.checkpoints import CARD_FILE, CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, CheckpointError
 from explorer.core import arraycache
+from explorer.core.errors import error_line
 from explorer.maps import projection
 from explorer.models.classifier import Classifier
 from explorer.models.vae import VAE
@@ -124,7 +125,7 @@ def test_the_message_names_the_page_and_step_and_keeps_the_cli_wording():
     assert faults.where("explorer.ui.pages.generate", "make_one") == "Generate (make one)"
     assert faults.where("explorer.ui.pages.map", "render") == "Map"
     e = CheckpointError("weights.safetensors is truncated: re-save the checkpoint")
-    assert faults.page_message(e, "Map") == faults.cli_line(e) == \
+    assert faults.page_message(e, "Map") == error_line(e) == \
         "error: weights.safetensors is truncated: re-save the checkpoint"
     msg = faults.page_message(MemoryError(), "Traverse")
     assert msg.startswith("Something went wrong in Traverse: MemoryError. ")

@@ -17,7 +17,7 @@ __all__ = ["main", "build_parser", "UserError", "EXIT_USAGE"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from explorer.core.errors import ExplorerError
+    from explorer.core.errors import ExplorerError, error_line
 
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         check_paths(args)
         return args.func(args)
     except ExplorerError as e:  # every layer's error: one line, what was wrong and what to do
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -12,7 +12,7 @@ Two kinds of failure:
 """
 from __future__ import annotations
 
-from explorer.core.errors import ExplorerError
+from explorer.core.errors import ExplorerError, error_line
 from explorer.ui.navigation import PAGES
 
 # The errors whose message is written for a person: every layer's error subclasses this base.
@@ -23,11 +23,6 @@ MAX_CHARS = 600  # a message longer than this is cut: a page is no place for a d
 
 def is_person_facing(error: BaseException) -> bool:
     return isinstance(error, PERSON_FACING)
-
-
-def cli_line(error: BaseException) -> str:
-    """The CLI's one line for an error a person can fix."""
-    return f"error: {_text(error, MAX_CHARS)}"
 
 
 def where(module: str, step: str) -> str:
@@ -41,7 +36,7 @@ def where(module: str, step: str) -> str:
 def page_message(error: BaseException, place: str) -> str:
     """What the page shows for `error` raised in `place` (a where() string)."""
     if is_person_facing(error):
-        return f"error: {_text(error, MAX_CHARS)}"
+        return error_line(error, MAX_CHARS)
     what = type(error).__name__ + (f": {_text(error, 300, first_line=True)}" if str(error).strip() else "")
     return (f"Something went wrong in {place}: {what}. "
             "The rest of the app still works: pick another checkpoint or page, or reload the page.")

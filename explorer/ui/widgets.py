@@ -63,7 +63,7 @@ def guarded(fn: Callable, place: str | None = None) -> Callable:
         # RecursionError are Exceptions and are caught: the page gives its memory back on return.
         except Exception as e:
             if faults.is_person_facing(e):
-                log.warning("%s: %s", place, faults.cli_line(e))
+                log.warning("%s: %s", place, faults.page_message(e, place))
             else:
                 log.exception("something went wrong in %s", place)
             st.error(faults.page_message(e, place))
