@@ -21,13 +21,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from explorer.cli.fetch_data import fetch_data_command
+from explorer.core.paths import cache_dir
 from explorer.data import (
     DATASETS,
     DataError,
     DatasetSpec,
     FileSpec,
     available_datasets,
-    cache_dir,
+    download,
     fetch,
     get_spec,
     load_dataset,
@@ -35,8 +37,6 @@ from explorer.data import (
     read_idx,
     write_idx,
 )
-from explorer.data import download
-from explorer.cli.fetch_data import fetch_data_command
 from explorer.data.idx import idx_bytes
 
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")

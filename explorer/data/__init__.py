@@ -7,7 +7,7 @@ from explorer.data.download import fetch
 from explorer.data.errors import DataError
 from explorer.data.idx import read_idx, write_idx
 from explorer.data.loader import ImageDataset, available_datasets, load_dataset
-from explorer.data.paths import cache_dir, locate_files
+from explorer.data.paths import locate_files
 from explorer.data.registry import DATASETS, DatasetSpec, FileSpec, get_spec
 
 __all__ = [
@@ -17,7 +17,6 @@ __all__ = [
     "FileSpec",
     "ImageDataset",
     "available_datasets",
-    "cache_dir",
     "fetch",
     "get_spec",
     "load_dataset",

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from explorer.data.errors import DataError
-from explorer.data.paths import cache_dir, ways_to_get
+from explorer.core.paths import cache_dir
+from explorer.data.paths import ways_to_get
 from explorer.data.registry import DatasetSpec, FileSpec, get_spec
 
 # progress(filename, done_bytes, total_bytes or None)

@@ -17,7 +17,8 @@ import numpy as np
 from explorer.core import diskcache
 from explorer.data.errors import DataError
 from explorer.data.idx import read_idx
-from explorer.data.paths import cache_dir, find_file, locate_files, search_dirs, ways_to_get
+from explorer.core.paths import cache_dir
+from explorer.data.paths import find_file, locate_files, search_dirs, ways_to_get
 from explorer.data.registry import DATASETS, DatasetSpec, check_split, get_spec
 
 DECODED_FORMAT = 1  # bump to invalidate every decoded .npy copy

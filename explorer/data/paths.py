@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from explorer.core.paths import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, cache_dir, env_path  # noqa: F401 (cache_dir is re-exported)
+from explorer.core.paths import CACHE_DIR_ENV, cache_dir, env_path
 from explorer.data.registry import DatasetSpec, FileSpec, get_spec
 
 DATA_DIR_ENV = "EXPLORER_DATA_DIR"

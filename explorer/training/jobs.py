@@ -124,7 +124,7 @@ def runs_dir() -> Path:
     env = os.environ.get("EXPLORER_RUNS_DIR", "").strip()
     if env:
         return Path(env).expanduser()
-    from explorer.data.paths import cache_dir
+    from explorer.core.paths import cache_dir
     return cache_dir() / "runs"
 
 

@@ -19,7 +19,8 @@ import streamlit as st
 from explorer.core.kinds import condition
 from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint, testset
 from explorer.core import arraycache
-from explorer.data import ImageDataset, cache_dir, load_dataset
+from explorer.core.paths import cache_dir
+from explorer.data import ImageDataset, load_dataset
 from explorer.checkpoints.catalog import CheckpointEntry, scan
 
 SCAN_TTL_S = 20  # new checkpoints (training in the background) show up within this long
