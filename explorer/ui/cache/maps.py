@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from explorer.core import arraycache
 from explorer.figures import minimap, plots
 from explorer.maps import projection, regions
-from explorer.ui.cache.models import test_set_key
+from explorer.ui.cache.models import test_set_pass
 
 if TYPE_CHECKING:
     from explorer.ui.state import Context
@@ -135,8 +134,7 @@ def recon_predictions(_ctx: Context, key: tuple) -> np.ndarray:
     def compute():
         return (regions.recon_predictions(_ctx.model, _ctx.classifier, _ctx.data.images, _ctx.data.labels),)
 
-    (pred,) = arraycache.arrays("recon_classify", "|".join(key), test_set_key(_ctx.dataset), compute,
-                                rows=len(_ctx.data.images))
+    (pred,) = test_set_pass("recon_classify", "", "|".join(key), _ctx.dataset, compute)
     return pred
 
 

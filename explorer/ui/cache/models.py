@@ -120,16 +120,13 @@ def test_set_key(name: str) -> str:
 def encodings(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of the test set under the VAE at `path`, each (N, D)."""
     data = test_set(dataset)
-    shipped = testset.read(Path(path), "encode", test_set_key(dataset), len(data.images))
-    if shipped is not None:  # the checkpoint's own testset.npz: no torch, no pass over the test set
-        return shipped
 
     def compute():
         from explorer.analysis import latent
         model = checkpoint(Path(path)).model
         return latent.encode(model, data.images, condition(model, data.labels))
 
-    mu, logvar = arraycache.arrays("encode", key, test_set_key(dataset), compute, rows=len(data.images))
+    mu, logvar = test_set_pass("encode", path, key, dataset, compute)
     return mu, logvar
 
 
@@ -137,15 +134,12 @@ def encodings(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray
 def test_predictions(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Predictions (N,) and probabilities (N, K) on the test set of the classifier (or hybrid head) at `path`."""
     data = test_set(dataset)
-    shipped = testset.read(Path(path), "classify", test_set_key(dataset), len(data.images))
-    if shipped is not None:
-        return shipped
 
     def compute():
         from explorer.analysis import latent
         return latent.classify(checkpoint(Path(path)).model, data.images)
 
-    pred, proba = arraycache.arrays("classify", key, test_set_key(dataset), compute, rows=len(data.images))
+    pred, proba = test_set_pass("classify", path, key, dataset, compute)
     return pred, proba
 
 
@@ -159,8 +153,19 @@ def recon_errors(path: str, key: str, dataset: str) -> np.ndarray:
         model = checkpoint(Path(path)).model
         return (latent.recon_error(model, data.images, condition(model, data.labels)),)
 
-    (errors,) = arraycache.arrays("recon_error", key, test_set_key(dataset), compute, rows=len(data.images))
+    (errors,) = test_set_pass("recon_error", path, key, dataset, compute)
     return errors
+
+
+def test_set_pass(what: str, path: str, key: str, dataset: str, compute) -> tuple[np.ndarray, ...]:
+    """What the model at `path` computes over the whole test set: the checkpoint's own shipped
+    testset.npz when it holds `what` for these weights (no torch, no pass over the test set),
+    else the array cache on disk, else `compute()`."""
+    rows, dkey = len(test_set(dataset).images), test_set_key(dataset)
+    shipped = testset.read(Path(path), what, dkey, rows)
+    if shipped is not None:
+        return shipped
+    return arraycache.arrays(what, key, dkey, compute, rows=rows)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
