@@ -410,3 +410,26 @@ def test_compare_opens_on_the_shipped_beta_pair_to_show_posterior_collapse():
     low, high = catalog.beta_pair(entries, betas)
     assert (entries[low].name, entries[high].name) == ("vae-8d-beta0.5", "vae-8d-beta4")
     assert catalog.beta_pair(entries, [1.0] * len(entries)) == (0, 1)
+
+
+def test_a_shipped_testset_is_served_only_for_the_weights_and_test_set_it_was_made_from(tiny_checkpoints, tmp_path):
+    """testset.npz spares a fresh start torch and a pass over the test set, but only while it
+    still describes the checkpoint: retrained weights or other test images make it a miss."""
+    import shutil
+
+    import numpy as np
+
+    from explorer.checkpoints import testset
+
+    ckpt = tmp_path / "vae-2d"
+    shutil.copytree(tiny_checkpoints / "digits" / "vae-2d", ckpt)
+    mu = np.linspace(-2, 2, 20, dtype=np.float32).reshape(10, 2)
+    testset.write(ckpt, "data-1", {"encode": (mu, mu / 2)})
+    got = testset.read(ckpt, "encode", "data-1", rows=10)
+    assert got is not None and np.allclose(got[0], mu, atol=1e-2) and got[0].dtype == np.float32
+    assert testset.read(ckpt, "encode", "data-2", rows=10) is None      # another test set
+    assert testset.read(ckpt, "encode", "data-1", rows=11) is None      # another size
+    assert testset.read(ckpt, "recon_error", "data-1", rows=10) is None  # never shipped
+    weights = ckpt / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes() + b"\0")                    # retrained (any change)
+    assert testset.read(ckpt, "encode", "data-1", rows=10) is None
