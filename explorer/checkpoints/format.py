@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError, safe_open
 
+from explorer.checkpoints.external import is_external_dir
 from explorer.checkpoints.layout import (
     CARD_FILE, CONFIG_FILE, FORMAT, METRICS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE, CheckpointError,
 )
@@ -57,6 +58,7 @@ class Checkpoint:
     model: nn.Module | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)   # e.g. the reference figures for the card
+    origin: str = ""  # "" for ours; "ONNX folder /path" or "PyTorch factory pkg.mod:fn" (checkpoints/adapter.py)
 
     @property
     def kind(self) -> str:
@@ -174,8 +176,14 @@ def read_config(path: Path) -> dict[str, Any]:
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", with_model: bool = True,
                     with_optimizer: bool = False) -> Checkpoint:
     """Load a checkpoint directory. The model comes from the registry and config.json, the
-    weights from safetensors; nothing is unpickled. Raises CheckpointError on any mismatch."""
+    weights from safetensors; nothing is unpickled. Raises CheckpointError on any mismatch.
+
+    A folder with a model.json instead is an external model (an ONNX folder or a named PyTorch
+    factory, checkpoints/adapter.py), loaded into the same Checkpoint."""
     path = Path(path)
+    if not (path / CONFIG_FILE).exists() and is_external_dir(path):
+        from explorer.checkpoints.adapter import load_external
+        return load_external(path, with_model=with_model)
     recover_interrupted(path)
     raw = read_config(path)
     cfg_path = path / CONFIG_FILE
@@ -195,16 +203,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
                            message=str(s.get("message", "")), history=list(history))
     except (AttributeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{cfg_path}: bad training state or history ({e})") from e
-    metrics = {}
-    if (path / METRICS_FILE).is_file():
-        try:  # figures that cannot be read are figures not there: `evaluate` writes them again
-            metrics = read_json(path / METRICS_FILE, what="a checkpoint's figures", max_bytes=MAX_CONFIG_BYTES,
-                                error=CheckpointError)
-        except CheckpointError:
-            metrics = {}
     ckpt = Checkpoint(path=path, model_cfg=model_cfg, train_cfg=train_cfg, dataset=str(raw.get("dataset", "")),
-                      state=state, metrics=metrics if isinstance(metrics, dict) else {},
-                      extra=extra)
+                      state=state, metrics=read_metrics(path), extra=extra)
     if with_model:
         import torch
 
@@ -212,6 +212,19 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     if with_optimizer:
         ckpt.extra["optimizer_state"] = _load_optimizer(path, raw)
     return ckpt
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """A checkpoint's metrics.json; figures that cannot be read are figures not there (`evaluate`
+    writes them again)."""
+    if not (path / METRICS_FILE).is_file():
+        return {}
+    try:
+        metrics = read_json(path / METRICS_FILE, what="a checkpoint's figures", max_bytes=MAX_CONFIG_BYTES,
+                            error=CheckpointError)
+    except CheckpointError:
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
 
 
 def _load_model(path: Path, model_cfg: ModelConfig, device: torch.device) -> nn.Module:

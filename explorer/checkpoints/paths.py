@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from explorer.checkpoints.external import EXTERNAL_FILE, is_external_dir
 from explorer.checkpoints.layout import CONFIG_FILE, METRICS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE, CheckpointError
 
 
 def is_checkpoint_dir(path: str | os.PathLike) -> bool:
-    """Whether `path` is a directory with a config and weights (not whether they load)."""
+    """Whether `path` is a directory with a config and weights, or an external model's model.json
+    (not whether they load)."""
     p = Path(path)
-    return p.is_dir() and (p / CONFIG_FILE).is_file() and (p / WEIGHTS_FILE).is_file()
+    return p.is_dir() and ((p / CONFIG_FILE).is_file() and (p / WEIGHTS_FILE).is_file() or is_external_dir(p))
 
 
 def is_inside(path: str | os.PathLike, root: str | os.PathLike) -> bool:
@@ -78,5 +80,8 @@ def list_checkpoints(root: str | os.PathLike) -> list[Path]:
     if not root.is_dir():
         return []
     found = [p.parent for p in root.rglob(CONFIG_FILE) if not any(part.startswith(".") for part in p.relative_to(root).parts)]
-    return sorted(p for p in found if (p / WEIGHTS_FILE).is_file() and is_inside(p, root)
-                  and is_inside(p / CONFIG_FILE, root) and is_inside(p / WEIGHTS_FILE, root))
+    ours = [p for p in found if (p / WEIGHTS_FILE).is_file() and is_inside(p, root)
+            and is_inside(p / CONFIG_FILE, root) and is_inside(p / WEIGHTS_FILE, root)]
+    external = [p.parent for p in root.rglob(EXTERNAL_FILE) if not any(part.startswith(".") for part in p.relative_to(root).parts)
+                and not (p.parent / CONFIG_FILE).exists() and is_inside(p, root)]
+    return sorted(ours + external)
