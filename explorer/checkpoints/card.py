@@ -44,7 +44,38 @@ def format_figure(v) -> str:
     return str(v)
 
 
+def _figures(ckpt: "Checkpoint") -> list[str]:
+    if not ckpt.metrics:
+        return []
+    lines = ["", "## Test-set figures", "", "Measured by `python -m explorer evaluate` on the test split.", "",
+             "| figure | value | meaning |", "| --- | --- | --- |"]
+    for k, v in ckpt.metrics.items():
+        if _is_number(v):
+            lines.append(f"| {k} | {format_figure(v)} | {METRIC_NOTES.get(k, '')} |")
+    per_class = ckpt.metrics.get("conditional_fidelity_per_class")
+    if isinstance(per_class, list) and per_class and all(_is_number(p) for p in per_class):
+        lines += ["", "Conditional fidelity per class: " + ", ".join(f"{i}: {p:.3f}" for i, p in enumerate(per_class))]
+    return lines
+
+
+def external_card(ckpt: "Checkpoint") -> str:
+    """The card of a model from outside (checkpoints/adapter.py): where it came from and what was measured;
+    the app knows nothing of how it was trained."""
+    cfg = ckpt.model_cfg
+    lines = [f"# {ckpt.path.name}: {kinds.title(cfg.kind)} on {ckpt.dataset}", "",
+             f"A model from outside the app: {ckpt.origin}.", ""]
+    if cfg.is_vae:
+        lines.append(f"A {cfg.latent_dim}-D latent space; its decoder is read as a Bernoulli likelihood on intensities "
+                     "in [0, 1], so reconstruction, KL and ELBO are measured as for the app's own models.")
+    lines += ["", "| setting | value |", "| --- | --- |"]
+    for k in ("kind", "image_shape", "num_classes") + (("latent_dim",) if cfg.is_vae else ()):
+        lines.append(f"| {k} | {getattr(cfg, k)} |")
+    return "\n".join(lines + _figures(ckpt) + [""])
+
+
 def model_card(ckpt: "Checkpoint") -> str:
+    if ckpt.origin:
+        return external_card(ckpt)
     cfg, tc, st = ckpt.model_cfg, ckpt.train_cfg, ckpt.state
     title = kinds.title(cfg.kind)
     lines = [f"# {ckpt.path.name}: {title} on {ckpt.dataset}", ""]
@@ -71,15 +102,7 @@ def model_card(ckpt: "Checkpoint") -> str:
     lines += ["", "| setting | value |", "| --- | --- |"]
     for k, v in {**cfg.to_dict(), **{f"train.{k}": v for k, v in tc.to_dict().items()}}.items():
         lines.append(f"| {k} | {v} |")
-    if ckpt.metrics:
-        lines += ["", "## Test-set figures", "", "Measured by `python -m explorer evaluate` on the test split.", "",
-                  "| figure | value | meaning |", "| --- | --- | --- |"]
-        for k, v in ckpt.metrics.items():
-            if _is_number(v):
-                lines.append(f"| {k} | {format_figure(v)} | {METRIC_NOTES.get(k, '')} |")
-        per_class = ckpt.metrics.get("conditional_fidelity_per_class")
-        if isinstance(per_class, list) and per_class and all(_is_number(p) for p in per_class):
-            lines += ["", "Conditional fidelity per class: " + ", ".join(f"{i}: {p:.3f}" for i, p in enumerate(per_class))]
+    lines += _figures(ckpt)
     ref = ckpt.extra.get("reference")
     if isinstance(ref, dict) and ref:
         lines += ["", "## Reference", "", str(ref.get("description", "")), ""]

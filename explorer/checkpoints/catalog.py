@@ -21,6 +21,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.checkpoints import factory
+from explorer.checkpoints.external import is_external_dir, read_spec
 from explorer.checkpoints.format import read_config
 from explorer.checkpoints.layout import CheckpointError
 from explorer.checkpoints.paths import is_checkpoint_dir, is_inside, list_checkpoints, resolve_ref
@@ -41,6 +43,7 @@ class CheckpointEntry:
     kind: str             # "" when config.json cannot be read
     latent_dim: int       # 0 for classifiers and unreadable configs
     problem: str = ""     # why config.json could not be read
+    origin: str = ""      # "" for ours; "ONNX folder /path" or "PyTorch factory pkg.mod:fn"
 
     @property
     def name(self) -> str:
@@ -55,9 +58,10 @@ class CheckpointEntry:
         """What the sidebar shows: name, kind and latent size, or that it is unreadable."""
         if self.problem:
             return f"{self.name} (unreadable)"
+        mark = ", ONNX" if self.origin.startswith("ONNX") else ", PyTorch" if self.origin else ""
         if self.kind == "classifier":
-            return self.name
-        return f"{self.name} ({self.kind}, {self.latent_dim}-D)"
+            return self.name + (f" ({mark[2:]})" if mark else "")
+        return f"{self.name} ({self.kind}, {self.latent_dim}-D{mark})"
 
 
 def checkpoint_roots() -> list[Path]:
@@ -80,8 +84,10 @@ def default_root() -> Path:
 
 
 def describe(path: Path) -> CheckpointEntry:
-    """Read just config.json (no weights) to say what a checkpoint is."""
+    """Read just config.json (no weights) to say what a checkpoint is; or an external model's model.json."""
     parent = path.parent.name
+    if not (path / "config.json").exists() and is_external_dir(path):
+        return _describe_external(path)
     try:
         raw = read_config(path)
     except CheckpointError as e:
@@ -97,9 +103,32 @@ def describe(path: Path) -> CheckpointEntry:
     return CheckpointEntry(path, dataset, kind, latent_dim)
 
 
-def scan(roots: list[Path] | None = None) -> list[CheckpointEntry]:
+def _describe_external(path: Path) -> CheckpointEntry:
+    try:
+        spec = read_spec(path)
+    except CheckpointError as e:
+        return CheckpointEntry(path, path.parent.name, "", 0, problem=str(e))
+    dataset = path.parent.name if path.parent.name in DATASETS else spec.dataset
+    return CheckpointEntry(path, dataset, spec.kind, spec.latent_dim, origin=spec.origin)
+
+
+def factory_entries(names: tuple[str, ...] | None = None) -> list[CheckpointEntry]:
+    """The PyTorch factories the user named (EXPLORER_FACTORY), each loaded once to say what it is.
+    One that fails is listed under every dataset, marked, so choosing it shows why."""
+    entries = []
+    for name in names if names is not None else factory.named_factories():
+        try:
+            entries.append(_describe_external(factory.factory_folder(name)))
+        except CheckpointError as e:
+            path = factory.folder_for(name)
+            entries += [CheckpointEntry(path, dataset, "", 0, problem=str(e), origin=f"PyTorch factory {name}")
+                        for dataset in DATASETS]
+    return entries
+
+
+def scan(roots: list[Path] | None = None, factories: tuple[str, ...] | None = None) -> list[CheckpointEntry]:
     """Every checkpoint under the roots, unreadable ones included; none that a symlink leads
-    outside its root (list_checkpoints leaves those out)."""
+    outside its root (list_checkpoints leaves those out); then the named factories' models."""
     entries: list[CheckpointEntry] = []
     seen: set[Path] = set()
     for root in roots if roots is not None else checkpoint_roots():
@@ -107,7 +136,7 @@ def scan(roots: list[Path] | None = None) -> list[CheckpointEntry]:
             if path.resolve() not in seen:
                 seen.add(path.resolve())
                 entries.append(describe(path))
-    return entries
+    return entries + factory_entries(factories)
 
 
 def datasets_with_checkpoints(entries: list[CheckpointEntry]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The commands that use a checkpoint: evaluate, sample, predict, project; and fetch-data."""
+"""The commands that use a checkpoint: evaluate, sample, predict, project, export-onnx; and fetch-data."""
 from __future__ import annotations
 
 import argparse
@@ -96,6 +96,14 @@ def _save_npy(path: str, array: np.ndarray) -> None:
             np.save(f, array)
     except OSError as e:  # a folder of that name, a parent that is a file, no permission, a full disk
         raise UserError(f"--out {path} cannot be written ({e.strerror or e}); choose another path") from e
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from explorer.checkpoints.onnx_export import export_onnx
+
+    out = export_onnx(args.checkpoint, args.out)
+    print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
+    return 0
 
 
 def cmd_fetch_data(args: argparse.Namespace) -> int:

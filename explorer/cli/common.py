@@ -15,14 +15,17 @@ class UserError(ExplorerError):
 
 def check_paths(args: argparse.Namespace) -> None:
     """Checkpoint arguments: ids (digits/vae-8d) resolved in the checkpoints folder, escapes from
-    it refused; a checkpoint name is one plain file name (no '/', '..' or leading dot)."""
-    from explorer.checkpoints import locate
+    it refused; `factory:package.module:function` loads the factory the user names; a checkpoint name is one plain file name (no '/', '..' or leading dot)."""
+    from explorer.checkpoints import factory, locate
     from explorer.checkpoints.catalog import default_root
 
     root = default_root()
     for attr in ("checkpoint", "classifier"):
-        if getattr(args, attr, None):
-            setattr(args, attr, str(locate(getattr(args, attr), root)))
+        value = getattr(args, attr, None)
+        if value and value.startswith(factory.CLI_PREFIX):  # naming it here is the user's trust
+            setattr(args, attr, str(factory.factory_folder(factory.check_name(value[len(factory.CLI_PREFIX):]))))
+        elif value:
+            setattr(args, attr, str(locate(value, root)))
     name = getattr(args, "name", None)
     if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,99}", name):
         raise UserError(f"--name {name!r} must be a plain name (letters, digits, '.', '_', '+', '=', '-'; "

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from explorer.cli.commands import cmd_evaluate, cmd_fetch_data, cmd_predict, cmd_project, cmd_sample
+from explorer.cli.commands import (
+    cmd_evaluate, cmd_export_onnx, cmd_fetch_data, cmd_predict, cmd_project, cmd_sample,
+)
 from explorer.cli.train import cmd_train
 from explorer.core.kinds import MODEL_KINDS
 
@@ -27,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample_and_predict(sub)
     _add_fetch_data(sub)
     _add_project(sub)
+    x = sub.add_parser("export-onnx", help="write a checkpoint as an ONNX model folder (encoder, decoder, classifier, "
+                                           "model.json) that the app and ONNX Runtime anywhere can load")
+    x.add_argument("--checkpoint", required=True)
+    x.add_argument("--out", required=True, help="the folder to write (replaced whole if it is an ONNX model folder)")
+    x.set_defaults(func=cmd_export_onnx)
     # Listed for --help; `python -m explorer bench` is routed to the developer tooling by
     # explorer/__main__.py before this parser runs, so the product never imports the tooling.
     b = sub.add_parser("bench", add_help=False,

@@ -71,7 +71,8 @@ def _choose(entries, available: list[str], roots: tuple[str, ...]) -> Choice:
         format_func=lambda c: "the hybrid's own head" if c == HEAD else ("none" if c is None else by_path[c].label))
     if vae is not None and by_path[vae].problem == "" and by_path[vae].latent_dim:
         e = by_path[vae]
-        st.caption(f"{kinds.label(e.kind)} · {e.latent_dim}-D latent space", help=str(e.path))
+        st.caption(f"{kinds.label(e.kind)} · {e.latent_dim}-D latent space" + (f" · {e.origin}" if e.origin else ""),
+                   help=str(e.path))
     return Choice(dataset=dataset, vae=vae, classifier=classifier)
 
 

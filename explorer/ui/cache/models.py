@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.core.kinds import condition
-from explorer.checkpoints import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint, testset
+from explorer.checkpoints import CONFIG_FILE, EXTERNAL_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint, testset
 from explorer.core import arraycache
 from explorer.core.paths import cache_dir
 from explorer.data import ImageDataset, load_dataset
@@ -31,7 +31,7 @@ TORCH_THREADS = 1  # torch's intra-op threads in the app's server (set_torch_thr
 def checkpoint_key(path: Path) -> str:
     """Path plus file times: the identity of a checkpoint's contents for caching."""
     stamps = []
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
+    for name in (CONFIG_FILE, WEIGHTS_FILE, EXTERNAL_FILE):  # model.json: an external model (checkpoints/adapter.py)
         try:
             stamps.append(f"{(path / name).stat().st_mtime_ns}")
         except OSError:
