@@ -1,0 +1,1 @@
+"""Runnable examples of bringing your own model to Latent Explorer (docs/your-own-model.md)."""
