@@ -22,6 +22,7 @@ from explorer.core import arraycache
 from explorer.core.paths import cache_dir
 from explorer.data import ImageDataset, load_dataset
 from explorer.checkpoints.catalog import CheckpointEntry, scan
+from explorer.checkpoints.factory import named_factories
 
 SCAN_TTL_S = 20  # new checkpoints (training in the background) show up within this long
 PREFETCH_DELAY_S = 3.0  # after the Map page's script ends: let the browser draw the map first
@@ -40,9 +41,17 @@ def checkpoint_key(path: Path) -> str:
 
 
 @st.cache_data(ttl=SCAN_TTL_S, show_spinner=False)
+def _entries(roots: tuple[str, ...], factories: tuple[str, ...], cache: str) -> list[CheckpointEntry]:
+    return scan([Path(r) for r in roots], factories)  # `cache`: where the factories' folders are, in the key
+
+
 def checkpoint_entries(roots: tuple[str, ...]) -> list[CheckpointEntry]:
-    """The checkpoints under `roots` (scanned at most every SCAN_TTL_S seconds)."""
-    return scan([Path(r) for r in roots])
+    """The checkpoints under `roots` and the factories named in EXPLORER_FACTORY (scanned at most
+    every SCAN_TTL_S seconds)."""
+    return _entries(roots, named_factories(), str(cache_dir()))
+
+
+checkpoint_entries.clear = _entries.clear  # type: ignore[attr-defined]  # the Train page's "forget the list"
 
 
 @st.cache_resource(show_spinner=False)
