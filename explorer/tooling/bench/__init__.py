@@ -30,12 +30,15 @@ with it, and every figure is a median over `--repeats` runs):
                 with the server's own CPU use and time per page run and per slider move
     reruns      rerun_<page>_ms: one warm full run of each page, the app's own time (median),
                 measured in a fresh process with Streamlit's AppTest (explorer/tooling/reruns.py)
+    onnx        onnx_slider_ms, onnx_map_s: one slider move's decode + classify, and encoding the
+                test set plus a PCA map, for an ONNX copy of vae-16d and its classifier on ONNX
+                Runtime, beside torch_slider_ms, torch_map_s for the originals (onnx_*_ratio)
 
 The JSON object goes to stdout (and to --out), the readable table to stderr. Nothing here
 asserts a time: the figures are printed with their targets, and whether each is met.
 Only the subprocesses this launches import streamlit.
 
-One module per group (time_to_map, slider, projection, training, users, page_runs), what they
+One module per group (time_to_map, slider, projection, training, users, page_runs, onnx), what they
 share in common.py, the targets and the table in report.py, the groups' order and the command
 line in runner.py; servers, browsers and /proc come from explorer/tooling/harness.py.
 """

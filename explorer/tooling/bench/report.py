@@ -24,6 +24,8 @@ TARGETS: dict[str, tuple[str, Callable[[dict], bool | None]]] = {
     "users_errors": ("0", lambda f: f["users_errors"] == 0),
     "users_isolation_problems": ("0", lambda f: f["users_isolation_problems"] == 0),
     "users_roundtrip_p95_ms": ("< 1000", lambda f: f["users_roundtrip_p95_ms"] < 1000),
+    "onnx_slider_ratio": ("<= 1 (ONNX Runtime no slower)", lambda f: f["onnx_slider_ratio"] <= 1.0),
+    "onnx_map_ratio": ("<= 1 (ONNX Runtime no slower)", lambda f: f["onnx_map_ratio"] <= 1.0),
 }
 
 
