@@ -135,6 +135,8 @@ class OnnxBackend:
 
     def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The graph's outputs by role (model.json's keys: mu, logvar, images, logits)."""
+        if role not in self.spec.graphs:
+            raise ExternalModelError(f"{self.spec.file} describes a {self.spec.kind}, which has no {role} graph")
         graph = self.spec.graphs[role]
         named = {graph.inputs[r]: v for r, v in feeds.items() if v is not None}
         roles, outputs = list(graph.outputs), list(graph.outputs.values())
