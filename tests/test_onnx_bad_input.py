@@ -181,3 +181,30 @@ def test_a_broken_folder_is_listed_marked_and_the_others_still_load(folder, tmp_
     (root / "digits" / "broken" / "model.json").write_text("{ not json")
     [entry] = scan([root], factories=())
     assert entry.problem and "model.json" in entry.problem and "unreadable" in entry.label
+
+
+def test_a_cvae_taking_one_hot_labels_gets_them(folder):
+    """labels: "onehot": the app turns class indices into (N, K) float32 rows for the graph."""
+    u = numpy_helper.from_array(np.arange(10 * 64, dtype=np.float32).reshape(10, 64) / 640, "U")
+    shape = numpy_helper.from_array(np.array([-1, *SHAPE], np.int64), "shape")
+    nodes = [helper.make_node("MatMul", ["labels", "U"], ["h"]), helper.make_node("Reshape", ["h", "shape"], ["logits"])]
+    _save(nodes, [_io("codes", ["N", D]), _io("labels", ["N", 10])], [_io("logits", ["N", *SHAPE])], [u, shape],
+          folder / "decoder.onnx")
+    encoder(folder / "encoder.onnx")  # takes no labels: model.json must then not name any
+    describe(folder, kind="cvae", labels="onehot",
+             decoder={"file": "decoder.onnx", "inputs": {"codes": "codes", "labels": "labels"},
+                      "outputs": {"images": "logits"}})
+    with pytest.raises(ExternalModelError, match=r"'encoder' must name inputs \['images', 'labels'\]"):
+        load_checkpoint(folder)
+    graph = onnx.load(str(folder / "encoder.onnx"))
+    graph.graph.input.append(_io("labels", ["N", 10]))
+    onnx.save(graph, str(folder / "encoder.onnx"))
+    describe(folder, kind="cvae", labels="onehot",
+             encoder={"file": "encoder.onnx", "inputs": {"images": "images", "labels": "labels"},
+                      "outputs": {"mu": "mu", "logvar": "logvar"}},
+             decoder={"file": "decoder.onnx", "inputs": {"codes": "codes", "labels": "labels"},
+                      "outputs": {"images": "logits"}})
+    model = load_checkpoint(folder).model
+    three, seven = (latent.decode(model, np.zeros((1, D), np.float32), k) for k in (3, 7))
+    assert np.allclose(three.ravel(), 1 / (1 + np.exp(-np.arange(3 * 64, 4 * 64) / 640)), atol=1e-6)
+    assert not np.allclose(three, seven)

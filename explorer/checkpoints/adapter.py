@@ -84,7 +84,7 @@ class ExternalModel(nn.Module):
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits (B, K): the classifier's on the image, or a hybrid's head on the mean code."""
-        if not self.cfg.kind in ("hybrid", "classifier"):
+        if self.cfg.kind not in ("hybrid", "classifier"):
             raise ValueError(f"a {self.cfg.kind} model has no classifier; use a classifier or hybrid checkpoint")
         inputs = self.encode(x)[0].numpy() if self.head_on_codes else self._images(x)
         logits = self.backend.classify(inputs)

@@ -16,11 +16,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from explorer.checkpoints.card import external_card
 from explorer.checkpoints.external import EXTERNAL_FILE, ExternalSpec, Graph, spec_to_json
 from explorer.checkpoints.format import load_checkpoint
-from explorer.checkpoints.layout import CheckpointError
+from explorer.checkpoints.layout import CARD_FILE, CheckpointError
 from explorer.checkpoints.recovery import replacing_dir
-from explorer.core.atomic import write_json
+from explorer.core.atomic import write_json, write_text
 from explorer.core.kinds import KINDS
 
 OPSET = 17  # run by every ONNX Runtime since 1.14
@@ -106,4 +107,6 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
                             latent_dim=model.cfg.latent_dim if KINDS[ckpt.kind].is_vae else 0,
                             decoder_output="logits", labels="index", graphs=graphs)
         write_json(tmp / EXTERNAL_FILE, spec_to_json(spec), fsync=False)  # replacing_dir fsyncs the folder
+    from explorer.checkpoints.adapter import load_external
+    write_text(out / CARD_FILE, external_card(load_external(out, with_model=False)))  # its origin: the folder in place
     return out
