@@ -88,6 +88,12 @@ def test_a_graph_whose_inputs_do_not_match_the_json(folder):
         load_checkpoint(folder)
 
 
+def test_an_encoder_without_a_log_variance_says_what_it_cannot_show(folder):
+    describe(folder, encoder={"file": "encoder.onnx", "inputs": {"images": "images"}, "outputs": {"mu": "mu"}})
+    with pytest.raises(ExternalModelError, match=r"names no 'logvar' output: .*Learn's KL per dimension"):
+        load_checkpoint(folder)
+
+
 def test_a_graph_whose_declared_output_shape_does_not_match_the_json(folder):
     decoder(folder / "decoder.onnx", out_shape=(-1, 64), declared=("N", 64))
     with pytest.raises(ExternalModelError, match=r"decoder.onnx: tensor 'logits' \(images\) is declared"):

@@ -72,6 +72,12 @@ def test_the_cli_samples_and_predicts_with_an_onnx_folder(exported, tmp_path):
     assert np.load(tmp_path / "p.npy").shape == (7,)
 
 
+def test_export_onnx_from_the_command_line_writes_a_folder_that_loads(exported, tmp_path, capsys):
+    assert main(["export-onnx", "--checkpoint", str(exported["hybrid-10d"][0]), "--out", str(tmp_path / "h")]) == 0
+    assert "classifier.onnx, decoder.onnx, encoder.onnx, model.json" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "h").origin == f"ONNX folder {tmp_path / 'h'}"
+
+
 def test_export_refuses_to_overwrite_a_folder_that_is_not_an_onnx_model(exported, tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")

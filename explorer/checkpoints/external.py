@@ -161,6 +161,11 @@ def _graphs(raw: dict, kind: str) -> dict[str, Graph]:
         allowed_in, want_out = ROLES[role]
         want_in = {"images"} if role == "encoder" else {"codes"} if role == "decoder" else set(ins) & allowed_in
         want_in |= {"labels"} if k.conditional and role != "classifier" else set()
+        if role == "encoder" and "mu" in outs and "logvar" not in outs:
+            raise ValueError("the encoder names no 'logvar' output: a model without q(z|x)'s variance cannot show "
+                             "what the app is for (Learn's KL per dimension and posterior samples, the ELBO on the "
+                             "model card, anomaly scores); export the log-variance too (zeros if your model assumes "
+                             "unit variance)")
         if set(ins) != want_in or (role == "classifier" and len(want_in) != 1) or set(outs) != want_out:
             takes = sorted(want_in) if role != "classifier" else ["images", "or", "codes"]
             raise ValueError(f"{role!r} must name inputs {takes} and outputs {sorted(want_out)}, "
