@@ -2,6 +2,8 @@
 named factory can fail ends in a message that names it."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -72,6 +74,10 @@ def test_a_factory_that_hangs_is_given_up_on_within_its_bound():
     try:
         with pytest.raises(ExternalModelError, match=r"factories:hangs did not return within 0.5 s"):
             factory.load("factories:hangs", timeout_s=0.5)
+        with pytest.raises(ExternalModelError, match=r"factories:hangs did not return"):  # the sidebar's next scan
+            factory.load("factories:hangs")
+        hung = [t for t in threading.enumerate() if t.name == "factory factories:hangs"]
+        assert len(hung) == 1  # not started again
     finally:
         factories.RELEASE.set()  # let its thread end
 

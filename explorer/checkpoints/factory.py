@@ -40,6 +40,7 @@ LOAD_TIMEOUT_S = 120.0  # a factory that trains or downloads on load should not;
 SPEC_RE = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*")
 
 _loaded: dict[str, object] = {}  # factory name -> its model: a named factory runs once per process
+_failed: dict[str, Exception] = {}  # factory name -> why it could not be loaded
 _lock = threading.Lock()
 
 
@@ -60,11 +61,18 @@ def check_name(name: str) -> str:
 
 
 def load(name: str, timeout_s: float = LOAD_TIMEOUT_S) -> object:
-    """The model the factory `name` returns (called once per process), checked against the protocol."""
+    """The model the factory `name` returns, checked against the protocol; called once per process
+    (a restart picks up a changed factory)."""
     check_name(name)
     with _lock:
+        if name in _failed:  # once per process, failures too: Python keeps the module it imported,
+            raise _failed[name]  # and a hung factory is not started again on every sidebar scan
         if name not in _loaded:
-            _loaded[name] = _check_protocol(name, _call(name, timeout_s))
+            try:
+                _loaded[name] = _check_protocol(name, _call(name, timeout_s))
+            except FactoryError as e:
+                _failed[name] = e
+                raise
         return _loaded[name]
 
 
