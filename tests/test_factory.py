@@ -93,3 +93,12 @@ def test_a_failing_factory_is_listed_marked_under_every_dataset(monkeypatch):
     entries = scan([], factories=None)
     assert entries and all("raised RuntimeError" in e.problem for e in entries)
     assert {e.dataset for e in entries} >= {"digits", "fashion-mnist"}
+
+
+def test_a_conditional_factory_model_takes_the_class():
+    ckpt = load_checkpoint(factory.factory_folder("factories:conditional"))
+    assert ckpt.kind == "cvae"
+    mu, _ = latent.encode(ckpt.model, np.zeros((2, 1, 8, 8), np.float32), np.array([0, 4]))
+    assert np.allclose(mu[:, 0], [0, 4])
+    images = latent.decode(ckpt.model, np.zeros((2, 3), np.float32), np.array([0, 2]))
+    assert np.allclose(images[:, 0, 0, 0], [0.5, 1 / (1 + np.exp(-2))], atol=1e-5)  # probabilities, read back
