@@ -27,7 +27,7 @@ from explorer.core.state import TrainState
 
 
 class Backend(Protocol):
-    where: str  # what a message names: the ONNX file or the factory
+    def where(self, role: str) -> str: ...  # what a message names: the role's ONNX file, or the factory
 
     def encode(self, images: np.ndarray, labels: np.ndarray | None) -> tuple[Any, Any]: ...
     def decode(self, codes: np.ndarray, labels: np.ndarray | None) -> Any: ...
@@ -64,8 +64,8 @@ class ExternalModel(nn.Module):
         """q(z|x): mean and log-variance, each (B, D)."""
         n, d = len(x), self.cfg.latent_dim
         mu, logvar = self.backend.encode(self._images(x), self._labels(y, n))
-        mu = check_output(self.backend.where, "means", mu, (n, d))
-        logvar = check_output(self.backend.where, "log-variances", logvar, (n, d))
+        mu = check_output(self.backend.where("encoder"), "means", mu, (n, d))
+        logvar = check_output(self.backend.where("encoder"), "log-variances", logvar, (n, d))
         return torch.from_numpy(mu), torch.from_numpy(logvar)
 
     @staticmethod
@@ -77,9 +77,10 @@ class ExternalModel(nn.Module):
         """p(x|z) as Bernoulli logits (B, C, H, W), whichever form the model gives."""
         n = len(z)
         out = self.backend.decode(z.detach().float().cpu().numpy(), self._labels(y, n))
-        out = check_output(self.backend.where, "images", out, (n, *self.cfg.image_shape))
+        where = self.backend.where("decoder")
+        out = check_output(where, "images", out, (n, *self.cfg.image_shape))
         if self.spec.decoder_output == "probabilities":
-            out = probabilities_to_logits(self.backend.where, out, self.spec.value_range)
+            out = probabilities_to_logits(where, out, self.spec.value_range)
         return torch.from_numpy(out)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +89,8 @@ class ExternalModel(nn.Module):
             raise ValueError(f"a {self.cfg.kind} model has no classifier; use a classifier or hybrid checkpoint")
         inputs = self.encode(x)[0].numpy() if self.head_on_codes else self._images(x)
         logits = self.backend.classify(inputs)
-        return torch.from_numpy(check_output(self.backend.where, "class logits", logits, (len(x), self.cfg.num_classes)))
+        logits = check_output(self.backend.where("classifier"), "class logits", logits, (len(x), self.cfg.num_classes))
+        return torch.from_numpy(logits)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         mu, _ = self.encode(x, y)

@@ -158,7 +158,10 @@ class TorchBackend:
     """A factory's model run on numpy arrays, under torch.no_grad."""
 
     def __init__(self, name: str, model: object):
-        self.model, self.where = model, f"the PyTorch factory {name}"
+        self.model, self.name = model, name
+
+    def where(self, role: str) -> str:
+        return f"the PyTorch factory {self.name}"
 
     def _call(self, verb: str, *args):
         import torch
@@ -168,13 +171,13 @@ class TorchBackend:
             with torch.no_grad():
                 out = getattr(self.model, verb)(*tensors)
         except Exception as e:  # the user's code: reported with the factory's name
-            raise FactoryError(f"{self.where}: {verb} raised {type(e).__name__}: {e}") from e
+            raise FactoryError(f"{self.where(verb)}: {verb} raised {type(e).__name__}: {e}") from e
         return _numpy(out)
 
     def encode(self, images: np.ndarray, labels: np.ndarray | None):
         out = self._call("encode", images, labels)
         if not isinstance(out, tuple) or len(out) != 2:
-            raise FactoryError(f"{self.where}: encode must return (mu, logvar), got {type(out).__name__}")
+            raise FactoryError(f"{self.where('encode')}: encode must return (mu, logvar), got {type(out).__name__}")
         return out
 
     def decode(self, codes: np.ndarray, labels: np.ndarray | None):

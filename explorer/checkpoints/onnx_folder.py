@@ -131,7 +131,10 @@ class OnnxBackend:
 
     def __init__(self, spec: ExternalSpec, sessions: dict):
         self.spec, self.sessions = spec, sessions
-        self.where = f"the ONNX model in {spec.path}"
+
+    def where(self, role: str) -> str:
+        graph = self.spec.graphs.get(role)
+        return str(self.spec.path / graph.file) if graph else str(self.spec.file)
 
     def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The graph's outputs by role (model.json's keys: mu, logvar, images, logits)."""
@@ -140,11 +143,10 @@ class OnnxBackend:
         graph = self.spec.graphs[role]
         named = {graph.inputs[r]: v for r, v in feeds.items() if v is not None}
         roles, outputs = list(graph.outputs), list(graph.outputs.values())
-        self.where = f"{self.spec.path / graph.file}"
         try:
             return dict(zip(roles, self.sessions[role].run(outputs, named)))
         except Exception as e:  # onnxruntime's own exception types live in its C extension
-            raise ExternalModelError(f"{self.where} failed to run ({type(e).__name__}: {str(e)[:300]})") from e
+            raise ExternalModelError(f"{self.where(role)} failed to run ({type(e).__name__}: {str(e)[:300]})") from e
 
     def _labels(self, labels: np.ndarray | None) -> np.ndarray | None:
         if labels is None or self.spec.labels == "index":

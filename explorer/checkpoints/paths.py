@@ -72,7 +72,8 @@ def check_members(path: Path) -> None:
 
 
 def list_checkpoints(root: str | os.PathLike) -> list[Path]:
-    """Checkpoint directories under `root` (<root>/<dataset>/<name>/ or deeper), sorted.
+    """Checkpoint directories under `root` (<root>/<dataset>/<name>/ or deeper), external model
+    folders (a model.json, checkpoints/adapter.py) among them, sorted.
 
     Hidden directories (saves in progress) are skipped, and so is anything that a symlink
     leads outside `root`: what is listed is what lies in the folder."""
@@ -82,6 +83,7 @@ def list_checkpoints(root: str | os.PathLike) -> list[Path]:
     found = [p.parent for p in root.rglob(CONFIG_FILE) if not any(part.startswith(".") for part in p.relative_to(root).parts)]
     ours = [p for p in found if (p / WEIGHTS_FILE).is_file() and is_inside(p, root)
             and is_inside(p / CONFIG_FILE, root) and is_inside(p / WEIGHTS_FILE, root)]
-    external = [p.parent for p in root.rglob(EXTERNAL_FILE) if not any(part.startswith(".") for part in p.relative_to(root).parts)
+    external = [p.parent for p in root.rglob(EXTERNAL_FILE)
+                if not any(part.startswith(".") for part in p.relative_to(root).parts)
                 and not (p.parent / CONFIG_FILE).exists() and is_inside(p, root)]
     return sorted(ours + external)
