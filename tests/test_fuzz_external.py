@@ -60,3 +60,32 @@ def test_fuzz_model_json_near_valid(onnx_folder: Path, data) -> None:
         result = outcome(_load_everything, folder)
         assert isinstance(result, (Checkpoint, Exception))
         assert_wrote_only(root, before, allowed=lambda p: False)
+
+
+@given(data=st.data())
+@example(data=None)
+def test_fuzz_graph_bytes(onnx_folder: Path, data) -> None:
+    """decoder.onnx cut short, or with bytes changed anywhere, or any bytes at all."""
+    valid = (onnx_folder / "decoder.onnx").read_bytes()
+    if data is None:
+        damaged = valid
+    else:
+        how = data.draw(st.sampled_from(["cut", "flip", "any"]))
+        if how == "cut":
+            damaged = valid[:data.draw(st.integers(0, len(valid)))]
+        elif how == "flip":
+            at = data.draw(st.lists(st.integers(0, len(valid) - 1), min_size=1, max_size=8))
+            buf = bytearray(valid)
+            for i in at:
+                buf[i] = data.draw(st.integers(0, 255))
+            damaged = bytes(buf)
+        else:
+            damaged = data.draw(st.binary(max_size=2000))
+    with sandbox() as root:
+        folder = root / "digits" / "theirs"
+        shutil.copytree(onnx_folder, folder)
+        (folder / "decoder.onnx").write_bytes(damaged)
+        before = files_under(root)
+        result = outcome(_load_everything, folder)
+        assert isinstance(result, (Checkpoint, Exception))
+        assert_wrote_only(root, before, allowed=lambda p: False)
