@@ -172,3 +172,78 @@ def step(page, name: str) -> Iterator[None]:
         with contextlib.suppress(Exception):
             page.screenshot(path=str(ARTIFACTS / f"e2e-{re.sub(r'[^a-z0-9]+', '-', name.lower())}.png"))
         raise
+
+
+# ---------------------------------------------------------------- a colour dataset and its checkpoints
+
+COLOUR_SHAPE = (3, 32, 32)
+COLOUR_NAME = "colour-test"
+COLOUR_CLASSES = ("red square", "green disc", "blue bar")
+COLOUR_SIZES = {"train": 96, "test": 48}
+
+
+def colour_images(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic 32x32 RGB images on a dark background: a red square, a green disc or a blue
+    bar, each at its own place and brightness. float32 (N, 3, 32, 32) on the 1/255 grid, int64 labels."""
+    n = COLOUR_SIZES[split]
+    rng = np.random.default_rng(0 if split == "train" else 1)
+    labels = np.arange(n, dtype=np.int64) % len(COLOUR_CLASSES)
+    yy, xx = np.mgrid[0:32, 0:32]
+    images = np.zeros((n, *COLOUR_SHAPE), np.float32)
+    for i, k in enumerate(labels):
+        cy, cx = rng.integers(10, 22, 2)
+        mask = [(abs(yy - cy) < 7) & (abs(xx - cx) < 7), (yy - cy) ** 2 + (xx - cx) ** 2 < 49,
+                (abs(yy - cy) < 3) & (abs(xx - cx) < 11)][k]
+        colour = np.eye(3)[k] * rng.uniform(0.7, 1.0) + 0.1
+        images[i] = mask[None] * colour[:, None, None]
+    images = np.round(np.clip(images + 0.05, 0, 1) * 255) / 255
+    return images.astype(np.float32), labels
+
+
+def colour_spec():
+    from explorer.data import DatasetSpec
+    return DatasetSpec(name=COLOUR_NAME, title="Colour test shapes", image_shape=COLOUR_SHAPE,
+                       class_names=COLOUR_CLASSES, n_train=COLOUR_SIZES["train"], n_test=COLOUR_SIZES["test"],
+                       files=(), mirrors=(), system_dirs=(), source="tests/helpers.py", licence="none")
+
+
+@contextlib.contextmanager
+def colour_dataset_registered() -> Iterator[object]:
+    """Register COLOUR_NAME (spec and built-in loader) for the block, and remove it after."""
+    from explorer.data import loader, registry
+    spec = colour_spec()
+    registry.DATASETS[COLOUR_NAME] = spec
+    loader.BUILTIN_LOADERS[COLOUR_NAME] = colour_images
+    try:
+        yield spec
+    finally:
+        registry.DATASETS.pop(COLOUR_NAME, None)
+        loader.BUILTIN_LOADERS.pop(COLOUR_NAME, None)
+
+
+COLOUR_CHECKPOINTS = {"vae-2d": ("vae", 2), "cvae-3d": ("cvae", 3), "hybrid-4d": ("hybrid", 4),
+                      "classifier": ("classifier", 2)}
+
+
+def build_colour_checkpoints(root: Path) -> Path:
+    """Tiny colour checkpoints under root/colour-test/ (the dataset must be registered), each
+    trained for a few steps: enough for a decoded image to be coloured, not to be good."""
+    from explorer.checkpoints import save_checkpoint
+    from explorer.data import load_dataset
+    from explorer.training import train
+
+    data = load_dataset(COLOUR_NAME, "train")
+    for name, (kind, dim) in COLOUR_CHECKPOINTS.items():
+        model_cfg = tiny_model_cfg(kind, image_shape=COLOUR_SHAPE, latent_dim=dim, num_classes=len(COLOUR_CLASSES),
+                                   cls_weight=1.0 if kind == "hybrid" else 0.0)
+        train_cfg = TrainConfig(dataset=COLOUR_NAME, epochs=3, batch_size=32, lr=1e-2, device="cpu", amp=False)
+        result = train(model_cfg, train_cfg, data)
+        save_checkpoint(root / COLOUR_NAME / name, result.model, model_cfg, train_cfg, COLOUR_NAME, result.state)
+    return root
+
+
+def channels_differ(image, at_least: int = 1) -> bool:
+    """Whether an RGB picture (PIL or (H, W, 3) array) is in colour: some pixel's R, G and B
+    differ by more than `at_least` (a grey picture has R == G == B everywhere)."""
+    a = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image).astype(int)
+    return bool((np.abs(a[..., 0] - a[..., 1]) > at_least).any() and (np.abs(a[..., 1] - a[..., 2]) > at_least).any())

@@ -6,6 +6,7 @@
     recovery.py  the directory swap behind every save, and recovering from a killed one
     catalog.py   the checkpoint roots, and which checkpoints the app and the CLI offer
     card.py      the model card (README.md)
+    fits.py      whether a checkpoint fits a dataset, in one wording
 
 The names below are the package's public API, re-exported from those modules.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from explorer.checkpoints.format import (
     MAX_CONFIG_BYTES, MAX_PARAMETERS, Checkpoint, load_checkpoint, read_config, save_checkpoint, write_metrics,
 )
+from explorer.checkpoints.fits import check_fits, fit_problem, shape_mismatch, shape_words
 from explorer.checkpoints.layout import (
     CARD_FILE, CONFIG_FILE, FORMAT, METRICS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE, CheckpointError,
 )
@@ -24,5 +26,5 @@ __all__ = [
     "CARD_FILE", "CONFIG_FILE", "FORMAT", "METRICS_FILE", "OPTIMIZER_FILE", "WEIGHTS_FILE", "MAX_CONFIG_BYTES",
     "MAX_PARAMETERS", "Checkpoint", "CheckpointError", "load_checkpoint", "read_config", "save_checkpoint",
     "write_metrics", "is_checkpoint_dir", "is_inside", "list_checkpoints", "locate", "resolve_ref",
-    "recover_interrupted",
+    "recover_interrupted", "check_fits", "fit_problem", "shape_mismatch", "shape_words",
 ]
