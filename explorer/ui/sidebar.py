@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer.data import get_spec
+from explorer.data import DATASETS, get_spec
 
 from explorer.checkpoints import catalog
 from explorer.core import kinds
@@ -83,7 +83,10 @@ def _forget_if_gone(key: str, options: list) -> None:
 
 
 def dataset_title(name: str) -> str:
+    """A dataset's title; a folder of one's own images says so, with its side (one folder may be
+    trained at 28, 32 and 64 px)."""
     try:
-        return get_spec(name).title
+        spec = get_spec(name)
     except Exception:
         return name
+    return spec.title if name in DATASETS else f"{spec.title} (your folder, {spec.image_shape[1]} px)"
