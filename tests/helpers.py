@@ -247,3 +247,25 @@ def channels_differ(image, at_least: int = 1) -> bool:
     differ by more than `at_least` (a grey picture has R == G == B everywhere)."""
     a = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image).astype(int)
     return bool((np.abs(a[..., 0] - a[..., 1]) > at_least).any() and (np.abs(a[..., 1] - a[..., 2]) > at_least).any())
+
+
+# ---------------------------------------------------------------- a folder of one's own colour images
+
+FOLDER_CLASSES = {"reds": (200, 30, 30), "greens": (30, 170, 40), "blues": (30, 60, 210)}
+
+
+def write_colour_folder(root: Path, per_class: int = 12, seed: int = 0) -> Path:
+    """A folder of coloured PNGs, one subfolder per class (reds/, greens/, blues/): each picture a
+    40x30 field in its class's colour with a pale square somewhere on it. Returns `root`."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name, colour in FOLDER_CLASSES.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            tint = tuple(int(np.clip(c + rng.integers(-20, 21), 0, 255)) for c in colour)
+            img = Image.new("RGB", (40, 30), tint)
+            x, y = (int(v) for v in rng.integers(2, 20, 2))
+            img.paste((240, 240, 200), (x, y, x + 10, y + 8))
+            img.save(root / name / f"{name}-{i:02d}.png")
+    return root

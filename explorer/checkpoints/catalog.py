@@ -66,7 +66,7 @@ def dataset_dir(dataset: str) -> str:
     for a folder of one's own images (`folder:<side>:<path>`), one safe path part naming the folder,
     its side and a hash of the id, e.g. ``folder-cats-32-1a2b3c4d`` (a checkpoint there is listed
     under the dataset its config.json names, see `describe`)."""
-    if dataset in DATASETS or SAFE_PART.match(dataset):
+    if not is_folder_dataset(dataset) and SAFE_PART.match(dataset):
         return dataset
     spec = get_spec(dataset)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", spec.title).strip("-._")[:40] or "images"
@@ -74,6 +74,11 @@ def dataset_dir(dataset: str) -> str:
 
 
 SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def is_folder_dataset(dataset: str) -> bool:
+    """Whether a dataset name is a folder of one's own images (the data layer's `folder:<side>:<path>`)."""
+    return str(dataset).startswith("folder:")
 
 
 def checkpoint_roots() -> list[Path]:
