@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from explorer.checkpoints import Checkpoint, CheckpointError, fit_problem
+from explorer.checkpoints import Checkpoint, CheckpointError, catalog, fit_problem
 from explorer.core import kinds
 from explorer.core.config import VAE_KINDS
 from explorer.data import DataError, ImageDataset
@@ -198,8 +198,10 @@ def _load_classifier(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
             return vae.path, f"{vae.name}'s own classifier head", vae_key
         choice = None
     if choice is None:
-        st.warning("No classifier for this dataset, so images carry no predicted label. Train one with "
-                   f"`python -m explorer train --kind classifier --dataset {data.spec.name}`.")
+        how = ("on the Train page (Model: classifier), on the same folder and side"
+               if catalog.is_folder_dataset(data.spec.name)
+               else f"with `python -m explorer train --kind classifier --dataset {data.spec.name}`")
+        st.warning(f"No classifier for this dataset, so images carry no predicted label. Train one {how}.")
         return None, "", ""
     path = Path(choice)
     try:

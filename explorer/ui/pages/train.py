@@ -24,6 +24,7 @@ from explorer.core import kinds
 from explorer.training.settings import QUICK, SIZES, SettingsError, TrainSettings, job_spec
 from explorer.ui import cache
 from explorer.ui.folder_choice import choose_dataset
+from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded, show_in
 
 MY_RUNS = "train_runs"     # run ids this session started or opened, newest first
@@ -256,7 +257,7 @@ def actions(run: jobs.Run) -> None:
 
 def panel(run: jobs.Run) -> None:
     kind = run.spec.model.get("kind", "vae")
-    st.subheader(f"{run.name}  ·  {KINDS.get(kind, kind).split(':')[0]} on {run.spec.train['dataset']}")
+    st.subheader(f"{run.name}  ·  {KINDS.get(kind, kind).split(':')[0]} on {dataset_title(run.spec.train['dataset'])}")
     frac, text = jobs.progress_text(run.status)
     st.progress(frac, text=text)
     msg = run.status.get("message", "")
@@ -338,7 +339,7 @@ def runs_table(runs: list[str]) -> None:
         except jobs.JobError:
             continue
         started = time.strftime("%H:%M:%S", time.localtime(float(run.status.get("started") or 0)))
-        rows.append((rid, f"{run.name} ({run.spec.train['dataset']}, {started})"))
+        rows.append((rid, f"{run.name} ({dataset_title(run.spec.train['dataset'])}, {started})"))
     if len(rows) > 1:
         labels = dict(rows)
         ids = [r for r, _ in rows]
