@@ -183,8 +183,9 @@ COLOUR_SIZES = {"train": 96, "test": 48}
 
 
 def colour_images(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic 32x32 RGB images on a dark background: a red square, a green disc or a blue
-    bar, each at its own place and brightness. float32 (N, 3, 32, 32) on the 1/255 grid, int64 labels."""
+    """Deterministic 32x32 RGB images on an orange background (so that even a barely trained
+    decoder's average image is far from grey): a red square, a green disc or a blue bar, each at
+    its own place and brightness. float32 (N, 3, 32, 32) on the 1/255 grid, int64 labels."""
     n = COLOUR_SIZES[split]
     rng = np.random.default_rng(0 if split == "train" else 1)
     labels = np.arange(n, dtype=np.int64) % len(COLOUR_CLASSES)
@@ -195,8 +196,8 @@ def colour_images(split: str) -> tuple[np.ndarray, np.ndarray]:
         mask = [(abs(yy - cy) < 7) & (abs(xx - cx) < 7), (yy - cy) ** 2 + (xx - cx) ** 2 < 49,
                 (abs(yy - cy) < 3) & (abs(xx - cx) < 11)][k]
         colour = np.eye(3)[k] * rng.uniform(0.7, 1.0) + 0.1
-        images[i] = mask[None] * colour[:, None, None]
-    images = np.round(np.clip(images + 0.05, 0, 1) * 255) / 255
+        images[i] = np.where(mask[None], colour[:, None, None], np.array([0.85, 0.5, 0.1])[:, None, None])
+    images = np.round(np.clip(images, 0, 1) * 255) / 255
     return images.astype(np.float32), labels
 
 
@@ -236,26 +237,27 @@ def build_colour_checkpoints(root: Path) -> Path:
     for name, (kind, dim) in COLOUR_CHECKPOINTS.items():
         model_cfg = tiny_model_cfg(kind, image_shape=COLOUR_SHAPE, latent_dim=dim, num_classes=len(COLOUR_CLASSES),
                                    cls_weight=1.0 if kind == "hybrid" else 0.0)
-        train_cfg = TrainConfig(dataset=COLOUR_NAME, epochs=3, batch_size=32, lr=1e-2, device="cpu", amp=False)
+        train_cfg = TrainConfig(dataset=COLOUR_NAME, epochs=6, batch_size=32, lr=1e-2, device="cpu", amp=False)
         result = train(model_cfg, train_cfg, data)
         save_checkpoint(root / COLOUR_NAME / name, result.model, model_cfg, train_cfg, COLOUR_NAME, result.state)
     return root
 
 
 def channels_differ(image, at_least: int = 1) -> bool:
-    """Whether an RGB picture (PIL or (H, W, 3) array) is in colour: some pixel's R, G and B
-    differ by more than `at_least` (a grey picture has R == G == B everywhere)."""
+    """Whether an RGB picture (PIL or (H, W, 3) array) is in colour: some pixel's R, G and B are
+    not all equal, by more than `at_least` (a grey picture has R == G == B everywhere)."""
     a = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image).astype(int)
-    return bool((np.abs(a[..., 0] - a[..., 1]) > at_least).any() and (np.abs(a[..., 1] - a[..., 2]) > at_least).any())
+    return bool((a.max(-1) - a.min(-1) > at_least).any())
 
 
 # ---------------------------------------------------------------- a folder of one's own colour images
 
-FOLDER_CLASSES = {"reds": (200, 30, 30), "greens": (30, 170, 40), "blues": (30, 60, 210)}
+# warm colours: even the mean of all three, a barely trained decoder's first guess, is far from grey
+FOLDER_CLASSES = {"reds": (200, 40, 30), "oranges": (230, 140, 20), "yellows": (220, 200, 40)}
 
 
 def write_colour_folder(root: Path, per_class: int = 12, seed: int = 0) -> Path:
-    """A folder of coloured PNGs, one subfolder per class (reds/, greens/, blues/): each picture a
+    """A folder of coloured PNGs, one subfolder per class (reds/, oranges/, yellows/): each picture a
     40x30 field in its class's colour with a pale square somewhere on it. Returns `root`."""
     from PIL import Image
 

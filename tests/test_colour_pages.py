@@ -27,13 +27,60 @@ def open_colour_app(root, page: str | None = None, vae: str = "vae-2d"):
     return at
 
 
+@pytest.fixture
+def pictures(monkeypatch):
+    """Every picture the pages hand to st.image, as RGB PIL images, in order."""
+    import streamlit as st
+    from streamlit.delta_generator import DeltaGenerator
+
+    seen: list[Image.Image] = []
+    real = DeltaGenerator.image
+
+    def record(self, image, *args, **kwargs):
+        if isinstance(image, bytes):
+            seen.append(Image.open(io.BytesIO(image)).convert("RGB"))
+        elif isinstance(image, Image.Image):
+            seen.append(image.convert("RGB"))
+        return real(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "image", record)
+    # st.image was bound to the main area's method when streamlit was imported
+    monkeypatch.setattr(st, "image", lambda image, *args, **kwargs: record(st._main, image, *args, **kwargs))
+    return seen
+
+
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_draws_a_colour_model_without_an_error(colour_app_env, page):
+def test_every_page_draws_a_colour_model_without_an_error(colour_app_env, pictures, page):
     at = open_colour_app(colour_app_env, page)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    if page not in ("map", "draw", "tour", "train", "compare", "model_card", "learn"):
+    if page in ("traverse", "interpolate", "generate", "anomalies", "learn"):
         assert image_urls(at), f"{page} shows no picture"
+        # the pictures of the last run (the colour model's): the test images at least are in colour
+        assert any(channels_differ(p, at_least=30) for p in pictures[-len(image_urls(at)):]), page
+
+
+def test_the_maps_selection_shows_the_image_and_its_reconstruction_in_colour(colour_app_env, pictures):
+    at = open_colour_app(colour_app_env, "map")
+    at.session_state["selected"] = [0, 1]
+    at.session_state["selected_for"] = COLOUR_NAME
+    at.run()
+    assert "2 selected" in texts(at) and not at.exception
+    pairs = pictures[-2:]
+    assert all(channels_differ(p, at_least=30) for p in pairs)
+    # the gap between the image and its reconstruction is white, not a colour
+    gap = np.asarray(pairs[0])[:, pairs[0].width // 2]
+    assert (gap == 255).all()
+
+
+def test_the_tour_shows_colour_pictures(colour_app_env, pictures):
+    at = open_colour_app(colour_app_env, "tour")
+    for _ in range(6):
+        if image_urls(at):
+            break
+        at.button(key="tour_next_top").click().run()
+    assert not at.exception
+    assert image_urls(at) and any(channels_differ(p, at_least=30) for p in pictures[-len(image_urls(at)):])
 
 
 @pytest.mark.parametrize("vae", ["cvae-3d", "hybrid-4d"])
