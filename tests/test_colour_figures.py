@@ -101,3 +101,27 @@ def test_the_manifold_backdrop_of_a_colour_model_is_in_colour():
     assert picture.mode == "RGB" and picture.size == (4 * 32, 4 * 32) and channels_differ(picture)
     grey_picture, _ = plots.manifold_grid(tiny_model("vae", latent_dim=2), (-2, 2, -2, 2), n=4)
     assert grey_picture.mode == "L"
+
+
+def test_the_map_html_and_csv_exports_of_a_colour_model_keep_the_colour_backdrop():
+    import base64
+    import re
+
+    import torch
+    from explorer.models import build_model
+    from helpers import tiny_model_cfg
+
+    torch.manual_seed(0)
+    model = build_model(tiny_model_cfg("vae", image_shape=(3, 32, 32), latent_dim=2)).eval()
+    torch.nn.init.normal_(model.decoder.up2.bias, 0, 3.0)
+    picture, (x0, x1, y0, y1) = plots.manifold_grid(model, (-1, 1, -1, 1), n=3)
+    coords = np.array([[0.0, 0.0], [0.5, -0.5]])
+    fig = plots.latent_map(coords, "label", np.array([0, 1]), ["a", "b"], backdrop=(picture, x0, x1, y0, y1))
+    html = export.map_html(fig)
+    html = html.replace("\\u002f", "/")  # plotly's JSON writes the data URL's slashes as \u002f
+    found = [Image.open(io.BytesIO(base64.b64decode(m))) for m in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)]
+    backdrops = [p for p in found if p.size == picture.size]  # plotly.js carries tiny PNGs of its own
+    assert backdrops, "the backdrop is not in the HTML"
+    assert channels_differ(backdrops[0], at_least=30)
+    csv_text = export.map_csv(coords, np.array([0, 1]), None, ["a", "b"])
+    assert csv_text.splitlines()[1].startswith("0,0,0,0,a")

@@ -60,6 +60,13 @@ def test_every_page_draws_a_colour_model_without_an_error(colour_app_env, pictur
         assert any(channels_differ(p, at_least=30) for p in pictures[-len(image_urls(at)):]), page
 
 
+def test_learn_and_the_model_card_say_what_colour_means_for_the_model(colour_app_env):
+    learn = texts(open_colour_app(colour_app_env, "learn"))
+    assert "three Bernoulli probabilities a pixel" in learn
+    card = texts(open_colour_app(colour_app_env, "model_card"))
+    assert "32x32 colour (3 channels)" in card
+
+
 def test_the_maps_selection_shows_the_image_and_its_reconstruction_in_colour(colour_app_env, pictures):
     at = open_colour_app(colour_app_env, "map")
     at.session_state["selected"] = [0, 1]
