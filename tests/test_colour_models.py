@@ -81,3 +81,17 @@ def test_shipped_checkpoints_still_load(name):
         pytest.skip(f"{path} is not in this checkout")
     ckpt = load_checkpoint(path)  # every weight name and shape must match the two-stage layout
     assert ckpt.model_cfg.stages == 2
+
+
+def test_a_checkpoint_of_another_shape_than_its_dataset_is_named_with_both_shapes(colour_dataset, tmp_path):
+    from explorer.checkpoints import CheckpointError
+    from explorer.training.evaluate import run_evaluate
+    from helpers import COLOUR_NAME
+
+    cfg = tiny_model_cfg("vae", image_shape=(1, 8, 8), num_classes=3)
+    save_checkpoint(tmp_path / "grey", build_model(cfg), cfg, tiny_train_cfg(dataset=COLOUR_NAME), COLOUR_NAME,
+                    TrainState())
+    with pytest.raises(CheckpointError) as e:
+        run_evaluate(tmp_path / "grey", iwae_k=0)
+    assert "8x8 grey (1 channel)" in str(e.value) and "32x32 colour (3 channels)" in str(e.value)
+    assert not (tmp_path / "grey" / "metrics.json").exists()  # nothing half-written

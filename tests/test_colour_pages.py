@@ -95,3 +95,20 @@ def test_traverse_and_generate_take_every_colour_kind(colour_app_env, vae):
     for page in ("traverse", "generate", "interpolate"):
         at = open_colour_app(colour_app_env, page, vae=vae)
         assert not at.exception and not at.error, (page, at.exception, [e.value for e in at.error])
+
+
+def test_a_grey_checkpoint_filed_under_the_colour_set_is_a_message_naming_both_shapes(colour_app_env):
+    import shutil
+
+    from explorer.checkpoints import load_checkpoint, save_checkpoint
+    from helpers import tiny_model, tiny_train_cfg
+
+    grey = tiny_model("vae", latent_dim=2, num_classes=3)
+    source = load_checkpoint(colour_app_env / COLOUR_NAME / "vae-2d", with_model=False)
+    save_checkpoint(colour_app_env / COLOUR_NAME / "vae-grey", grey, grey.cfg, tiny_train_cfg(dataset=COLOUR_NAME),
+                    COLOUR_NAME, source.state)
+    at = open_colour_app(colour_app_env, "traverse", vae="vae-grey")
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert "8x8 grey (1 channel)" in message and "32x32 colour (3 channels)" in message
+    shutil.rmtree(colour_app_env / COLOUR_NAME / "vae-grey")
