@@ -112,3 +112,12 @@ def test_a_grey_checkpoint_filed_under_the_colour_set_is_a_message_naming_both_s
     message = " ".join(e.value for e in at.error)
     assert "8x8 grey (1 channel)" in message and "32x32 colour (3 channels)" in message
     shutil.rmtree(colour_app_env / COLOUR_NAME / "vae-grey")
+
+
+@pytest.mark.parametrize("side, px, shown", [(8, 84, 80), (28, 84, 84), (32, 84, 96), (64, 84, 128), (64, 260, 256)])
+def test_pictures_keep_a_readable_size_at_every_side(side, px, shown):
+    from types import SimpleNamespace
+
+    from explorer.ui.widgets import scale_for
+
+    assert scale_for(SimpleNamespace(image_side=side), px) * side == shown

@@ -51,6 +51,9 @@ def _train_on_folder(pg, url: str, folder: Path) -> None:
     name.press("Enter")
     main.get_by_role("button", name="Start training").click()
     expect(pg.get_by_text("Finished", exact=False).first).to_be_visible(timeout=300_000)
+    strip = main.get_by_test_id("stImage").filter(has_text="each row over its reconstructions")
+    expect(strip).to_be_visible()
+    assert channels_differ(_picture(strip.get_by_role("img")), at_least=20), "the live reconstructions are not in colour"
 
 
 def test_train_on_a_colour_folder_then_map_and_traverse_show_colour(chromium, tmp_path):
