@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, settings
 
 from explorer.data import ImageDataset
 from explorer.tooling.harness import chromium as launch_chromium
-from helpers import VIEWPORT, WAIT_MS, build_tiny_checkpoints, chromium_path, synthetic_dataset
+from helpers import (COLOUR_NAME, VIEWPORT, WAIT_MS, build_colour_checkpoints, build_tiny_checkpoints, chromium_path,
+                     colour_dataset_registered, synthetic_dataset)
 from server_process import app_server
 
 # Tiny tensors run fastest on one thread, and the machine may be busy training.
@@ -146,6 +147,36 @@ def app_env(tiny_checkpoints: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("EXPLORER_DATA_DIR", raising=False)
     return env
+
+
+# ---------------------------------------------------------------- a colour dataset, its checkpoints and app
+
+@pytest.fixture
+def colour_dataset():
+    """The 32x32 RGB test dataset `colour-test` registered for one test, removed after."""
+    with colour_dataset_registered() as spec:
+        yield spec
+
+
+@pytest.fixture(scope="session")
+def colour_checkpoints_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny colour checkpoints (helpers.build_colour_checkpoints), trained once per session."""
+    with colour_dataset_registered():
+        return build_colour_checkpoints(tmp_path_factory.mktemp("colour-checkpoints-built"))
+
+
+@pytest.fixture
+def colour_app_env(colour_dataset, colour_checkpoints_built: Path, tmp_path: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app shown only a copy of the colour checkpoints; returns their root."""
+    root = tmp_path / "colour-root"
+    shutil.copytree(colour_checkpoints_built, root)
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(root))
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS_ONLY", "1")
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("EXPLORER_DATA_DIR", raising=False)
+    assert (root / COLOUR_NAME / "vae-2d").is_dir()
+    return root
 
 
 # ---------------------------------------------------------------- the real server in Chromium (e2e)

@@ -172,3 +172,102 @@ def step(page, name: str) -> Iterator[None]:
         with contextlib.suppress(Exception):
             page.screenshot(path=str(ARTIFACTS / f"e2e-{re.sub(r'[^a-z0-9]+', '-', name.lower())}.png"))
         raise
+
+
+# ---------------------------------------------------------------- a colour dataset and its checkpoints
+
+COLOUR_SHAPE = (3, 32, 32)
+COLOUR_NAME = "colour-test"
+COLOUR_CLASSES = ("red square", "green disc", "blue bar")
+COLOUR_SIZES = {"train": 96, "test": 48}
+
+
+def colour_images(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic 32x32 RGB images on an orange background (so that even a barely trained
+    decoder's average image is far from grey): a red square, a green disc or a blue bar, each at
+    its own place and brightness. float32 (N, 3, 32, 32) on the 1/255 grid, int64 labels."""
+    n = COLOUR_SIZES[split]
+    rng = np.random.default_rng(0 if split == "train" else 1)
+    labels = np.arange(n, dtype=np.int64) % len(COLOUR_CLASSES)
+    yy, xx = np.mgrid[0:32, 0:32]
+    images = np.zeros((n, *COLOUR_SHAPE), np.float32)
+    for i, k in enumerate(labels):
+        cy, cx = rng.integers(10, 22, 2)
+        mask = [(abs(yy - cy) < 7) & (abs(xx - cx) < 7), (yy - cy) ** 2 + (xx - cx) ** 2 < 49,
+                (abs(yy - cy) < 3) & (abs(xx - cx) < 11)][k]
+        colour = np.eye(3)[k] * rng.uniform(0.7, 1.0) + 0.1
+        images[i] = np.where(mask[None], colour[:, None, None], np.array([0.85, 0.5, 0.1])[:, None, None])
+    images = np.round(np.clip(images, 0, 1) * 255) / 255
+    return images.astype(np.float32), labels
+
+
+def colour_spec():
+    from explorer.data import DatasetSpec
+    return DatasetSpec(name=COLOUR_NAME, title="Colour test shapes", image_shape=COLOUR_SHAPE,
+                       class_names=COLOUR_CLASSES, n_train=COLOUR_SIZES["train"], n_test=COLOUR_SIZES["test"],
+                       files=(), mirrors=(), system_dirs=(), source="tests/helpers.py", licence="none")
+
+
+@contextlib.contextmanager
+def colour_dataset_registered() -> Iterator[object]:
+    """Register COLOUR_NAME (spec and built-in loader) for the block, and remove it after."""
+    from explorer.data import loader, registry
+    spec = colour_spec()
+    registry.DATASETS[COLOUR_NAME] = spec
+    loader.BUILTIN_LOADERS[COLOUR_NAME] = colour_images
+    try:
+        yield spec
+    finally:
+        registry.DATASETS.pop(COLOUR_NAME, None)
+        loader.BUILTIN_LOADERS.pop(COLOUR_NAME, None)
+
+
+COLOUR_CHECKPOINTS = {"vae-2d": ("vae", 2), "cvae-3d": ("cvae", 3), "hybrid-4d": ("hybrid", 4),
+                      "classifier": ("classifier", 2)}
+
+
+def build_colour_checkpoints(root: Path) -> Path:
+    """Tiny colour checkpoints under root/colour-test/ (the dataset must be registered), each
+    trained for a few steps: enough for a decoded image to be coloured, not to be good."""
+    from explorer.checkpoints import save_checkpoint
+    from explorer.data import load_dataset
+    from explorer.training import train
+
+    data = load_dataset(COLOUR_NAME, "train")
+    for name, (kind, dim) in COLOUR_CHECKPOINTS.items():
+        model_cfg = tiny_model_cfg(kind, image_shape=COLOUR_SHAPE, latent_dim=dim, num_classes=len(COLOUR_CLASSES),
+                                   cls_weight=1.0 if kind == "hybrid" else 0.0)
+        train_cfg = TrainConfig(dataset=COLOUR_NAME, epochs=6, batch_size=32, lr=1e-2, device="cpu", amp=False)
+        result = train(model_cfg, train_cfg, data)
+        save_checkpoint(root / COLOUR_NAME / name, result.model, model_cfg, train_cfg, COLOUR_NAME, result.state)
+    return root
+
+
+def channels_differ(image, at_least: int = 1) -> bool:
+    """Whether an RGB picture (PIL or (H, W, 3) array) is in colour: some pixel's R, G and B are
+    not all equal, by more than `at_least` (a grey picture has R == G == B everywhere)."""
+    a = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image).astype(int)
+    return bool((a.max(-1) - a.min(-1) > at_least).any())
+
+
+# ---------------------------------------------------------------- a folder of one's own colour images
+
+# warm colours: even the mean of all three, a barely trained decoder's first guess, is far from grey
+FOLDER_CLASSES = {"reds": (200, 40, 30), "oranges": (230, 140, 20), "yellows": (220, 200, 40)}
+
+
+def write_colour_folder(root: Path, per_class: int = 12, seed: int = 0) -> Path:
+    """A folder of coloured PNGs, one subfolder per class (reds/, oranges/, yellows/): each picture a
+    40x30 field in its class's colour with a pale square somewhere on it. Returns `root`."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name, colour in FOLDER_CLASSES.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            tint = tuple(int(np.clip(c + rng.integers(-20, 21), 0, 255)) for c in colour)
+            img = Image.new("RGB", (40, 30), tint)
+            x, y = (int(v) for v in rng.integers(2, 20, 2))
+            img.paste((240, 240, 200), (x, y, x + 10, y + 8))
+            img.save(root / name / f"{name}-{i:02d}.png")
+    return root

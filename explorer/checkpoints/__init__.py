@@ -11,6 +11,7 @@
     onnx_folder.py  an ONNX model folder, checked without running it, on ONNX Runtime
     factory.py   a PyTorch model from a factory the user names (and only then)
     onnx_export.py  one of our checkpoints written as an ONNX model folder
+    fits.py      whether a checkpoint fits a dataset, in one wording
 
 The names below are the package's public API, re-exported from those modules.
 """
@@ -20,6 +21,7 @@ from explorer.checkpoints.external import EXTERNAL_FILE, ExternalModelError
 from explorer.checkpoints.format import (
     MAX_CONFIG_BYTES, MAX_PARAMETERS, Checkpoint, load_checkpoint, read_config, save_checkpoint, write_metrics,
 )
+from explorer.checkpoints.fits import check_fits, fit_problem, shape_mismatch, shape_words
 from explorer.checkpoints.layout import (
     CARD_FILE, CONFIG_FILE, FORMAT, METRICS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE, CheckpointError,
 )
@@ -30,5 +32,5 @@ __all__ = [
     "CARD_FILE", "CONFIG_FILE", "FORMAT", "METRICS_FILE", "OPTIMIZER_FILE", "WEIGHTS_FILE", "MAX_CONFIG_BYTES",
     "MAX_PARAMETERS", "Checkpoint", "CheckpointError", "load_checkpoint", "read_config", "save_checkpoint",
     "write_metrics", "is_checkpoint_dir", "is_inside", "list_checkpoints", "locate", "resolve_ref",
-    "recover_interrupted", "EXTERNAL_FILE", "ExternalModelError",
+    "recover_interrupted", "EXTERNAL_FILE", "ExternalModelError", "check_fits", "fit_problem", "shape_mismatch", "shape_words",
 ]

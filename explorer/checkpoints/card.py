@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from explorer.checkpoints.fits import shape_words
 from explorer.core import kinds
 
 if TYPE_CHECKING:
@@ -80,11 +81,12 @@ def model_card(ckpt: "Checkpoint") -> str:
     title = kinds.title(cfg.kind)
     lines = [f"# {ckpt.path.name}: {title} on {ckpt.dataset}", ""]
     if cfg.kind == "classifier":
-        lines.append(f"A CNN over {cfg.image_shape[1]}x{cfg.image_shape[2]} images with {cfg.num_classes} classes; "
+        lines.append(f"A CNN over {shape_words(cfg.image_shape)} images with {cfg.num_classes} classes; "
                      "it colours the latent map and judges every decoded image in the app.")
     else:
-        lines.append(f"A {cfg.latent_dim}-D latent {title.lower()} with a Bernoulli likelihood on intensities in [0, 1], "
-                     f"beta = {cfg.beta}" + (f", lambda = {cfg.cls_weight}" if cfg.kind == "hybrid" else "") + ".")
+        lines.append(f"A {cfg.latent_dim}-D latent {title.lower()} of {shape_words(cfg.image_shape)} images with a "
+                     "Bernoulli likelihood on intensities in [0, 1]" + (" (each channel's)" if cfg.image_shape[0] > 1 else "")
+                     + f", beta = {cfg.beta}" + (f", lambda = {cfg.cls_weight}" if cfg.kind == "hybrid" else "") + ".")
         if kinds.is_conditional(cfg) and cfg.cls_weight:
             lines.append(f"Trained with a class-consistency loss (lambda = {cfg.cls_weight:g}): a small auxiliary CNN, "
                          "taught only by real images, judges samples decoded from the prior, and the decoder learns "

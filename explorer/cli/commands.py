@@ -113,7 +113,7 @@ def cmd_fetch_data(args: argparse.Namespace) -> int:
 
 def cmd_project(args: argparse.Namespace) -> int:
     """Encode the test set's means (a cvae with the true labels), map them, cache the map."""
-    from explorer.checkpoints import load_checkpoint
+    from explorer.checkpoints import check_fits, load_checkpoint
     from explorer.data import load_dataset
     from explorer.analysis.latent import encode
     from explorer.maps.projection import ProjectionError, project, trustworthiness
@@ -130,6 +130,7 @@ def cmd_project(args: argparse.Namespace) -> int:
         raise UserError(f"{args.checkpoint} is a classifier, which has no latent space; project needs a vae, "
                         "cvae or hybrid checkpoint")
     test = load_dataset(ckpt.dataset, "test", data_dir=args.data_dir)
+    check_fits(ckpt, test)
     mu, _ = encode(ckpt.model, test.images, test.labels)
     try:
         proj = project(mu, args.method, params, seed=args.seed, cache_dir=Path(args.checkpoint) / PROJECTIONS_DIR)

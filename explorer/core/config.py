@@ -24,10 +24,13 @@ class ConfigError(ExplorerError, ValueError):
 @dataclass
 class ModelConfig:
     kind: str = "vae"                      # one of MODEL_KINDS
-    image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W); H and W divisible by 4
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W); H and W divisible by 2 ** stages
     num_classes: int = 10                  # cvae conditioning, hybrid head, classifier output
     latent_dim: int = 16                   # size of z (unused by the classifier)
-    channels: tuple[int, int] = (32, 64)   # conv widths of the two stride-2 stages
+    channels: tuple[int, int] = (32, 64)   # conv widths of the first two stride-2 stages (a third keeps the second's)
+    # stride-2 conv stages: 0 picks them from the side (3 from 64 px, so a 64x64 image's dense layer
+    # sees 8x8 features, not 16x16; 2 below, as every checkpoint made before the field had)
+    stages: int = 0
     hidden: int = 256                      # width of the dense layer between conv trunk and z
     depth: int = 1                         # residual 3x3 conv blocks per decoder stage
     enc_depth: int = 0                     # residual 3x3 conv blocks per encoder stage
@@ -40,10 +43,12 @@ class ModelConfig:
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(s) for s in self.image_shape)  # type: ignore[assignment]
         self.channels = tuple(int(c) for c in self.channels)  # type: ignore[assignment]
+        if self.stages == 0 and len(self.image_shape) == 3:
+            self.stages = default_stages(self.image_shape)
         self.validate()
 
     def validate(self) -> None:
-        _require_ints(self, "num_classes", "latent_dim", "hidden", "depth", "enc_depth")
+        _require_ints(self, "num_classes", "latent_dim", "hidden", "depth", "enc_depth", "stages")
         if self.kind not in MODEL_KINDS:
             raise ConfigError(f"unknown model kind {self.kind!r}; choose one of {', '.join(MODEL_KINDS)}")
         if len(self.image_shape) != 3:
@@ -51,8 +56,11 @@ class ModelConfig:
         c, h, w = self.image_shape
         if not (1 <= c <= 4) or not (4 <= h <= MAX_IMAGE_SIDE) or not (4 <= w <= MAX_IMAGE_SIDE):
             raise ConfigError(f"image_shape {self.image_shape} is out of range (1-4 channels, 4-{MAX_IMAGE_SIDE} px)")
-        if h % 4 or w % 4:
-            raise ConfigError(f"image height and width must be divisible by 4, got {h}x{w}")
+        if self.stages not in (2, 3):
+            raise ConfigError(f"stages must be 2 or 3 stride-2 conv stages, got {self.stages}")
+        if h % 2 ** self.stages or w % 2 ** self.stages:
+            raise ConfigError(f"image height and width must be divisible by {2 ** self.stages} for {self.stages} "
+                              f"stride-2 stages, got {h}x{w}")
         if not (2 <= self.num_classes <= MAX_CLASSES):
             raise ConfigError(f"num_classes must be 2..{MAX_CLASSES}, got {self.num_classes}")
         if not (1 <= self.latent_dim <= MAX_LATENT_DIM):
@@ -139,6 +147,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         return _from_dict(cls, d)
+
+
+def default_stages(image_shape) -> int:
+    """Stride-2 conv stages for an image shape: 3 from 64 px a side (when it divides by 8), else 2."""
+    _, h, w = (int(s) for s in image_shape)
+    return 3 if min(h, w) >= 64 and h % 8 == 0 and w % 8 == 0 else 2
 
 
 def checkpoint_name(kind: str, latent_dim: int, beta: float = 1.0, cls_weight: float = 0.0) -> str:

@@ -20,8 +20,12 @@ Preprocessing follows how each dataset's own images were made (measured on the t
   count of set pixels (0..16) divided by 16 (how UCI made the 8 x 8 images that
   scikit-learn ships, which explorer.data divides by 16).
 
-Everywhere: grey, inverted when the background is light (the datasets are bright ink on
-black), background level subtracted, brightest ink scaled to 1.
+For those grey datasets: grey, inverted when the background is light (the datasets are bright
+ink on black), background level subtracted, brightest ink scaled to 1.
+
+A colour model (3 channels: a folder of photos, CIFAR-10, shapes) gets the picture in colour,
+as its dataset's images were made: the whole picture, its longest side scaled to the side,
+centred and padded with black (`fit_colour`); nothing inverted or stretched.
 """
 from __future__ import annotations
 
@@ -69,15 +73,16 @@ LAYOUTS: dict[str, Layout] = {
 
 @dataclass(frozen=True)
 class Prepared:
-    image: np.ndarray            # float32 (1, S, S) in [0, 1], framed like the dataset's images
-    original: np.ndarray         # float32 (H, W) grey in [0, 1] as given (at most WORK_SIDE a side)
+    image: np.ndarray            # float32 (C, S, S) in [0, 1], framed like the dataset's images
+    original: np.ndarray         # float32 (H, W) grey or (H, W, 3) colour in [0, 1] as given (at most WORK_SIDE a side)
     notes: tuple[str, ...] = ()  # what was converted on the way, in plain words
 
 
 # ---------------------------------------------------------------- decoding
 
-def decode(data: bytes, name: str = "the file") -> tuple[np.ndarray, list[str]]:
-    """Bytes of an image file -> grey float32 (H, W) in [0, 1] and notes on what was converted.
+def decode(data: bytes, name: str = "the file", colour: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Bytes of an image file -> float32 in [0, 1], grey (H, W) or with `colour` RGB (H, W, 3),
+    and notes on what was converted.
 
     Raises ImageError for anything that is not a usable image."""
     if not data:
@@ -113,7 +118,7 @@ def decode(data: bytes, name: str = "the file") -> tuple[np.ndarray, list[str]]:
                 img.draft("RGB", (WORK_SIDE, WORK_SIDE))  # decode at a reduced scale when it is large
             img.load()
             img = ImageOps.exif_transpose(img) or img    # phone photos: the right way up
-            grey = _to_grey(img, notes)
+            grey = _to_rgb(img, notes) if colour else _to_grey(img, notes)
         except ImageError:
             raise
         except MemoryError as e:
@@ -152,6 +157,24 @@ def _to_grey(img: Image.Image, notes: list[str]) -> np.ndarray:
         if alpha.min() < 1:
             return _shrink(Image.fromarray(_composite(rgba, notes), mode="F"))
     return _shrink(img.convert("L"))
+
+
+def _to_rgb(img: Image.Image, notes: list[str]) -> np.ndarray:
+    """Any Pillow mode -> RGB float32 (H, W, 3) in [0, 1], shrunk to at most WORK_SIDE a side;
+    transparent parts black, like the padding around a colour dataset's images."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return np.repeat(_to_grey(img, notes)[..., None], 3, axis=2)
+    if img.mode not in ("RGB", "RGBA", "L", "LA", "1", "P", "PA"):
+        notes.append(f"{img.mode} colours converted to RGB")
+    rgba = img.convert("RGBA")
+    if max(rgba.size) > WORK_SIDE:
+        s = WORK_SIDE / max(rgba.size)
+        rgba = rgba.resize((max(1, round(rgba.width * s)), max(1, round(rgba.height * s))), Image.BOX)
+    a = np.asarray(rgba, dtype=np.float32) / 255
+    alpha = a[..., 3:]
+    if (alpha < 1).any():
+        notes.append("transparent parts made black")
+    return np.clip(a[..., :3] * alpha, 0.0, 1.0).astype(np.float32)
 
 
 def _composite(rgba: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -264,16 +287,40 @@ def prepare(grey: np.ndarray, dataset: str, notes=(), side: int | None = None) -
     return Prepared(image=image[None], original=np.asarray(grey, dtype=np.float32), notes=tuple(notes))
 
 
-def prepare_upload(data: bytes, dataset: str, name: str = "the file", side: int | None = None) -> Prepared:
-    """Uploaded file bytes -> the image the model sees. Raises ImageError with a clear message."""
+def fit_colour(rgb: np.ndarray, side: int) -> np.ndarray:
+    """An RGB image (H, W, 3) in [0, 1], its longest side scaled to `side` (aspect kept), centred
+    on black: float32 (3, side, side)."""
+    img = Image.fromarray((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), mode="RGB")
+    s = side / max(img.size)
+    w, h = max(1, round(img.width * s)), max(1, round(img.height * s))
+    out = Image.new("RGB", (side, side), "black")
+    out.paste(img.resize((w, h), Image.LANCZOS), ((side - w) // 2, (side - h) // 2))
+    return np.moveaxis(np.asarray(out, dtype=np.float32) / 255, -1, 0).copy()
+
+
+def _prepare_colour(rgb: np.ndarray, notes, side: int | None) -> Prepared:
+    return Prepared(image=fit_colour(rgb, side or 32), original=np.asarray(rgb, dtype=np.float32), notes=tuple(notes))
+
+
+def prepare_upload(data: bytes, dataset: str, name: str = "the file", side: int | None = None,
+                   channels: int = 1) -> Prepared:
+    """Uploaded file bytes -> the image the model sees, grey (1, S, S) or, for a colour model
+    (`channels` 3), RGB (3, S, S). Raises ImageError with a clear message."""
+    if channels == 3:
+        rgb, notes = decode(data, name, colour=True)
+        return _prepare_colour(rgb, notes, side)
     grey, notes = decode(data, name)
     return prepare(grey, dataset, notes, side)
 
 
-def prepare_canvas(rgba, dataset: str, side: int | None = None) -> Prepared:
-    """A canvas drawing (H, W, 4) uint8 -> the image the model sees. Raises BlankImage when empty."""
-    return prepare(canvas_to_grey(rgba), dataset, (), side)
+def prepare_canvas(rgba, dataset: str, side: int | None = None, channels: int = 1) -> Prepared:
+    """A canvas drawing (H, W, 4) uint8 -> the image the model sees, as prepare_upload's.
+    Raises BlankImage when empty."""
+    grey = canvas_to_grey(rgba)
+    if channels == 3:  # the drawing, dark on white as drawn, in the model's three channels
+        return _prepare_colour(np.repeat(grey[..., None], 3, axis=2), (), side)
+    return prepare(grey, dataset, (), side)
 
 
 __all__ = ["ImageError", "BlankImage", "Prepared", "Layout", "LAYOUTS", "decode", "canvas_to_grey", "normalise",
-           "frame", "prepare", "prepare_upload", "prepare_canvas", "MAX_BYTES", "MAX_PIXELS"]
+           "frame", "prepare", "prepare_upload", "prepare_canvas", "fit_colour", "MAX_BYTES", "MAX_PIXELS"]

@@ -64,7 +64,10 @@ def gif_bytes(frames: np.ndarray, captions: Sequence[str] | None = None, scale: 
               frame_ms: int = GIF_FRAME_MS, loop: int = 0) -> bytes:
     """An animated GIF with exactly one frame per decoded image (the progress bar keeps every
     frame distinct, so the encoder never merges two). `loop=0` repeats for ever."""
-    pictures = [p.convert("P", palette=Image.Palette.ADAPTIVE, colors=64) for p in gif_frames(frames, captions, scale)]
+    # a GIF frame holds at most 256 colours: 64 are plenty for grey images, colour ones get them all
+    colors = 256 if np.asarray(frames).shape[1:2] == (3,) else 64
+    pictures = [p.convert("P", palette=Image.Palette.ADAPTIVE, colors=colors)
+                for p in gif_frames(frames, captions, scale)]
     buf = io.BytesIO()
     pictures[0].save(buf, format="GIF", save_all=True, append_images=pictures[1:], duration=int(frame_ms),
                      loop=int(loop), disposal=1)

@@ -202,7 +202,7 @@ def _add_backdrop(fig: go.Figure, backdrop: tuple[Image.Image, float, float, flo
 def manifold_grid(model: "nn.Module", extent: tuple[float, float, float, float], n: int = 15,
                   label: int | None = None) -> tuple[Image.Image, tuple[float, float, float, float]]:
     """A 2-D latent's decoded manifold: decode an n x n grid of codes spread over `extent`
-    (x0, x1, y0, y1), tiled into one greyscale image with the top row at y1.
+    (x0, x1, y0, y1), tiled into one image (grey, or RGB for a colour model) with the top row at y1.
 
     Cell centres sit on the grid points, so the image covers half a cell more on every
     side; the returned extent is what the image covers (use it for the backdrop)."""
@@ -216,9 +216,9 @@ def manifold_grid(model: "nn.Module", extent: tuple[float, float, float, float],
     gx, gy = np.meshgrid(xs, ys)  # (n, n), row r has y = ys[r]
     z = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
     images = decode(model, z, label)  # (n*n, C, H, W)
-    _, _, h, w = images.shape
-    tiles = images[:, 0].reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)
-    img = Image.fromarray(to_uint8(tiles))
+    _, c, h, w = images.shape
+    tiles = images.reshape(n, n, c, h, w).transpose(0, 3, 1, 4, 2).reshape(n * h, n * w, c)  # (nH, nW, C)
+    img = Image.fromarray(to_uint8(tiles[..., 0] if c == 1 else tiles[..., :3]))
     dx = (x1 - x0) / (n - 1) if n > 1 else 1.0
     dy = (y1 - y0) / (n - 1) if n > 1 else 1.0
     return img, (x0 - dx / 2, x1 + dx / 2, y0 - dy / 2, y1 + dy / 2)

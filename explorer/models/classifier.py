@@ -35,11 +35,13 @@ class Classifier(nn.Module):
         self.features = nn.Sequential(
             *_conv_bn_relu(c_in, c1), nn.MaxPool2d(2),                        # (B, c1, H/2, W/2)
             *_conv_bn_relu(c1, c2), *_conv_bn_relu(c2, c2), nn.MaxPool2d(2),  # (B, c2, H/4, W/4)
+            *([nn.MaxPool2d(2)] if cfg.stages == 3 else []),                   # (B, c2, H/8, W/8)
         )
+        scale = 2 ** cfg.stages
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(cfg.dropout),
-            nn.Linear(c2 * (h // 4) * (w // 4), cfg.hidden),
+            nn.Linear(c2 * (h // scale) * (w // scale), cfg.hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(cfg.dropout),
             nn.Linear(cfg.hidden, cfg.num_classes),

@@ -1,7 +1,10 @@
 """Building blocks shared by every model: a conv encoder trunk and a conv decoder.
 
-Shapes are derived from the config's image shape: two stride-2 stages take an
-(H, W) image to (H/4, W/4), so 28x28 becomes 7x7 and 8x8 becomes 2x2.
+Shapes are derived from the config's image shape and `stages`: two stride-2 stages take an
+(H, W) image to (H/4, W/4), so 28x28 becomes 7x7, 32x32 8x8 and 8x8 2x2; a third stage (the
+default from 64 px a side) takes 64x64 to 8x8, so the dense layer stays small. The third stage's
+layers come after the first two's (encoder) or before them (decoder), under new names, so the
+weight names of two-stage checkpoints are unchanged.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from explorer.core.config import ModelConfig
 def bottom_shape(cfg: ModelConfig) -> tuple[int, int, int]:
     """(C, H, W) of the feature map at the bottom of the conv trunk."""
     _, h, w = cfg.image_shape
-    return cfg.channels[1], h // 4, w // 4
+    scale = 2 ** cfg.stages
+    return cfg.channels[1], h // scale, w // scale
 
 
 class ConvEncoder(nn.Module):
@@ -36,6 +40,7 @@ class ConvEncoder(nn.Module):
             nn.BatchNorm2d(c2),
             nn.SiLU(),
             *[ResBlock(c2) for _ in range(cfg.enc_depth)],
+            *(_third_down(c2, cfg.enc_depth) if cfg.stages == 3 else ()),  # (B, c2, H/8, W/8)
         )
         c, h, w = bottom_shape(cfg)
         self.fc = nn.Sequential(nn.Linear(c * h * w + cond_dim, cfg.hidden), nn.SiLU())
@@ -46,10 +51,16 @@ class ConvEncoder(nn.Module):
             # the class as constant extra input planes, and again beside the flat features
             planes = y_onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
             x = torch.cat([x, planes], dim=1)
-        h = self.conv(x).flatten(1)  # (B, c2 * H/4 * W/4)
+        h = self.conv(x).flatten(1)  # (B, c2 * bottom H * bottom W)
         if self.cond_dim:
             h = torch.cat([h, y_onehot], dim=1)
         return self.fc(h)  # (B, hidden)
+
+
+def _third_down(channels: int, depth: int) -> list[nn.Module]:
+    """The encoder's third stride-2 stage, at the second stage's width."""
+    return [nn.Conv2d(channels, channels, 4, stride=2, padding=1), nn.BatchNorm2d(channels), nn.SiLU(),
+            *[ResBlock(channels) for _ in range(depth)]]
 
 
 class FiLM(nn.Module):
@@ -95,6 +106,9 @@ class ConvDecoder(nn.Module):
             nn.Linear(cfg.hidden, c * h * w),
             nn.SiLU(),
         )
+        if cfg.stages == 3:  # (B, c2, H/8, W/8) -> (B, c2, H/4, W/4)
+            self.up0 = nn.Sequential(nn.ConvTranspose2d(c2, c2, 4, stride=2, padding=1), nn.BatchNorm2d(c2), nn.SiLU(),
+                                     *[ResBlock(c2) for _ in range(cfg.depth)])
         self.res0 = nn.Sequential(*[ResBlock(c2) for _ in range(cfg.depth)])  # (B, c2, H/4, W/4)
         self.up1 = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)  # (B, c1, H/2, W/2)
         self.bn1 = nn.BatchNorm2d(c1)
@@ -108,9 +122,11 @@ class ConvDecoder(nn.Module):
     def forward(self, z: torch.Tensor, y_onehot: torch.Tensor | None = None) -> torch.Tensor:
         if self.cond_dim:
             z = torch.cat([z, y_onehot], dim=1)
-        h = self.fc(z).view(-1, *self.bottom)  # (B, c2, H/4, W/4)
+        h = self.fc(z).view(-1, *self.bottom)  # (B, c2, bottom H, bottom W)
         if self.cond_dim:
             h = self.film0(h, y_onehot)
+        if hasattr(self, "up0"):
+            h = self.up0(h)  # (B, c2, H/4, W/4)
         h = self.res0(h)
         h = F.silu(self.bn1(self.up1(h)))  # (B, c1, H/2, W/2)
         if self.cond_dim:

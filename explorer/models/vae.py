@@ -151,11 +151,13 @@ class AuxClassifier(nn.Module):
         super().__init__()
         c_in, h, w = cfg.image_shape
         c1, c2 = cfg.channels
+        scale = 2 ** cfg.stages
         self.net = nn.Sequential(
             nn.Conv2d(c_in, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, c1, H/2, W/2)
             nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),    # (B, c2, H/4, W/4)
+            *([nn.MaxPool2d(2)] if cfg.stages == 3 else []),                # (B, c2, H/8, W/8)
             nn.Flatten(), nn.Dropout(0.25),
-            nn.Linear(c2 * (h // 4) * (w // 4), 128), nn.ReLU(), nn.Linear(128, cfg.num_classes),
+            nn.Linear(c2 * (h // scale) * (w // scale), 128), nn.ReLU(), nn.Linear(128, cfg.num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

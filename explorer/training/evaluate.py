@@ -44,7 +44,7 @@ def evaluate_checkpoint(checkpoint, classifier=None, iwae_k: int = 100, data_dir
     figures are written into metrics.json and the model card unless the ones there were measured
     with more effort (weaker_than) and `overwrite` is False; figures measured earlier with a
     classifier or the reference are kept. `progress(fraction done)`: see analysis.metrics.evaluate_model."""
-    from explorer.checkpoints import load_checkpoint, write_metrics
+    from explorer.checkpoints import check_fits, load_checkpoint, write_metrics
     from explorer.data import load_dataset
 
     if not 0 <= iwae_k <= MAX_IWAE_K:  # k samples of every image of a batch are decoded at once
@@ -52,6 +52,7 @@ def evaluate_checkpoint(checkpoint, classifier=None, iwae_k: int = 100, data_dir
                           f"figure; 100 is the usual), got {iwae_k}")
     ckpt = load_checkpoint(checkpoint)
     test = load_dataset(ckpt.dataset, "test", data_dir=data_dir)
+    check_fits(ckpt, test)
     metrics = _measure(ckpt, test, _classifier_model(ckpt, classifier), iwae_k, progress)
     if classifier:
         metrics["judged_by"] = str(Path(classifier))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.checkpoints.catalog import dataset_dir
 from explorer.core.config import ConfigError, ModelConfig, TrainConfig
 from explorer.core.errors import ExplorerError
 from explorer.data import get_spec
@@ -41,7 +42,7 @@ class TrainSettings:
     lr: float
     seed: int
     device: str
-    name: str  # the checkpoint folder's name, under root/dataset/
+    name: str  # the checkpoint folder's name, under root/<catalog.dataset_dir(dataset)>/
     size: str = "small"  # a key of SIZES
 
 
@@ -52,7 +53,7 @@ QUICK = TrainSettings(dataset="fashion-mnist", kind="vae", latent_dim=16, beta=1
 
 
 def job_spec(settings: TrainSettings, root: Path, classifiers: Sequence[Path], owner: str) -> JobSpec:
-    """The job that trains `settings` into root/dataset/name. The final evaluation judges a
+    """The job that trains `settings` into root/<dataset's folder>/name. The final evaluation judges a
     cvae's samples by the first of `classifiers` (the dataset's usable classifier checkpoints),
     else by root/dataset/classifier when there is one. Raises SettingsError."""
     s = settings
@@ -72,7 +73,8 @@ def job_spec(settings: TrainSettings, root: Path, classifiers: Sequence[Path], o
                                 lr=float(s.lr), seed=int(s.seed), device=s.device)
     except ConfigError as e:
         raise SettingsError(f"These settings cannot be trained: {e}") from e
-    fallback = root / s.dataset / "classifier"
+    folder = root / dataset_dir(s.dataset)
+    fallback = folder / "classifier"
     classifier = str(classifiers[0]) if classifiers else (str(fallback) if fallback.exists() else None)
-    return JobSpec(model=model_cfg.to_dict(), train=train_cfg.to_dict(), out=str(root / s.dataset / name),
+    return JobSpec(model=model_cfg.to_dict(), train=train_cfg.to_dict(), out=str(folder / name),
                    classifier=classifier, owner=owner, iwae_k=20)

@@ -84,7 +84,10 @@ def _forget_if_gone(key: str, options: list) -> None:
 
 
 def dataset_title(name: str) -> str:
+    """A dataset's title; a folder of one's own images says so, with its side (one folder may be
+    trained at 28, 32 and 64 px)."""
     try:
-        return get_spec(name).title
+        spec = get_spec(name)
     except Exception:
         return name
+    return f"{spec.title} (your folder, {spec.image_shape[1]} px)" if catalog.is_folder_dataset(name) else spec.title

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from explorer.checkpoints import Checkpoint, CheckpointError
+from explorer.checkpoints import Checkpoint, CheckpointError, catalog, fit_problem
 from explorer.core import kinds
 from explorer.core.config import VAE_KINDS
 from explorer.data import DataError, ImageDataset
@@ -86,6 +86,11 @@ class Context:
     @property
     def conditional(self) -> bool:
         return kinds.is_conditional(self.vae.kind)
+
+    @property
+    def channels(self) -> int:
+        """1 for a grey model, 3 for a colour one."""
+        return int(self.vae.model_cfg.image_shape[0])
 
     @property
     def image_side(self) -> int:
@@ -193,8 +198,10 @@ def _load_classifier(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
             return vae.path, f"{vae.name}'s own classifier head", vae_key
         choice = None
     if choice is None:
-        st.warning("No classifier for this dataset, so images carry no predicted label. Train one with "
-                   f"`python -m explorer train --kind classifier --dataset {data.spec.name}`.")
+        how = ("on the Train page (Model: classifier), on the same folder and side"
+               if catalog.is_folder_dataset(data.spec.name)
+               else f"with `python -m explorer train --kind classifier --dataset {data.spec.name}`")
+        st.warning(f"No classifier for this dataset, so images carry no predicted label. Train one {how}.")
         return None, "", ""
     path = Path(choice)
     try:
@@ -215,11 +222,4 @@ def _load_classifier(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
 
 def _mismatch(ckpt: Checkpoint, data: ImageDataset) -> str:
     """Why a checkpoint cannot be used with this dataset ("" when it can)."""
-    if ckpt.dataset != data.spec.name:
-        return f"it was trained on {ckpt.dataset or 'an unnamed dataset'}, not on {data.spec.name}"
-    if tuple(ckpt.model_cfg.image_shape) != tuple(data.images.shape[1:]):
-        return (f"it expects images of shape {tuple(ckpt.model_cfg.image_shape)}, "
-                f"the test set has {tuple(data.images.shape[1:])}")
-    if ckpt.model_cfg.num_classes != data.spec.num_classes:
-        return f"it has {ckpt.model_cfg.num_classes} classes, the dataset {data.spec.num_classes}"
-    return ""
+    return fit_problem(ckpt, data.spec.name, data.images.shape[1:], data.spec.num_classes)

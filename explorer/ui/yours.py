@@ -22,7 +22,7 @@ YOURS = -1  # stands for "your image" where the pages otherwise hold a test-set 
 @dataclass(frozen=True)
 class Yours:
     dataset: str
-    image: np.ndarray   # float32 (1, S, S) in [0, 1], framed like the dataset's images
+    image: np.ndarray   # float32 (C, S, S) in [0, 1], framed like the dataset's images
     source: str         # "your drawing", or "your upload <name>"
     digest: str         # identity of the pixels, for caches
 

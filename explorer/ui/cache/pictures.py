@@ -48,7 +48,7 @@ def pair_png(a: np.ndarray, b: np.ndarray, scale: int) -> bytes:
     """Two images side by side with a thin white gap, as PNG bytes, cached by both and the scale."""
     left, right = grids.to_pil(a, scale=scale), grids.to_pil(b, scale=scale)
     gap = max(2, left.width // 20)
-    out = Image.new(left.mode, (left.width * 2 + gap, left.height), 255)
+    out = Image.new(left.mode, (left.width * 2 + gap, left.height), "white")  # white in "L" and "RGB" alike
     out.paste(left, (0, 0))
     out.paste(right, (left.width + gap, 0))
     return png_bytes(out)

@@ -48,7 +48,7 @@ def from_canvas(ctx: Context) -> None:
     if data is None:
         return
     try:
-        prepared = images.prepare_canvas(data, ctx.dataset, side=ctx.image_side)
+        prepared = images.prepare_canvas(data, ctx.dataset, side=ctx.image_side, channels=ctx.channels)
     except images.BlankImage:
         return  # an empty canvas: keep whatever image was there before
     except images.ImageError as e:
@@ -57,7 +57,7 @@ def from_canvas(ctx: Context) -> None:
     yours.store(ctx.dataset, prepared.image, "your drawing")
 
 
-UPLOAD_STATE = "draw_upload_state"  # (error message or "", notes, original grey) of the last upload
+UPLOAD_STATE = "draw_upload_state"  # (error message or "", notes, original as decoded) of the last upload
 
 
 def from_upload(ctx: Context) -> None:
@@ -66,7 +66,7 @@ def from_upload(ctx: Context) -> None:
     key = f"draw_upload_{_gen()}"
     st.file_uploader("A picture (PNG or JPEG, up to 5 MB)", key=key,
                      help="A photo or scan of one item on a plain background works best.",
-                     on_change=_uploaded, args=(key, ctx.dataset, ctx.image_side))
+                     on_change=_uploaded, args=(key, ctx.dataset, ctx.image_side, ctx.channels))
     error, notes, original = st.session_state.get(UPLOAD_STATE, ("", [], None))
     if error:
         st.error(error, icon=":material/block:")
@@ -74,11 +74,12 @@ def from_upload(ctx: Context) -> None:
     for note in notes:
         st.caption(f"{note}.")
     if original is not None:
-        show_in(st, big(ctx, original[None], 200) if max(original.shape) <= 200 else _thumbnail(original),
-                caption="As uploaded (grey)")
+        chw = original[None] if original.ndim == 2 else np.moveaxis(original, -1, 0)
+        show_in(st, big(ctx, chw, 200) if max(original.shape[:2]) <= 200 else _thumbnail(original),
+                caption="As uploaded" + (" (grey)" if original.ndim == 2 else ""))
 
 
-def _uploaded(key: str, dataset: str, side: int) -> None:
+def _uploaded(key: str, dataset: str, side: int, channels: int = 1) -> None:
     """A file was added or removed: forget the previous image and message, then take the new file."""
     upload = st.session_state.get(key)
     yours.forget()
@@ -86,7 +87,8 @@ def _uploaded(key: str, dataset: str, side: int) -> None:
     if upload is None:
         return
     try:
-        prepared = images.prepare_upload(upload.getvalue(), dataset, name=f"**{upload.name}**", side=side)
+        prepared = images.prepare_upload(upload.getvalue(), dataset, name=f"**{upload.name}**", side=side,
+                                         channels=channels)
     except images.ImageError as e:
         st.session_state[UPLOAD_STATE] = (f"{e}", [], None)
         st.session_state["draw_gen"] = _gen() + 1  # an empty uploader: the refused file does not stay listed
@@ -106,10 +108,11 @@ def forget() -> None:
     st.session_state["draw_gen"] = _gen() + 1
 
 
-def _thumbnail(grey: np.ndarray):
+def _thumbnail(original: np.ndarray):
+    """A large upload, grey (H, W) or colour (H, W, 3), shrunk to fit 240 px."""
     from PIL import Image
 
-    img = Image.fromarray((np.clip(grey, 0, 1) * 255).astype(np.uint8))
+    img = Image.fromarray((np.clip(original, 0, 1) * 255).astype(np.uint8))
     img.thumbnail((240, 240))
     return img
 

@@ -43,9 +43,16 @@ def choose_image(ctx: Context) -> tuple[int, int]:
     return int(i), int(seed)
 
 
+COLOUR_NOTE = (" In colour it does so for the red, green and blue intensity of every pixel separately: three "
+               "Bernoulli probabilities a pixel. An intensity is not really a coin flip, but the Bernoulli's "
+               "cross-entropy on values in [0, 1] is a fair and common loss for them, grey or colour.")
+
+
 def nll_picture(ctx: Context, ex: teach.Explanation):
-    """Where the reconstruction nats go: each pixel's -log p(x_i|z), brighter = more."""
-    heat = ex.pixel_nll / max(float(ex.pixel_nll.max()), 1e-6)
+    """Where the reconstruction nats go: each pixel's -log p(x_i|z), summed over its colour
+    channels (one heat map, not three), brighter = more."""
+    per_pixel = ex.pixel_nll.sum(0, keepdims=True)  # (1, H, W)
+    heat = per_pixel / max(float(per_pixel.max()), 1e-6)
     return big(ctx, heat, 150)
 
 
@@ -96,7 +103,8 @@ def decoder(ctx: Context, ex: teach.Explanation) -> None:
     show_in(pic, strip(ctx, images, captions, px=150))
     text.markdown(
         "The decoder maps z back to an image. For each pixel it outputs the probability of it being bright "
-        "(a Bernoulli likelihood p(x|z)); that probability is what you see. The middle image is decoded from the "
+        "(a Bernoulli likelihood p(x|z)); that probability is what you see."
+        + (COLOUR_NOTE if ctx.channels == 3 else "") + " The middle image is decoded from the "
         "sampled z, the right one from mu, which is what the other pages show. A reconstruction is a little "
         "blurry: the VAE keeps what is typical and drops the details it cannot afford to store.")
 

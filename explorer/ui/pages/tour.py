@@ -17,7 +17,7 @@ from explorer.core import kinds
 from explorer.ui import cache, present
 from explorer.ui.state import Context, context
 from explorer.ui.urlstate import TOUR_STEP
-from explorer.ui.widgets import get_map, guarded, map_figure, quick_map, show_in
+from explorer.ui.widgets import get_map, guarded, map_figure, quick_map, scale_for, show_in
 
 STEPS = ("Every dot is an image", "From image to code and back", "Walk along one dimension",
          "Morph one thing into another", "Ask for a class", "What the model finds strange")
@@ -61,7 +61,7 @@ def nav(step: int, where: str) -> None:
 
 
 def px(ctx: Context, size: int) -> int:
-    return max(1, round(size / ctx.image_side))
+    return scale_for(ctx, size)
 
 
 # ---------------------------------------------------------------- the steps

@@ -19,9 +19,11 @@ from explorer.data import get_spec
 from explorer.training import jobs
 from explorer.training.device import available_devices
 from explorer.checkpoints import catalog
+from explorer.checkpoints.catalog import dataset_dir
 from explorer.core import kinds
 from explorer.training.settings import QUICK, SIZES, SettingsError, TrainSettings, job_spec
 from explorer.ui import cache
+from explorer.ui.folder_choice import choose_dataset
 from explorer.ui.sidebar import dataset_title
 from explorer.ui.widgets import guarded, show_in
 
@@ -57,10 +59,11 @@ def my_runs() -> list[str]:
 
 def free_name(root: Path, dataset: str, name: str) -> str:
     """`name`, or `name-2`, `name-3`... if a checkpoint of that name exists."""
-    if not (root / dataset / name).exists():
+    folder = root / dataset_dir(dataset)
+    if not (folder / name).exists():
         return name
     i = 2
-    while (root / dataset / f"{name}-{i}").exists():
+    while (folder / f"{name}-{i}").exists():
         i += 1
     return f"{name}-{i}"
 
@@ -69,13 +72,9 @@ def free_name(root: Path, dataset: str, name: str) -> str:
 
 def settings_form() -> TrainSettings | None:
     """The settings column's widgets; their values when Start was pressed, else None."""
-    available = cache.available()
-    datasets = [d for d in available if d in ("digits", "fashion-mnist", "mnist")] or ["digits"]
-    default_ds = "digits" if "digits" in datasets else datasets[0]
-    dataset = st.selectbox("Dataset", datasets, index=datasets.index(default_ds), key="tr_dataset",
-                           format_func=dataset_title,
-                           help="digits trains in seconds; Fashion-MNIST takes from 20 s (small network) to a minute "
-                                "(full) an epoch on a laptop CPU")
+    dataset = choose_dataset(cache.available())
+    if dataset is None:
+        return None
     kind = st.selectbox("Model", list(KINDS), format_func=KINDS.get, key="tr_kind")
     c1, c2 = st.columns(2)
     latent_dim, beta, cls_weight = vae_settings(kind, c1, c2) if kind in VAE_KINDS else (2, 1.0, 0.0)
@@ -91,7 +90,7 @@ def settings_form() -> TrainSettings | None:
     root = catalog.default_root()
     suggested = free_name(root, dataset, checkpoint_name(kind, latent_dim, beta, cls_weight))
     name = st.text_input("Checkpoint name", value=suggested, key=f"tr_name_{dataset}_{kind}_{latent_dim}_{beta}_{cls_weight}",
-                         help=f"Saved as {root}/{dataset}/NAME")
+                         help=f"Saved as {root}/{dataset_dir(dataset)}/NAME")
     start = st.button("Start training", type="primary", key="tr_start", icon=":material/play_arrow:",
                       width="stretch")
     if not start:
@@ -258,7 +257,7 @@ def actions(run: jobs.Run) -> None:
 
 def panel(run: jobs.Run) -> None:
     kind = run.spec.model.get("kind", "vae")
-    st.subheader(f"{run.name}  ·  {KINDS.get(kind, kind).split(':')[0]} on {run.spec.train['dataset']}")
+    st.subheader(f"{run.name}  ·  {KINDS.get(kind, kind).split(':')[0]} on {dataset_title(run.spec.train['dataset'])}")
     frac, text = jobs.progress_text(run.status)
     st.progress(frac, text=text)
     msg = run.status.get("message", "")
@@ -340,7 +339,7 @@ def runs_table(runs: list[str]) -> None:
         except jobs.JobError:
             continue
         started = time.strftime("%H:%M:%S", time.localtime(float(run.status.get("started") or 0)))
-        rows.append((rid, f"{run.name} ({run.spec.train['dataset']}, {started})"))
+        rows.append((rid, f"{run.name} ({dataset_title(run.spec.train['dataset'])}, {started})"))
     if len(rows) > 1:
         labels = dict(rows)
         ids = [r for r, _ in rows]
