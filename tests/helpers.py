@@ -53,7 +53,7 @@ def tiny_train_cfg(**changes) -> TrainConfig:
 
 
 def synthetic_dataset(n: int = 64, seed: int = 0, split: str = "train") -> ImageDataset:
-    """`n` 8x8 images in [0, 1]: one fixed random prototype per class, dimmed and noised.
+    """`n` 8x8 uint8 images: one fixed random prototype per class, dimmed and noised.
 
     The classes are easy to tell apart and the images easy to compress, so a few
     optimiser steps visibly lower both a VAE's and a classifier's loss."""
@@ -63,8 +63,8 @@ def synthetic_dataset(n: int = 64, seed: int = 0, split: str = "train") -> Image
     labels = np.arange(n, dtype=np.int64) % spec.num_classes
     rng.shuffle(labels)
     images = prototypes[labels] * rng.uniform(0.7, 1.0, (n, 1, 1, 1)) + rng.normal(0, 0.05, (n, *TINY_SHAPE))
-    images = np.clip(images, 0.0, 1.0).astype(np.float32)
-    return ImageDataset(images=images, labels=labels, spec=spec, split=split)
+    pixels = np.rint(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
+    return ImageDataset(pixels=pixels, labels=labels, spec=spec, split=split)
 
 
 # ---------------------------------------------------------------- the app tests' checkpoints

@@ -217,8 +217,8 @@ def test_missing_idx_file_raises_data_error(tmp_path: Path) -> None:
 # --- registry -----------------------------------------------------------------------
 
 
-def test_registry_holds_the_three_datasets_best_first() -> None:
-    assert list(DATASETS) == ["fashion-mnist", "mnist", "digits"]
+def test_registry_holds_the_datasets_best_first() -> None:
+    assert list(DATASETS)[:4] == ["fashion-mnist", "mnist", "digits", "cifar-10"]
     fashion = get_spec("fashion-mnist")
     assert fashion.class_names[0] == "T-shirt/top" and fashion.class_names[-1] == "Ankle boot"
     assert all(spec.num_classes == 10 for spec in DATASETS.values())
@@ -453,9 +453,10 @@ def test_digits_split_is_a_partition_of_the_bundled_set() -> None:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    full = np.concatenate([bunch.images.reshape(1797, -1) / 16, bunch.target[:, None]], axis=1)
+    levels = np.rint(bunch.images.reshape(1797, -1) * (255 / 16))  # 0..16 as uint8 0..255
+    full = np.concatenate([levels, bunch.target[:, None]], axis=1)
     parts = [
-        np.concatenate([d.images.reshape(len(d), -1), d.labels[:, None]], axis=1)
+        np.concatenate([d.pixels.reshape(len(d), -1), d.labels[:, None]], axis=1)
         for d in (load_dataset("digits", "train"), load_dataset("digits", "test"))
     ]
     combined = np.concatenate(parts)
@@ -463,7 +464,7 @@ def test_digits_split_is_a_partition_of_the_bundled_set() -> None:
     def rows(a: np.ndarray) -> np.ndarray:
         return a[np.lexsort(a.T[::-1])]
 
-    np.testing.assert_allclose(rows(combined), rows(full), atol=1e-6)
+    np.testing.assert_array_equal(rows(combined), rows(full))
 
 
 # --- downloading ----------------------------------------------------------------------
