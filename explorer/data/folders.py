@@ -60,6 +60,16 @@ def folder_dataset_id(path: str | os.PathLike, side: int) -> str:
     return f"{FOLDER_PREFIX}{side}:{root}"
 
 
+def dataset_dir_name(name: str) -> str:
+    """The checkpoint folder's name for dataset ``name``: a registered name as it is, a folder as
+    ``<its own name>-<side>`` (``pets-32``); the dataset's full id is in each config.json."""
+    if not name.startswith(FOLDER_PREFIX):
+        return name
+    root, side = parse_folder_id(name)
+    plain = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in root.name).lstrip(".")
+    return f"{plain or 'folder'}-{side}"
+
+
 def parse_folder_id(name: str) -> tuple[Path, int]:
     """The folder and side named by a folder id."""
     _, side, path = name.split(":", 2) if name.count(":") >= 2 else (None, "", "")
