@@ -7,7 +7,9 @@ Everything here is small enough to build and train in well under a second on one
 from __future__ import annotations
 
 import contextlib
+import http.server
 import re
+import threading
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,3 +174,53 @@ def step(page, name: str) -> Iterator[None]:
         with contextlib.suppress(Exception):
             page.screenshot(path=str(ARTIFACTS / f"e2e-{re.sub(r'[^a-z0-9]+', '-', name.lower())}.png"))
         raise
+
+
+# ---------------------------------------------------------------- a download server
+
+class LocalServer:
+    """A local HTTP server whose responses the test controls, counting requests."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.short: dict[str, int] = {}  # file name -> bytes promised beyond the body
+        self.requests: list[str] = []
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/data/"
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                name = self.path.rsplit("/", 1)[-1]
+                server.requests.append(name)
+                if name not in server.files:
+                    self.send_error(404, "Not Found")
+                    return
+                body = server.files[name]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body) + server.short.get(name, 0)))
+                self.end_headers()
+                self.wfile.write(body)  # then the connection closes (HTTP/1.0)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+    def __enter__(self) -> "LocalServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
