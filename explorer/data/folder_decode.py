@@ -6,12 +6,13 @@ shrunk (or grown) so its longer side is the working side with the aspect ratio k
 centred on a black square. A file that cannot be used gives a reason instead of an image.
 
 Pillow releases the GIL while it inflates and resamples, so a thread pool decodes several
-files at once without the cost of starting processes and copying results between them.
+files at once without the cost of starting processes and copying results between them. The
+Python around each file holds the GIL, so with two cores or fewer the threads only contend
+and one thread decodes (measured: `python -m explorer bench --only folder`).
 """
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,10 +35,11 @@ class Decoded:
     reason: str = ""
 
 
-def decode_file(path: str, side: int) -> Decoded:
-    """The image in ``path`` as a uint8 square of ``side``, or the reason it cannot be used."""
+def decode_file(path: str, side: int, size: int | None = None) -> Decoded:
+    """The image in ``path`` (``size`` bytes, when the caller knows) as a uint8 square of
+    ``side``, or the reason it cannot be used."""
     try:
-        size = os.stat(path).st_size
+        size = os.stat(path).st_size if size is None else size
     except OSError as error:
         return Decoded(None, f"cannot be read ({error.strerror or error})")
     if size == 0:
@@ -45,11 +47,12 @@ def decode_file(path: str, side: int) -> Decoded:
     if size > MAX_BYTES:
         return Decoded(None, f"is {size / 2**20:.1f} MB; images up to {MAX_BYTES // 2**20} MB are used")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=FORMATS) as img:
-                return _square(img, side)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # No warnings.catch_warnings here: it is not thread-safe. Pillow only warns between its
+        # own limit and twice it (89 and 179 megapixels), far above MAX_PIXELS, which _square
+        # checks from the header; above twice its limit Pillow raises, caught below.
+        with Image.open(path, formats=FORMATS) as img:
+            return _square(img, side)
+    except Image.DecompressionBombError:
         return Decoded(None, f"says it is more than {MAX_PIXELS / 1e6:.0f} megapixels; not opened")
     except Image.UnidentifiedImageError:
         return Decoded(None, f"is not an image ({', '.join(FORMATS)} are read)")
@@ -75,9 +78,10 @@ def _square(img: Image.Image, side: int) -> Decoded:
     img = _flat(img, grey)
     if img.size != size:
         img = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0 if scale < 1 else None)
-    canvas = Image.new(img.mode, (side, side))
-    canvas.paste(img, ((side - size[0]) // 2, (side - size[1]) // 2))
-    square = np.asarray(canvas, dtype=np.uint8)
+    square = np.zeros((side, side) if img.mode == "L" else (side, side, 3), dtype=np.uint8)
+    left, top = (side - size[0]) // 2, (side - size[1]) // 2
+    square[top:top + size[1], left:left + size[0]] = np.frombuffer(img.tobytes(), np.uint8).reshape(
+        square.shape[:0] + (size[1], size[0]) + square.shape[2:])
     if square.ndim == 3 and (square[..., 0] == square[..., 1]).all() and (square[..., 1] == square[..., 2]).all():
         square = np.ascontiguousarray(square[..., 0])  # grey saved as RGB counts as grey
     return Decoded(square)
@@ -95,7 +99,8 @@ def _flat(img: Image.Image, grey: bool) -> Image.Image:
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         return Image.fromarray(np.clip(arr / top * 255, 0, 255).astype(np.uint8), "L")
     if img.mode not in ("LA", "RGBA", "PA") and "transparency" not in img.info:
-        return img.convert("L" if grey else "RGB")
+        mode = "L" if grey else "RGB"
+        return img if img.mode == mode else img.convert(mode)
     if grey:
         la = np.asarray(img.convert("LA"), dtype=np.uint16)
         return Image.fromarray((la[..., 0] * la[..., 1] // 255).astype(np.uint8), "L")
@@ -103,20 +108,31 @@ def _flat(img: Image.Image, grey: bool) -> Image.Image:
 
 
 def decode_all(paths: Sequence[str], side: int, progress: Callable[[int, int], None] | None = None,
-               workers: int | None = None) -> list[Decoded]:
-    """Every file in ``paths`` decoded, in order; ``progress(done, total)`` after each chunk."""
+               workers: int | None = None, sizes: Sequence[int] | None = None) -> list[Decoded]:
+    """Every file in ``paths`` (of ``sizes`` bytes, when known) decoded, in order;
+    ``progress(done, total)`` after each chunk."""
     total = len(paths)
     if progress is not None:
         progress(0, total)
-    chunks = [paths[i:i + CHUNK] for i in range(0, total, CHUNK)]
-    workers = workers or min(8, os.cpu_count() or 1)
+    known = list(sizes) if sizes is not None else [None] * total
+    chunks = [(paths[i:i + CHUNK], known[i:i + CHUNK]) for i in range(0, total, CHUNK)]
+    workers = workers or _cores()
+
+    def chunk_of(chunk) -> list[Decoded]:
+        return [decode_file(p, side, n) for p, n in zip(*chunk)]
     out: list[Decoded] = []
-    if total < SERIAL_BELOW or workers == 1:
-        results = map(lambda chunk: [decode_file(p, side) for p in chunk], chunks)
-        return _collect(results, out, total, progress)
+    if total < SERIAL_BELOW or workers <= 2:
+        return _collect(map(chunk_of, chunks), out, total, progress)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        results = pool.map(lambda chunk: [decode_file(p, side) for p in chunk], chunks)
-        return _collect(results, out, total, progress)
+        return _collect(pool.map(chunk_of, chunks), out, total, progress)
+
+
+def _cores() -> int:
+    """The cores this process may run on (at most 8: beyond that the GIL-bound part dominates)."""
+    try:
+        return min(8, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return min(8, os.cpu_count() or 1)
 
 
 def _collect(results, out: list[Decoded], total: int, progress) -> list[Decoded]:

@@ -159,7 +159,8 @@ def _contents_key(scan: Scan, side: int) -> str:
 
 def _decode(scan: Scan, side: int, progress: Progress | None) -> Folder:
     """Decode every candidate; the usable ones become the folder's images, the rest its report."""
-    results = decode_all([str(scan.root / c.rel) for c in scan.candidates], side, progress)
+    results = decode_all([str(scan.root / c.rel) for c in scan.candidates], side, progress,
+                         sizes=[c.size for c in scan.candidates])
     problems = list(scan.problems)
     good: list[tuple[Candidate, np.ndarray]] = []
     for candidate, result in zip(scan.candidates, results):

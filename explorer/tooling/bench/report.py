@@ -24,6 +24,8 @@ TARGETS: dict[str, tuple[str, Callable[[dict], bool | None]]] = {
     "users_errors": ("0", lambda f: f["users_errors"] == 0),
     "users_isolation_problems": ("0", lambda f: f["users_isolation_problems"] == 0),
     "users_roundtrip_p95_ms": ("< 1000", lambda f: f["users_roundtrip_p95_ms"] < 1000),
+    "folder_first_load_ratio": ("<= 1.5", lambda f: f["folder_first_load_ratio"] <= 1.5),
+    "folder_second_load_s": ("< 0.5", lambda f: f["folder_second_load_s"] < 0.5),
 }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from explorer.tooling.bench.common import Report, Settings, load_average
+from explorer.tooling.bench.folder import bench_folder
 from explorer.tooling.bench.page_runs import bench_reruns
 from explorer.tooling.bench.projection import bench_cached, bench_projection
 from explorer.tooling.bench.report import judge, table
@@ -24,6 +25,7 @@ from explorer.tooling.bench.users import bench_users
 BENCHES: dict[str, Callable[[Settings, Report, Path], None]] = {
     "map": bench_map, "slider": bench_slider, "projection": bench_projection, "cached": bench_cached,
     "train": bench_train, "trainpage": bench_train_page, "gpu": bench_gpu, "users": bench_users, "reruns": bench_reruns,
+    "folder": bench_folder,
 }
 # what each group reports, so a group that fails names what is missing
 GROUP_FIGURES = {
@@ -36,6 +38,7 @@ GROUP_FIGURES = {
     "gpu": ["gpu_train_epoch_s"],
     "users": ["users_errors", "users_isolation_problems", "users_roundtrip_p95_ms"],
     "reruns": ["rerun_traverse_ms"],
+    "folder": ["folder_first_load_ratio", "folder_second_load_s"],
 }
 GROUPS = tuple(BENCHES)
 
