@@ -27,7 +27,7 @@ CHUNK = 64          # files a worker decodes per task: big enough to hide the po
 SERIAL_BELOW = 256  # fewer files than this are decoded in the calling thread
 
 
-@dataclass(frozen=True)
+@dataclass
 class Decoded:
     """One file's outcome: a square image or the reason it was skipped."""
 
@@ -78,13 +78,23 @@ def _square(img: Image.Image, side: int) -> Decoded:
     img = _flat(img, grey)
     if img.size != size:
         img = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0 if scale < 1 else None)
-    square = np.zeros((side, side) if img.mode == "L" else (side, side, 3), dtype=np.uint8)
+    pixels = np.frombuffer(img.tobytes(), np.uint8).reshape(size[1], size[0], -1)
+    if pixels.shape[2] == 3 and _all_grey(pixels):
+        pixels = pixels[..., :1]  # grey saved as RGB counts as grey
+    square = np.zeros((side, side, pixels.shape[2]), dtype=np.uint8)
     left, top = (side - size[0]) // 2, (side - size[1]) // 2
-    square[top:top + size[1], left:left + size[0]] = np.frombuffer(img.tobytes(), np.uint8).reshape(
-        square.shape[:0] + (size[1], size[0]) + square.shape[2:])
-    if square.ndim == 3 and (square[..., 0] == square[..., 1]).all() and (square[..., 1] == square[..., 2]).all():
-        square = np.ascontiguousarray(square[..., 0])  # grey saved as RGB counts as grey
-    return Decoded(square)
+    square[top:top + size[1], left:left + size[0]] = pixels
+    return Decoded(square[..., 0] if pixels.shape[2] == 1 else square)
+
+
+def _all_grey(pixels: np.ndarray) -> bool:
+    """Whether every pixel of an (H, W, 3) image has equal channels; the centre one is looked at
+    first, which settles it for most colour images without a pass over them all."""
+    centre = pixels[pixels.shape[0] // 2, pixels.shape[1] // 2]
+    if centre[0] != centre[1] or centre[1] != centre[2]:
+        return False
+    flat = pixels.reshape(-1, 3)
+    return bool((flat == flat[:, :1]).all())
 
 
 def _grey_palette(img: Image.Image) -> bool:
