@@ -283,3 +283,21 @@ def test_folder_report_takes_a_path_or_an_id(pets_to_change):
         assert len(folder_report(pets)) == 1
     finally:
         (pets / "cats" / "x.txt").unlink()
+
+
+def test_jpeg_palette_transparent_and_16_bit_images_are_read(tmp_path):
+    root = tmp_path / "modes"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    Image.new("RGB", (40, 40), (250, 10, 10)).save(root / "a" / "photo.jpg", quality=95)
+    Image.new("RGB", (40, 40), (10, 10, 250)).convert("P", palette=Image.Palette.ADAPTIVE).save(root / "a" / "pal.png")
+    Image.new("RGBA", (40, 40), (10, 250, 10, 0)).save(root / "b" / "clear.png")  # fully transparent
+    Image.fromarray(np.full((40, 40), 65535, np.uint16)).save(root / "b" / "deep.png")
+    name = folder_dataset_id(root, 32)
+    assert folder_report(name) == []
+    both = [load_dataset(get_spec(name), split) for split in ("train", "test")]
+    pixels = np.concatenate([d.pixels for d in both])
+    centres = sorted(tuple(int(v) for v in p[:, 16, 16]) for p in pixels)
+    assert centres[0] == (0, 0, 0), "transparency is laid over black"
+    assert centres[-1] == (255, 255, 255), "16-bit white stays white"
+    assert any(c[0] > 200 and c[2] < 50 for c in centres) and any(c[2] > 200 and c[0] < 50 for c in centres)
