@@ -301,3 +301,16 @@ def test_jpeg_palette_transparent_and_16_bit_images_are_read(tmp_path):
     assert centres[0] == (0, 0, 0), "transparency is laid over black"
     assert centres[-1] == (255, 255, 255), "16-bit white stays white"
     assert any(c[0] > 200 and c[2] < 50 for c in centres) and any(c[2] > 200 and c[0] < 50 for c in centres)
+
+
+def test_both_splits_and_the_report_come_from_one_call(pets_to_change):
+    from explorer.data import folder_datasets
+
+    (pets_to_change / "owls" / "note.txt").write_text("?")
+    name = folder_dataset_id(pets_to_change, 32)
+    train, test, problems = folder_datasets(name)
+    for split, got in (("train", train), ("test", test)):
+        want = load_dataset(name, split)
+        np.testing.assert_array_equal(got.pixels, want.pixels)
+        np.testing.assert_array_equal(got.labels, want.labels)
+    assert [str(p) for p in problems] == ["owls/note.txt: is not an image (PNG, JPEG, GIF, WEBP, BMP are read); skipped"]

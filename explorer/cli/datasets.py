@@ -7,7 +7,7 @@ import os
 import sys
 
 from explorer.cli.common import UserError
-from explorer.data import DATASETS, FolderProblem, folder_dataset_id, folder_report
+from explorer.data import DATASETS, FolderProblem, folder_dataset_id
 from explorer.data.registry import FOLDER_PREFIX
 
 DEFAULT_SIDE = 32
@@ -51,15 +51,17 @@ class DecodeBar:
 def load_both(name: str, data_dir: str | None, quiet: bool = False):
     """The train and test splits of ``name``; a folder is decoded with a bar and its report printed."""
     from explorer.data import load_dataset
+    from explorer.data.folders import folder_datasets
 
+    if not name.startswith(FOLDER_PREFIX):
+        return load_dataset(name, "train", data_dir=data_dir), load_dataset(name, "test", data_dir=data_dir)
     bar = DecodeBar("decoding images")
     try:
-        train = load_dataset(name, "train", data_dir=data_dir, progress=None if quiet else bar)
+        train, test, problems = folder_datasets(name, progress=None if quiet else bar)
     finally:
         bar.close()
-    test = load_dataset(name, "test", data_dir=data_dir)
-    if name.startswith(FOLDER_PREFIX) and not quiet:
-        print_report(folder_report(name), sys.stderr)
+    if not quiet:
+        print_report(problems, sys.stderr)
     return train, test
 
 

@@ -6,7 +6,7 @@ Everything here is plain numpy; nothing imports torch or streamlit.
 from explorer.data.download import fetch
 from explorer.data.errors import DataError
 from explorer.data.folder_scan import FolderProblem
-from explorer.data.folders import SIDES, folder_dataset_id, folder_report
+from explorer.data.folders import SIDES, folder_dataset_id, folder_datasets, folder_report
 from explorer.data.idx import read_idx, write_idx
 from explorer.data.loader import ImageDataset, available_datasets, load_dataset
 from explorer.data.paths import locate_files
@@ -23,6 +23,7 @@ __all__ = [
     "available_datasets",
     "fetch",
     "folder_dataset_id",
+    "folder_datasets",
     "folder_report",
     "get_spec",
     "load_dataset",

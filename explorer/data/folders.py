@@ -103,9 +103,21 @@ def _spec(name: str, folder: Folder) -> DatasetSpec:
 def load_folder_split(name: str, split: str, progress: Progress | None = None) -> ImageDataset:
     """One split of a folder dataset, as an ImageDataset."""
     check_split(split)
+    return _split_of(name, load_folder(name, progress), split)
+
+
+def folder_datasets(name: str, progress: Progress | None = None
+                    ) -> tuple[ImageDataset, ImageDataset, list[FolderProblem]]:
+    """Both splits of a folder dataset and its report, from one listing of the folder."""
     folder = load_folder(name, progress)
-    chosen = folder.test if split == "test" else ~folder.test
-    return ImageDataset(pixels=folder.pixels[chosen], labels=folder.labels[chosen], spec=_spec(name, folder),
+    return _split_of(name, folder, "train"), _split_of(name, folder, "test"), list(folder.problems)
+
+
+def _split_of(name: str, folder: Folder, split: str) -> ImageDataset:
+    """A split as views of the folder's arrays (stored train first, then test: no copy)."""
+    n_train = len(folder.labels) - int(folder.test.sum())
+    part = slice(n_train, None) if split == "test" else slice(0, n_train)
+    return ImageDataset(pixels=folder.pixels[part], labels=folder.labels[part], spec=_spec(name, folder),
                         split=split)
 
 
@@ -171,20 +183,20 @@ def _decode(scan: Scan, side: int, progress: Progress | None) -> Folder:
     class_names = tuple(sorted({c.label for c, _ in good}))
     for label in sorted({c.label for c in scan.candidates} - set(class_names)):
         problems.append(FolderProblem(shown(label) + "/", "no usable image in this class; the class is left out"))
-    pixels = _stack([image for _, image in good], side)
-    index = {label: i for i, label in enumerate(class_names)}
-    labels = np.array([index[c.label] for c, _ in good], dtype=np.int64)
     test = _split(scan, [c for c, _ in good])
-    return Folder(scan.root, side, pixels, labels, test, class_names, tuple(problems))
+    order = np.argsort(test, kind="stable")  # train first, then test: a split is a slice
+    pixels = _stack([good[i][1] for i in order], side)
+    index = {label: i for i, label in enumerate(class_names)}
+    labels = np.array([index[good[i][0].label] for i in order], dtype=np.int64)
+    return Folder(scan.root, side, pixels, labels, test[order], class_names, tuple(problems))
 
 
 def _stack(images: list[np.ndarray], side: int) -> np.ndarray:
     """uint8 (N, C, side, side): one channel when every image is grey, else three."""
-    colour = any(image.ndim == 3 for image in images)
-    out = np.empty((len(images), 3 if colour else 1, side, side), dtype=np.uint8)
-    for i, image in enumerate(images):
-        out[i] = image.transpose(2, 0, 1) if image.ndim == 3 else image[None]
-    return out
+    if not any(image.ndim == 3 for image in images):
+        return np.stack(images)[:, None] if images else np.zeros((0, 1, side, side), np.uint8)
+    rgb = np.stack([image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2) for image in images])
+    return np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))  # (N, S, S, 3) -> (N, 3, S, S)
 
 
 def _check_usable(folder: Folder) -> None:
@@ -240,8 +252,11 @@ def _read_cache(path: Path, root: Path, side: int) -> Folder | None:
     z = diskcache.read_npz(path)
     if z is None or set(z) != {"pixels", "labels", "test", "class_names", "problems"}:
         return None
+    test = z["test"].astype(bool)
+    if (test[:-1] & ~test[1:]).any():  # a test image before a train one: not written by _decode
+        return None
     problems = tuple(FolderProblem(str(w), str(r)) for w, r in z["problems"].reshape(-1, 2).tolist())
-    return Folder(root, side, z["pixels"], z["labels"], z["test"], tuple(z["class_names"].tolist()), problems)
+    return Folder(root, side, z["pixels"], z["labels"], test, tuple(z["class_names"].tolist()), problems)
 
 
 def _write_cache(path: Path, folder: Folder) -> None:

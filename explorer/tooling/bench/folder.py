@@ -1,7 +1,8 @@
 """The folder group: a person's own folder of 20,000 small PNG images.
 
 folder_first_load_s: a fresh process loading both splits of the folder at side 32 with an empty
-cache dir (listing, decoding in parallel, resizing, the split, writing the cache), against
+cache dir, as `train --dataset PATH` does (explorer.data.folders.folder_datasets: listing,
+decoding, resizing, the split, writing the cache), against
 folder_pillow_loop_s: a fresh process listing the same files and decoding each with a plain
 loop of Pillow (`Image.open(path).load()`), in alternating order; folder_first_load_ratio is
 ours over the loop. folder_second_load_s: a fresh process loading the folder again, from the
@@ -28,9 +29,9 @@ CLASSES = 10
 SIDE = 32
 
 SNIPPETS = {
-    "ours": "from explorer.data import folder_dataset_id, load_dataset\n"
+    "ours": "from explorer.data import folder_dataset_id\nfrom explorer.data.folders import folder_datasets\n"
             "t0, c0 = time.perf_counter(), time.process_time()\nname = folder_dataset_id(root, 32)\n"
-            "n = len(load_dataset(name, 'train')) + len(load_dataset(name, 'test'))\n",
+            "train, test, problems = folder_datasets(name)\nn = len(train) + len(test)\n",
     "pillow": "from PIL import Image\n"
               "t0, c0 = time.perf_counter(), time.process_time()\n"
               "paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)\n"
