@@ -242,15 +242,17 @@ def test_links_that_leave_the_folder_are_refused(pets_to_change, tmp_path):
     (pets / "cats" / "link.png").symlink_to(secret)
     (pets / "stolen").symlink_to(secret.parent, target_is_directory=True)
     (pets / "dogs" / "inside.png").symlink_to(pets / "dogs" / "00.png")
+    (pets / "owls" / "loop").symlink_to(pets / "owls", target_is_directory=True)
     try:
         name = folder_dataset_id(pets, 32)
         found = problems_of(name)
         assert "leads out of the folder" in found["cats/link.png"] and "refused" in found["cats/link.png"]
         assert "leads out of the folder" in found["stolen"]
+        assert "not followed" in found["owls/loop"]
         assert "stolen" not in get_spec(name).class_names
         assert get_spec(name).n_train + get_spec(name).n_test == 16, "a link inside the folder is used"
     finally:
-        for link in (pets / "cats" / "link.png", pets / "stolen", pets / "dogs" / "inside.png"):
+        for link in (pets / "cats" / "link.png", pets / "stolen", pets / "dogs" / "inside.png", pets / "owls" / "loop"):
             link.unlink()
 
 

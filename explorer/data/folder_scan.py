@@ -128,6 +128,8 @@ def _walk_class(scan: Scan, name: str, split: str | None, rel_dir: str) -> None:
             outside = _leaves(entry, scan.root)
             if outside:
                 scan.problems.append(FolderProblem(shown(child), outside))
+            elif entry.is_dir() and entry.is_symlink():  # one to an enclosing folder would never end
+                scan.problems.append(FolderProblem(shown(child), "a link to a folder; not followed"))
             elif entry.is_dir():
                 pending.append(child)
             elif entry.is_file():
