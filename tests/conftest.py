@@ -96,7 +96,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 @pytest.fixture
 def tiny_data() -> ImageDataset:
-    """64 training images, float32 (64, 1, 8, 8) in [0, 1], int64 labels, the digits spec."""
+    """64 training images, uint8 (64, 1, 8, 8) pixels, int64 labels, the digits spec."""
     return synthetic_dataset(64, seed=0, split="train")
 
 

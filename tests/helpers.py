@@ -7,7 +7,9 @@ Everything here is small enough to build and train in well under a second on one
 from __future__ import annotations
 
 import contextlib
+import http.server
 import re
+import threading
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,7 +55,7 @@ def tiny_train_cfg(**changes) -> TrainConfig:
 
 
 def synthetic_dataset(n: int = 64, seed: int = 0, split: str = "train") -> ImageDataset:
-    """`n` 8x8 images in [0, 1]: one fixed random prototype per class, dimmed and noised.
+    """`n` 8x8 uint8 images: one fixed random prototype per class, dimmed and noised.
 
     The classes are easy to tell apart and the images easy to compress, so a few
     optimiser steps visibly lower both a VAE's and a classifier's loss."""
@@ -63,8 +65,8 @@ def synthetic_dataset(n: int = 64, seed: int = 0, split: str = "train") -> Image
     labels = np.arange(n, dtype=np.int64) % spec.num_classes
     rng.shuffle(labels)
     images = prototypes[labels] * rng.uniform(0.7, 1.0, (n, 1, 1, 1)) + rng.normal(0, 0.05, (n, *TINY_SHAPE))
-    images = np.clip(images, 0.0, 1.0).astype(np.float32)
-    return ImageDataset(images=images, labels=labels, spec=spec, split=split)
+    pixels = np.rint(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
+    return ImageDataset(pixels=pixels, labels=labels, spec=spec, split=split)
 
 
 # ---------------------------------------------------------------- the app tests' checkpoints
@@ -185,7 +187,7 @@ COLOUR_SIZES = {"train": 96, "test": 48}
 def colour_images(split: str) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic 32x32 RGB images on an orange background (so that even a barely trained
     decoder's average image is far from grey): a red square, a green disc or a blue bar, each at
-    its own place and brightness. float32 (N, 3, 32, 32) on the 1/255 grid, int64 labels."""
+    its own place and brightness. uint8 (N, 3, 32, 32) pixels, int64 labels."""
     n = COLOUR_SIZES[split]
     rng = np.random.default_rng(0 if split == "train" else 1)
     labels = np.arange(n, dtype=np.int64) % len(COLOUR_CLASSES)
@@ -197,8 +199,7 @@ def colour_images(split: str) -> tuple[np.ndarray, np.ndarray]:
                 (abs(yy - cy) < 3) & (abs(xx - cx) < 11)][k]
         colour = np.eye(3)[k] * rng.uniform(0.7, 1.0) + 0.1
         images[i] = np.where(mask[None], colour[:, None, None], np.array([0.85, 0.5, 0.1])[:, None, None])
-    images = np.round(np.clip(images, 0, 1) * 255) / 255
-    return images.astype(np.float32), labels
+    return np.round(np.clip(images, 0, 1) * 255).astype(np.uint8), labels
 
 
 def colour_spec():
@@ -271,3 +272,51 @@ def write_colour_folder(root: Path, per_class: int = 12, seed: int = 0) -> Path:
             img.paste((240, 240, 200), (x, y, x + 10, y + 8))
             img.save(root / name / f"{name}-{i:02d}.png")
     return root
+# ---------------------------------------------------------------- a download server
+
+class LocalServer:
+    """A local HTTP server whose responses the test controls, counting requests."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.short: dict[str, int] = {}  # file name -> bytes promised beyond the body
+        self.requests: list[str] = []
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/data/"
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                name = self.path.rsplit("/", 1)[-1]
+                server.requests.append(name)
+                if name not in server.files:
+                    self.send_error(404, "Not Found")
+                    return
+                body = server.files[name]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body) + server.short.get(name, 0)))
+                self.end_headers()
+                self.wfile.write(body)  # then the connection closes (HTTP/1.0)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+    def __enter__(self) -> "LocalServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

@@ -10,11 +10,9 @@ import argparse
 import dataclasses
 import gzip
 import hashlib
-import http.server
 import os
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from explorer.data import (
     write_idx,
 )
 from explorer.data.idx import idx_bytes
+from helpers import LocalServer
 
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
@@ -217,8 +216,8 @@ def test_missing_idx_file_raises_data_error(tmp_path: Path) -> None:
 # --- registry -----------------------------------------------------------------------
 
 
-def test_registry_holds_the_three_datasets_best_first() -> None:
-    assert list(DATASETS) == ["fashion-mnist", "mnist", "digits"]
+def test_registry_holds_the_datasets_best_first() -> None:
+    assert list(DATASETS)[:4] == ["fashion-mnist", "mnist", "digits", "cifar-10"]
     fashion = get_spec("fashion-mnist")
     assert fashion.class_names[0] == "T-shirt/top" and fashion.class_names[-1] == "Ankle boot"
     assert all(spec.num_classes == 10 for spec in DATASETS.values())
@@ -453,9 +452,10 @@ def test_digits_split_is_a_partition_of_the_bundled_set() -> None:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    full = np.concatenate([bunch.images.reshape(1797, -1) / 16, bunch.target[:, None]], axis=1)
+    levels = np.rint(bunch.images.reshape(1797, -1) * (255 / 16))  # 0..16 as uint8 0..255
+    full = np.concatenate([levels, bunch.target[:, None]], axis=1)
     parts = [
-        np.concatenate([d.images.reshape(len(d), -1), d.labels[:, None]], axis=1)
+        np.concatenate([d.pixels.reshape(len(d), -1), d.labels[:, None]], axis=1)
         for d in (load_dataset("digits", "train"), load_dataset("digits", "test"))
     ]
     combined = np.concatenate(parts)
@@ -463,63 +463,15 @@ def test_digits_split_is_a_partition_of_the_bundled_set() -> None:
     def rows(a: np.ndarray) -> np.ndarray:
         return a[np.lexsort(a.T[::-1])]
 
-    np.testing.assert_allclose(rows(combined), rows(full), atol=1e-6)
+    np.testing.assert_array_equal(rows(combined), rows(full))
 
 
 # --- downloading ----------------------------------------------------------------------
 
 
-class _Server:
-    """A local HTTP server whose responses the test controls, counting requests."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.short: dict[str, int] = {}  # file name -> bytes promised beyond the body
-        self.requests: list[str] = []
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/data/"
-
-    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                name = self.path.rsplit("/", 1)[-1]
-                server.requests.append(name)
-                if name not in server.files:
-                    self.send_error(404, "Not Found")
-                    return
-                body = server.files[name]
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(body) + server.short.get(name, 0)))
-                self.end_headers()
-                self.wfile.write(body)  # then the connection closes (HTTP/1.0)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        return Handler
-
-    def __enter__(self) -> _Server:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
 @pytest.fixture
-def server() -> Iterator[_Server]:
-    with _Server() as running:
+def server() -> Iterator[LocalServer]:
+    with LocalServer() as running:
         running.files.update(gz_payloads())
         yield running
 
@@ -542,7 +494,7 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
-def test_fetch_downloads_verifies_and_loads(server: _Server, tmp_path: Path) -> None:
+def test_fetch_downloads_verifies_and_loads(server: LocalServer, tmp_path: Path) -> None:
     spec = download_spec((server.url,))
     target = fetch(spec, data_dir=tmp_path)
     assert target == tmp_path / spec.name
@@ -553,13 +505,13 @@ def test_fetch_downloads_verifies_and_loads(server: _Server, tmp_path: Path) -> 
     assert len(load_dataset(spec, "train", data_dir=tmp_path)) == TINY_SIZES["train"]
 
 
-def test_fetch_defaults_to_the_cache_dir(server: _Server) -> None:
+def test_fetch_defaults_to_the_cache_dir(server: LocalServer) -> None:
     spec = download_spec((server.url,))
     assert fetch(spec) == cache_dir() / spec.name
     assert locate_files(spec) == cache_dir() / spec.name
 
 
-def test_fetch_skips_verified_files_and_replaces_bad_ones(server: _Server, tmp_path: Path) -> None:
+def test_fetch_skips_verified_files_and_replaces_bad_ones(server: LocalServer, tmp_path: Path) -> None:
     spec = download_spec((server.url,))
     target = fetch(spec, data_dir=tmp_path)
     server.requests.clear()
@@ -572,7 +524,7 @@ def test_fetch_skips_verified_files_and_replaces_bad_ones(server: _Server, tmp_p
 
 
 def test_fetch_reports_progress_with_growing_byte_counts(
-    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(download, "CHUNK_BYTES", 16)
     calls: list[tuple[str, int, int | None]] = []
@@ -586,7 +538,7 @@ def test_fetch_reports_progress_with_growing_byte_counts(
         assert {total for called, _, total in calls if called == name} == {size}
 
 
-def test_fetch_rejects_a_wrong_checksum_and_leaves_nothing(server: _Server, tmp_path: Path) -> None:
+def test_fetch_rejects_a_wrong_checksum_and_leaves_nothing(server: LocalServer, tmp_path: Path) -> None:
     spec = download_spec((server.url,))
     server.files["train-labels-idx1-ubyte.gz"] = gzip.compress(b"something else")
     with pytest.raises(DataError) as error:
@@ -599,7 +551,7 @@ def test_fetch_rejects_a_wrong_checksum_and_leaves_nothing(server: _Server, tmp_
     assert not [name for name in remaining if name.endswith(".part")]
 
 
-def test_fetch_rejects_a_truncated_body_and_leaves_nothing(server: _Server, tmp_path: Path) -> None:
+def test_fetch_rejects_a_truncated_body_and_leaves_nothing(server: LocalServer, tmp_path: Path) -> None:
     spec = download_spec((server.url,))
     server.short["t10k-images-idx3-ubyte.gz"] = 100
     with pytest.raises(DataError, match="truncated") as error:
@@ -610,19 +562,19 @@ def test_fetch_rejects_a_truncated_body_and_leaves_nothing(server: _Server, tmp_
     assert not [name for name in remaining if name.endswith(".part")]
 
 
-def test_fetch_falls_back_to_the_next_mirror(server: _Server, dead_url: str, tmp_path: Path) -> None:
+def test_fetch_falls_back_to_the_next_mirror(server: LocalServer, dead_url: str, tmp_path: Path) -> None:
     spec = download_spec((dead_url, server.url))
     target = fetch(spec, data_dir=tmp_path)
     assert leftovers(target) == sorted(LAYOUT.values())
 
 
-def test_fetch_mirrors_argument_overrides_the_spec(server: _Server, dead_url: str, tmp_path: Path) -> None:
+def test_fetch_mirrors_argument_overrides_the_spec(server: LocalServer, dead_url: str, tmp_path: Path) -> None:
     spec = download_spec((dead_url,))
     target = fetch(spec, data_dir=tmp_path, mirrors=[server.url])
     assert leftovers(target) == sorted(LAYOUT.values())
 
 
-def test_fetch_reports_every_mirror_when_all_fail(server: _Server, dead_url: str, tmp_path: Path) -> None:
+def test_fetch_reports_every_mirror_when_all_fail(server: LocalServer, dead_url: str, tmp_path: Path) -> None:
     spec = download_spec((dead_url, server.url))
     del server.files["train-images-idx3-ubyte.gz"]
     with pytest.raises(DataError) as error:
@@ -640,7 +592,7 @@ def test_fetch_of_a_bundled_dataset_is_a_data_error() -> None:
         fetch("digits")
 
 
-def test_fetch_data_command(server: _Server, dead_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fetch_data_command(server: LocalServer, dead_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = download_spec((server.url,))
     ok = argparse.Namespace(name=spec, data_dir=tmp_path, mirror=None)
     assert fetch_data_command(ok) == 0

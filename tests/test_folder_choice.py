@@ -58,7 +58,7 @@ def test_a_folder_checkpoint_is_filed_safely_and_offered_in_the_sidebar(app_env,
     folder = write_colour_folder(tmp_path / "cats and dogs")
     name = explorer.data.folder_dataset_id(str(folder), 32)
     spec = explorer.data.get_spec(name)
-    part = catalog.dataset_dir(name)
+    part = explorer.data.dataset_dir_name(name)
     assert "/" not in part and ":" not in part and "32" in part
     root = tmp_path / "checkpoints"  # a root of its own: no scan of it is cached yet
     monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(root))

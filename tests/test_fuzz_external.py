@@ -21,7 +21,7 @@ from explorer.checkpoints.catalog import describe
 from explorer.checkpoints.onnx_export import export_onnx
 from explorer.checkpoints import save_checkpoint
 from explorer.core.state import TrainState
-from fuzzing import JSON_VALUES, assert_wrote_only, files_under, mutated, outcome, sandbox
+from fuzzing import assert_wrote_only, files_under, mutated, outcome, sandbox
 from helpers import tiny_model, tiny_model_cfg, tiny_train_cfg
 
 KEYS = ("format", "source", "kind", "dataset", "class_names", "image_shape", "value_range", "latent_dim",

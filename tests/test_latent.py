@@ -167,3 +167,16 @@ def test_nearest():
     assert latent.nearest(pts, np.array([0.0, 0.0]), k=3).tolist() == [0, 3, 1]
     assert latent.nearest(pts, np.array([[5.0, 5.0], [1.0, 0.0]]), k=1).tolist() == [[2], [1]]
     assert len(latent.nearest(pts, np.zeros(2), k=10)) == 4
+
+
+def test_uint8_pixels_are_converted_a_batch_at_a_time_to_the_same_codes(tiny_test_data):
+    """The test set is passed as its uint8 pixels; the codes, predictions and errors are those of
+    the float32 images."""
+    vae, cnn = tiny("vae"), tiny("classifier")
+    pixels, images = tiny_test_data.pixels, tiny_test_data.images
+    for got, want in zip(latent.encode(vae, pixels, batch_size=7), latent.encode(vae, images)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)  # batch sizes may change the sums' order
+    np.testing.assert_allclose(latent.classify(cnn, pixels, batch_size=5)[1], latent.classify(cnn, images)[1],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(latent.recon_error(vae, pixels, batch_size=9), latent.recon_error(vae, images),
+                               rtol=1e-5)

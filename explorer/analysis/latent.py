@@ -45,8 +45,10 @@ def _labels_for(model: nn.Module, labels, n: int) -> np.ndarray | None:
 
 def batches(x: np.ndarray, y: np.ndarray | None, batch_size: int,
              device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Tensors of `batch_size` rows on `device`; uint8 pixels become float32 in [0, 1] a batch at a time."""
     for i in range(0, len(x), batch_size):
-        xb = torch.as_tensor(np.ascontiguousarray(x[i:i + batch_size]), dtype=torch.float32, device=device)
+        xb = torch.as_tensor(np.ascontiguousarray(x[i:i + batch_size]), device=device)
+        xb = xb.float().div_(255) if xb.dtype == torch.uint8 else xb.float()
         yb = None if y is None else torch.as_tensor(y[i:i + batch_size], dtype=torch.long, device=device)
         yield xb, yb
 
@@ -60,7 +62,10 @@ def _image_shape(model: nn.Module) -> tuple[int, int, int]:
 
 
 def _check_images(model: nn.Module, images) -> np.ndarray:
-    images = np.asarray(images, dtype=np.float32)
+    """float32 images, or uint8 pixels (0..255, kept as they are: `batches` converts them), of
+    the model's shape and finite."""
+    images = np.asarray(images)
+    images = images if images.dtype == np.uint8 else images.astype(np.float32, copy=False)
     shape = _image_shape(model)
     if images.ndim != 4 or tuple(images.shape[1:]) != shape:
         raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}) for this model, got {images.shape}")
@@ -138,7 +143,7 @@ def recon_error(model: nn.Module, images: np.ndarray, labels=None, batch_size: i
     out, start = [], 0
     dev = model_device(model)
     for logits in _decode_logits(model, mu, labels, batch_size):
-        xb = torch.as_tensor(images[start:start + len(logits)], device=dev)
+        xb = next(batches(images[start:start + len(logits)], None, len(logits), dev))[0]
         out.append(_numpy(bernoulli_nll(logits, xb)))
         start += len(logits)
     return np.concatenate(out) if out else np.zeros(0, np.float32)

@@ -18,7 +18,6 @@ marked, so that choosing it gives a clear message instead of silently vanishing.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +26,10 @@ from explorer.checkpoints.external import is_external_dir, read_spec
 from explorer.checkpoints.format import read_config
 from explorer.checkpoints.layout import CheckpointError
 from explorer.checkpoints.paths import is_checkpoint_dir, is_inside, list_checkpoints, resolve_ref
-from explorer.core import diskcache, kinds
+from explorer.core import kinds
 from explorer.core.config import ConfigError, ModelConfig
 from explorer.core.kinds import VAE_KINDS
-from explorer.data import DATASETS, get_spec
+from explorer.data import DATASETS
 
 CHECKPOINTS_ENV = "EXPLORER_CHECKPOINTS"
 ONLY_ENV = "EXPLORER_CHECKPOINTS_ONLY"
@@ -63,26 +62,6 @@ class CheckpointEntry:
         if self.kind == "classifier":
             return self.name + (f" ({mark[2:]})" if mark else "")
         return f"{self.name} ({self.kind}, {self.latent_dim}-D{mark})"
-
-
-def dataset_dir(dataset: str) -> str:
-    """The folder under a root that holds `dataset`'s checkpoints: a registered dataset's own name;
-    for a folder of one's own images (`folder:<side>:<path>`), one safe path part naming the folder,
-    its side and a hash of the id, e.g. ``folder-cats-32-1a2b3c4d`` (a checkpoint there is listed
-    under the dataset its config.json names, see `describe`)."""
-    if not is_folder_dataset(dataset) and SAFE_PART.match(dataset):
-        return dataset
-    spec = get_spec(dataset)
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", spec.title).strip("-._")[:40] or "images"
-    return f"folder-{slug}-{spec.image_shape[1]}-{diskcache.key(dataset, length=8)}"
-
-
-SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def is_folder_dataset(dataset: str) -> bool:
-    """Whether a dataset name is a folder of one's own images (the data layer's `folder:<side>:<path>`)."""
-    return str(dataset).startswith("folder:")
 
 
 def checkpoint_roots() -> list[Path]:

@@ -50,7 +50,10 @@ def _bench_elsewhere(args: argparse.Namespace) -> int:
 def _add_train(sub) -> None:
     t = sub.add_parser("train", help="train a model and write a checkpoint")
     t.add_argument("--kind", choices=list(MODEL_KINDS), default="vae")
-    t.add_argument("--dataset", default="fashion-mnist")
+    t.add_argument("--dataset", default="fashion-mnist",
+                   help="a dataset's name, or a folder of images with one subfolder per class")
+    t.add_argument("--side", type=int, choices=[28, 32, 64], default=None,
+                   help="a folder's images are resized to this square (default 32), the aspect ratio kept")
     t.add_argument("--data-dir", default=None)
     t.add_argument("--latent-dim", type=int, default=16)
     t.add_argument("--channels", type=_channels, default=[32, 64])
@@ -120,7 +123,7 @@ def _add_sample_and_predict(sub) -> None:
 
 def _add_fetch_data(sub) -> None:
     f = sub.add_parser("fetch-data", help="download a dataset (checksums verified)")
-    f.add_argument("name", choices=["fashion-mnist", "mnist", "digits"])
+    f.add_argument("name", choices=["fashion-mnist", "mnist", "digits", "cifar-10"])
     f.add_argument("--data-dir", default=None)
     f.add_argument("--mirror", action="append", default=None, help="base URL to download from (repeatable)")
     f.add_argument("--force", action="store_true", help="download even if the files are found locally")

@@ -29,12 +29,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a model, writing its checkpoint after every epoch, then print its test-set figures."""
     import torch
 
-    from explorer.data import load_dataset
+    from explorer.cli.datasets import dataset_name, load_both
+    from explorer.data.folders import dataset_dir_name
 
-    train_data = load_dataset(args.dataset, "train", data_dir=args.data_dir)
-    test_data = load_dataset(args.dataset, "test", data_dir=args.data_dir)
+    train_data, test_data = load_both(dataset_name(args), args.data_dir, quiet=args.quiet)
     spec = train_data.spec
-    out = _train_out(args, spec.name)
+    out = _train_out(args, dataset_dir_name(spec.name))
     if args.threads:
         torch.set_num_threads(args.threads)
     start = _resumed(args, out) if args.resume else _fresh(args, out, spec)

@@ -1,7 +1,7 @@
 """Downloading a dataset's files from its mirrors, with a checksum check.
 
-Each file is streamed to ``<file>.part`` next to its final place, its SHA-256 is
-checked, and only then is it renamed into place. Whatever fails, the ``.part``
+Each file is streamed to ``<file>.part`` next to its final place, its SHA-256 (or,
+where the publisher gives only that, its MD5) is checked, and only then is it renamed into place. Whatever fails, the ``.part``
 file is removed and the next mirror is tried.
 """
 
@@ -53,7 +53,7 @@ def fetch(
     bases = tuple(mirrors) if mirrors is not None else spec.mirrors
     for file in spec.files:
         destination = target / file.filename
-        if destination.is_file() and sha256_of(destination) == file.sha256:
+        if destination.is_file() and digest_of(destination, file) == expected_digest(file)[1]:
             continue
         _fetch_file(spec, file, destination, bases, progress)
     return target
@@ -61,7 +61,21 @@ def fetch(
 
 def sha256_of(path: Path) -> str:
     """The SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+    return _hash_file(path, hashlib.sha256())
+
+
+def expected_digest(file: FileSpec) -> tuple[str, str]:
+    """The algorithm ("sha256" or "md5") and hex digest ``file`` is checked against."""
+    return ("sha256", file.sha256) if file.sha256 else ("md5", file.md5)
+
+
+def digest_of(path: Path, file: FileSpec) -> str:
+    """The digest of ``path`` by the algorithm ``file`` is checked with."""
+    return _hash_file(path, hashlib.new(expected_digest(file)[0]))
+
+
+def _hash_file(path: Path, digest) -> str:
+    """``digest`` updated with the bytes of ``path``, read in chunks; its hex digest."""
     with path.open("rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
             digest.update(chunk)
@@ -103,10 +117,11 @@ def _download(url: str, file: FileSpec, destination: Path, progress: Progress | 
     """
     part = destination.with_name(destination.name + ".part")
     try:
-        digest = _stream(url, part, file.filename, progress)
-        if digest != file.sha256:
+        algorithm, expected = expected_digest(file)
+        digest = _stream(url, part, file.filename, progress, hashlib.new(algorithm))
+        if digest != expected:
             raise _DownloadFailed(
-                f"checksum mismatch: expected SHA-256 {file.sha256}, got {digest}"
+                f"checksum mismatch: expected {algorithm.upper()} {expected}, got {digest}"
             )
         os.replace(part, destination)
     except _DownloadFailed:
@@ -126,12 +141,11 @@ def _download(url: str, file: FileSpec, destination: Path, progress: Progress | 
         part.unlink(missing_ok=True)
 
 
-def _stream(url: str, part: Path, filename: str, progress: Progress | None) -> str:
-    """Write the body of ``url`` to ``part``; return its SHA-256.
+def _stream(url: str, part: Path, filename: str, progress: Progress | None, digest) -> str:
+    """Write the body of ``url`` to ``part``; return its hex ``digest`` (a hashlib object).
 
     Checks the byte count against Content-Length when the server sends one.
     """
-    digest = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, part.open("wb") as out:
         total = _content_length(response)
         done = 0

@@ -1,6 +1,8 @@
-"""Loading a dataset split into memory as float32 images and int64 labels.
+"""Loading a dataset split into memory as uint8 pixels and int64 labels.
 
-IDX files are parsed once; the decoded uint8 arrays are kept as ``.npy`` files in
+Pixels stay uint8 (N, C, H, W), a quarter of float32's memory; `ImageDataset.images` gives the
+float32 form in [0, 1] for callers that want the whole split at once (a test set), and the
+training loop and the encoders convert one batch at a time. IDX files are parsed once; the decoded uint8 arrays are kept as ``.npy`` files in
 ``cache_dir() / "decoded"``, keyed by the source file's path, size and mtime, so
 later loads skip the gzip and parse steps.
 """
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +23,7 @@ from explorer.data.errors import DataError
 from explorer.data.idx import read_idx
 from explorer.core.paths import cache_dir
 from explorer.data.paths import find_file, locate_files, search_dirs, ways_to_get
-from explorer.data.registry import DATASETS, DatasetSpec, check_split, get_spec
+from explorer.data.registry import DATASETS, FOLDER_PREFIX, DatasetSpec, check_split, get_spec
 
 DECODED_FORMAT = 1  # bump to invalidate every decoded .npy copy
 DIGITS_SEED = 0
@@ -29,31 +33,59 @@ DIGITS_SEED = 0
 class ImageDataset:
     """One split of a dataset, in memory."""
 
-    images: np.ndarray  # float32 (N, C, H, W) in [0, 1]
+    pixels: np.ndarray  # uint8 (N, C, H, W): the stored form
     labels: np.ndarray  # int64 (N,)
     spec: DatasetSpec
     split: str
+    factors: np.ndarray | None = None  # int64 (N, F): indices into spec.factor_values, where known
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @cached_property
+    def images(self) -> np.ndarray:
+        """float32 (N, C, H, W) in [0, 1], converted once: for callers that take a whole test set."""
+        return to_float(self.pixels)
+
+
+def to_float(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels (any shape) -> float32 in [0, 1]."""
+    out = np.empty(pixels.shape, dtype=np.float32)
+    np.divide(pixels, np.float32(255), out=out, dtype=np.float32)
+    return out
+
+
+# progress(done, total): how far a folder's decoding has got
+DecodeProgress = Callable[[int, int], None]
+
 
 def load_dataset(
-    name: str | DatasetSpec, split: str = "train", data_dir: str | os.PathLike | None = None
+    name: str | DatasetSpec,
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    progress: DecodeProgress | None = None,
 ) -> ImageDataset:
-    """Load ``split`` ("train" or "test") of dataset ``name``.
+    """Load ``split`` ("train" or "test") of dataset ``name`` (a registered name or a folder id).
 
-    Files are looked up with :func:`locate_files`; nothing is downloaded. Raises
-    DataError, naming the file and the ways to get the data, when files are
-    missing, corrupt, or do not match the spec.
+    Files are looked up with :func:`locate_files`; nothing is downloaded. A folder is decoded
+    once (``progress(done, total)`` is told how far) and then read from its cache. Raises
+    DataError, naming the file and the ways to get the data, when files are missing, corrupt,
+    or do not match the spec.
     """
-    spec = get_spec(name)
     check_split(split)
+    if isinstance(name, str) and name.startswith(FOLDER_PREFIX) or (
+            isinstance(name, DatasetSpec) and name.name.startswith(FOLDER_PREFIX)):
+        from explorer.data.folders import load_folder_split  # folders builds on this module
+
+        return load_folder_split(name if isinstance(name, str) else name.name, split, progress)
+    spec = get_spec(name)
     if spec.name in BUILTIN_LOADERS and not spec.files:
-        images, labels = BUILTIN_LOADERS[spec.name](split)
+        pixels, labels = BUILTIN_LOADERS[spec.name](split)
+    elif spec.name in ARCHIVE_LOADERS:
+        pixels, labels = ARCHIVE_LOADERS[spec.name](spec, split, data_dir)
     else:
-        images, labels = _load_idx_split(spec, split, data_dir)
-    return ImageDataset(images=images, labels=labels, spec=spec, split=split)
+        pixels, labels = _load_idx_split(spec, split, data_dir)
+    return ImageDataset(pixels=pixels, labels=labels, spec=spec, split=split)
 
 
 def available_datasets(data_dir: str | os.PathLike | None = None) -> list[str]:
@@ -85,7 +117,7 @@ def _load_idx_split(
     raw_images = _read_decoded(images_path, spec)
     raw_labels = _read_decoded(labels_path, spec)
     _validate(spec, split, images_path, raw_images, labels_path, raw_labels)
-    return _to_float_images(raw_images), raw_labels.astype(np.int64)
+    return raw_images[:, None], raw_labels.astype(np.int64)
 
 
 def _missing_files_error(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> DataError:
@@ -130,13 +162,6 @@ def _validate(
             f"{labels_path}: label {int(labels.max())} is out of range; "
             f"{spec.name} labels run from 0 to {spec.num_classes - 1}\n{hint}"
         )
-
-
-def _to_float_images(raw: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W) -> float32 (N, 1, H, W) in [0, 1]."""
-    images = np.empty((raw.shape[0], 1, *raw.shape[1:]), dtype=np.float32)
-    np.divide(raw[:, None], np.float32(255), out=images, dtype=np.float32)
-    return images
 
 
 # --- decoded cache ------------------------------------------------------------------
@@ -185,11 +210,14 @@ def _store_decoded(decoded: Path, array: np.ndarray) -> None:
 
 
 def _load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 8x8 digits, split 1437/360 by a fixed permutation (seed 0)."""
+    """scikit-learn's 8x8 digits, split 1437/360 by a fixed permutation (seed 0).
+
+    Their 17 levels (0..16) become uint8 0..255, rounded: within half a level of 255 of v / 16.
+    """
     from sklearn.datasets import load_digits  # imported here: sklearn is slow to import
 
     bunch = load_digits()
-    images = (bunch.images / 16.0).astype(np.float32)[:, None]
+    images = np.rint(bunch.images * (255 / 16)).astype(np.uint8)[:, None]
     labels = bunch.target.astype(np.int64)
     permutation = np.random.default_rng(DIGITS_SEED).permutation(len(labels))
     n_test = DATASETS["digits"].n_test
@@ -198,3 +226,12 @@ def _load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 BUILTIN_LOADERS = {"digits": _load_digits}
+
+
+def _load_cifar(spec: DatasetSpec, split: str, data_dir) -> tuple[np.ndarray, np.ndarray]:
+    from explorer.data.cifar import load_cifar_split  # cifar builds on this module's cache
+
+    return load_cifar_split(spec, split, data_dir)
+
+
+ARCHIVE_LOADERS = {"cifar-10": _load_cifar}

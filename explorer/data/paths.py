@@ -73,9 +73,11 @@ def ways_to_get(name: str | DatasetSpec | None = None) -> str:
             spec = None
     label = spec.name if spec else "NAME"
     target = cache_dir() / label
+    archive = spec is not None and any(file.kind == "archive" for file in spec.files)
+    files = spec.files[0].filename if archive else "the IDX files (.gz or uncompressed)"
     lines = [
         "To get the data, do one of:",
-        f"  - put the IDX files (.gz or uncompressed) in a folder and pass --data-dir DIR "
+        f"  - put {files} in a folder and pass --data-dir DIR "
         f"or set {DATA_DIR_ENV}=DIR",
         f"  - download them with checksum check: python -m explorer fetch-data {label} "
         f"(saved in the cache dir {target}; set {CACHE_DIR_ENV} to move it)",

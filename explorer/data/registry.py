@@ -20,8 +20,9 @@ class FileSpec:
 
     filename: str  # e.g. "train-images-idx3-ubyte.gz"
     split: str  # "train" | "test"
-    kind: str  # "images" | "labels"
-    sha256: str  # of the published .gz file
+    kind: str  # "images" | "labels" | "archive" (both splits in one file)
+    sha256: str  # of the published file ("" where no SHA-256 is published: md5 then)
+    md5: str = ""  # the published MD5, checked when there is no SHA-256
 
     @property
     def raw_name(self) -> str:
@@ -45,6 +46,8 @@ class DatasetSpec:
     source: str
     licence: str
     apt_package: str = ""  # Debian package that installs the files, if any
+    factor_names: tuple[str, ...] = ()  # the true factors of variation, where known
+    factor_values: tuple[tuple, ...] = ()  # the grid of values of each factor
 
     @property
     def num_classes(self) -> int:
@@ -149,16 +152,49 @@ DIGITS = DatasetSpec(
     licence="CC BY 4.0 (UCI Machine Learning Repository), bundled with scikit-learn",
 )
 
+# The official binary version: records of 1 label byte and 3072 pixel bytes (1024 red, then
+# green, then blue, row-major), 10,000 a batch file. Never the pickled Python version. The
+# page publishes an MD5 only, so the MD5 is what is checked.
+CIFAR_10 = DatasetSpec(
+    name="cifar-10",
+    title="CIFAR-10",
+    image_shape=(3, 32, 32),
+    class_names=(
+        "airplane", "automobile", "bird", "cat", "deer",
+        "dog", "frog", "horse", "ship", "truck",
+    ),
+    n_train=50_000,
+    n_test=10_000,
+    files=(FileSpec("cifar-10-binary.tar.gz", "both", "archive", sha256="",
+                    md5="c32a1d4ab5d03f1284b67883e8d87530"),),
+    mirrors=("https://www.cs.toronto.edu/~kriz/",),
+    system_dirs=(),
+    source="https://www.cs.toronto.edu/~kriz/cifar.html (Krizhevsky, 2009)",
+    licence="no licence stated; cite Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009",
+)
+
 # Best first: available_datasets() keeps this order.
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (FASHION_MNIST, MNIST, DIGITS)}
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (FASHION_MNIST, MNIST, DIGITS, CIFAR_10)}
+
+FOLDER_PREFIX = "folder:"  # a person's own folder: "folder:<side>:<absolute path>"
+
+
+def is_folder_id(name: object) -> bool:
+    """Whether a dataset name is a folder of one's own images (``folder:<side>:<path>``)."""
+    return isinstance(name, str) and name.startswith(FOLDER_PREFIX)
 
 
 def get_spec(name: str | DatasetSpec) -> DatasetSpec:
     """The spec registered under ``name`` (a spec passed in is returned as is)."""
     if isinstance(name, DatasetSpec):
         return name
+    if is_folder_id(name):
+        from explorer.data.folders import folder_spec  # folders builds on this module
+
+        return folder_spec(name)
     try:
         return DATASETS[name]
     except KeyError:
         known = ", ".join(DATASETS)
-        raise DataError(f"unknown dataset {name!r}; known datasets: {known}") from None
+        raise DataError(f"unknown dataset {name!r}; known datasets: {known}, or a folder of images "
+                        "(one subfolder per class)") from None

@@ -51,9 +51,15 @@ class StopTraining(Exception):
 
 
 def _to_device_tensors(data, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.as_tensor(np.ascontiguousarray(data.images), dtype=torch.float32).to(device)
+    """uint8 pixels and labels on the device; a batch becomes float32 in `_as_float`."""
+    x = torch.as_tensor(np.ascontiguousarray(data.pixels)).to(device)
     y = torch.as_tensor(np.ascontiguousarray(data.labels), dtype=torch.long).to(device)
     return x, y
+
+
+def _as_float(xb: torch.Tensor) -> torch.Tensor:
+    """A batch of uint8 pixels (B, C, H, W) -> float32 in [0, 1] (float batches pass through)."""
+    return xb.float().div_(255) if xb.dtype == torch.uint8 else xb
 
 
 def _augment(x: torch.Tensor, hflip: bool, max_shift: int = 2) -> torch.Tensor:
@@ -91,7 +97,7 @@ def evaluate_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_si
     sums: dict[str, torch.Tensor] = {}
     n = x.shape[0]
     for i in range(0, n, batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        xb, yb = _as_float(x[i:i + batch_size]), y[i:i + batch_size]
         with _autocast(x.device, amp_dtype):
             terms = model.loss(xb, yb).terms
         for k, v in terms.items():
@@ -268,7 +274,7 @@ def _train_epoch(run: _Run, epoch: int) -> _EpochSums:
         if run.should_stop is not None and run.should_stop():
             raise StopTraining("cancelled")
         idx = perm[i * plan.batch_size:(i + 1) * plan.batch_size]
-        _step(run, epoch, i, run.x_train[idx], run.y_train[idx], sums)
+        _step(run, epoch, i, _as_float(run.x_train[idx]), run.y_train[idx], sums)
         t_report = _report_step(run, epoch, i == plan.steps_per_epoch - 1, sums, t_report)
     return sums
 

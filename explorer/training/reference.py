@@ -53,7 +53,7 @@ def train_reference(train_data, test_data, epochs: int = 10, seed: int = 0, devi
     from explorer.analysis.metrics import elbo_terms
     from explorer.training.loop import train
 
-    model = MLPVAE(tuple(train_data.images.shape[1:]))
+    model = MLPVAE(tuple(train_data.pixels.shape[1:]))
     cfg = TrainConfig(dataset=train_data.spec.name if hasattr(train_data, "spec") else "", epochs=epochs,
                       batch_size=128, lr=1e-3, seed=seed, device=device, lr_schedule="constant")
     t0 = time.perf_counter()

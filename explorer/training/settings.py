@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.checkpoints.catalog import dataset_dir
+from explorer.data import dataset_dir_name
 from explorer.core.config import ConfigError, ModelConfig, TrainConfig
 from explorer.core.errors import ExplorerError
 from explorer.data import get_spec
@@ -42,7 +42,7 @@ class TrainSettings:
     lr: float
     seed: int
     device: str
-    name: str  # the checkpoint folder's name, under root/<catalog.dataset_dir(dataset)>/
+    name: str  # the checkpoint folder's name, under root/<dataset_dir_name(dataset)>/
     size: str = "small"  # a key of SIZES
 
 
@@ -73,7 +73,7 @@ def job_spec(settings: TrainSettings, root: Path, classifiers: Sequence[Path], o
                                 lr=float(s.lr), seed=int(s.seed), device=s.device)
     except ConfigError as e:
         raise SettingsError(f"These settings cannot be trained: {e}") from e
-    folder = root / dataset_dir(s.dataset)
+    folder = root / dataset_dir_name(s.dataset)
     fallback = folder / "classifier"
     classifier = str(classifiers[0]) if classifiers else (str(fallback) if fallback.exists() else None)
     return JobSpec(model=model_cfg.to_dict(), train=train_cfg.to_dict(), out=str(folder / name),

@@ -137,7 +137,7 @@ def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> in
     model_cfg, train_cfg, out = start.model_cfg, start.train_cfg, Path(spec.out)
     device = describe_device(select_device(train_cfg.device))
     watch = _Watch.of(run_dir, test_data)
-    _report_running(rep, start, out, device, len(train_data.images))
+    _report_running(rep, start, out, device, len(train_data))
     model = start.model if start.model is not None else _new_model(start)
     model.eval()
     watch.snapshot(model, start.first_epoch)  # the untrained space, to start from

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer.data import get_spec
+from explorer.data import get_spec, is_folder_id
 
 from explorer.checkpoints import catalog
 from explorer.core import kinds
@@ -90,4 +90,4 @@ def dataset_title(name: str) -> str:
         spec = get_spec(name)
     except Exception:
         return name
-    return f"{spec.title} (your folder, {spec.image_shape[1]} px)" if catalog.is_folder_dataset(name) else spec.title
+    return f"{spec.title} (your folder, {spec.image_shape[1]} px)" if is_folder_id(name) else spec.title

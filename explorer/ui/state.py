@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from explorer.checkpoints import Checkpoint, CheckpointError, catalog, fit_problem
+from explorer.checkpoints import Checkpoint, CheckpointError, fit_problem
 from explorer.core import kinds
 from explorer.core.config import VAE_KINDS
-from explorer.data import DataError, ImageDataset
+from explorer.data import DataError, ImageDataset, is_folder_id
 
 from explorer.ui import cache
 
@@ -199,7 +199,7 @@ def _load_classifier(choice, vae: Checkpoint, data: ImageDataset, vae_key: str):
         choice = None
     if choice is None:
         how = ("on the Train page (Model: classifier), on the same folder and side"
-               if catalog.is_folder_dataset(data.spec.name)
+               if is_folder_id(data.spec.name)
                else f"with `python -m explorer train --kind classifier --dataset {data.spec.name}`")
         st.warning(f"No classifier for this dataset, so images carry no predicted label. Train one {how}.")
         return None, "", ""

@@ -28,6 +28,10 @@ with it, and every figure is a median over `--repeats` runs):
     gpu         gpu_train_epoch_s: one epoch of the conv vae on CUDA (skipped without CUDA)
     users       many_users: N browser sessions at once, driven by explorer/tooling/loadclient/;
                 with the server's own CPU use and time per page run and per slider move
+    folder      folder_first_load_s, folder_first_load_ratio: 20,000 small PNGs in a folder loaded
+                at side 32 in a fresh process with an empty cache, against a plain loop of Pillow
+                decoding the same files; folder_second_load_s: the same folder from the cache;
+                folder_serial_decode_s: our decoding on one thread (explorer/tooling/bench/folder.py)
     reruns      rerun_<page>_ms: one warm full run of each page, the app's own time (median),
                 measured in a fresh process with Streamlit's AppTest (explorer/tooling/reruns.py)
     onnx        onnx_slider_ms, onnx_map_s: one slider move's decode + classify, and encoding the
@@ -38,7 +42,7 @@ The JSON object goes to stdout (and to --out), the readable table to stderr. Not
 asserts a time: the figures are printed with their targets, and whether each is met.
 Only the subprocesses this launches import streamlit.
 
-One module per group (time_to_map, slider, projection, training, users, page_runs, onnx), what they
+One module per group (time_to_map, slider, projection, training, users, page_runs, onnx, folder), what they
 share in common.py, the targets and the table in report.py, the groups' order and the command
 line in runner.py; servers, browsers and /proc come from explorer/tooling/harness.py.
 """

@@ -26,6 +26,8 @@ TARGETS: dict[str, tuple[str, Callable[[dict], bool | None]]] = {
     "users_roundtrip_p95_ms": ("< 1000", lambda f: f["users_roundtrip_p95_ms"] < 1000),
     "onnx_slider_ratio": ("<= 1 (ONNX Runtime no slower)", lambda f: f["onnx_slider_ratio"] <= 1.0),
     "onnx_map_ratio": ("<= 1 (ONNX Runtime no slower)", lambda f: f["onnx_map_ratio"] <= 1.0),
+    "folder_first_load_ratio": ("<= 1.5", lambda f: f["folder_first_load_ratio"] <= 1.5),
+    "folder_second_load_s": ("< 0.5", lambda f: f["folder_second_load_s"] < 0.5),
 }
 
 

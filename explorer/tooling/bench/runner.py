@@ -13,6 +13,7 @@ from pathlib import Path
 
 from explorer.tooling.bench.common import Report, Settings, load_average
 from explorer.tooling.bench.onnx import bench_onnx
+from explorer.tooling.bench.folder import bench_folder
 from explorer.tooling.bench.page_runs import bench_reruns
 from explorer.tooling.bench.projection import bench_cached, bench_projection
 from explorer.tooling.bench.report import judge, table
@@ -26,6 +27,7 @@ BENCHES: dict[str, Callable[[Settings, Report, Path], None]] = {
     "map": bench_map, "slider": bench_slider, "projection": bench_projection, "cached": bench_cached,
     "train": bench_train, "trainpage": bench_train_page, "gpu": bench_gpu, "users": bench_users, "reruns": bench_reruns,
     "onnx": bench_onnx,
+    "folder": bench_folder,
 }
 # what each group reports, so a group that fails names what is missing
 GROUP_FIGURES = {
@@ -39,6 +41,7 @@ GROUP_FIGURES = {
     "users": ["users_errors", "users_isolation_problems", "users_roundtrip_p95_ms"],
     "reruns": ["rerun_traverse_ms"],
     "onnx": ["onnx_slider_ms", "onnx_map_s"],
+    "folder": ["folder_first_load_ratio", "folder_second_load_s"],
 }
 GROUPS = tuple(BENCHES)
 

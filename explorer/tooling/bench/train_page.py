@@ -80,7 +80,7 @@ def bench_train_page(s: Settings, rep: Report, work: Path) -> None:
     from explorer.data import load_dataset
 
     steps = QUICK_STEPS if s.quick else 0
-    n_train = len(load_dataset(DATASET, "train").images)
+    n_train = len(load_dataset(DATASET, "train"))
     cli_s, job_s, cli_wall, job_wall = [], [], [], []
     load = [load_average()]
     for i in range(max(1, s.repeats if not s.quick else 1)):

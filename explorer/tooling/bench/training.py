@@ -36,8 +36,8 @@ def _train_data(quick: bool):
 
     train, test = load_dataset(DATASET, "train"), load_dataset(DATASET, "test")
     if quick:
-        train = dataclasses.replace(train, images=train.images[:2048], labels=train.labels[:2048])
-        test = dataclasses.replace(test, images=test.images[:1000], labels=test.labels[:1000])
+        train = dataclasses.replace(train, pixels=train.pixels[:2048], labels=train.labels[:2048])
+        test = dataclasses.replace(test, pixels=test.pixels[:1000], labels=test.labels[:1000])
     return train, test
 
 
@@ -47,7 +47,7 @@ def train_until(model_cfg, train_cfg, train_data, test_data, target: float | Non
     from explorer.analysis.metrics import elbo_terms
     from explorer.training.loop import train
 
-    steps_per_epoch = max(1, len(train_data.images) // min(train_cfg.batch_size, len(train_data.images)))
+    steps_per_epoch = max(1, len(train_data) // min(train_cfg.batch_size, len(train_data)))
     every = max(1, steps_per_epoch // CHECKS_PER_EPOCH)
     clock = {"train_s": 0.0, "since": time.perf_counter(), "steps": 0, "model": None}
     curve: list[tuple[float, float, float]] = []  # (epochs done, train seconds, test neg ELBO)
@@ -108,7 +108,7 @@ def bench_train(s: Settings, rep: Report, work: Path) -> None:
                                          "curve_epochs_train_s_test_neg_elbo": ours["curve"],
                                          "epochs_trained": round(ours["epochs_done"], 2),
                                          "train_s": round(ours["train_s"], 2)},
-                            "train_images": len(train_data.images)}
+                            "train_images": len(train_data)}
 
 
 def bench_gpu(s: Settings, rep: Report, work: Path) -> None:

@@ -133,7 +133,7 @@ def encodings(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.ndarray
     def compute():
         from explorer.analysis import latent
         model = checkpoint(Path(path)).model
-        return latent.encode(model, data.images, condition(model, data.labels))
+        return latent.encode(model, data.pixels, condition(model, data.labels))
 
     mu, logvar = test_set_pass("encode", path, key, dataset, compute)
     return mu, logvar
@@ -146,7 +146,7 @@ def test_predictions(path: str, key: str, dataset: str) -> tuple[np.ndarray, np.
 
     def compute():
         from explorer.analysis import latent
-        return latent.classify(checkpoint(Path(path)).model, data.images)
+        return latent.classify(checkpoint(Path(path)).model, data.pixels)
 
     pred, proba = test_set_pass("classify", path, key, dataset, compute)
     return pred, proba
@@ -160,7 +160,7 @@ def recon_errors(path: str, key: str, dataset: str) -> np.ndarray:
     def compute():
         from explorer.analysis import latent
         model = checkpoint(Path(path)).model
-        return (latent.recon_error(model, data.images, condition(model, data.labels)),)
+        return (latent.recon_error(model, data.pixels, condition(model, data.labels)),)
 
     (errors,) = test_set_pass("recon_error", path, key, dataset, compute)
     return errors

@@ -19,7 +19,7 @@ from explorer.data import get_spec
 from explorer.training import jobs
 from explorer.training.device import available_devices
 from explorer.checkpoints import catalog
-from explorer.checkpoints.catalog import dataset_dir
+from explorer.data import dataset_dir_name
 from explorer.core import kinds
 from explorer.training.settings import QUICK, SIZES, SettingsError, TrainSettings, job_spec
 from explorer.ui import cache
@@ -59,7 +59,7 @@ def my_runs() -> list[str]:
 
 def free_name(root: Path, dataset: str, name: str) -> str:
     """`name`, or `name-2`, `name-3`... if a checkpoint of that name exists."""
-    folder = root / dataset_dir(dataset)
+    folder = root / dataset_dir_name(dataset)
     if not (folder / name).exists():
         return name
     i = 2
@@ -90,7 +90,7 @@ def settings_form() -> TrainSettings | None:
     root = catalog.default_root()
     suggested = free_name(root, dataset, checkpoint_name(kind, latent_dim, beta, cls_weight))
     name = st.text_input("Checkpoint name", value=suggested, key=f"tr_name_{dataset}_{kind}_{latent_dim}_{beta}_{cls_weight}",
-                         help=f"Saved as {root}/{dataset_dir(dataset)}/NAME")
+                         help=f"Saved as {root}/{dataset_dir_name(dataset)}/NAME")
     start = st.button("Start training", type="primary", key="tr_start", icon=":material/play_arrow:",
                       width="stretch")
     if not start:

@@ -1,0 +1,153 @@
+"""Decoding a folder's image files to uint8 squares of one side, in parallel.
+
+Each file is checked the way an upload is (explorer.data.images: its size in bytes, then its
+pixel count and smallest side from the header, before any pixel is decoded), then decoded,
+shrunk (or grown) so its longer side is the working side with the aspect ratio kept, and
+centred on a black square. A file that cannot be used gives a reason instead of an image.
+
+Pillow releases the GIL while it inflates and resamples, so a thread pool decodes several
+files at once without the cost of starting processes and copying results between them. The
+Python around each file holds the GIL, so with two cores or fewer the threads only contend
+and one thread decodes (measured: `python -m explorer bench --only folder`).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from explorer.data.images import FORMATS, MAX_BYTES, MAX_PIXELS, MIN_SIDE
+
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+CHUNK = 64          # files a worker decodes per task: big enough to hide the pool's overhead
+SERIAL_BELOW = 256  # fewer files than this are decoded in the calling thread
+
+
+@dataclass
+class Decoded:
+    """One file's outcome: a square image or the reason it was skipped."""
+
+    image: np.ndarray | None  # uint8 (S, S) grey or (S, S, 3) colour
+    reason: str = ""
+
+
+def decode_file(path: str, side: int, size: int | None = None) -> Decoded:
+    """The image in ``path`` (``size`` bytes, when the caller knows) as a uint8 square of
+    ``side``, or the reason it cannot be used."""
+    try:
+        size = os.stat(path).st_size if size is None else size
+    except OSError as error:
+        return Decoded(None, f"cannot be read ({error.strerror or error})")
+    if size == 0:
+        return Decoded(None, "is empty (0 bytes)")
+    if size > MAX_BYTES:
+        return Decoded(None, f"is {size / 2**20:.1f} MB; images up to {MAX_BYTES // 2**20} MB are used")
+    try:
+        # No warnings.catch_warnings here: it is not thread-safe. Pillow only warns between its
+        # own limit and twice it (89 and 179 megapixels), far above MAX_PIXELS, which _square
+        # checks from the header; above twice its limit Pillow raises, caught below.
+        with Image.open(path, formats=FORMATS) as img:
+            return _square(img, side)
+    except Image.DecompressionBombError:
+        return Decoded(None, f"says it is more than {MAX_PIXELS / 1e6:.0f} megapixels; not opened")
+    except Image.UnidentifiedImageError:
+        return Decoded(None, f"is not an image ({', '.join(FORMATS)} are read)")
+    except MemoryError:
+        return Decoded(None, "is too large to decode here")
+    except Exception as error:  # truncated data, corrupt chunks, bad compression streams
+        return Decoded(None, f"is damaged or cut off ({type(error).__name__}: {str(error)[:100]})")
+
+
+def _square(img: Image.Image, side: int) -> Decoded:
+    """An opened image, checked by its header, then decoded and framed in a ``side`` square."""
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        return Decoded(None, f"is {w} x {h} pixels; at most {MAX_PIXELS / 1e6:.0f} megapixels are used")
+    if min(w, h) < MIN_SIDE:
+        return Decoded(None, f"is only {w} x {h} pixels; at least {MIN_SIDE} x {MIN_SIDE} are needed")
+    scale = side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    grey = img.mode in GREY_MODES or (img.mode == "P" and _grey_palette(img))
+    if img.format == "JPEG":
+        img.draft("L" if grey else "RGB", size)  # decode at a reduced scale where JPEG allows
+    img.load()
+    img = _flat(img, grey)
+    if img.size != size:
+        img = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0 if scale < 1 else None)
+    pixels = np.frombuffer(img.tobytes(), np.uint8).reshape(size[1], size[0], -1)
+    if pixels.shape[2] == 3 and _all_grey(pixels):
+        pixels = pixels[..., :1]  # grey saved as RGB counts as grey
+    square = np.zeros((side, side, pixels.shape[2]), dtype=np.uint8)
+    left, top = (side - size[0]) // 2, (side - size[1]) // 2
+    square[top:top + size[1], left:left + size[0]] = pixels
+    return Decoded(square[..., 0] if pixels.shape[2] == 1 else square)
+
+
+def _all_grey(pixels: np.ndarray) -> bool:
+    """Whether every pixel of an (H, W, 3) image has equal channels; the centre one is looked at
+    first, which settles it for most colour images without a pass over them all."""
+    centre = pixels[pixels.shape[0] // 2, pixels.shape[1] // 2]
+    if centre[0] != centre[1] or centre[1] != centre[2]:
+        return False
+    flat = pixels.reshape(-1, 3)
+    return bool((flat == flat[:, :1]).all())
+
+
+def _grey_palette(img: Image.Image) -> bool:
+    palette = img.getpalette() or []
+    return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3))
+
+
+def _flat(img: Image.Image, grey: bool) -> Image.Image:
+    """"L" or "RGB"; transparency is laid over black, as the padding is."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        return Image.fromarray(np.clip(arr / top * 255, 0, 255).astype(np.uint8), "L")
+    if img.mode not in ("LA", "RGBA", "PA") and "transparency" not in img.info:
+        mode = "L" if grey else "RGB"
+        return img if img.mode == mode else img.convert(mode)
+    if grey:
+        la = np.asarray(img.convert("LA"), dtype=np.uint16)
+        return Image.fromarray((la[..., 0] * la[..., 1] // 255).astype(np.uint8), "L")
+    return Image.alpha_composite(Image.new("RGBA", img.size), img.convert("RGBA")).convert("RGB")
+
+
+def decode_all(paths: Sequence[str], side: int, progress: Callable[[int, int], None] | None = None,
+               workers: int | None = None, sizes: Sequence[int] | None = None) -> list[Decoded]:
+    """Every file in ``paths`` (of ``sizes`` bytes, when known) decoded, in order;
+    ``progress(done, total)`` after each chunk."""
+    total = len(paths)
+    if progress is not None:
+        progress(0, total)
+    known = list(sizes) if sizes is not None else [None] * total
+    chunks = [(paths[i:i + CHUNK], known[i:i + CHUNK]) for i in range(0, total, CHUNK)]
+    workers = workers or _cores()
+
+    def chunk_of(chunk) -> list[Decoded]:
+        return [decode_file(p, side, n) for p, n in zip(*chunk)]
+    out: list[Decoded] = []
+    if total < SERIAL_BELOW or workers <= 2:
+        return _collect(map(chunk_of, chunks), out, total, progress)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        return _collect(pool.map(chunk_of, chunks), out, total, progress)
+
+
+def _cores() -> int:
+    """The cores this process may run on (at most 8: beyond that the GIL-bound part dominates)."""
+    try:
+        return min(8, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return min(8, os.cpu_count() or 1)
+
+
+def _collect(results, out: list[Decoded], total: int, progress) -> list[Decoded]:
+    for decoded in results:
+        out.extend(decoded)
+        if progress is not None:
+            progress(len(out), total)
+    return out
