@@ -12,22 +12,34 @@ decoded datasets of explorer/data/loader.py) keys its files with `key()`, reads 
   (missing, truncated, foreign, declaring more than it holds, or holding a NaN or an infinity,
   which nothing the app caches should) is a miss (None), never an error: a cache only costs time.
 - A write is atomic (explorer/core/atomic.py): a reader sees the old file or the new one.
+- `once()` computes an entry once however many processes ask for it at the same time (the
+  replicas of `python -m explorer serve` share one cache dir): the first takes an flock on a
+  lock file beside the entry, computes and writes; the others wait for that lock, bounded by
+  `wait_s`, then read what it wrote. After the wait runs out they compute it themselves: a cache
+  only costs time, never a hang.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from explorer.core.atomic import replacing
 from explorer.core.finite import all_finite
 from explorer.core.npyfile import load_npy, load_npz
+
+LOCK_WAIT_S = 600.0  # longer than any map or pass over a test set takes here; then compute anyway
+LOCK_POLL_S = 0.05
+T = TypeVar("T")
 
 
 def array_header(a: np.ndarray) -> str:
@@ -97,3 +109,50 @@ def newest_first(folder: str | os.PathLike, pattern: str) -> list[Path]:
     if not d.is_dir():
         return []
     return sorted(d.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def lock_path(path: str | os.PathLike) -> Path:
+    """The lock file of a cache entry: beside it, hidden, so no cache's glob or reader sees it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def exclusive(path: str | os.PathLike, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
+    """Hold the cross-process lock of cache entry `path` (fcntl.flock on its lock file) while
+    the block runs. Yields True when held; False, after `wait_s` seconds or when the lock file
+    cannot be made (a read-only folder), and the block runs anyway."""
+    try:
+        lock = lock_path(path)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield False
+        return
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    held = False
+                    break
+                time.sleep(LOCK_POLL_S)
+        yield held
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def once(path: str | os.PathLike, read: Callable[[], T | None], make: Callable[[], T],
+         wait_s: float = LOCK_WAIT_S) -> T:
+    """`read()` when the entry is there; else `make()` (which computes and writes it) under the
+    entry's lock, after reading once more: another process may have written it meanwhile."""
+    found = read()
+    if found is not None:
+        return found
+    with exclusive(path, wait_s):
+        found = read()
+        return found if found is not None else make()
