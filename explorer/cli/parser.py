@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 
 from explorer.cli.commands import cmd_evaluate, cmd_fetch_data, cmd_predict, cmd_project, cmd_sample
+
+from explorer.cli.serve import cmd_serve
 from explorer.cli.train import cmd_train
 from explorer.core.kinds import MODEL_KINDS
 
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample_and_predict(sub)
     _add_fetch_data(sub)
     _add_project(sub)
+    _add_serve(sub)
     # Listed for --help; `python -m explorer bench` is routed to the developer tooling by
     # explorer/__main__.py before this parser runs, so the product never imports the tooling.
     b = sub.add_parser("bench", add_help=False,
@@ -130,3 +133,14 @@ def _add_project(sub) -> None:
     pj.add_argument("--seed", type=int, default=0)
     pj.add_argument("--data-dir", default=None)
     pj.set_defaults(func=cmd_project)
+
+
+def _add_serve(sub) -> None:
+    sv = sub.add_parser("serve", help="serve a class: N app processes behind HAProxy, until Ctrl-C")
+    sv.add_argument("--replicas", type=int, default=None, help="app processes (default: one per core)")
+    sv.add_argument("--port", type=int, default=8501, help="the port browsers open (default 8501)")
+    sv.add_argument("--address", default="127.0.0.1",
+                    help="where to listen (default 127.0.0.1, this machine only; 0.0.0.0 for a class's laptops)")
+    sv.add_argument("--run-dir", default=None, help="where the configuration and logs go "
+                                                    "(default: <cache dir>/serve/port-<P>)")
+    sv.set_defaults(func=cmd_serve)
