@@ -28,6 +28,12 @@ with it, and every figure is a median over `--repeats` runs):
     gpu         gpu_train_epoch_s: one epoch of the conv vae on CUDA (skipped without CUDA)
     users       many_users: N browser sessions at once, driven by explorer/tooling/loadclient/;
                 with the server's own CPU use and time per page run and per slider move
+    serve       serve_r<N>_*: a class through `python -m explorer serve` (HAProxy, sticky cookies) with
+                1 replica and with one per core, --serve-sessions sessions (60; 3 of them Chromium
+                pages): sessions held, errors, isolation problems, p50/p95 slider round trip,
+                reruns served per second; serve_kill_*: replica r0 killed halfway through a run of
+                websocket sessions that reconnect as the page does: how many came back on another
+                replica, and the errors of every other session
     reruns      rerun_<page>_ms: one warm full run of each page, the app's own time (median),
                 measured in a fresh process with Streamlit's AppTest (explorer/tooling/reruns.py)
 
@@ -35,7 +41,7 @@ The JSON object goes to stdout (and to --out), the readable table to stderr. Not
 asserts a time: the figures are printed with their targets, and whether each is met.
 Only the subprocesses this launches import streamlit.
 
-One module per group (time_to_map, slider, projection, training, users, page_runs), what they
+One module per group (time_to_map, slider, projection, training, users, serve, page_runs), what they
 share in common.py, the targets and the table in report.py, the groups' order and the command
 line in runner.py; servers, browsers and /proc come from explorer/tooling/harness.py.
 """

@@ -24,6 +24,13 @@ TARGETS: dict[str, tuple[str, Callable[[dict], bool | None]]] = {
     "users_errors": ("0", lambda f: f["users_errors"] == 0),
     "users_isolation_problems": ("0", lambda f: f["users_isolation_problems"] == 0),
     "users_roundtrip_p95_ms": ("< 1000", lambda f: f["users_roundtrip_p95_ms"] < 1000),
+    "serve_sessions_held": ("all of serve_sessions", lambda f: f["serve_sessions_held"] >= f["serve_sessions"]),
+    "serve_errors": ("0", lambda f: f["serve_errors"] == 0),
+    "serve_isolation_problems": ("0", lambda f: f["serve_isolation_problems"] == 0),
+    "serve_roundtrip_p95_ms": ("< 1000 with one replica per core", lambda f: f["serve_roundtrip_p95_ms"] < 1000),
+    "serve_kill_errors_others": ("0", lambda f: f["serve_kill_errors_others"] == 0),
+    "serve_kill_came_back": ("all of serve_kill_sessions_on_killed",
+                             lambda f: f["serve_kill_came_back"] >= f["serve_kill_sessions_on_killed"]),
 }
 
 
