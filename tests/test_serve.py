@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.cli.serve import ServeError, balancer, supervisor
+from explorer.cli.serve import ServeError, balancer, replicas, supervisor
 from explorer.core.procs import pid_alive
 from explorer.tooling.harness import REPO, free_port, repo_env, tree_pids
 from explorer.tooling.loadclient.protocol import WsSession
@@ -136,3 +136,13 @@ def test_the_balancer_sticks_by_cookie_and_checks_health():
     assert f"cookie {balancer.COOKIE} insert indirect nocache" in cfg and "balance source" not in cfg
     assert "server r0 127.0.0.1:9000 check cookie r0" in cfg and "server r1 127.0.0.1:9001 check cookie r1" in cfg
     assert "option httpchk GET /_stcore/health" in cfg and "timeout tunnel" in cfg and "option redispatch" in cfg
+
+
+@pytest.mark.slow
+def test_a_replica_that_ignores_sigterm_is_killed_after_the_grace_period():
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time\n"
+                                 "signal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\n"
+                                 "time.sleep(120)"], stdout=subprocess.PIPE, start_new_session=True)
+    assert stubborn.stdout.readline().strip() == b"ready"  # its SIGTERM handler is in place
+    replicas.stop_all([stubborn], grace_s=0.5)
+    assert stubborn.returncode == -signal.SIGKILL
