@@ -14,9 +14,9 @@ decoded datasets of explorer/data/loader.py) keys its files with `key()`, reads 
 - A write is atomic (explorer/core/atomic.py): a reader sees the old file or the new one.
 - `once()` computes an entry once however many processes ask for it at the same time (the
   replicas of `python -m explorer serve` share one cache dir): the first takes an flock on a
-  lock file beside the entry, computes and writes; the others wait for that lock, bounded by
-  `wait_s`, then read what it wrote. After the wait runs out they compute it themselves: a cache
-  only costs time, never a hang.
+  lock file beside the entry (removed when done), computes and writes; the others wait for
+  that lock, bounded by `wait_s`, then read what it wrote. After the wait runs out they compute
+  it themselves: a cache only costs time, never a hang.
 """
 from __future__ import annotations
 
@@ -121,29 +121,48 @@ def lock_path(path: str | os.PathLike) -> Path:
 def exclusive(path: str | os.PathLike, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
     """Hold the cross-process lock of cache entry `path` (fcntl.flock on its lock file) while
     the block runs. Yields True when held; False, after `wait_s` seconds or when the lock file
-    cannot be made (a read-only folder), and the block runs anyway."""
+    cannot be made (a read-only folder), and the block runs anyway. The holder removes the lock
+    file when done, so a cache dir keeps no lock files: a waiter that then gets the lock of the
+    removed file opens the path again (the inode check below), so two never hold it at once."""
+    lock = lock_path(path)
+    deadline = time.monotonic() + wait_s
+    fd = None
     try:
-        lock = lock_path(path)
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:
-        yield False
-        return
-    try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                held = True
+        while fd is None:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            candidate = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            if not _flock(candidate, deadline):
+                os.close(candidate)
                 break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    held = False
-                    break
-                time.sleep(LOCK_POLL_S)
-        yield held
+            try:
+                same = os.fstat(candidate).st_ino == os.stat(lock).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                fd = candidate
+            else:
+                os.close(candidate)
+    except OSError:
+        pass  # no lock file can be made here: compute without one
+    try:
+        yield fd is not None
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                lock.unlink()
+            os.close(fd)  # closing the descriptor releases the lock
+
+
+def _flock(fd: int, deadline: float) -> bool:
+    """Take an exclusive flock on `fd`, polling until `deadline`; whether it was taken."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(LOCK_POLL_S)
 
 
 def once(path: str | os.PathLike, read: Callable[[], T | None], make: Callable[[], T],

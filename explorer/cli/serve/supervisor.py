@@ -55,6 +55,9 @@ def check_request(replicas: int, address: str, port: int) -> None:
     if not 1 <= port <= 65535:
         raise ServeError(f"--port {port} is not a TCP port: give 1 to 65535, e.g. 8501")
     with socket.socket() as s:
+        # as HAProxy binds: connections of a server stopped a moment ago (TIME_WAIT) do not count,
+        # another listener does
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((address, port))
         except OSError as e:
