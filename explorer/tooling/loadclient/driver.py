@@ -144,7 +144,8 @@ def summarise(reports: list[SessionReport], ledger: Ledger, rss: dict, **meta) -
         "rss_end_mb": _round(rss.get("end")),
         "sessions_detail": [{"name": r.name, "kind": r.kind, "checkpoint": r.checkpoint, "runs": r.runs,
                              "slider_moves": r.slider_moves, "page_switches": r.page_switches,
-                             "errors": len(r.errors), "replica": r.replica, "replicas": r.replicas_seen, "reconnects": len(r.reconnects)}
+                             "errors": len(r.errors), "replica": r.replica, "replicas": r.replicas_seen,
+                             "reconnects": len(r.reconnects)}
                             for r in reports],
     }
 
