@@ -1,4 +1,5 @@
-# Latent Explorer: `make run` installs and starts the app, `make test` installs and runs every test.
+# Latent Explorer: `make run` installs and starts the app, `make serve` serves it to a class (replicas behind
+# HAProxy), `make test` installs and runs every test.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,12 +7,18 @@ STAMP := $(VENV)/.installed
 APT := $(shell command -v apt-get 2>/dev/null)
 ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: run test test-fast fuzz install data chromium bench clean
+.PHONY: run serve test test-fast fuzz install data chromium haproxy bench clean
 
 run: install data
 	$(VENV)/bin/streamlit run explorer/app.py
 
-test: install data chromium
+# A class: one app process per core behind HAProxy, sticky by cookie, until Ctrl-C
+# (python -m explorer serve --help: --replicas, --port, --address 0.0.0.0 for the students' laptops).
+SERVE_ARGS ?=
+serve: install data haproxy
+	$(PY) -m explorer serve $(SERVE_ARGS)
+
+test: install data chromium haproxy
 	$(PY) -m pytest -q
 
 # Starts no process (tests/conftest.py fails an unmarked test that does); EXPLORER_AMP=0 trains in float32.
@@ -54,6 +61,18 @@ chromium:
 	else \
 	  echo "error: the browser tests need Chromium. Install it with 'sudo apt-get install chromium'"; \
 	  echo "       (or set EXPLORER_CHROMIUM to a Chromium/Chrome binary) and run make test again."; \
+	  exit 1; \
+	fi
+
+# Debian's HAProxy is the load balancer of `make serve` (and of its tests).
+haproxy:
+	@if command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; then \
+	  echo "HAProxy: $$(command -v haproxy || echo /usr/sbin/haproxy)"; \
+	elif [ -n "$(APT)" ] && [ "$(ROOT)" = yes ]; then \
+	  apt-get update -qq && apt-get install -y -qq haproxy; \
+	else \
+	  echo "error: serving replicas needs HAProxy. Install it with 'sudo apt-get install haproxy'"; \
+	  echo "       (or set EXPLORER_HAPROXY to its binary) and run make again."; \
 	  exit 1; \
 	fi
 

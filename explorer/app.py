@@ -8,10 +8,23 @@ from pathlib import Path
 
 # `streamlit run` puts this file's folder (explorer/) on sys.path; the app imports the package
 # as `explorer` from the repository root instead, so no module here shadows a top-level one.
+# Entry by entry, never `sys.path[:] = ...`: every session's run does this while Streamlit 1.67
+# inserts and removes explorer/ at the start and end of other sessions' runs
+# (scriptrunner/exec_code.modified_sys_path), and a rebuilt list could drop whichever entry a
+# removal shifted under the loop (site-packages: "No module named 'torch'" in a flood of first runs).
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+for _entry in list(sys.path):
+    if Path(_entry or ".").resolve() == _HERE:
+        try:
+            sys.path.remove(_entry)
+        except ValueError:  # another session's run removed it first
+            pass
 if str(_HERE.parent) not in sys.path:
     sys.path.insert(0, str(_HERE.parent))
+
+from explorer.ui import first_imports  # noqa: E402
+
+first_imports.import_once()  # before any session's page imports them at the same time as others
 
 import streamlit as st  # noqa: E402
 

@@ -77,17 +77,24 @@ def anomaly_scores(model: nn.Module, images: np.ndarray, labels: np.ndarray | No
 
     With `cache_file` (a .npz named after the checkpoint's identity), the scores are read from
     it when it holds as many as there are images, else computed and written (atomically)."""
-    found = diskcache.read_npz(cache_file) if cache_file is not None else None
-    if found is not None and all(np.shape(found.get(k))[:1] == (len(images),) for k in ("neg_elbo", "recon", "kl")):
-        return {k: found[k] for k in ("neg_elbo", "recon", "kl")}
-    recon, kl = metrics.elbo_per_image(model, images, labels, samples=samples, seed=seed)
-    scores = {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
-    if cache_file is not None:
-        try:
-            diskcache.write_npz(cache_file, scores)
-        except OSError:
-            pass  # a read-only cache only costs the time to compute again
-    return scores
+    def cached() -> dict[str, np.ndarray] | None:
+        found = diskcache.read_npz(cache_file)
+        if found is not None and all(np.shape(found.get(k))[:1] == (len(images),) for k in ("neg_elbo", "recon", "kl")):
+            return {k: found[k] for k in ("neg_elbo", "recon", "kl")}
+        return None
+
+    def make() -> dict[str, np.ndarray]:
+        recon, kl = metrics.elbo_per_image(model, images, labels, samples=samples, seed=seed)
+        scores = {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
+        if cache_file is not None:
+            try:
+                diskcache.write_npz(cache_file, scores)
+            except OSError:
+                pass  # a read-only cache only costs the time to compute again
+        return scores
+
+    # once: the server's replicas share the cache, so one of them makes the scores
+    return make() if cache_file is None else diskcache.once(cache_file, cached, make)
 
 
 def scores_file(cache_dir: Path, identity: str, samples: int = 1, seed: int = 0) -> Path:

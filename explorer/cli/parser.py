@@ -6,6 +6,7 @@ import argparse
 from explorer.cli.commands import (
     cmd_evaluate, cmd_export_onnx, cmd_fetch_data, cmd_predict, cmd_project, cmd_sample,
 )
+from explorer.cli.serve import cmd_serve
 from explorer.cli.train import cmd_train
 from explorer.core.kinds import MODEL_KINDS
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--checkpoint", required=True)
     x.add_argument("--out", required=True, help="the folder to write (replaced whole if it is an ONNX model folder)")
     x.set_defaults(func=cmd_export_onnx)
+    _add_serve(sub)
     # Listed for --help; `python -m explorer bench` is routed to the developer tooling by
     # explorer/__main__.py before this parser runs, so the product never imports the tooling.
     b = sub.add_parser("bench", add_help=False,
@@ -140,3 +142,14 @@ def _add_project(sub) -> None:
     pj.add_argument("--seed", type=int, default=0)
     pj.add_argument("--data-dir", default=None)
     pj.set_defaults(func=cmd_project)
+
+
+def _add_serve(sub) -> None:
+    sv = sub.add_parser("serve", help="serve a class: N app processes behind HAProxy, until Ctrl-C")
+    sv.add_argument("--replicas", type=int, default=None, help="app processes (default: one per core)")
+    sv.add_argument("--port", type=int, default=8501, help="the port browsers open (default 8501)")
+    sv.add_argument("--address", default="127.0.0.1",
+                    help="where to listen (default 127.0.0.1, this machine only; 0.0.0.0 for a class's laptops)")
+    sv.add_argument("--run-dir", default=None, help="where the configuration and logs go "
+                                                    "(default: <cache dir>/serve/port-<P>)")
+    sv.set_defaults(func=cmd_serve)

@@ -7,7 +7,8 @@ process, costs a file read instead of a pass over 10,000 images.
 `model_key` must change whenever the weights do (the app passes the checkpoint's path
 and file times), `data_key` whenever the images do (`data_key(images, labels)`). Files go
 to `<cache_dir()>/arrays/<what>-<key>.npz`, named, written and read by explorer/core/diskcache.py
-(atomic writes, reads that never unpickle). A cache that cannot be read or written only costs time.
+(atomic writes, reads that never unpickle, each entry computed once however many processes
+ask for it). A cache that cannot be read or written only costs time.
 """
 from __future__ import annotations
 
@@ -43,15 +44,17 @@ def arrays(what: str, model_key: str, dkey: str, compute: Callable[[], tuple[np.
            root: str | os.PathLike | None = None, rows: int | None = None) -> tuple[np.ndarray, ...]:
     """The arrays `compute()` returns, read from the cache when there (each with `rows` rows, if given)."""
     path = cache_path(what, model_key, dkey, root)
-    found = _read(path, rows)
-    if found is not None:
-        return found
-    result = tuple(np.asarray(a) for a in compute())
-    try:
-        diskcache.write_npz(path, {"count": np.array(len(result)), **{f"a{i}": a for i, a in enumerate(result)}})
-    except OSError:  # read-only home, full disk: the arrays are still right, just not kept
-        pass
-    return result
+
+    def make() -> tuple[np.ndarray, ...]:
+        result = tuple(np.asarray(a) for a in compute())
+        try:
+            diskcache.write_npz(path, {"count": np.array(len(result)), **{f"a{i}": a for i, a in enumerate(result)}})
+        except OSError:  # read-only home, full disk: the arrays are still right, just not kept
+            pass
+        return result
+
+    # once: replicas of the server sharing this cache compute each entry once between them
+    return diskcache.once(path, lambda: _read(path, rows), make)
 
 
 def _read(path: Path, rows: int | None) -> tuple[np.ndarray, ...] | None:

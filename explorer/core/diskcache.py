@@ -12,22 +12,34 @@ decoded datasets of explorer/data/loader.py) keys its files with `key()`, reads 
   (missing, truncated, foreign, declaring more than it holds, or holding a NaN or an infinity,
   which nothing the app caches should) is a miss (None), never an error: a cache only costs time.
 - A write is atomic (explorer/core/atomic.py): a reader sees the old file or the new one.
+- `once()` computes an entry once however many processes ask for it at the same time (the
+  replicas of `python -m explorer serve` share one cache dir): the first takes an flock on a
+  lock file beside the entry (removed when done), computes and writes; the others wait for
+  that lock, bounded by `wait_s`, then read what it wrote. After the wait runs out they compute
+  it themselves: a cache only costs time, never a hang.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from explorer.core.atomic import replacing
 from explorer.core.finite import all_finite
 from explorer.core.npyfile import load_npy, load_npz
+
+LOCK_WAIT_S = 600.0  # longer than any map or pass over a test set takes here; then compute anyway
+LOCK_POLL_S = 0.05
+T = TypeVar("T")
 
 
 def array_header(a: np.ndarray) -> str:
@@ -97,3 +109,69 @@ def newest_first(folder: str | os.PathLike, pattern: str) -> list[Path]:
     if not d.is_dir():
         return []
     return sorted(d.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def lock_path(path: str | os.PathLike) -> Path:
+    """The lock file of a cache entry: beside it, hidden, so no cache's glob or reader sees it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def exclusive(path: str | os.PathLike, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
+    """Hold the cross-process lock of cache entry `path` (fcntl.flock on its lock file) while
+    the block runs. Yields True when held; False, after `wait_s` seconds or when the lock file
+    cannot be made (a read-only folder), and the block runs anyway. The holder removes the lock
+    file when done, so a cache dir keeps no lock files: a waiter that then gets the lock of the
+    removed file opens the path again (the inode check below), so two never hold it at once."""
+    lock = lock_path(path)
+    deadline = time.monotonic() + wait_s
+    fd = None
+    try:
+        while fd is None:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            candidate = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            if not _flock(candidate, deadline):
+                os.close(candidate)
+                break
+            try:
+                same = os.fstat(candidate).st_ino == os.stat(lock).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                fd = candidate
+            else:
+                os.close(candidate)
+    except OSError:
+        pass  # no lock file can be made here: compute without one
+    try:
+        yield fd is not None
+    finally:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                lock.unlink()
+            os.close(fd)  # closing the descriptor releases the lock
+
+
+def _flock(fd: int, deadline: float) -> bool:
+    """Take an exclusive flock on `fd`, polling until `deadline`; whether it was taken."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(LOCK_POLL_S)
+
+
+def once(path: str | os.PathLike, read: Callable[[], T | None], make: Callable[[], T],
+         wait_s: float = LOCK_WAIT_S) -> T:
+    """`read()` when the entry is there; else `make()` (which computes and writes it) under the
+    entry's lock, after reading once more: another process may have written it meanwhile."""
+    found = read()
+    if found is not None:
+        return found
+    with exclusive(path, wait_s):
+        found = read()
+        return found if found is not None else make()

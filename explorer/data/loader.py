@@ -182,12 +182,14 @@ def decoded_path(source: Path) -> Path:
 def _read_decoded(source: Path, spec: DatasetSpec) -> np.ndarray:
     """The uint8 array in IDX file ``source``, from the decoded cache when fresh."""
     decoded = decoded_path(source)
-    cached = diskcache.read_npy(decoded)
-    if cached is not None:
-        return cached
-    array = read_idx(source, hint=ways_to_get(spec))
-    _store_decoded(decoded, array)
-    return array
+
+    def make() -> np.ndarray:
+        array = read_idx(source, hint=ways_to_get(spec))
+        _store_decoded(decoded, array)
+        return array
+
+    # once: the server's replicas, starting together, decode each file once between them
+    return diskcache.once(decoded, lambda: diskcache.read_npy(decoded), make)
 
 
 def _store_decoded(decoded: Path, array: np.ndarray) -> None:

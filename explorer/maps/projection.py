@@ -4,7 +4,8 @@
 
 A map is computed once per set of latents, method, parameters and seed, and stored as
 `<cache_dir>/<method>-<key>.npz` (plain arrays and strings, loaded with
-allow_pickle=False). The app passes `<checkpoint>/projections`, so a checkpoint carries
+allow_pickle=False), by one process at a time (explorer/core/diskcache.once: the server's replicas
+share the files, and whichever asks first computes the map while the others wait for it). The app passes `<checkpoint>/projections`, so a checkpoint carries
 its maps. UMAP is the app's own (explorer/maps/umap_layout.py: umap-learn's algorithm without
 its start-up cost); t-SNE is openTSNE's. Both, and numba, are imported only when a map has
 to be computed: a cache hit must not pay for them. The key includes each method's
@@ -158,11 +159,27 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
                                   f"{x.shape[1]}-D, so choose one of {', '.join(METHODS)}")
         return Projection(coords=x.copy(), method=method, params={}, key=key, seconds=0.0, from_cache=False,
                           seed=seed)
-    path = cache_path(cache_dir, method, key) if cache_dir is not None else None
-    if path is not None and path.is_file():
-        cached = _read(path)
-        if cached is not None and cached.key == key and cached.coords.shape == (len(x), 2):
-            return cached
+    if cache_dir is None:
+        return _compute(x, method, params, key, seed, leave_a_core)
+    path = cache_path(cache_dir, method, key)
+
+    def cached() -> Projection | None:
+        found = _read(path) if path.is_file() else None
+        return found if found is not None and found.key == key and found.coords.shape == (len(x), 2) else None
+
+    def make() -> Projection:
+        proj = _compute(x, method, params, key, seed, leave_a_core)
+        try:
+            _write(path, proj, data_key(x))
+        except OSError as e:  # a read-only checkpoint still gets its map, just not cached
+            proj.extra["cache_error"] = f"could not write {path}: {e}"
+        return proj
+
+    # once: replicas of the server that open the same checkpoint compute its map once between them
+    return diskcache.once(path, cached, make)
+
+
+def _compute(x: np.ndarray, method: str, params: dict, key: str, seed: int, leave_a_core: bool) -> Projection:
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
     mean = components = None
@@ -176,14 +193,8 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
     coords = np.ascontiguousarray(coords, dtype=np.float32)
     if coords.shape != (len(x), 2) or not np.isfinite(coords).all():
         raise ProjectionError(f"{method} returned an unusable map (shape {coords.shape}, or non-finite values)")
-    proj = Projection(coords=coords, method=method, params=params, key=key, seconds=time.perf_counter() - t0,
+    return Projection(coords=coords, method=method, params=params, key=key, seconds=time.perf_counter() - t0,
                       from_cache=False, seed=seed, mean=mean, components=components, extra=extra)
-    if path is not None:
-        try:
-            _write(path, proj, data_key(x))
-        except OSError as e:  # a read-only checkpoint still gets its map, just not cached
-            proj.extra["cache_error"] = f"could not write {path}: {e}"
-    return proj
 
 
 def _pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

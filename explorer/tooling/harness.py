@@ -17,7 +17,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -25,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.cli.serve.replicas import streamlit_command  # the one command line, shared with the product
 from explorer.core.procs import stat_fields
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,16 +80,6 @@ class Server:
             return self.log.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
-
-
-def streamlit_command(script: Path | str, port: int, address: str | None = "127.0.0.1") -> list[str]:
-    """The one command line: headless, no file watcher, no usage statistics. `address=None`
-    leaves --server.address out, so .streamlit/config.toml decides."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-           "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
-    if address is not None:
-        cmd += ["--server.address", address]
-    return cmd
 
 
 def stop(proc: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S) -> None:

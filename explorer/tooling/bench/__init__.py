@@ -32,6 +32,12 @@ with it, and every figure is a median over `--repeats` runs):
                 at side 32 in a fresh process with an empty cache, against a plain loop of Pillow
                 decoding the same files; folder_second_load_s: the same folder from the cache;
                 folder_serial_decode_s: our decoding on one thread (explorer/tooling/bench/folder.py)
+    serve       serve_r<N>_*: a class through `python -m explorer serve` (HAProxy, sticky cookies) with
+                1 replica and with one per core, --serve-sessions sessions (60; 3 of them Chromium
+                pages): sessions held, errors, isolation problems, p50/p95 slider round trip,
+                reruns served per second; serve_kill_*: replica r0 killed halfway through a run of
+                websocket sessions that reconnect as the page does: how many came back on another
+                replica, and the errors of every other session
     reruns      rerun_<page>_ms: one warm full run of each page, the app's own time (median),
                 measured in a fresh process with Streamlit's AppTest (explorer/tooling/reruns.py)
     onnx        onnx_slider_ms, onnx_map_s: one slider move's decode + classify, and encoding the
@@ -42,7 +48,7 @@ The JSON object goes to stdout (and to --out), the readable table to stderr. Not
 asserts a time: the figures are printed with their targets, and whether each is met.
 Only the subprocesses this launches import streamlit.
 
-One module per group (time_to_map, slider, projection, training, users, page_runs, onnx, folder), what they
+One module per group (time_to_map, slider, projection, training, users, serve, page_runs, onnx, folder), what they
 share in common.py, the targets and the table in report.py, the groups' order and the command
 line in runner.py; servers, browsers and /proc come from explorer/tooling/harness.py.
 """

@@ -16,6 +16,7 @@ BASELINES = REPO / "explorer" / "tooling" / "baselines"
 BASELINE_POINTS = 10_000
 TEST_POINTS = 10_000  # the Fashion-MNIST test set: the map is drawn when all its points are
 LOAD_USERS = 20
+SERVE_SESSIONS = 60  # a class (issue 16)
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Settings:
     quick: bool = False
     chromium: str = field(default_factory=lambda: str(chromium_path()))
     users: int = LOAD_USERS
+    serve_sessions: int = SERVE_SESSIONS
 
 
 @dataclass

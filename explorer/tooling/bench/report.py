@@ -28,6 +28,13 @@ TARGETS: dict[str, tuple[str, Callable[[dict], bool | None]]] = {
     "onnx_map_ratio": ("<= 1 (ONNX Runtime no slower)", lambda f: f["onnx_map_ratio"] <= 1.0),
     "folder_first_load_ratio": ("<= 1.5", lambda f: f["folder_first_load_ratio"] <= 1.5),
     "folder_second_load_s": ("< 0.5", lambda f: f["folder_second_load_s"] < 0.5),
+    "serve_sessions_held": ("all of serve_sessions", lambda f: f["serve_sessions_held"] >= f["serve_sessions"]),
+    "serve_errors": ("0", lambda f: f["serve_errors"] == 0),
+    "serve_isolation_problems": ("0", lambda f: f["serve_isolation_problems"] == 0),
+    "serve_roundtrip_p95_ms": ("< 1000 with one replica per core", lambda f: f["serve_roundtrip_p95_ms"] < 1000),
+    "serve_kill_errors_others": ("0", lambda f: f["serve_kill_errors_others"] == 0),
+    "serve_kill_came_back": ("all of serve_kill_sessions_on_killed",
+                             lambda f: f["serve_kill_came_back"] >= f["serve_kill_sessions_on_killed"]),
 }
 
 

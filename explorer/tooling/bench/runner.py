@@ -17,6 +17,7 @@ from explorer.tooling.bench.folder import bench_folder
 from explorer.tooling.bench.page_runs import bench_reruns
 from explorer.tooling.bench.projection import bench_cached, bench_projection
 from explorer.tooling.bench.report import judge, table
+from explorer.tooling.bench.serve import bench_serve
 from explorer.tooling.bench.slider import bench_slider
 from explorer.tooling.bench.time_to_map import bench_map
 from explorer.tooling.bench.train_page import bench_train_page
@@ -28,6 +29,7 @@ BENCHES: dict[str, Callable[[Settings, Report, Path], None]] = {
     "train": bench_train, "trainpage": bench_train_page, "gpu": bench_gpu, "users": bench_users, "reruns": bench_reruns,
     "onnx": bench_onnx,
     "folder": bench_folder,
+    "serve": bench_serve,
 }
 # what each group reports, so a group that fails names what is missing
 GROUP_FIGURES = {
@@ -42,6 +44,8 @@ GROUP_FIGURES = {
     "reruns": ["rerun_traverse_ms"],
     "onnx": ["onnx_slider_ms", "onnx_map_s"],
     "folder": ["folder_first_load_ratio", "folder_second_load_s"],
+    "serve": ["serve_sessions_held", "serve_errors", "serve_isolation_problems", "serve_roundtrip_p95_ms",
+              "serve_kill_errors_others"],
 }
 GROUPS = tuple(BENCHES)
 
@@ -97,10 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     b = argparse.ArgumentParser(prog="python -m explorer bench",
                                 description="speed and memory figures, each beside its baseline (JSON on stdout, a table on stderr)")
     b.add_argument("--only", default=None,
-                   help="comma-separated groups: map, slider, projection, cached, train, trainpage, gpu, users, reruns, onnx")
+                   help=f"comma-separated groups: {', '.join(GROUPS)}")
     b.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     b.add_argument("--quick", action="store_true", help="small settings: a smoke test, not figures to quote")
     b.add_argument("--users", type=int, default=20, help="users: how many sessions the load test drives")
+    b.add_argument("--serve-sessions", type=int, default=60, help="serve: sessions through the balancer")
     b.add_argument("--out", default=None, help="also write the JSON to this file")
     return b
 
@@ -112,12 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         groups = parse_only(args.only)
         if args.repeats < 1:
             raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
-        if args.users < 1:
-            raise ValueError(f"--users must be at least 1, got {args.users}")
+        if args.users < 1 or args.serve_sessions < 1:
+            raise ValueError(f"--users and --serve-sessions must be at least 1, got {args.users}, {args.serve_sessions}")
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    settings = Settings(repeats=args.repeats, quick=args.quick, users=args.users)
+    settings = Settings(repeats=args.repeats, quick=args.quick, users=args.users, serve_sessions=args.serve_sessions)
     try:
         result = run(groups, settings, progress=lambda m: print(m, file=sys.stderr, flush=True))
     except KeyboardInterrupt:

@@ -13,7 +13,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from explorer.tooling import harness
-from explorer.tooling.loadclient.protocol import RERUN_TIMEOUT_S
+from explorer.tooling.loadclient.protocol import RERUN_TIMEOUT_S, STICKY_COOKIE
 from explorer.tooling.loadclient.sessions import SessionReport
 
 ERROR_SELECTOR = '[data-testid="stException"], [data-testid="stAlertContentError"]'
@@ -69,6 +69,7 @@ def _open_traverse(browser, reports: list[SessionReport], url: str) -> list[tupl
             page.get_by_role("link", name="Traverse").first.click()
             _thumb(page).wait_for()
             report.checkpoint = _caption(page)
+            report.replica = next((c["value"] for c in page.context.cookies() if c["name"] == STICKY_COOKIE), "")
             report.runs += 1
             pages.append((report, page, counts, [True]))
         except PlaywrightError as e:

@@ -10,6 +10,7 @@ import statistics
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -32,13 +33,15 @@ Actor = Callable[[str, float, random.Random, Ledger], Awaitable[SessionReport]]
 
 def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int = 3, seed: int = 0,
              pid: int | None = None, chromium: str | None = None, pages: tuple[str, ...] = (),
-             warm: bool = True, actors: list[Actor] = (), on_start: Callable[[], None] | None = None) -> dict:
+             warm: bool = True, actors: list[Actor] = (), on_start: Callable[[], None] | None = None,
+             reconnect: bool = False) -> dict:
     """Drive the server at `url` with `sessions` concurrent users for about `seconds`, `browsers` of
     them real Chromium pages (0 for none), the rest websocket clients, switching among `pages`
     (page titles; default all) besides Traverse, where they move sliders. `warm` first visits
     every checkpoint on every page once, untimed. `actors` are more users: async callables taking
     (url, deadline, rng, ledger) and returning a SessionReport (e.g. one that trains). `on_start`
-    is called when the timed load begins (after the warm-up).
+    is called when the timed load begins (after the warm-up). `reconnect`: a websocket user whose
+    connection the server closes opens it again, as the page does (websocket_user).
 
     Returns a JSON-able report: errors, isolation problems and checks, slider round trips
     (p50/p95/max), the server's RSS (MB) cold, after warming, at peak and at the end."""
@@ -58,7 +61,7 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int 
     started = time.monotonic()
     deadline = started + seconds
     browser_thread, browser_reports = _start_browsers(n_browsers, url, deadline, seed, chromium, pages)
-    users = [websocket_user(f"ws-{i}", url, deadline, random.Random(seed * 1000 + i), ledger, i, pages)
+    users = [websocket_user(f"ws-{i}", url, deadline, random.Random(seed * 1000 + i), ledger, i, pages, reconnect)
              for i in range(sessions - n_browsers)]
     users += [actor(url, deadline, random.Random(seed * 1000 + 500 + i), ledger) for i, actor in enumerate(actors)]
     reports = asyncio.run(_together(users, lambda: rss["samples"].append(rss_mb(pid))))
@@ -119,6 +122,11 @@ def summarise(reports: list[SessionReport], ledger: Ledger, rss: dict, **meta) -
         **meta,
         "seconds": round(meta.get("seconds", 0.0), 1),
         "runs": sum(r.runs for r in reports),
+        "reruns_per_s": round(sum(r.runs for r in reports) / meta["seconds"], 2) if meta.get("seconds") else None,
+        # still served at the end: moved a slider and lost no connection for good
+        "sessions_held": sum(r.slider_moves > 0 and not any("connection" in e for e in r.errors) for r in reports),
+        "sessions_by_replica": dict(sorted(Counter(r.replica for r in reports if r.replica).items())),
+        "reconnects": [f"{r.name} on {r.replica}: {c}" for r in reports for c in r.reconnects],
         "slider_moves": sum(r.slider_moves for r in reports),
         "page_switches": sum(r.page_switches for r in reports),
         "round_trip_p50_s": pct(0.50),
@@ -136,7 +144,9 @@ def summarise(reports: list[SessionReport], ledger: Ledger, rss: dict, **meta) -
         "rss_end_mb": _round(rss.get("end")),
         "sessions_detail": [{"name": r.name, "kind": r.kind, "checkpoint": r.checkpoint, "runs": r.runs,
                              "slider_moves": r.slider_moves, "page_switches": r.page_switches,
-                             "errors": len(r.errors)} for r in reports],
+                             "errors": len(r.errors), "replica": r.replica, "replicas": r.replicas_seen,
+                             "reconnects": len(r.reconnects)}
+                            for r in reports],
     }
 
 

@@ -1,11 +1,20 @@
 """Streamlit's websocket protocol, as the browser speaks it: one session on
 ``ws://HOST/_stcore/stream`` sends BackMsg protobufs (reruns with every widget state) and reads
-the ForwardMsg protobufs of each run back (elements, navigation, the run's end)."""
+the ForwardMsg protobufs of each run back (elements, navigation, the run's end).
+
+Like a browser, a session keeps its cookies: it loads the page and asks /_stcore/health before
+opening the websocket, keeps what they set (a load balancer's sticky cookie, Streamlit's XSRF
+cookie) and sends them with the websocket and every later request (an upload), so behind
+`python -m explorer serve` all of a session's requests reach the replica that holds it."""
 from __future__ import annotations
 
 import asyncio
+import http.cookies
 import time
 import urllib.parse
+import urllib.error
+import urllib.request
+import uuid
 from dataclasses import dataclass
 
 import websockets
@@ -17,6 +26,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 RERUN_TIMEOUT_S = 120.0
 SIDEBAR = 1  # delta_path[0] of the sidebar (RootContainer.SIDEBAR)
+STICKY_COOKIE = "SERVERID"       # explorer/cli/serve/balancer.py's cookie naming the session's replica
+XSRF_COOKIE = "_streamlit_xsrf"  # Streamlit's; its value is also the upload's X-Xsrftoken header
 
 
 @dataclass
@@ -56,11 +67,52 @@ class WsSession:
         self.pages: dict[str, str] = {}
         self.page = ""                       # page_script_hash of the current page
         self.states: dict[str, WidgetState] = {}
+        self.cookies: dict[str, str] = {}
+        self.session_id = ""                 # Streamlit's id of this session, from its first answer
+
+    @property
+    def replica(self) -> str:
+        """The replica a balancer's sticky cookie names ("" without a balancer)."""
+        return self.cookies.get(STICKY_COOKIE, "")
 
     async def connect(self) -> Run:
+        """Load the page and its health check as the browser does (keeping cookies), then open the
+        websocket with them and run the page."""
+        for path in ("/", "/_stcore/health"):
+            await asyncio.to_thread(self.request, "GET", path)
+        headers = {"Cookie": self.cookie_header()} if self.cookies else None
         self.ws = await websockets.connect(self.ws_url, subprotocols=["streamlit"], origin=self.http,
-                                           max_size=None, open_timeout=60, ping_interval=None)
+                                           max_size=None, open_timeout=60, ping_interval=None,
+                                           additional_headers=headers)
         return await self.rerun()
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """One HTTP request with this session's cookies, keeping any it sets: (status, body)."""
+        req = urllib.request.Request(self.http + path, data=body, method=method, headers={
+            **({"Cookie": self.cookie_header()} if self.cookies else {}), **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                status, data, got = r.status, r.read(), r.headers.get_all("Set-Cookie") or []
+        except urllib.error.HTTPError as e:
+            status, data, got = e.code, e.read(), e.headers.get_all("Set-Cookie") or []
+        for line in got:
+            self.cookies.update({k: m.value for k, m in http.cookies.SimpleCookie(line).items()})
+        return status, data
+
+    def upload(self, name: str, data: bytes) -> int:
+        """PUT a file to this session's upload URL as the browser's file uploader does (multipart,
+        with the XSRF token from Streamlit's cookie); the HTTP status (204 when stored)."""
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+                f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}",
+                   "X-Xsrftoken": self.cookies.get(XSRF_COOKIE, "")}
+        status, _ = self.request("PUT", f"/_stcore/upload_file/{self.session_id}/{uuid.uuid4().hex}", body, headers)
+        return status
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -113,7 +165,9 @@ class WsSession:
                 if status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
                     errors.append("the script failed to compile")
                 break
-            if kind == "navigation":
+            if kind == "new_session":
+                self.session_id = fwd.new_session.initialize.session_id or self.session_id
+            elif kind == "navigation":
                 navigation = {p.page_name: p.page_script_hash for p in fwd.navigation.app_pages}
                 self.pages = navigation or self.pages
                 if not self.page:

@@ -14,6 +14,8 @@ from explorer.tooling.loadclient.protocol import Run, WsSession
 
 SLIDER_GRID = (-2.0, -1.0, 0.0, 1.0, 2.0)  # shared by all sessions, so their questions overlap
 SLIDERS_MOVED = 1                          # the first latent slider only, for the same reason
+MAX_RECONNECTS = 5
+RECONNECT_PAUSE_S = 0.5                    # Streamlit's page waits about this long before its first retry
 
 
 @dataclass
@@ -27,6 +29,9 @@ class SessionReport:
     round_trips: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     isolation: list[str] = field(default_factory=list)
+    replica: str = ""                          # the replica its balancer cookie named first ("" without one)
+    replicas_seen: list[str] = field(default_factory=list)
+    reconnects: list[str] = field(default_factory=list)
 
 
 class Ledger:
@@ -71,53 +76,78 @@ async def choose_checkpoint(session: WsSession, index: int) -> tuple[str, Run | 
 
 
 async def websocket_user(name: str, url: str, deadline: float, rng: random.Random, ledger: Ledger,
-                         choice_index: int, pages: tuple[str, ...] = ()) -> SessionReport:
-    """One user: choose a checkpoint, then until the deadline move sliders and switch pages."""
+                         choice_index: int, pages: tuple[str, ...] = (), reconnect: bool = False) -> SessionReport:
+    """One user: choose a checkpoint, then until the deadline move sliders and switch pages.
+    `reconnect`: a websocket the server closes is opened again with the session's cookies, as
+    Streamlit's page does (behind a balancer whose replica died, on another replica), noted in
+    the report's `reconnects` rather than its errors."""
     report = SessionReport(name, "websocket")
-    session = WsSession(url)
-    try:
-        def note(run: Run) -> Run:
-            report.runs += 1
-            report.errors.extend(f"{name}: {e}" for e in run.errors)
-            return run
-
-        report.checkpoint, chosen, errors = await choose_checkpoint(session, choice_index)
-        report.runs += 3
-        report.errors.extend(f"{name}: {e}" for e in errors)
-        if chosen is None:
-            return report
-        expected = chosen.sidebar_text()
-        others = [p for p in (pages or tuple(session.pages)) if p != "Traverse" and p in session.pages]
-        run = chosen
-        while time.monotonic() < deadline:
-            if run.sidebar_text() != expected:
-                report.isolation.append(f"{name} chose {report.checkpoint} but its page showed "
-                                        f"{run.sidebar_text()} instead of {expected}")
-            found = run.widgets("slider")
-            sliders = [found[k] for k in sorted(found) if k.startswith("trav_z")][:SLIDERS_MOVED]
-            if others and (not sliders or rng.random() < 0.15):  # switch page now and then
-                run = note(await session.goto(rng.choice(others) if sliders else "Traverse"))
-                report.page_switches += 1
-                continue
-            slider = rng.choice(sliders)
-            session.set_slider(slider.id, rng.choice(SLIDER_GRID))
-            move = note(await session.rerun(fragment_id=run.fragment_of(slider.id)))
-            report.slider_moves += 1
-            report.round_trips.append(move.seconds)
-            images = move.images()
-            if not images:
-                report.errors.append(f"{name}: a slider move decoded no image")
-                continue
-            values = tuple(sorted((s.id.rsplit("-", 1)[-1], session.states[s.id].double_array_value.data[0])
-                                  for s in sliders if s.id in session.states))
-            problem = ledger.same_answer((report.checkpoint, values), images[0], name)
-            if problem:
-                report.isolation.append(problem)
-    except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as e:
-        report.errors.append(f"{name}: connection failed or no answer: {type(e).__name__}: {e}")
-    finally:
-        await session.close()
+    cookies: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        session = WsSession(url)
+        session.cookies = cookies  # kept across reconnects, like a browser's cookie jar
+        try:
+            await _live(session, report, deadline, rng, ledger, choice_index, pages)
+            break
+        except websockets.ConnectionClosed as e:
+            if not (reconnect and report.replica and len(report.reconnects) < MAX_RECONNECTS):
+                report.errors.append(f"{name}: connection closed: {e}")
+                break
+            report.reconnects.append(f"{session.replica}: {type(e).__name__}")
+            await asyncio.sleep(RECONNECT_PAUSE_S)
+        except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as e:
+            report.errors.append(f"{name}: connection failed or no answer: {type(e).__name__}: {e}")
+            break
+        finally:
+            await session.close()
     return report
+
+
+async def _live(session: WsSession, report: SessionReport, deadline: float, rng: random.Random, ledger: Ledger,
+                choice_index: int, pages: tuple[str, ...]) -> None:
+    """One websocket's life: open the app, choose the checkpoint, then move sliders and switch
+    pages until the deadline."""
+    name = report.name
+
+    def note(run: Run) -> Run:
+        report.runs += 1
+        report.errors.extend(f"{name}: {e}" for e in run.errors)
+        return run
+
+    report.checkpoint, chosen, errors = await choose_checkpoint(session, choice_index)
+    report.replica = report.replica or session.replica
+    report.replicas_seen = sorted(set(report.replicas_seen) | {session.replica} - {""})
+    report.runs += 3
+    report.errors.extend(f"{name}: {e}" for e in errors)
+    if chosen is None:
+        return
+    expected = chosen.sidebar_text()
+    others = [p for p in (pages or tuple(session.pages)) if p != "Traverse" and p in session.pages]
+    run = chosen
+    while time.monotonic() < deadline:
+        if run.sidebar_text() != expected:
+            report.isolation.append(f"{name} chose {report.checkpoint} but its page showed "
+                                    f"{run.sidebar_text()} instead of {expected}")
+        found = run.widgets("slider")
+        sliders = [found[k] for k in sorted(found) if k.startswith("trav_z")][:SLIDERS_MOVED]
+        if others and (not sliders or rng.random() < 0.15):  # switch page now and then
+            run = note(await session.goto(rng.choice(others) if sliders else "Traverse"))
+            report.page_switches += 1
+            continue
+        slider = rng.choice(sliders)
+        session.set_slider(slider.id, rng.choice(SLIDER_GRID))
+        move = note(await session.rerun(fragment_id=run.fragment_of(slider.id)))
+        report.slider_moves += 1
+        report.round_trips.append(move.seconds)
+        images = move.images()
+        if not images:
+            report.errors.append(f"{name}: a slider move decoded no image")
+            continue
+        values = tuple(sorted((s.id.rsplit("-", 1)[-1], session.states[s.id].double_array_value.data[0])
+                              for s in sliders if s.id in session.states))
+        problem = ledger.same_answer((report.checkpoint, values), images[0], name)
+        if problem:
+            report.isolation.append(problem)
 
 
 async def warm_up(url: str, pages: tuple[str, ...] = ()) -> tuple[int, list[str]]:

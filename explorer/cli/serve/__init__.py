@@ -1,0 +1,24 @@
+"""Serving a class: `python -m explorer serve --replicas N --port P` runs N processes of the app
+behind HAProxy, with sticky sessions by cookie, health checks, restarts and a bounded shutdown.
+
+The parts: replicas.py starts and stops one app process (the one command line that starts the
+app's server); balancer.py writes HAProxy's configuration; supervisor.py runs them all in the
+foreground. `make run` (one `streamlit run`) stays the way for one person.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from explorer.cli.serve.errors import ServeError
+from explorer.cli.serve.supervisor import default_replicas, serve
+
+__all__ = ["ServeError", "cmd_serve", "default_replicas", "serve"]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    replicas = args.replicas if args.replicas is not None else default_replicas()
+    return serve(replicas, args.port, args.address, args.run_dir, say=say)

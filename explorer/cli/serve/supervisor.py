@@ -1,0 +1,139 @@
+"""The supervisor of `python -m explorer serve`: N app replicas behind HAProxy, in the foreground
+until SIGINT (Ctrl-C) or SIGTERM, then every process stopped within a bound.
+
+- The run folder (default `<cache dir>/serve/port-<P>`) holds what this run wrote: haproxy.cfg,
+  haproxy.log, one log per replica (r0.log, ...) and state.json (the pids and ports now, for
+  whoever needs to find a replica).
+- Every child runs in its own process group, so a Ctrl-C in the terminal reaches the supervisor
+  alone, which then stops them in order; Linux ends them too if the supervisor itself is killed
+  (replicas.die_with_parent).
+- A replica that exits is started again on its port (HAProxy, whose health checks took it out,
+  puts it back when it answers), at once the first time and after a growing pause, up to
+  RESTART_PAUSE_MAX_S, while it keeps exiting within QUICK_EXIT_S of each start.
+- The replicas share one cookie secret (made for this run) so any of them accepts the cookies
+  another set, and one cache dir, where each map and array is computed once
+  (explorer/core/diskcache.once).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from explorer.core.atomic import write_json, write_text
+from explorer.core.paths import cache_dir
+from explorer.cli.serve import balancer
+from explorer.cli.serve.errors import ServeError
+from explorer.cli.serve.replicas import Replica, app_env, die_with_parent, free_port, stop_all
+
+MAX_REPLICAS = 64
+QUICK_EXIT_S = 30.0
+RESTART_PAUSE_MAX_S = 30.0
+POLL_S = 0.5
+
+
+def default_replicas() -> int:
+    """One replica per core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_run_dir(port: int) -> Path:
+    return cache_dir() / "serve" / f"port-{port}"
+
+
+def check_request(replicas: int, address: str, port: int) -> None:
+    """ServeError for a replica count or port that cannot be served, before anything starts."""
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise ServeError(f"--replicas {replicas} is out of range: give 1 to {MAX_REPLICAS} "
+                         f"(the default, one per core, is {default_replicas()})")
+    if not 1 <= port <= 65535:
+        raise ServeError(f"--port {port} is not a TCP port: give 1 to 65535, e.g. 8501")
+    with socket.socket() as s:
+        # as HAProxy binds: connections of a server stopped a moment ago (TIME_WAIT) do not count,
+        # another listener does
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError as e:
+            raise ServeError(f"cannot listen on {address}:{port} ({e.strerror}): is another server there? "
+                             f"Stop it or choose another port with --port") from None
+
+
+def serve(replicas: int, port: int, address: str = "127.0.0.1", run_dir: Path | None = None,
+          say: Callable[[str], None] = print) -> int:
+    """Serve the app on address:port with `replicas` app processes until SIGINT or SIGTERM;
+    0 once stopped. ServeError when it cannot start, or when HAProxy itself stops."""
+    check_request(replicas, address, port)
+    binary = balancer.haproxy_path()
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(port)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = app_env({"STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(32)})
+    reps = [Replica(f"r{i}", free_port(), run_dir / f"r{i}.log", env) for i in range(replicas)]
+    cfg = run_dir / "haproxy.cfg"
+    write_text(cfg, balancer.config(address, port, [(r.name, r.port) for r in reps]), fsync=False)
+    balancer.check(binary, cfg)
+    stopping = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    haproxy = None
+    try:
+        for r in reps:
+            r.start()
+        with open(run_dir / "haproxy.log", "a") as out:
+            haproxy = subprocess.Popen(balancer.command(binary, cfg), stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+        url = f"http://{address}:{port}"
+        say(f"Starting {replicas} replica(s) behind HAProxy on {url} (logs in {run_dir}) ...")
+        watch(reps, haproxy, stopping, lambda: write_state(run_dir, url, haproxy, reps), say, url)
+    finally:
+        say("Stopping the balancer and every replica ...")
+        stop_all(([haproxy] if haproxy else []) + [r.proc for r in reps if r.proc])
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        (run_dir / "state.json").unlink(missing_ok=True)
+    say("Stopped.")
+    return 0
+
+
+def watch(reps: list[Replica], haproxy: subprocess.Popen, stopping: threading.Event,
+          save: Callable[[], None], say: Callable[[str], None], url: str) -> None:
+    """Until `stopping` is set: start again any replica that exited, say once when all answer;
+    ServeError if HAProxy exits."""
+    save()
+    ready = False
+    pause: dict[str, float] = {}      # replica name -> seconds to wait before its next start
+    restart_at: dict[str, float] = {}
+    while not stopping.wait(POLL_S):
+        if haproxy.poll() is not None:
+            raise ServeError(f"HAProxy exited with status {haproxy.returncode}; see haproxy.log in the run folder")
+        for r in reps:
+            status = r.exited()
+            if status is None:
+                continue
+            now = time.monotonic()
+            if r.name not in restart_at:
+                quick = now - r.started < QUICK_EXIT_S
+                pause[r.name] = min(RESTART_PAUSE_MAX_S, 2 * pause.get(r.name, 0.5)) if quick else 0.0
+                restart_at[r.name] = now + pause[r.name]
+                say(f"Replica {r.name} (pid {r.proc.pid}) exited with status {status}; starting it again"
+                    + (f" in {pause[r.name]:.0f} s" if pause[r.name] else "") + f" (see {r.log.name})")
+            if now >= restart_at[r.name]:
+                del restart_at[r.name]
+                r.start()
+                save()
+        if not ready and all(r.exited() is None and r.healthy() for r in reps):
+            ready = True
+            say(f"Serving Latent Explorer on {url} with {len(reps)} replica(s). Ctrl-C stops it.")
+
+
+def write_state(run_dir: Path, url: str, haproxy: subprocess.Popen, reps: list[Replica]) -> None:
+    """state.json: this run's URL and the pids and ports of its processes now."""
+    write_json(run_dir / "state.json", {
+        "url": url, "supervisor": os.getpid(), "haproxy": haproxy.pid,
+        "replicas": {r.name: {"pid": r.proc.pid if r.proc else None, "port": r.port, "starts": r.starts}
+                     for r in reps}}, fsync=False)

@@ -1,0 +1,124 @@
+"""The serve group: a class on `python -m explorer serve` (replicas behind HAProxy), driven by
+explorer/tooling/loadclient/ through the balancer: for 1 replica and for one per core, sessions
+held, errors, isolation, slider round trips and reruns served per second; then one replica killed
+halfway through a run, its sessions coming back on another, the others' errors counted apart."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from explorer.cli.serve import default_replicas
+from explorer.tooling.bench.common import Report, Settings, bench_env
+from explorer.tooling.harness import REPO, free_port
+
+READY = "Serving Latent Explorer on"
+START_TIMEOUT_S = 180.0
+
+
+@contextlib.contextmanager
+def serving(replicas: int, work: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """`python -m explorer serve` with the shipped checkpoints: (url, process, run folder) once
+    every replica answers; stopped with SIGTERM (as Ctrl-C would) afterwards."""
+    work.mkdir(parents=True, exist_ok=True)
+    port, run_dir, log = free_port(), work / "run", work / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "explorer", "serve", "--replicas", str(replicas), "--port",
+                                 str(port), "--run-dir", str(run_dir)], cwd=REPO, env=bench_env(), stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while READY not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not start: {log.read_text()[-1500:]}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}", proc, run_dir
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+
+
+def replicas_state(run_dir: Path) -> dict[str, dict]:
+    return json.loads((run_dir / "state.json").read_text())["replicas"]
+
+
+def warm_each(run_dir: Path) -> list[str]:
+    """Every replica, straight on its own port, opens every checkpoint on every page once (the
+    balancer would send one warming session to one replica only): models loaded in each
+    process, maps and codes computed once into the shared cache."""
+    from explorer.tooling.loadclient.sessions import warm_up
+
+    errors = []
+    for name, r in replicas_state(run_dir).items():
+        errors += [f"warm-up of {name}: {e}" for e in asyncio.run(warm_up(f"http://127.0.0.1:{r['port']}"))[1]]
+    return errors
+
+
+def one_load(s: Settings, replicas: int, work: Path, kill_after_s: float | None = None) -> dict:
+    """One timed load through the balancer; with `kill_after_s`, replica r0 is killed (SIGKILL)
+    that long into it, and the websocket users reconnect as the page does (no browsers)."""
+    from explorer.tooling import loadclient
+
+    seconds = 15.0 if s.quick else 60.0
+    with serving(replicas, work) as (url, proc, run_dir):
+        warm_errors = warm_each(run_dir)
+        killer = None
+        if kill_after_s is not None:
+            pid = replicas_state(run_dir)["r0"]["pid"]
+            killer = threading.Timer(kill_after_s, lambda: os.kill(pid, signal.SIGKILL))
+        result = loadclient.run_load(url, sessions=s.serve_sessions, seconds=seconds, pid=proc.pid, warm=False,
+                                     browsers=0 if killer else min(3, s.serve_sessions), chromium=s.chromium,
+                                     on_start=killer.start if killer else None, reconnect=killer is not None)
+        result["restarts"] = {n: r["starts"] - 1 for n, r in replicas_state(run_dir).items()}
+    result["errors"] = [f"warm-up: {e}" for e in warm_errors] + result["errors"]
+    return result
+
+
+def bench_serve(s: Settings, rep: Report, work: Path) -> None:
+    """1 replica, then one per core (when more than one), then the kill-a-replica run."""
+    counts = sorted({1, default_replicas()})
+    rep.figures["serve_sessions"] = s.serve_sessions
+    held, errors, isolation = [], 0, 0
+    for n in counts:
+        result = one_load(s, n, work / f"replicas-{n}")
+        rep.details[f"serve_{n}_replicas"] = result
+        held.append(result["sessions_held"])
+        errors += len(result["errors"])
+        isolation += len(result["isolation_problems"])
+        for key, name in (("sessions_held", "sessions_held"), ("reruns_per_s", "reruns_per_s")):
+            rep.figures[f"serve_r{n}_{name}"] = result[key]
+        rep.figures[f"serve_r{n}_errors"] = len(result["errors"])
+        rep.figures[f"serve_r{n}_isolation_problems"] = len(result["isolation_problems"])
+        for q in ("p50", "p95"):
+            v = result[f"round_trip_{q}_s"]
+            rep.figures[f"serve_r{n}_roundtrip_{q}_ms"] = None if v is None else round(1000 * v, 1)
+    rep.figures["serve_sessions_held"] = min(held)
+    rep.figures["serve_errors"] = errors
+    rep.figures["serve_isolation_problems"] = isolation
+    rep.figures["serve_roundtrip_p95_ms"] = rep.figures[f"serve_r{counts[-1]}_roundtrip_p95_ms"]
+    kill_run(s, rep, work, counts[-1])
+
+
+def kill_run(s: Settings, rep: Report, work: Path, replicas: int) -> None:
+    """Kill r0 halfway: the figures are the sessions it held, how many came back on another
+    replica, and the errors of every other session (target 0)."""
+    if replicas < 2:
+        rep.skipped["serve_kill_errors_others"] = "one core: no second replica to come back on"
+        return
+    result = one_load(s, replicas, work / "kill", kill_after_s=(15.0 if s.quick else 60.0) / 2)
+    rep.details["serve_kill"] = result
+    detail = result["sessions_detail"]
+    on_r0 = [d for d in detail if d["replica"] == "r0"]
+    rep.figures["serve_kill_sessions_on_killed"] = len(on_r0)
+    rep.figures["serve_kill_came_back"] = sum(len(d["replicas"]) > 1 and d["reconnects"] > 0 for d in on_r0)
+    rep.figures["serve_kill_errors_others"] = sum(d["errors"] for d in detail if d["replica"] != "r0")
+    rep.figures["serve_kill_errors_killed"] = sum(d["errors"] for d in on_r0)
+    rep.figures["serve_kill_restarted"] = result["restarts"].get("r0", 0)

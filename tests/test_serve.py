@@ -1,0 +1,148 @@
+"""Serving a class (`python -m explorer serve`, explorer/cli/serve/): two replicas behind HAProxy.
+
+The slow test runs the real thing once: sessions from one address spread over the replicas and
+stick to theirs by cookie (an upload reaches the replica holding the session; the other refuses
+it); a replica killed mid-session is started again while the balancer sends its users to the
+other one, where the page runs cleanly; and SIGTERM ends the balancer and every replica, leaving
+no process behind. The fast tests check what is refused before anything starts."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from explorer.cli.serve import ServeError, balancer, replicas, supervisor
+from explorer.core.procs import pid_alive
+from explorer.tooling.harness import REPO, free_port, repo_env, tree_pids
+from explorer.tooling.loadclient.protocol import WsSession
+
+READY = "Serving Latent Explorer on"
+
+
+def start_serving(checkpoints: Path, work: Path) -> tuple[subprocess.Popen, Path, str]:
+    port, run_dir = free_port(), work / "run"
+    env = repo_env({"EXPLORER_CHECKPOINTS": str(checkpoints), "EXPLORER_CHECKPOINTS_ONLY": "1",
+                    "EXPLORER_CACHE_DIR": str(work / "cache")})
+    with open(work / "serve.log", "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "explorer", "serve", "--replicas", "2", "--port", str(port),
+                                 "--run-dir", str(run_dir)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return proc, run_dir, f"http://127.0.0.1:{port}"
+
+
+def wait_for(done, what: str, log: Path, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, f"{what} within {timeout_s:.0f} s; serve said:\n{log.read_text()[-3000:]}"
+        time.sleep(0.2)
+
+
+def replica_state(run_dir: Path, name: str) -> dict:
+    return json.loads((run_dir / "state.json").read_text())["replicas"][name]
+
+
+async def sticky_sessions_and_uploads(url: str) -> tuple[WsSession, WsSession]:
+    """Two sessions from one address, held open: one on each replica, each upload on its own."""
+    a, b = WsSession(url), WsSession(url)
+    runs = [await a.connect(), await b.connect()]
+    assert not [e for r in runs for e in r.errors]
+    assert {a.replica, b.replica} == {"r0", "r1"}, "two sessions from one address did not spread by cookie"
+    assert await asyncio.to_thread(a.upload, "own.png", b"\x89PNG" + bytes(64)) == 204
+    astray = WsSession(url)
+    astray.cookies, astray.session_id = {**a.cookies, balancer.COOKIE: b.replica}, a.session_id
+    assert await asyncio.to_thread(astray.upload, "astray.png", b"\x89PNG" + bytes(64)) == 400, \
+        "the replica that does not hold the session accepted its upload"
+    return a, b
+
+
+async def kill_and_come_back(url: str, run_dir: Path, a: WsSession, b: WsSession) -> str:
+    """Kill a's replica: a's browser reconnects with its cookie and gets a clean page from b's;
+    b's session goes on as if nothing happened. Returns the killed replica's name."""
+    dead = a.replica
+    os.kill(replica_state(run_dir, dead)["pid"], signal.SIGKILL)
+    await a.close()
+    again = WsSession(url)
+    again.cookies = dict(a.cookies)  # the browser's reconnect carries the cookie naming the dead replica
+    run = await again.connect()
+    assert again.replica == b.replica != dead and not run.errors and run.elements
+    assert not (await b.rerun()).errors
+    for s in (again, b):
+        await s.close()
+    return dead
+
+
+@pytest.mark.slow
+def test_two_replicas_stick_by_cookie_survive_a_kill_and_stop_cleanly(tiny_checkpoints, tmp_path):
+    proc, run_dir, url = start_serving(tiny_checkpoints, tmp_path)
+    log = tmp_path / "serve.log"
+    try:
+        wait_for(lambda: READY in log.read_text() or proc.poll() is not None, "both replicas answered", log)
+        assert proc.poll() is None, log.read_text()
+        dead = asyncio.run(_sessions(url, run_dir))
+        wait_for(lambda: replica_state(run_dir, dead)["starts"] == 2, "the killed replica was started again", log)
+        port = replica_state(run_dir, dead)["port"]
+        wait_for(lambda: _answers(port), "the restarted replica answered", log)
+        everyone = tree_pids(proc.pid)
+        assert len(everyone) >= 4  # the supervisor, HAProxy, two replicas
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert not [p for p in everyone if pid_alive(p)], "processes left behind after SIGTERM"
+    assert "Stopped." in log.read_text()
+
+
+async def _sessions(url: str, run_dir: Path) -> str:
+    a, b = await sticky_sessions_and_uploads(url)
+    return await kill_and_come_back(url, run_dir, a, b)
+
+
+def _answers(port: int) -> bool:
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def test_a_replica_count_or_port_that_cannot_be_served_is_refused_before_anything_starts():
+    with pytest.raises(ServeError, match="--replicas 0"):
+        supervisor.check_request(0, "127.0.0.1", 8501)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ServeError, match="--port"):
+            supervisor.check_request(2, "127.0.0.1", port)
+
+
+def test_a_missing_haproxy_says_how_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.setenv(balancer.HAPROXY_ENV, str(tmp_path / "no-haproxy"))
+    with pytest.raises(ServeError, match="apt-get install haproxy"):
+        balancer.haproxy_path()
+
+
+def test_the_balancer_sticks_by_cookie_and_checks_health():
+    cfg = balancer.config("0.0.0.0", 8501, [("r0", 9000), ("r1", 9001)])
+    assert "bind 0.0.0.0:8501" in cfg
+    assert f"cookie {balancer.COOKIE} insert indirect nocache" in cfg and "balance source" not in cfg
+    assert "server r0 127.0.0.1:9000 check cookie r0" in cfg and "server r1 127.0.0.1:9001 check cookie r1" in cfg
+    assert "option httpchk GET /_stcore/health" in cfg and "timeout tunnel" in cfg and "option redispatch" in cfg
+
+
+@pytest.mark.slow
+def test_a_replica_that_ignores_sigterm_is_killed_after_the_grace_period():
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time\n"
+                                 "signal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\n"
+                                 "time.sleep(120)"], stdout=subprocess.PIPE, start_new_session=True)
+    assert stubborn.stdout.readline().strip() == b"ready"  # its SIGTERM handler is in place
+    replicas.stop_all([stubborn], grace_s=0.5)
+    assert stubborn.returncode == -signal.SIGKILL
