@@ -53,7 +53,8 @@ def _train_as(group, args: argparse.Namespace) -> int:
     start = _resumed(args, out, group) if args.resume else _fresh(args, out, spec, group)
     if start is None:
         return 0
-    command = "python -m explorer " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
+    launcher = f"torchrun --nproc_per_node {group.world_size} -m explorer " if group.active else "python -m explorer "
+    command = launcher + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     extra = {"command": command, "notes": args.notes or ""}
     save = _saver(args, out, start, spec.name, extra)
     try:
@@ -154,7 +155,8 @@ def _train_with_progress(args: argparse.Namespace, start, train_data, test_data,
         if cancel["flag"]:
             raise KeyboardInterrupt
         cancel["flag"] = True
-        tqdm.write("stopping after this step (Ctrl-C again to abort)...")
+        if group.writes:  # every rank is told (the terminal signals them all); they stop together
+            tqdm.write("stopping after this step (Ctrl-C again to abort)...")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     bar = tqdm(total=start.train_cfg.epochs, initial=start.first_epoch, unit="epoch", disable=args.quiet or not group.writes,
