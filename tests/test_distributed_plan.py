@@ -95,3 +95,12 @@ def test_unsound_process_settings_are_a_message(changes, message, tmp_path):
     assert ok.train["world_size"] == 2 and ok.train["batch_size"] == 64
     with pytest.raises(SettingsError, match=message):
         job_spec(TrainSettings(**{**values, **changes}), tmp_path, [], owner="")
+
+
+def test_a_lost_peer_is_told_from_other_failures():
+    from explorer.training.distributed import lost_peer
+
+    assert lost_peer(RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error "
+                                  "[127.0.0.1]:37248: Connection reset by peer"))
+    assert not lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert not lost_peer(ValueError("gloo"))

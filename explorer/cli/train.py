@@ -43,6 +43,7 @@ def _train_as(group, args: argparse.Namespace) -> int:
     import torch
 
     from explorer.data import load_dataset
+    from explorer.training.distributed import lost_peer
 
     train_data = load_dataset(args.dataset, "train", data_dir=args.data_dir)
     test_data = load_dataset(args.dataset, "test", data_dir=args.data_dir)
@@ -59,7 +60,9 @@ def _train_as(group, args: argparse.Namespace) -> int:
     save = _saver(args, out, start, spec.name, extra)
     try:
         result = _train_with_progress(args, start, train_data, test_data, save, extra, group)
-    except torch.distributed.DistBackendError as e:  # another rank died: torchrun ends this one too
+    except RuntimeError as e:  # another rank died: torchrun ends this one too
+        if not (group.active and lost_peer(e)):
+            raise
         raise UserError(f"a process of this {group.world_size}-process run stopped ({str(e).splitlines()[0]}); "
                         f"{_kept(out)} Run the same command with --resume to go on.") from e
     return _after_training(args, out, result, save, extra, group)

@@ -194,6 +194,17 @@ def join(device: torch.device, environ: Mapping[str, str] = os.environ) -> Group
     return group
 
 
+def lost_peer(error: BaseException) -> bool:
+    """Whether `error` is a collective that failed because another rank is gone (killed, crashed):
+    c10d raises DistBackendError, but a failure inside DDP's backward reaches Python as the
+    backend's RuntimeError ("[.../gloo/transport/tcp/pair.cc] Read error ... Connection reset by
+    peer"), torch 2.13."""
+    if isinstance(error, torch.distributed.DistBackendError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("gloo" in text or "NCCL" in text)
+
+
 def leave(group: Group) -> None:
     """End the process group `join` started (nothing for a group of one)."""
     if group.active and torch.distributed.is_initialized():
