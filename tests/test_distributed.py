@@ -147,3 +147,23 @@ def _workers(parent: int) -> dict[int, int]:
         if "RANK" in env:
             found[int(env["RANK"])] = int(entry.name)
     return found
+
+
+def test_a_train_page_job_on_two_processes_finishes_with_one_checkpoint(tmp_path, monkeypatch):
+    """The Train page's path (jobs.start -> torchrun -> worker), on gloo here; the page offers it
+    only where there are GPUs, one a process."""
+    from explorer.core.config import ModelConfig, TrainConfig
+    from explorer.training import jobs
+
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    model = ModelConfig(kind="vae", image_shape=(1, 8, 8), num_classes=10, latent_dim=2, depth=0)
+    train = TrainConfig(dataset="digits", epochs=2, batch_size=64, device="cpu", world_size=2)
+    out = tmp_path / "ckpts" / "digits" / "job-2p"
+    run = jobs.start(jobs.JobSpec(model=model.to_dict(), train=train.to_dict(), out=str(out), iwae_k=5),
+                     tmp_path / "runs")
+    run = jobs.wait(run, timeout=300)
+    assert run.state == "finished", (run.status, (run.dir / "log.txt").read_text()[-3000:])
+    assert "1 more, one process each" in run.status["device"] and len(run.history) == 2
+    assert jobs.snapshot_epochs(run) == [0, 1, 2]  # rank 0 alone drew them
+    ckpt = load_checkpoint(out)
+    assert ckpt.train_cfg.world_size == 2 and ckpt.state.step == 2 * STEPS_PER_EPOCH and ckpt.metrics
