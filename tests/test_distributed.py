@@ -167,3 +167,13 @@ def test_a_train_page_job_on_two_processes_finishes_with_one_checkpoint(tmp_path
     assert jobs.snapshot_epochs(run) == [0, 1, 2]  # rank 0 alone drew them
     ckpt = load_checkpoint(out)
     assert ckpt.train_cfg.world_size == 2 and ckpt.state.step == 2 * STEPS_PER_EPOCH and ckpt.metrics
+
+
+def test_every_rank_ends_with_the_same_weights(tmp_path):
+    """Each rank trains on other images; DDP's averaged gradients keep the copies identical."""
+    import json
+
+    proc = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                str(REPO / "tests" / "ddp_ranks_agree.py")], tmp_path)
+    told = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert told == {"same": True, "moved": True, "steps": STEPS_PER_EPOCH}
