@@ -162,8 +162,8 @@ def _train_with_progress(args: argparse.Namespace, start, train_data, test_data,
             tqdm.write("stopping after this step (Ctrl-C again to abort)...")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    bar = tqdm(total=start.train_cfg.epochs, initial=start.first_epoch, unit="epoch", disable=args.quiet or not group.writes,
-               dynamic_ncols=True)
+    bar = tqdm(total=start.train_cfg.epochs, initial=start.first_epoch, unit="epoch",
+               disable=args.quiet or not group.writes, dynamic_ncols=True)
 
     def on_progress(p):
         bar.set_postfix_str(f"step {p.step} " + " ".join(f"{k.removeprefix('train_')}={v:.3g}"
