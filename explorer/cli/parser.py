@@ -68,7 +68,9 @@ def _add_train(sub) -> None:
                         "class-conditional samples recognisable (default 0, off)")
     t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--epochs", type=int, default=None, help="total epochs (default 10; with --resume, the new total)")
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--batch-size", type=int, default=128,
+                   help="the global batch: under torchrun --nproc_per_node N each process takes 1/N of it "
+                        "(a multiple of N), so a run on N processes takes the same steps as on one")
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine")

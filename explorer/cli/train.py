@@ -26,25 +26,46 @@ def _lambda_for(kind: str, value: float | None) -> float:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train a model, writing its checkpoint after every epoch, then print its test-set figures."""
+    """Train a model, writing its checkpoint after every epoch, then print its test-set figures.
+    Under torchrun, this process is one rank of a DistributedDataParallel run (training/distributed.py)."""
+    from explorer.training.device import select_device
+    from explorer.training.distributed import join, leave
+
+    group = join(select_device(args.device))
+    try:
+        return _train_as(group, args)
+    finally:
+        leave(group)
+
+
+def _train_as(group, args: argparse.Namespace) -> int:
+    """cmd_train as one rank of `group`: every rank trains; rank 0 alone writes and reports."""
     import torch
 
     from explorer.cli.datasets import dataset_name, load_both
     from explorer.data.folders import dataset_dir_name
+    from explorer.training.distributed import lost_peer
 
     train_data, test_data = load_both(dataset_name(args), args.data_dir, quiet=args.quiet)
     spec = train_data.spec
     out = _train_out(args, dataset_dir_name(spec.name))
     if args.threads:
         torch.set_num_threads(args.threads)
-    start = _resumed(args, out) if args.resume else _fresh(args, out, spec)
+    start = _resumed(args, out, group) if args.resume else _fresh(args, out, spec, group)
     if start is None:
         return 0
-    command = "python -m explorer " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
+    launcher = f"torchrun --nproc_per_node {group.world_size} -m explorer " if group.active else "python -m explorer "
+    command = launcher + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     extra = {"command": command, "notes": args.notes or ""}
     save = _saver(args, out, start, spec.name, extra)
-    result = _train_with_progress(args, start, train_data, test_data, save, extra)
-    return _after_training(args, out, result, save, extra)
+    try:
+        result = _train_with_progress(args, start, train_data, test_data, save, extra, group)
+    except RuntimeError as e:  # another rank died: torchrun ends this one too
+        if not (group.active and lost_peer(e)):
+            raise
+        raise UserError(f"a process of this {group.world_size}-process run stopped ({str(e).splitlines()[0]}); "
+                        f"{_kept(out)} Run the same command with --resume to go on.") from e
+    return _after_training(args, out, result, save, extra, group)
 
 
 def _train_out(args: argparse.Namespace, dataset: str) -> Path:
@@ -61,23 +82,26 @@ def _train_out(args: argparse.Namespace, dataset: str) -> Path:
     return out
 
 
-def _resumed(args: argparse.Namespace, out: Path):
+def _resumed(args: argparse.Namespace, out: Path, group):
     """The checkpoint at `out` to go on from, or None (said why) when it has all its epochs."""
     from explorer.training.resume import resume_from
 
     if not out.exists():
         raise UserError(f"--resume: there is no checkpoint at {out} to resume")
     # resume wherever we are now, under this run's --max-steps (0: none)
-    start = resume_from(out, epochs=args.epochs, device=args.device, max_steps=args.max_steps)
+    start = resume_from(out, epochs=args.epochs, device=args.device, max_steps=args.max_steps,
+                        world_size=group.world_size)
     state, train_cfg = start.state, start.train_cfg
     if state.epoch >= train_cfg.epochs:
-        print(f"{out} has already trained {state.epoch} of {train_cfg.epochs} epochs; pass --epochs N to go further")
+        if group.writes:
+            print(f"{out} has already trained {state.epoch} of {train_cfg.epochs} epochs; pass --epochs N to go further")
         return None
-    print(f"resuming {out} from epoch {state.epoch}, step {state.step}")
+    if group.writes:
+        print(f"resuming {out} from epoch {state.epoch}, step {state.step}")
     return start
 
 
-def _fresh(args: argparse.Namespace, out: Path, spec):
+def _fresh(args: argparse.Namespace, out: Path, spec, group):
     """A new run's configs from the flags; refuses to replace `out` without --overwrite."""
     from explorer.core.config import ConfigError, ModelConfig, TrainConfig
     from explorer.training.resume import RunStart
@@ -96,7 +120,7 @@ def _fresh(args: argparse.Namespace, out: Path, spec):
             dataset=spec.name, epochs=args.epochs or 10, batch_size=args.batch_size, lr=args.lr,
             weight_decay=args.weight_decay, seed=args.seed, device=args.device, amp=not args.no_amp,
             lr_schedule=args.lr_schedule, kl_warmup_epochs=args.kl_warmup, augment=args.augment,
-            max_steps=args.max_steps,
+            max_steps=args.max_steps, world_size=group.world_size,
         )
     except ConfigError as e:
         raise UserError(str(e)) from e
@@ -121,7 +145,7 @@ def _saver(args: argparse.Namespace, out: Path, start, dataset: str, extra: dict
     return save
 
 
-def _train_with_progress(args: argparse.Namespace, start, train_data, test_data, save, extra: dict):
+def _train_with_progress(args: argparse.Namespace, start, train_data, test_data, save, extra: dict, group):
     """train() with a progress bar and a checkpoint every epoch; the first Ctrl-C stops it
     after the current step, keeping the last completed epoch."""
     from tqdm import tqdm
@@ -134,11 +158,12 @@ def _train_with_progress(args: argparse.Namespace, start, train_data, test_data,
         if cancel["flag"]:
             raise KeyboardInterrupt
         cancel["flag"] = True
-        tqdm.write("stopping after this step (Ctrl-C again to abort)...")
+        if group.writes:  # every rank is told (the terminal signals them all); they stop together
+            tqdm.write("stopping after this step (Ctrl-C again to abort)...")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    bar = tqdm(total=start.train_cfg.epochs, initial=start.first_epoch, unit="epoch", disable=args.quiet,
-               dynamic_ncols=True)
+    bar = tqdm(total=start.train_cfg.epochs, initial=start.first_epoch, unit="epoch",
+               disable=args.quiet or not group.writes, dynamic_ncols=True)
 
     def on_progress(p):
         bar.set_postfix_str(f"step {p.step} " + " ".join(f"{k.removeprefix('train_')}={v:.3g}"
@@ -150,22 +175,26 @@ def _train_with_progress(args: argparse.Namespace, start, train_data, test_data,
 
     def on_epoch_end(result):  # a checkpoint every epoch: a killed run keeps its last epoch
         extra["device"] = result.device
-        save(result)
+        group.rank0_then_wait(save, result)
 
     try:
         return train(start.model_cfg, start.train_cfg, train_data, test_data, model=start.model,
-                     optimizer_state=start.optimizer_state, state=start.state, on_progress=on_progress,
-                     on_epoch_end=on_epoch_end, should_stop=lambda: cancel["flag"])
+                     optimizer_state=start.optimizer_state, state=start.state,
+                     on_progress=on_progress if group.writes else None,
+                     on_epoch_end=on_epoch_end, should_stop=lambda: cancel["flag"], group=group)
     finally:
         bar.close()
         signal.signal(signal.SIGINT, previous)
 
 
-def _after_training(args: argparse.Namespace, out: Path, result, save, extra: dict) -> int:
-    """The last save, the run's outcome in words, and the test-set figures of a finished run."""
+def _after_training(args: argparse.Namespace, out: Path, result, save, extra: dict, group) -> int:
+    """The last save, the run's outcome in words, and the test-set figures of a finished run
+    (rank 0's part; the other ranks leave once it has saved)."""
     extra["device"] = result.device
     if result.state.epoch > 0:
-        save(result)
+        group.rank0_then_wait(save, result)
+    if not group.writes:
+        return 1 if result.state.status == "diverged" or result.state.epoch == 0 else 0
     print(result.state.message)
     if result.state.status == "diverged":
         print(f"error: {result.state.message}", file=sys.stderr)

@@ -120,12 +120,13 @@ class TrainConfig:
     kl_warmup_epochs: float = 0.0          # ramp beta from 0 over this many epochs
     augment: str = "none"                  # "none" | "shift" | "shift+flip" (random translations, mirror)
     max_steps: int = 0                     # stop after this many optimiser steps (0: no limit)
+    world_size: int = 1                    # processes it trains on (torchrun); batch_size is their global batch
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        _require_ints(self, "epochs", "batch_size", "seed", "max_steps")
+        _require_ints(self, "epochs", "batch_size", "seed", "max_steps", "world_size")
         if not (1 <= self.epochs <= 10000):
             raise ConfigError(f"epochs must be 1..10000, got {self.epochs}")
         if not (1 <= self.batch_size <= 65536):
@@ -140,6 +141,8 @@ class TrainConfig:
             raise ConfigError("kl_warmup_epochs must be >= 0")
         if self.max_steps < 0:
             raise ConfigError("max_steps must be >= 0")
+        if not (1 <= self.world_size <= 1024):
+            raise ConfigError(f"world_size must be 1..1024 processes, got {self.world_size}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

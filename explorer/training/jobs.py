@@ -259,10 +259,17 @@ def start(spec: JobSpec, root: Path | None = None) -> Run:
     repo = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with open(run_dir / LOG_FILE, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "explorer.training.jobs", str(run_dir)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=repo)
+        proc = subprocess.Popen(child_command(spec, run_dir), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=repo)
     _PROCS[run_id] = proc
     return get(run_id, root)
+
+
+def child_command(spec: JobSpec, run_dir: Path) -> list[str]:
+    """The child that trains: `python -m explorer.training.jobs RUN`, under torchrun (one
+    process a GPU, on a free port) when the spec trains on several processes."""
+    processes = int(spec.train.get("world_size", 1))
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] if processes > 1 else []
+    return [sys.executable, *launcher, "-m", "explorer.training.jobs", str(run_dir)]
 
 
 def cancel(run: Run) -> None:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from explorer.core.config import ModelConfig, TrainConfig
 from explorer.models import build_model
+from explorer.training.distributed import SOLO, Group
 from explorer.training.device import amp_allowed, amp_dtype as mixed_precision_dtype, describe_device, select_device
 from explorer.core.state import TrainState
 
@@ -152,6 +153,8 @@ class _Run:
     on_progress: Callable[[Progress], None] | None
     should_stop: Callable[[], bool] | None
     report_every_s: float
+    group: Group
+    loss: Callable  # model.loss, through DDP when the run has several processes
     # A generator of our own, seeded per epoch, so a resumed run draws the same batches.
     gen: torch.Generator
     last_good: tuple[dict, dict]   # weights and optimiser state of the last completed epoch
@@ -192,6 +195,7 @@ def train(
     on_epoch_end: Callable[[TrainResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     report_every_s: float = 0.5,
+    group: Group = SOLO,
 ) -> TrainResult:
     """Train `model_cfg` on `train_data` (an ImageDataset) for `train_cfg.epochs` epochs in all.
 
@@ -199,15 +203,17 @@ def train(
     from `state.epoch` with the step count, schedule and history carried over.
     Cancelling (`should_stop` returns True) and divergence (a non-finite loss) both end the
     run with the weights of the last completed epoch; `state.status` says which happened.
+    `group`: this process's place in a run of several (explorer/training/distributed.py).
     """
-    device = select_device(train_cfg.device)
+    group.check(train_cfg.batch_size, train_cfg.world_size)
+    device = group.place(select_device(train_cfg.device))
     torch.manual_seed(train_cfg.seed)
     np.random.seed(train_cfg.seed)
     model, optimizer = _model_and_optimizer(model_cfg, train_cfg, device, model, optimizer_state)
     state = state if state is not None else TrainState()
     state.status, state.message = "running", ""
     run = _start_run(train_cfg, device, model, optimizer, state, train_data, test_data,
-                     on_progress, should_stop, report_every_s)
+                     on_progress, should_stop, report_every_s, group)
     try:
         for epoch in range(state.epoch, train_cfg.epochs):
             if state.step >= run.plan.total_steps:
@@ -235,7 +241,8 @@ def _model_and_optimizer(model_cfg: ModelConfig, train_cfg: TrainConfig, device:
 
 
 def _start_run(train_cfg: TrainConfig, device: torch.device, model: nn.Module, optimizer: torch.optim.Optimizer,
-               state: TrainState, train_data, test_data, on_progress, should_stop, report_every_s: float) -> _Run:
+               state: TrainState, train_data, test_data, on_progress, should_stop, report_every_s: float,
+               group: Group) -> _Run:
     """Precision and memory format settled, both splits on the device, the run planned."""
     amp_dtype = mixed_precision_dtype(device, train_cfg.amp and amp_allowed())  # $EXPLORER_AMP=0: float32
     if getattr(model, "channels_last", False):
@@ -245,13 +252,14 @@ def _start_run(train_cfg: TrainConfig, device: torch.device, model: nn.Module, o
     x_test = y_test = None
     if test_data is not None:
         x_test, y_test = _to_device_tensors(test_data, device)
+        x_test, y_test = group.my_rows(x_test), group.my_rows(y_test)  # each rank evaluates its part
     plan = _Plan.of(train_cfg, device, amp_dtype, x_train.shape[0])
     gen = torch.Generator(device=device)
     last_good = _copy_weights(model, optimizer)
     result = TrainResult(model=model, optimizer=optimizer, state=state, device=describe_device(device))
     return _Run(plan=plan, result=result, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
                 on_progress=on_progress, should_stop=should_stop, report_every_s=report_every_s, gen=gen,
-                last_good=last_good)
+                last_good=last_good, group=group, loss=group.loss_of(model))
 
 
 def _copy_weights(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -264,16 +272,17 @@ def _train_epoch(run: _Run, epoch: int) -> _EpochSums:
     plan, state = run.plan, run.state
     seed = plan.cfg.seed
     run.gen.manual_seed(seed * 100003 + epoch)
-    torch.manual_seed(seed * 7919 + epoch)
+    torch.manual_seed(seed * 7919 + epoch + 1_000_003 * run.group.rank)  # each rank its own noise
     perm = torch.randperm(run.x_train.shape[0], device=plan.device, generator=run.gen)
     sums = _EpochSums(sums={}, nonfinite=torch.zeros((), dtype=torch.bool, device=plan.device))
     t_report = sums.t_epoch
     for i in range(plan.steps_per_epoch):
         if state.step >= plan.total_steps:
             break
-        if run.should_stop is not None and run.should_stop():
-            raise StopTraining("cancelled")
-        idx = perm[i * plan.batch_size:(i + 1) * plan.batch_size]
+        why = run.group.verdict(run.should_stop, sums.nonfinite, i, plan.device)
+        if why:
+            raise StopTraining(why)
+        idx = run.group.my_part(perm[i * plan.batch_size:(i + 1) * plan.batch_size])
         _step(run, epoch, i, _as_float(run.x_train[idx]), run.y_train[idx], sums)
         t_report = _report_step(run, epoch, i == plan.steps_per_epoch - 1, sums, t_report)
     return sums
@@ -290,7 +299,7 @@ def _step(run: _Run, epoch: int, i: int, xb: torch.Tensor, yb: torch.Tensor, sum
     if plan.cfg.kl_warmup_epochs > 0:
         kl_scale = min(1.0, (epoch + i / plan.steps_per_epoch) / plan.cfg.kl_warmup_epochs)
     with _autocast(plan.device, plan.amp_dtype):
-        out = run.result.model.loss(xb, yb, kl_scale=kl_scale)
+        out = run.loss(xb, yb, kl_scale=kl_scale)
     optimizer.zero_grad(set_to_none=True)
     out.total.backward()
     optimizer.step()
@@ -299,7 +308,7 @@ def _step(run: _Run, epoch: int, i: int, xb: torch.Tensor, yb: torch.Tensor, sum
         sums.sums[k] = sums.sums.get(k, 0) + v.float()
     state.step += 1
     sums.seen += 1
-    run.images_done += xb.shape[0]
+    run.images_done += xb.shape[0] * run.group.world_size
 
 
 def _report_step(run: _Run, epoch: int, last_step: bool, sums: _EpochSums, t_report: float) -> float:
@@ -307,7 +316,7 @@ def _report_step(run: _Run, epoch: int, last_step: bool, sums: _EpochSums, t_rep
     epoch's last step); returns when the last report was made."""
     now = time.perf_counter()
     due = now - t_report >= run.report_every_s or last_step
-    if run.plan.device.type == "cpu" or due:
+    if not run.group.active and (run.plan.device.type == "cpu" or due):  # several: Group.verdict
         if bool(sums.nonfinite):  # the one sync point, at reporting time
             raise StopTraining("diverged")
     if run.on_progress is not None and due:
@@ -324,14 +333,17 @@ def _report_step(run: _Run, epoch: int, last_step: bool, sums: _EpochSums, t_rep
 def _end_epoch(run: _Run, epoch: int, sums: _EpochSums) -> None:
     """Evaluate on the test split, append the epoch's record to the history, keep its weights
     as the last good ones and report it."""
-    if bool(sums.nonfinite):
+    if run.group.any(sums.nonfinite):
         raise StopTraining("diverged")
     plan, state = run.plan, run.state
     record = {"epoch": epoch + 1, "step": state.step, "seconds": time.perf_counter() - sums.t_epoch}
-    record.update({f"train_{k}": float(v) / max(1, sums.seen) for k, v in sums.sums.items()})
+    train_means = {k: float(v) / max(1, sums.seen) for k, v in sums.sums.items()}
+    record.update({f"train_{k}": v for k, v in run.group.mean_over_ranks(train_means, sums.seen).items()})
+    run.group.same_buffers(run.result.model)
     test_losses = None
     if run.x_test is not None:
         test_losses = evaluate_losses(run.result.model, run.x_test, run.y_test, amp_dtype=plan.amp_dtype)
+        test_losses = run.group.mean_over_ranks(test_losses, run.x_test.shape[0])
         if not all(math.isfinite(v) for v in test_losses.values()):
             raise StopTraining("diverged")
         record.update({f"test_{k}": v for k, v in test_losses.items()})

@@ -29,14 +29,15 @@ class RunStart:
         return self.state.epoch if self.state else 0
 
 
-def resume_from(out: str | Path, *, epochs: int | None, device: str, max_steps: int) -> RunStart:
+def resume_from(out: str | Path, *, epochs: int | None, device: str, max_steps: int,
+                world_size: int = 1) -> RunStart:
     """The checkpoint at `out`, ready to go on training: `epochs` is the new total (None or 0:
-    the checkpoint's), `device` where this run trains and `max_steps` this run's cap (0: none),
-    not whatever a smoke run left in the checkpoint. Raises CheckpointError."""
+    the checkpoint's), `device` where this run trains, `max_steps` this run's cap (0: none) and
+    `world_size` its processes, not whatever a smoke run left in the checkpoint. Raises CheckpointError."""
     from explorer.checkpoints import load_checkpoint
 
     ckpt = load_checkpoint(out, with_optimizer=True)
     train_cfg = TrainConfig.from_dict({**ckpt.train_cfg.to_dict(), "epochs": epochs or ckpt.train_cfg.epochs,
-                                       "max_steps": max_steps, "device": device})
+                                       "max_steps": max_steps, "device": device, "world_size": world_size})
     return RunStart(model_cfg=ckpt.model_cfg, train_cfg=train_cfg, model=ckpt.model, state=ckpt.state,
                     optimizer_state=ckpt.extra.get("optimizer_state"))

@@ -44,6 +44,7 @@ class TrainSettings:
     device: str
     name: str  # the checkpoint folder's name, under root/<dataset_dir_name(dataset)>/
     size: str = "small"  # a key of SIZES
+    processes: int = 1   # DDP ranks, one GPU each (explorer/training/distributed.py)
 
 
 # The Train page's Quick preset: a Fashion-MNIST model worth exploring within a couple of minutes
@@ -63,6 +64,7 @@ def job_spec(settings: TrainSettings, root: Path, classifiers: Sequence[Path], o
                             "with a letter or digit. Pick another name.")
     if s.size not in SIZES:
         raise SettingsError(f"Unknown network size {s.size!r}; choose one of {', '.join(SIZES)}.")
+    _check_processes(s)
     spec = get_spec(s.dataset)
     net = {"depth": 0} if s.dataset == "digits" else SIZES[s.size]
     try:
@@ -70,7 +72,7 @@ def job_spec(settings: TrainSettings, root: Path, classifiers: Sequence[Path], o
                                 latent_dim=int(s.latent_dim), beta=float(s.beta), cls_weight=float(s.cls_weight),
                                 **net)
         train_cfg = TrainConfig(dataset=s.dataset, epochs=int(s.epochs), batch_size=int(s.batch_size),
-                                lr=float(s.lr), seed=int(s.seed), device=s.device)
+                                lr=float(s.lr), seed=int(s.seed), device=s.device, world_size=int(s.processes))
     except ConfigError as e:
         raise SettingsError(f"These settings cannot be trained: {e}") from e
     folder = root / dataset_dir_name(s.dataset)
@@ -78,3 +80,26 @@ def job_spec(settings: TrainSettings, root: Path, classifiers: Sequence[Path], o
     classifier = str(classifiers[0]) if classifiers else (str(fallback) if fallback.exists() else None)
     return JobSpec(model=model_cfg.to_dict(), train=train_cfg.to_dict(), out=str(folder / name),
                    classifier=classifier, owner=owner, iwae_k=20)
+
+
+def process_choices(gpus: int) -> tuple[list[int], str]:
+    """How many processes a run may train on with `gpus` CUDA GPUs (one each), and a word on it."""
+    if gpus > 1:
+        return list(range(1, gpus + 1)), (f"{gpus} GPUs: one process a GPU, the batch split between them. "
+                                          "It pays for large folders and large networks; on digits or "
+                                          "Fashion-MNIST one GPU is already faster than the data")
+    if gpus == 1:
+        return [1], "One GPU: one process is fastest."
+    return [1], "No GPU: training runs in one process (several on one CPU only share its cores)."
+
+
+def _check_processes(s: TrainSettings) -> None:
+    """SettingsError unless `s.processes` GPUs, one a process, can train its batch."""
+    if s.processes == 1:
+        return
+    if s.device not in ("auto", "cuda"):
+        raise SettingsError(f"{s.processes} processes train on {s.processes} GPUs, one each; choose the device "
+                            "auto or cuda, or 1 process.")
+    if s.batch_size % s.processes:
+        raise SettingsError(f"The batch of {s.batch_size} is split between {s.processes} processes; pick a "
+                            f"batch size that is a multiple of {s.processes}.")

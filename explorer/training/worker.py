@@ -19,6 +19,7 @@ import numpy as np
 
 from explorer.core.atomic import replacing
 from explorer.core.kinds import is_conditional
+from explorer.training.distributed import from_env
 from explorer.training.jobs import CANCEL_FILE, SPEC_FILE, JobSpec, read_status, snapshot_path, write_status
 
 MAP_POINTS = 2000       # test images drawn on the live map
@@ -28,8 +29,9 @@ STRIP = 8               # test images whose reconstructions are shown every epoc
 class _Reporter:
     """Writes status.json: at most every `every_s` seconds, and at once for what matters."""
 
-    def __init__(self, run_dir: Path, base: dict, every_s: float = 0.5):
+    def __init__(self, run_dir: Path, base: dict, every_s: float = 0.5, writes: bool = True):
         self.run_dir = run_dir
+        self.writes = writes  # False on the ranks after the first of a run on several processes
         self.status = dict(base)
         self.every_s = every_s
         self.last = 0.0
@@ -37,7 +39,7 @@ class _Reporter:
     def update(self, force: bool = False, **fields) -> None:
         self.status.update(fields)
         now = time.time()
-        if force or now - self.last >= self.every_s:
+        if self.writes and (force or now - self.last >= self.every_s):
             self.status["updated"] = now
             write_status(self.run_dir, self.status)
             self.last = now
@@ -93,9 +95,10 @@ def run_child(run_dir: Path) -> int:
     """The child process: train as the spec says, reporting through files. Returns an exit status."""
     run_dir = Path(run_dir)
     spec = JobSpec.read(run_dir / SPEC_FILE)
+    group = from_env()  # torchrun's rank; the process group itself is joined in _train_child
     base = read_status(run_dir)
     rep = _Reporter(run_dir, {**base, "state": "starting", "pid": os.getpid(), "owner": spec.owner,
-                               "message": "loading the data..."})
+                               "message": "loading the data..."}, writes=group.writes)
     rep.update(force=True)
     if spec.nice:
         try:
@@ -125,6 +128,18 @@ def _stop_on_signals() -> dict:
 
 
 def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> int:
+    """run_child's training, as one rank of its run (the only one, or one of torchrun's)."""
+    from explorer.training.device import select_device
+    from explorer.training.distributed import join, leave
+
+    group = join(select_device(str(spec.train.get("device", "auto"))))
+    try:
+        return _train_as(group, run_dir, spec, rep, stop)
+    finally:
+        leave(group)
+
+
+def _train_as(group, run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> int:
     import torch
 
     from explorer.checkpoints import save_checkpoint
@@ -135,19 +150,22 @@ def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> in
         torch.set_num_threads(spec.threads)
     start, train_data, test_data = _start(spec)
     model_cfg, train_cfg, out = start.model_cfg, start.train_cfg, Path(spec.out)
-    device = describe_device(select_device(train_cfg.device))
+    device = describe_device(group.place(select_device(train_cfg.device)))
+    if group.active:
+        device = f"{device} and {group.world_size - 1} more, one process each"
     watch = _Watch.of(run_dir, test_data)
     _report_running(rep, start, out, device, len(train_data))
     model = start.model if start.model is not None else _new_model(start)
     model.eval()
-    watch.snapshot(model, start.first_epoch)  # the untrained space, to start from
+    if group.writes:
+        watch.snapshot(model, start.first_epoch)  # the untrained space, to start from
     extra = {"command": "trained in the app (Train page)", "notes": "", "device": device, "run": run_dir.name}
 
     def on_progress(p):
         rep.update(force=p.epoch_done, epoch=p.epoch, step=p.step, images_per_s=p.images_per_s, eta_s=p.eta_s,
                    losses=p.losses, phase="training")
 
-    def on_epoch_end(result):
+    def save_and_snapshot(result):
         rep.update(force=True, phase="saving", history=list(result.state.history))
         save_checkpoint(out, result.model, model_cfg, train_cfg, train_cfg.dataset, result.state,
                         optimizer=result.optimizer, extra=extra)
@@ -156,10 +174,15 @@ def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> in
         result.model.train()
         rep.update(force=True, epoch_done=result.state.epoch, phase="training")
 
+    def on_epoch_end(result):  # rank 0 alone writes; the others wait for it
+        group.rank0_then_wait(save_and_snapshot, result)
+
     cancel_file = run_dir / CANCEL_FILE
     result = train(model_cfg, train_cfg, train_data, test_data, model=model, optimizer_state=start.optimizer_state,
                    state=start.state, on_progress=on_progress, on_epoch_end=on_epoch_end,
-                   should_stop=lambda: stop["flag"] or cancel_file.exists())
+                   should_stop=lambda: stop["flag"] or cancel_file.exists(), group=group)
+    if not group.writes:
+        return 0 if result.state.status != "diverged" else 1
     return _report_outcome(rep, spec, model_cfg.kind, out, result.state,
                            should_stop=lambda: stop["flag"] or cancel_file.exists())
 
@@ -174,7 +197,8 @@ def _start(spec: JobSpec):
     train_data = load_dataset(train_cfg.dataset, "train")
     test_data = load_dataset(train_cfg.dataset, "test")
     if spec.resume:
-        start = resume_from(spec.out, epochs=train_cfg.epochs, device=train_cfg.device, max_steps=0)
+        start = resume_from(spec.out, epochs=train_cfg.epochs, device=train_cfg.device, max_steps=0,
+                            world_size=train_cfg.world_size)
     else:
         start = RunStart(model_cfg=model_cfg, train_cfg=train_cfg)
     return start, train_data, test_data

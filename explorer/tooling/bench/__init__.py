@@ -26,6 +26,9 @@ with it, and every figure is a median over `--repeats` runs):
     train       train_epoch_s, time_to_quality_ratio: the conv vae against the reference MLP
                 VAE (explorer/training/reference.py), both trained in this run
     gpu         gpu_train_epoch_s: one epoch of the conv vae on CUDA (skipped without CUDA)
+    ddp         ddp_train_s, ddp_speedup: the conv vae trained on two processes (torchrun, DDP: one a
+                GPU, else two one-thread CPU processes on gloo) against one process, same global
+                batch; ddp_test_neg_elbo beside single_test_neg_elbo (explorer/tooling/bench/ddp.py)
     users       many_users: N browser sessions at once, driven by explorer/tooling/loadclient/;
                 with the server's own CPU use and time per page run and per slider move
     folder      folder_first_load_s, folder_first_load_ratio: 20,000 small PNGs in a folder loaded

@@ -14,6 +14,7 @@ from pathlib import Path
 from explorer.tooling.bench.common import Report, Settings, load_average
 from explorer.tooling.bench.onnx import bench_onnx
 from explorer.tooling.bench.folder import bench_folder
+from explorer.tooling.bench.ddp import bench_ddp
 from explorer.tooling.bench.page_runs import bench_reruns
 from explorer.tooling.bench.projection import bench_cached, bench_projection
 from explorer.tooling.bench.report import judge, table
@@ -26,7 +27,7 @@ from explorer.tooling.bench.users import bench_users
 
 BENCHES: dict[str, Callable[[Settings, Report, Path], None]] = {
     "map": bench_map, "slider": bench_slider, "projection": bench_projection, "cached": bench_cached,
-    "train": bench_train, "trainpage": bench_train_page, "gpu": bench_gpu, "users": bench_users, "reruns": bench_reruns,
+    "train": bench_train, "trainpage": bench_train_page, "gpu": bench_gpu, "ddp": bench_ddp, "users": bench_users, "reruns": bench_reruns,
     "onnx": bench_onnx,
     "folder": bench_folder,
     "serve": bench_serve,
@@ -40,6 +41,7 @@ GROUP_FIGURES = {
     "train": ["train_epoch_s", "time_to_quality_ratio"],
     "trainpage": ["train_page_epoch_ratio"],
     "gpu": ["gpu_train_epoch_s"],
+    "ddp": ["ddp_train_s", "single_train_s", "single_1thread_train_s", "ddp_speedup", "ddp_test_neg_elbo", "single_test_neg_elbo"],
     "users": ["users_errors", "users_isolation_problems", "users_roundtrip_p95_ms"],
     "reruns": ["rerun_traverse_ms"],
     "onnx": ["onnx_slider_ms", "onnx_map_s"],

@@ -21,7 +21,7 @@ from explorer.training.device import available_devices
 from explorer.checkpoints import catalog
 from explorer.data import dataset_dir_name
 from explorer.core import kinds
-from explorer.training.settings import QUICK, SIZES, SettingsError, TrainSettings, job_spec
+from explorer.training.settings import QUICK, SIZES, SettingsError, TrainSettings, job_spec, process_choices
 from explorer.ui import cache
 from explorer.ui.folder_choice import choose_dataset
 from explorer.ui.sidebar import dataset_title
@@ -87,6 +87,11 @@ def settings_form() -> TrainSettings | None:
     devices = available_devices()
     described = dict(devices)
     device = st.selectbox("Device", [d for d, _ in devices], format_func=described.get, key="tr_device")
+    counts, note = process_choices(sum(d.startswith("cuda:") for d, _ in devices))
+    if len(counts) == 1:
+        st.caption(note)
+    processes = st.selectbox("Processes", counts, index=len(counts) - 1, key="tr_procs",
+                             help=note) if len(counts) > 1 else 1
     root = catalog.default_root()
     suggested = free_name(root, dataset, checkpoint_name(kind, latent_dim, beta, cls_weight))
     name = st.text_input("Checkpoint name", value=suggested, key=f"tr_name_{dataset}_{kind}_{latent_dim}_{beta}_{cls_weight}",
@@ -96,7 +101,8 @@ def settings_form() -> TrainSettings | None:
     if not start:
         return None
     return TrainSettings(dataset=dataset, kind=kind, latent_dim=latent_dim, beta=beta, cls_weight=cls_weight,
-                         epochs=epochs, batch_size=batch, lr=lr, seed=seed, device=device, name=name, size=size)
+                         epochs=epochs, batch_size=batch, lr=lr, seed=seed, device=device, name=name, size=size,
+                         processes=processes)
 
 
 def vae_settings(kind: str, c1, c2) -> tuple[int, float, float]:
