@@ -20,6 +20,7 @@ from explorer.data.idx import read_idx
 from explorer.core.paths import cache_dir
 from explorer.data.paths import find_file, locate_files, search_dirs, ways_to_get
 from explorer.data.registry import DATASETS, DatasetSpec, check_split, get_spec
+from explorer.data.shapes import load_shapes, split_factors
 
 DECODED_FORMAT = 1  # bump to invalidate every decoded .npy copy
 DIGITS_SEED = 0
@@ -33,6 +34,7 @@ class ImageDataset:
     labels: np.ndarray  # int64 (N,)
     spec: DatasetSpec
     split: str
+    factors: np.ndarray | None = None  # int64 (N, F) indices into spec.factor_values; None when unknown
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -53,7 +55,8 @@ def load_dataset(
         images, labels = BUILTIN_LOADERS[spec.name](split)
     else:
         images, labels = _load_idx_split(spec, split, data_dir)
-    return ImageDataset(images=images, labels=labels, spec=spec, split=split)
+    factors = FACTOR_LOADERS[spec.name](split) if spec.name in FACTOR_LOADERS else None
+    return ImageDataset(images=images, labels=labels, spec=spec, split=split, factors=factors)
 
 
 def available_datasets(data_dir: str | os.PathLike | None = None) -> list[str]:
@@ -197,4 +200,5 @@ def _load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(images[chosen]), labels[chosen]
 
 
-BUILTIN_LOADERS = {"digits": _load_digits}
+BUILTIN_LOADERS = {"digits": _load_digits, "shapes": load_shapes}
+FACTOR_LOADERS = {"shapes": split_factors}  # the datasets whose true factors are known
