@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from explorer.analysis.errors import AnalysisError
+from explorer.core.kinds import VAE_KINDS
 
 N_BINS = 20
 TRACKS_AT = 0.2  # a dimension "tracks" its best factor when it tells at least this share of it
@@ -53,6 +54,17 @@ class FactorScores:
             "mig_per_factor": {name: float(g) for name, g in zip(self.factor_names, self.gaps)},
             "factor_mi": [{name: float(v) for name, v in zip(self.factor_names, row)} for row in self.mi],
         }
+
+
+def factor_figures(model, test) -> dict:
+    """`mig`, `mig_per_factor` and `factor_mi` (see FactorScores.to_metrics) from the posterior means
+    of `test` (an ImageDataset), for a VAE kind on a dataset whose true factors are known; else {}."""
+    from explorer.analysis.metrics import encode_means  # torch: imported only when there is a model to run
+
+    if test.factors is None or model.cfg.kind not in VAE_KINDS:
+        return {}
+    codes = encode_means(model, test.images, test.labels)
+    return factor_scores(codes, test.factors, test.spec.factor_names).to_metrics()
 
 
 def discretise(codes: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
