@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from explorer.checkpoints import METRICS_FILE, save_checkpoint
+from explorer.checkpoints import CARD_FILE, METRICS_FILE, save_checkpoint
 from explorer.cli import main
 from explorer.analysis.factors import factor_figures
 from explorer.data import ImageDataset, get_spec, load_dataset
@@ -67,6 +67,8 @@ def test_evaluate_reports_the_mig_and_which_dim_knows_which_factor(shapes_vae: P
     assert all(0.0 <= v <= 1.0 for row in figures["factor_mi"] for v in row.values())
     written = json.loads((shapes_vae / METRICS_FILE).read_text())
     assert written["mig"] == pytest.approx(figures["mig"]) and written["factor_mi"] == figures["factor_mi"]
+    card = (shapes_vae / CARD_FILE).read_text()  # the model card has the table, a row per dimension
+    assert "| mig |" in card and "| dimension | shape | colour | scale | rotation | x | y |" in card and "| z2 |" in card
 
 
 def test_a_dataset_without_factors_gets_no_mig(tiny_checkpoints: Path, explorer_env, capsys) -> None:
