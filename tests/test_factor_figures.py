@@ -32,3 +32,14 @@ def test_a_map_coloured_by_a_numeric_factor_has_a_colour_bar_titled_by_it() -> N
     fig = latent_map(coords, "number", np.linspace(-7, 7, 30), [], values_title="x")
     assert fig.data[0].marker.colorbar.title.text == "x"
     assert fig.data[0].marker.color[0] == pytest.approx(-7)
+
+
+def test_a_colour_factor_is_drawn_in_its_own_colours() -> None:
+    from explorer.ui.factors import own_colours
+
+    coords = np.random.default_rng(0).standard_normal((30, 2))
+    colours = own_colours(["red", "blue"])
+    fig = latent_map(coords, "category", np.arange(30) % 2, ["red", "blue"], values_title="colour",
+                     category_colors=colours)
+    assert [t.marker.color for t in fig.data] == colours
+    assert colours[0].startswith("#e") and own_colours(["square", "circle"]) is None

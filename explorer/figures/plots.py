@@ -54,14 +54,16 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
                marker: tuple[float, float] | None = None, title: str = "",
                backdrop: tuple[Image.Image, float, float, float, float] | None = None,
                height: int = 600, axis_titles: tuple[str, str] | None = None,
-               font_scale: float = 1.0, values_title: str = "") -> go.Figure:
+               font_scale: float = 1.0, values_title: str = "",
+               category_colors: Sequence[str] | None = None) -> go.Figure:
     """WebGL scatter of the map, coloured by `color_by`:
 
     - "predicted" / "label": `values` are class indices; one trace per class, named by class.
     - "correct": `values` are booleans; two traces, correct and misclassified.
     - "confidence" / "recon_error": `values` are numbers; one trace with a colour bar.
     - "category" / "number": as "label" (`class_names` naming the categories) and as "confidence",
-      titled `values_title`: a true factor's values.
+      titled `values_title`: a true factor's values; `category_colors`, when given, colour the
+      categories (a colour factor in its own colours).
 
     Every point's `customdata` is its index into the test set (-1 on the path and marker
     traces, which are not test images). `selected` indices get a ring, `path` (M, 2) is
@@ -77,7 +79,7 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
         raise ValueError(f"values must have one entry per point ({n}), got {len(values)}")
     size = _marker_size(n)
     fig = go.Figure()
-    legend_title = _add_points(fig, coords, color_by, values, class_names, size, values_title)
+    legend_title = _add_points(fig, coords, color_by, values, class_names, size, values_title, category_colors)
     if selected is not None and len(selected):
         _add_selection(fig, coords, selected, size)
     if path is not None and len(path):
@@ -93,7 +95,8 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
 
 
 def _add_points(fig: go.Figure, coords: np.ndarray, color_by: str, values: np.ndarray,
-                class_names: Sequence[str], size: float, values_title: str = "") -> str:
+                class_names: Sequence[str], size: float, values_title: str = "",
+                category_colors: Sequence[str] | None = None) -> str:
     """The test points, coloured by `color_by`; returns the legend's title."""
     idx = np.arange(len(coords))
     if color_by in ("predicted", "label", "category"):
@@ -102,7 +105,7 @@ def _add_points(fig: go.Figure, coords: np.ndarray, color_by: str, values: np.nd
             m = values == k
             fig.add_trace(go.Scattergl(
                 x=coords[m, 0], y=coords[m, 1], mode="markers", name=str(name), customdata=idx[m],
-                marker=dict(size=size, color=class_color(k), opacity=0.8),
+                marker=dict(size=size, color=category_colors[k] if category_colors else class_color(k), opacity=0.8),
                 hovertemplate=f"{name}<br>image %{{customdata}}<extra></extra>",
             ))
         return {"predicted": "CNN prediction", "label": "true label"}.get(color_by, values_title)

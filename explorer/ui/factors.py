@@ -65,3 +65,13 @@ def map_colouring(ctx: Context, color_by: str) -> tuple[str, np.ndarray, list[st
     if all(isinstance(v, (int, float)) for v in grid):
         return "number", np.asarray(grid, dtype=np.float64)[index], [], name
     return "category", index, [str(v) for v in grid], name
+
+
+# The CSS colours a colour factor's values may name; yellow and cyan darkened to show on white.
+OWN_COLOURS = {"red": "#e00000", "yellow": "#c8b400", "green": "#00a000", "cyan": "#00b4c8",
+               "blue": "#0000e0", "magenta": "#d000d0"}
+
+
+def own_colours(names: list[str]) -> list[str] | None:
+    """Each category in its own colour when every one is a colour's name (shapes' colour factor)."""
+    return [OWN_COLOURS[n] for n in names] if names and all(n in OWN_COLOURS for n in names) else None
