@@ -52,5 +52,6 @@ if [[ "$what" == shapes || "$what" == all ]]; then
   run python -m explorer evaluate --checkpoint checkpoints/shapes/classifier
   for name in vae-10d vae-10d-beta4 cvae-8d; do
     run python -m explorer evaluate --checkpoint checkpoints/shapes/$name --classifier checkpoints/shapes/classifier --iwae-k 20
+    run python -m explorer project --checkpoint shapes/$name --method umap  # the map shipped with it
   done
 fi
