@@ -217,10 +217,10 @@ def test_missing_idx_file_raises_data_error(tmp_path: Path) -> None:
 
 
 def test_registry_holds_the_datasets_best_first() -> None:
-    assert list(DATASETS)[:4] == ["fashion-mnist", "mnist", "digits", "cifar-10"]
+    assert list(DATASETS) == ["fashion-mnist", "mnist", "digits", "shapes", "cifar-10"]
     fashion = get_spec("fashion-mnist")
     assert fashion.class_names[0] == "T-shirt/top" and fashion.class_names[-1] == "Ankle boot"
-    assert all(spec.num_classes == 10 for spec in DATASETS.values())
+    assert all(DATASETS[name].num_classes == 10 for name in ("fashion-mnist", "mnist", "digits"))
     assert get_spec("digits").image_shape == (1, 8, 8)
     assert (get_spec("mnist").n_train, get_spec("mnist").n_test) == (60_000, 10_000)
 
@@ -300,13 +300,13 @@ def test_locate_prefers_the_named_subfolder(tmp_path: Path) -> None:
 
 def test_digits_needs_no_files() -> None:
     assert locate_files("digits") is None
-    assert available_datasets()[-1] == "digits"
+    assert available_datasets()[-2:] == ["digits", "shapes"]
 
 
 def test_available_datasets_lists_found_ones_best_first(tmp_path: Path) -> None:
     write_tiny_files(tmp_path / "mnist")  # locating checks names, not contents
     found = available_datasets(tmp_path)
-    assert "mnist" in found and found[-1] == "digits"
+    assert "mnist" in found and found[-2:] == ["digits", "shapes"]
     assert found == [name for name in DATASETS if name in found]
 
 

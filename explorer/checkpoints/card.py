@@ -26,6 +26,8 @@ METRIC_NOTES = {
     "reference_mlp_kl": "the reference's KL term",
     "reference_mlp_train_seconds": "the reference's 10-epoch training time here",
     "neg_elbo_vs_reference": "(this model's neg_elbo - the reference's) / the reference's; negative is better",
+    "mig": "mutual information gap (Chen et al. 2018), 0 to 1: per true factor, how much more the best latent "
+           "dimension knows about it than the second best, averaged; 1 is one dimension per factor",
 }
 
 
@@ -56,7 +58,7 @@ def _figures(ckpt: "Checkpoint") -> list[str]:
     per_class = ckpt.metrics.get("conditional_fidelity_per_class")
     if isinstance(per_class, list) and per_class and all(_is_number(p) for p in per_class):
         lines += ["", "Conditional fidelity per class: " + ", ".join(f"{i}: {p:.3f}" for i, p in enumerate(per_class))]
-    return lines
+    return lines + _factor_table(ckpt.metrics.get("factor_mi"), ckpt.dataset)
 
 
 def external_card(ckpt: "Checkpoint") -> str:
@@ -72,6 +74,22 @@ def external_card(ckpt: "Checkpoint") -> str:
     for k in ("kind", "image_shape", "num_classes") + (("latent_dim",) if cfg.is_vae else ()):
         lines.append(f"| {k} | {getattr(cfg, k)} |")
     return "\n".join(lines + _figures(ckpt) + [""])
+def _factor_table(rows, dataset: str) -> list[str]:
+    """`factor_mi` (one {factor: share} row per latent dimension) as a markdown table, its columns in
+    the dataset's order of factors (metrics.json sorts keys); [] without it."""
+    from explorer.data import DATASETS
+
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and r for r in rows):
+        return []
+    names = sorted(rows[0], key=str)
+    known = DATASETS[dataset].factor_names if dataset in DATASETS else ()
+    if set(known) == set(names):
+        names = list(known)
+    if not all(set(r) == set(names) and all(_is_number(v) for v in r.values()) for r in rows):
+        return []
+    lines = ["", "Share of each true factor's information each latent dimension carries (test set; `factor_mi`):", "",
+             "| dimension | " + " | ".join(map(str, names)) + " |", "| --- |" + " --- |" * len(names)]
+    return lines + [f"| z{d} | " + " | ".join(f"{r[n]:.2f}" for n in names) + " |" for d, r in enumerate(rows)]
 
 
 def model_card(ckpt: "Checkpoint") -> str:

@@ -24,6 +24,7 @@ from explorer.data.idx import read_idx
 from explorer.core.paths import cache_dir
 from explorer.data.paths import find_file, locate_files, search_dirs, ways_to_get
 from explorer.data.registry import DATASETS, FOLDER_PREFIX, DatasetSpec, check_split, get_spec
+from explorer.data.shapes import split_factors, split_pixels
 
 DECODED_FORMAT = 1  # bump to invalidate every decoded .npy copy
 DIGITS_SEED = 0
@@ -85,7 +86,8 @@ def load_dataset(
         pixels, labels = ARCHIVE_LOADERS[spec.name](spec, split, data_dir)
     else:
         pixels, labels = _load_idx_split(spec, split, data_dir)
-    return ImageDataset(pixels=pixels, labels=labels, spec=spec, split=split)
+    factors = FACTOR_LOADERS[spec.name](split) if spec.name in FACTOR_LOADERS else None
+    return ImageDataset(pixels=pixels, labels=labels, spec=spec, split=split, factors=factors)
 
 
 def available_datasets(data_dir: str | os.PathLike | None = None) -> list[str]:
@@ -227,7 +229,13 @@ def _load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(images[chosen]), labels[chosen]
 
 
-BUILTIN_LOADERS = {"digits": _load_digits}
+def _load_shapes(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The generated shapes (explorer/data/shapes.py): uint8 pixels, and the shape as the label."""
+    return split_pixels(split), split_factors(split)[:, 0].copy()
+
+
+BUILTIN_LOADERS = {"digits": _load_digits, "shapes": _load_shapes}
+FACTOR_LOADERS = {"shapes": split_factors}  # the datasets whose true factors are known
 
 
 def _load_cifar(spec: DatasetSpec, split: str, data_dir) -> tuple[np.ndarray, np.ndarray]:

@@ -31,9 +31,10 @@ CLASS_COLORS: tuple[str, ...] = (
     "#8C564B",  # brown
 )
 FONT_SIZE = 16
-COLOR_BY = ("predicted", "label", "correct", "confidence", "recon_error")
+# "category" and "number": any other per-point values (a true factor's), titled by `values_title`
+COLOR_BY = ("predicted", "label", "correct", "confidence", "recon_error", "category", "number")
 _COLORBAR_TITLES = {"confidence": "CNN confidence", "recon_error": "recon. error (nats)"}
-_COLORSCALES = {"confidence": "Viridis", "recon_error": "Plasma"}
+_COLORSCALES = {"confidence": "Viridis", "recon_error": "Plasma", "number": "Viridis"}
 NOT_A_TEST_POINT = -1  # customdata of the path and marker traces: no test image behind them
 
 
@@ -53,12 +54,16 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
                marker: tuple[float, float] | None = None, title: str = "",
                backdrop: tuple[Image.Image, float, float, float, float] | None = None,
                height: int = 600, axis_titles: tuple[str, str] | None = None,
-               font_scale: float = 1.0) -> go.Figure:
+               font_scale: float = 1.0, values_title: str = "",
+               category_colors: Sequence[str] | None = None) -> go.Figure:
     """WebGL scatter of the map, coloured by `color_by`:
 
     - "predicted" / "label": `values` are class indices; one trace per class, named by class.
     - "correct": `values` are booleans; two traces, correct and misclassified.
     - "confidence" / "recon_error": `values` are numbers; one trace with a colour bar.
+    - "category" / "number": as "label" (`class_names` naming the categories) and as "confidence",
+      titled `values_title`: a true factor's values; `category_colors`, when given, colour the
+      categories (a colour factor in its own colours).
 
     Every point's `customdata` is its index into the test set (-1 on the path and marker
     traces, which are not test images). `selected` indices get a ring, `path` (M, 2) is
@@ -74,7 +79,7 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
         raise ValueError(f"values must have one entry per point ({n}), got {len(values)}")
     size = _marker_size(n)
     fig = go.Figure()
-    legend_title = _add_points(fig, coords, color_by, values, class_names, size)
+    legend_title = _add_points(fig, coords, color_by, values, class_names, size, values_title, category_colors)
     if selected is not None and len(selected):
         _add_selection(fig, coords, selected, size)
     if path is not None and len(path):
@@ -90,19 +95,20 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
 
 
 def _add_points(fig: go.Figure, coords: np.ndarray, color_by: str, values: np.ndarray,
-                class_names: Sequence[str], size: float) -> str:
+                class_names: Sequence[str], size: float, values_title: str = "",
+                category_colors: Sequence[str] | None = None) -> str:
     """The test points, coloured by `color_by`; returns the legend's title."""
     idx = np.arange(len(coords))
-    if color_by in ("predicted", "label"):
+    if color_by in ("predicted", "label", "category"):
         values = values.astype(np.int64)
         for k, name in enumerate(class_names):
             m = values == k
             fig.add_trace(go.Scattergl(
                 x=coords[m, 0], y=coords[m, 1], mode="markers", name=str(name), customdata=idx[m],
-                marker=dict(size=size, color=class_color(k), opacity=0.8),
+                marker=dict(size=size, color=category_colors[k] if category_colors else class_color(k), opacity=0.8),
                 hovertemplate=f"{name}<br>image %{{customdata}}<extra></extra>",
             ))
-        return "CNN prediction" if color_by == "predicted" else "true label"
+        return {"predicted": "CNN prediction", "label": "true label"}.get(color_by, values_title)
     if color_by == "correct":
         values = values.astype(bool)
         for label, m, color, opacity in (("correct", values, "#9DB4C8", 0.55),
@@ -113,13 +119,13 @@ def _add_points(fig: go.Figure, coords: np.ndarray, color_by: str, values: np.nd
                 hovertemplate=f"{label}<br>image %{{customdata}}<extra></extra>",
             ))
         return "CNN vs true label"
-    if color_by in ("confidence", "recon_error"):
-        values = values.astype(np.float64)
+    if color_by in ("confidence", "recon_error", "number"):
+        values, title = values.astype(np.float64), _COLORBAR_TITLES.get(color_by, values_title)
         fig.add_trace(go.Scattergl(
-            x=coords[:, 0], y=coords[:, 1], mode="markers", name=_COLORBAR_TITLES[color_by], customdata=idx,
+            x=coords[:, 0], y=coords[:, 1], mode="markers", name=title, customdata=idx,
             marker=dict(size=size, color=values, colorscale=_COLORSCALES[color_by], opacity=0.85, showscale=True,
-                        colorbar=dict(title=dict(text=_COLORBAR_TITLES[color_by]), thickness=16)),
-            hovertemplate="image %{customdata}<br>" + _COLORBAR_TITLES[color_by] + " %{marker.color:.3g}<extra></extra>",
+                        colorbar=dict(title=dict(text=title), thickness=16)),
+            hovertemplate="image %{customdata}<br>" + title + " %{marker.color:.3g}<extra></extra>",
             showlegend=False,
         ))
         return ""

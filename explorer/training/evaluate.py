@@ -113,11 +113,13 @@ def _classifier_model(ckpt, classifier):
 
 
 def _measure(ckpt, test, clf_model, iwae_k: int, progress=None) -> dict:
+    from explorer.analysis.factors import factor_figures
     from explorer.analysis.metrics import evaluate_model
 
     metrics = evaluate_model(ckpt.model, test.images, test.labels, iwae_k=iwae_k, classifier=clf_model,
                              progress=progress)
     metrics["dataset"] = ckpt.dataset
+    metrics.update(factor_figures(ckpt.model, test))
     return metrics
 
 

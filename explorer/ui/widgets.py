@@ -15,7 +15,7 @@ from explorer.checkpoints.layout import PROJECTIONS_DIR
 from explorer.figures import minimap, plots
 from explorer.maps import projection
 
-from explorer.ui import cache, faults, present
+from explorer.ui import cache, factors, faults, present
 from explorer.ui.state import Context
 
 log = logging.getLogger("explorer.ui")
@@ -187,12 +187,18 @@ def map_figure(ctx: Context, proj: projection.Projection, color_by: str, *, heig
     index into `subset` when only those test points are drawn)."""
     if ctx.pred is None and color_by in ("predicted", "correct", "confidence"):
         color_by = "label"
-    values = color_values(ctx, color_by)
+    names, values_title, colours = list(ctx.class_names), "", None
+    if color_by.startswith(factors.PREFIX):  # a true factor's values (shapes)
+        color_by, values, names, values_title = factors.map_colouring(ctx, color_by)
+        colours = factors.own_colours(names)
+    else:
+        values = color_values(ctx, color_by)
     if subset is not None:
         values = values[subset]
-    fig = plots.latent_map(proj.coords, color_by, values, list(ctx.class_names),
+    fig = plots.latent_map(proj.coords, color_by, values, names,
                            selected=selected, path=path, marker=marker, title=title, backdrop=backdrop,
-                           height=height, font_scale=font_scale)
+                           height=height, font_scale=font_scale, values_title=values_title,
+                           category_colors=colours)
     # Streamlit turns click-to-select off while the drag mode is lasso or box; with zoom a click
     # picks a point, a drag zooms, and the toolbar's lasso and box tools select groups.
     fig.update_layout(dragmode="zoom")

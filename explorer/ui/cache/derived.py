@@ -179,3 +179,18 @@ def prior_samples(_ctx: Context, key: tuple, cvae: str, cvae_key: str) -> tuple[
     else:
         images, _ = latent.sample_prior(_ctx.model, _ctx.num_classes, seed=1)
     return images, _ctx.classify(images)[0]
+
+
+def factor_scores(ctx: Context):
+    """How much each latent dimension tells about each true factor, and the MIG (an
+    analysis.factors.FactorScores), from the test codes; None when the dataset's factors are unknown."""
+    if ctx.data.factors is None or len(ctx.data.factors) != len(ctx.mu):
+        return None
+    return _factor_scores(ctx, (ctx.vae_key, ctx.dataset))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _factor_scores(_ctx: Context, key: tuple):
+    from explorer.analysis.factors import factor_scores as scores
+
+    return scores(_ctx.mu, _ctx.data.factors, _ctx.data.spec.factor_names)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.maps import projection
-from explorer.ui import cache, exports, help, overlays, present
+from explorer.ui import cache, exports, factors, help, overlays, present
 from explorer.ui.sidebar import banner
 from explorer.ui.state import Context, context, select, selection
 from explorer.ui.widgets import (MAP_CHOICE, METHOD_TITLES, PLANE_CHOICE, get_map, guarded, map_figure, map_methods,
@@ -37,8 +37,9 @@ def controls(ctx: Context) -> tuple[str, str, dict]:
     method = left.segmented_control("Map", methods, default=methods[0], required=True, key="map_method",
                                     format_func=METHOD_TITLES.get, persist_state="session", bind="query-params",
                                     label_visibility="collapsed")
-    colorings = list(COLORINGS) if ctx.pred is not None else ["label", "recon_error"]
-    color_by = mid.selectbox("Colour by", colorings, format_func=COLORINGS.get,
+    titles = {**COLORINGS, **factors.colorings(ctx)}  # a dataset's true factors too (shapes)
+    colorings = [c for c in titles if ctx.pred is not None or c not in ("predicted", "correct", "confidence")]
+    color_by = mid.selectbox("Colour by", colorings, format_func=titles.get,
                              key="map_color", persist_state="session", bind="query-params",
                              label_visibility="collapsed")
     if method not in TUNABLE:
@@ -109,7 +110,7 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
     exports.map_buttons(fig, proj.coords, ctx.data.labels, ctx.pred, ctx.class_names,
                         f"{ctx.vae.name}_{proj.method}_{color_by}")
     st.caption(f"{title} of {len(proj.coords):,} test images" + (f" ({settings})" if settings else "")
-               + f", {how}. Colour: {COLORINGS[color_by]}."
+               + f", {how}. Colour: {({**COLORINGS, **factors.colorings(ctx)})[color_by]}."
                + (" Backdrop: images decoded across the plane." if backdrop is not None else "")
                + "".join(f" {n}" for n in notes))
 

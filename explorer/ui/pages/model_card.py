@@ -10,7 +10,7 @@ import streamlit as st
 from explorer.figures import plots, plots_teach
 from explorer.checkpoints.card import METRIC_NOTES, format_figure
 from explorer.checkpoints import CARD_FILE, Checkpoint, CheckpointError
-from explorer.ui import cache, help
+from explorer.ui import cache, factors, help
 from explorer.ui.state import Context, context
 from explorer.ui.present import font_scale
 from explorer.ui.widgets import guarded
@@ -150,6 +150,8 @@ def render() -> None:
     for (title, ckpt), tab in zip(found, st.tabs([t for t, _ in found], key="card_tabs")):
         with tab:
             st.caption(f"`{ckpt.path.parent.name}/{ckpt.name}` · {ckpt.kind} · trained on {ckpt.dataset}")
+            if ckpt is ctx.vae:  # which true factor each dimension tracks, when the dataset's are known
+                factors.panel(ctx, key="card_factors")
             card(ckpt, ctx.class_names, key=f"card_{'clf' if title.startswith('Classifier') else 'vae'}")
 
 render()

@@ -13,7 +13,7 @@ from explorer.analysis import latent
 from explorer.core import kinds
 from explorer.figures import grids
 from explorer.maps import projection
-from explorer.ui import cache, exports, help, urlstate, yours
+from explorer.ui import cache, exports, factors, help, urlstate, yours
 from explorer.ui.state import Context, context, current_index
 from explorer.ui.timing import timed
 from explorer.ui.widgets import big, guarded, live_map, quick_map, scale_for, show_in, strip
@@ -94,6 +94,7 @@ def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: cache.Dims, 
     z = base_z.astype(np.float32).copy()
     order, kl = dims.order, dims.kl
     fresh = st.session_state.pop(RESET, False)
+    tracks = factors.tracked(ctx)  # the true factor each dimension follows, when known (shapes)
     with sliders:
         for n, d in enumerate(order):
             if n == TOP:
@@ -106,7 +107,7 @@ def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: cache.Dims, 
             # slider from a single one. Right after reset_sliders() wrote the values it is left out,
             # as Streamlit warns about a default given beside a value set through the session state.
             value = None if fresh else lo
-            z[d] = box.slider(f"z{d} · KL {kl[d]:.2f}", lo, hi, value=value, step=0.05, key=key, format="%.2f")
+            z[d] = box.slider(f"z{d} · KL {kl[d]:.2f}" + (f" · {tracks[d]}" if d in tracks else ""), lo, hi, value=value, step=0.05, key=key, format="%.2f")
     # the link keeps the sliders moved off the base (the base itself is in trav_base / trav_class)
     urlstate.put_codes("z", {d: z[d] for d in range(len(z)) if abs(z[d] - round(float(base_z[d]), 2)) > 1e-6})
     decoded = ctx.decode(z[None], label)
@@ -130,7 +131,7 @@ def _collapse_note(active: list[int], collapsed: list[int]) -> str:
 
 def grid(ctx: Context, base_z: np.ndarray, label: int | None, stats: cache.Dims) -> None:
     """Rows: the most active dimensions; columns: -3..+3 std; each cell with the CNN's label."""
-    order, kl = stats.order, stats.kl
+    order, kl, tracks = stats.order, stats.kl, factors.tracked(ctx)
     active = [int(d) for d in order if kl[d] > ACTIVE_KL][:GRID_ROWS]
     collapsed = [int(d) for d in order if kl[d] <= ACTIVE_KL]
     dims = np.array(active + collapsed[:1] if len(active) < GRID_ROWS else active, dtype=np.int64)
@@ -146,7 +147,8 @@ def grid(ctx: Context, base_z: np.ndarray, label: int | None, stats: cache.Dims)
         pred = out.pred[r * GRID_COLS:(r + 1) * GRID_COLS] if out.pred is not None else None
         changes = latent.label_changes(pred) if pred is not None else []
         name, row = st.columns([3, 20], vertical_alignment="center")
-        name.markdown(f"**z{d}**  \nKL {kl[d]:.2f}" + ("  \n(collapsed)" if kl[d] <= ACTIVE_KL else ""))
+        name.markdown(f"**z{d}**  \nKL {kl[d]:.2f}" + ("  \n(collapsed)" if kl[d] <= ACTIVE_KL else "")
+                      + (f"  \n{tracks[d]}" if d in tracks else ""))
         captions = [ctx.class_names[int(p)] for p in pred] if pred is not None else None
         show_in(row, strip(ctx, images[r], captions, px=84, highlight=changes))
     png = gif = st.container(horizontal=True)
@@ -168,6 +170,9 @@ def render() -> None:
     st.caption(f"Base: {described}. Sliders ordered by KL (nats); {active} of {ctx.latent_dim} dimensions "
                f"are active (KL > {ACTIVE_KL}), the rest have collapsed to the prior.")
     live(ctx, base_z, label, dims, quick_map(ctx))
+    if cache.factor_scores(ctx) is not None:
+        with st.expander("Which true factor each dimension tracks", expanded=True, key="trav_factors"):
+            factors.panel(ctx, key="trav_factors")
     grid(ctx, base_z, label, dims)
 
 
