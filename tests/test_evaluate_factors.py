@@ -18,7 +18,7 @@ from helpers import checkpoint_train_cfg, tiny_model_cfg
 
 def _some_shapes(n: int = 256) -> ImageDataset:
     test = load_dataset("shapes", "test")
-    return ImageDataset(images=test.images[:n], labels=test.labels[:n], spec=test.spec, split="test",
+    return ImageDataset(pixels=test.pixels[:n], labels=test.labels[:n], spec=test.spec, split="test",
                         factors=test.factors[:n])
 
 
@@ -39,7 +39,7 @@ def test_every_vae_kind_gets_a_table_row_per_dim_and_factor(kind: str, explorer_
 def test_a_classifier_or_a_dataset_without_factors_gets_nothing(explorer_env) -> None:
     shapes = _some_shapes()
     assert factor_figures(_tiny_vae("classifier"), shapes) == {}
-    no_factors = ImageDataset(images=shapes.images, labels=shapes.labels, spec=shapes.spec, split="test")
+    no_factors = ImageDataset(pixels=shapes.pixels, labels=shapes.labels, spec=shapes.spec, split="test")
     assert factor_figures(_tiny_vae(), no_factors) == {}
 
 

@@ -25,7 +25,7 @@ def shapes_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from explorer.training import train
 
     test = load_dataset("shapes", "test")
-    some = ImageDataset(images=test.images[:1024], labels=test.labels[:1024], spec=test.spec, split="train")
+    some = ImageDataset(pixels=test.pixels[:1024], labels=test.labels[:1024], spec=test.spec, split="train")
     model_cfg = tiny_model_cfg("vae", image_shape=(3, 32, 32), latent_dim=4, num_classes=4)
     train_cfg = TrainConfig(dataset="shapes", epochs=3, max_steps=40, batch_size=64, lr=1e-2, device="cpu", amp=False)
     torch.manual_seed(0)
