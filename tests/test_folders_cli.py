@@ -34,7 +34,7 @@ def test_train_on_a_folder_path_with_a_side(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "pears/readme.txt: is not an image" in err and "1 item(s) in the folder were left out" in err
-    ckpt = tmp_path / "ck" / "fruit-28" / "vae-2d"
+    [ckpt] = (tmp_path / "ck").glob("fruit-28-*/vae-2d")  # the folder's name, side and a hash of its id
     config = json.loads((ckpt / "config.json").read_text())
     assert config["dataset"] == f"folder:28:{fruit.resolve()}"
     assert load_checkpoint(ckpt).model_cfg.image_shape == (3, 28, 28)
