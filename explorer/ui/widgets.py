@@ -191,6 +191,11 @@ def map_figure(ctx: Context, proj: projection.Projection, color_by: str, *, heig
     fig = plots.latent_map(proj.coords, color_by, values, list(ctx.class_names),
                            selected=selected, path=path, marker=marker, title=title, backdrop=backdrop,
                            height=height, font_scale=font_scale)
+    return interactive(fig, proj)
+
+
+def interactive(fig, proj: projection.Projection):
+    """The Map page's settings of a map figure: a click picks, a drag zooms."""
     # Streamlit turns click-to-select off while the drag mode is lasso or box; with zoom a click
     # picks a point, a drag zooms, and the toolbar's lasso and box tools select groups.
     fig.update_layout(dragmode="zoom")
