@@ -81,3 +81,25 @@ def test_rows_name_each_point_by_split_and_index():
         rows.row("train", 4)
     with pytest.raises(ValueError, match="unknown split"):
         splits.rows_of({"validation": 3})
+
+
+# ---------------------------------------------------------------- the optional GPU path (cuML)
+
+def test_without_cuml_maps_are_made_on_the_cpu_with_the_cpu_keys(tmp_path):
+    """No cuML here: "auto" is the CPU path, its map and its cache key the same as "cpu"'s; asking
+    for cuML outright is a clear error, never a silent CPU map."""
+    from explorer.maps import gpu
+    from explorer.maps.projection import ProjectionError, cache_key, project
+
+    assert not gpu.available()
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    auto = project(x, "umap", {"n_neighbors": 5}, cache_dir=tmp_path)
+    cpu = project(x, "umap", {"n_neighbors": 5}, backend="cpu")
+    np.testing.assert_array_equal(auto.coords, cpu.coords)
+    assert auto.key == cpu.key == cache_key(x, "umap", auto.params, 0)
+    assert cache_key(x, "umap", auto.params, 0, "cuml") != auto.key  # a GPU map is never served as the CPU's
+    with pytest.raises(ProjectionError, match="needs RAPIDS cuML and a CUDA GPU"):
+        project(x, "tsne", {"perplexity": 5}, backend="cuml")
+    with pytest.raises(ProjectionError, match="backend must be one of"):
+        project(x, "umap", None, backend="gpu")
+    assert gpu.where("cuml", "pca") == "cpu"  # PCA needs no GPU
