@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from explorer.tooling.bench.bigmap import bench_bigmap
 from explorer.tooling.bench.common import Report, Settings, load_average
 from explorer.tooling.bench.page_runs import bench_reruns
 from explorer.tooling.bench.projection import bench_cached, bench_projection
@@ -24,6 +25,7 @@ from explorer.tooling.bench.users import bench_users
 BENCHES: dict[str, Callable[[Settings, Report, Path], None]] = {
     "map": bench_map, "slider": bench_slider, "projection": bench_projection, "cached": bench_cached,
     "train": bench_train, "trainpage": bench_train_page, "gpu": bench_gpu, "users": bench_users, "reruns": bench_reruns,
+    "bigmap": bench_bigmap,
 }
 # what each group reports, so a group that fails names what is missing
 GROUP_FIGURES = {
@@ -36,6 +38,7 @@ GROUP_FIGURES = {
     "gpu": ["gpu_train_epoch_s"],
     "users": ["users_errors", "users_isolation_problems", "users_roundtrip_p95_ms"],
     "reruns": ["rerun_traverse_ms"],
+    "bigmap": ["bigmap_umap_s", "bigmap_draw_ratio", "bigmap_click_ms"],
 }
 GROUPS = tuple(BENCHES)
 
@@ -91,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = argparse.ArgumentParser(prog="python -m explorer bench",
                                 description="speed and memory figures, each beside its baseline (JSON on stdout, a table on stderr)")
     b.add_argument("--only", default=None,
-                   help="comma-separated groups: map, slider, projection, cached, train, trainpage, gpu, users, reruns")
+                   help="comma-separated groups: map, slider, projection, cached, train, trainpage, gpu, users, reruns, bigmap")
     b.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     b.add_argument("--quick", action="store_true", help="small settings: a smoke test, not figures to quote")
     b.add_argument("--users", type=int, default=20, help="users: how many sessions the load test drives")
