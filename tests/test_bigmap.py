@@ -103,3 +103,14 @@ def test_without_cuml_maps_are_made_on_the_cpu_with_the_cpu_keys(tmp_path):
     with pytest.raises(ProjectionError, match="backend must be one of"):
         project(x, "umap", None, backend="gpu")
     assert gpu.where("cuml", "pca") == "cpu"  # PCA needs no GPU
+
+
+def test_nearest_neighbours_are_the_same_whatever_the_thread_count():
+    from explorer.maps.umap_layout import knn
+
+    x = np.random.default_rng(1).normal(size=(4000, 6))  # four blocks of rows
+    one_idx, one_dist = knn(x, 9, threads=1)
+    many_idx, many_dist = knn(x, 9, threads=3)
+    np.testing.assert_array_equal(one_idx, many_idx)
+    np.testing.assert_array_equal(one_dist, many_dist)
+    assert (one_idx[:, 0] == np.arange(len(x))).all()

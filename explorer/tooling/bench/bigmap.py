@@ -151,7 +151,7 @@ def bench_draw(s: Settings, rep: Report, work: Path) -> None:
 def bench_bigmap(s: Settings, rep: Report, work: Path) -> None:
     """Both halves; one failing leaves the other's figures."""
     errors = []
-    for part in (bench_umap, bench_draw):
+    for part in (bench_draw, bench_umap):
         try:
             part(s, rep, work)
         except Exception as e:  # noqa: BLE001  (reported, and the runner marks the missing figures)
