@@ -18,7 +18,7 @@ from explorer.core import arraycache
 from explorer.core.kinds import condition
 from explorer.data import ImageDataset, load_dataset
 from explorer.maps import projection, splits
-from explorer.ui.cache.background import Job, done, job
+from explorer.ui.cache.background import Job, done, find, job
 from explorer.ui.cache.models import checkpoint
 
 CHUNK = 5000  # images per step of a pass: its progress moves every few seconds
@@ -46,9 +46,11 @@ def _pass(what: str, title: str, path: str, key: str, dataset: str,
     if found is not None:
         return done(f"{what}|{key}|{dkey}", found)
 
-    def work(j: Job):
-        model = checkpoint(Path(path)).model
+    # the model loaded here, in the page's run (its spinner shows there), never in the thread:
+    # a thread has no page to show anything in
+    model = checkpoint(Path(path)).model if find(f"{what}|{key}|{dkey}") is None else None
 
+    def work(j: Job):
         def compute():
             parts = []
             for s in range(0, rows, CHUNK):
