@@ -42,7 +42,7 @@ def _pass(what: str, title: str, path: str, key: str, dataset: str,
     """`chunk(model, images, labels)` over the whole training set, from the disk cache or in the background."""
     data, dkey = train_set(dataset), train_set_key(dataset)
     rows = len(data.images)
-    found = arraycache.cached(what, key, dkey, rows=rows)
+    found = _on_disk(what, key, dkey, rows)
     if found is not None:
         return done(f"{what}|{key}|{dkey}", found)
 
@@ -62,6 +62,14 @@ def _pass(what: str, title: str, path: str, key: str, dataset: str,
         return arraycache.arrays(what, key, dkey, compute, rows=rows)
 
     return job(f"{what}|{key}|{dkey}", work)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _on_disk(what: str, key: str, dkey: str, rows: int) -> tuple[np.ndarray, ...] | None:
+    """The pass's arrays from the disk cache, read once per process (a click reruns the page; it
+    should not read 60,000 rows again). A miss stays a miss here: the job that computes the pass
+    holds its result from then on (background.job)."""
+    return arraycache.cached(what, key, dkey, rows=rows)
 
 
 def _encode(model, images, labels):
