@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from explorer.core.errors import ExplorerError
 from explorer.figures import plots
 from explorer.maps import projection, splits
 from explorer.ui import cache
@@ -76,7 +77,11 @@ def whole(ctx: Context, choice: str, params: dict | None, color_by: str) -> Whol
     """The whole-dataset map, or None while its work runs (its progress shown) or failed (said)."""
     if ctx.pred is None and color_by in NEEDS_CLASSIFIER:
         color_by = "label"
-    jobs = _jobs(ctx, choice, params, color_by)
+    try:
+        jobs = _jobs(ctx, choice, params, color_by)
+    except ExplorerError as e:  # e.g. the training set's files missing: the test map still shows
+        st.error(f"The training set cannot be shown: {e}")
+        return None
     failed = [j for j in jobs if j.ready and j.error is not None]
     if failed:
         st.error(f"The training set cannot be shown: {failed[0].error}. The map shows the test set.")
@@ -89,7 +94,7 @@ def whole(ctx: Context, choice: str, params: dict | None, color_by: str) -> Whol
         _waiting(tuple(j.key for j in jobs))
         return None
     enc = jobs[0]
-    codes, rows = _codes(ctx, enc)
+    _, rows = _codes(ctx, enc)
     proj = _cached_map(ctx, enc, _method(choice), params, compute=True)
     return Whole(proj, rows, np.concatenate([_test_values(ctx, color_by), _train_values(ctx, color_by)]),
                  color_by)
