@@ -264,7 +264,7 @@ def test_cli_project_writes_and_reuses_the_map(digits_checkpoint, capsys):
     args = ["project", "--checkpoint", str(digits_checkpoint), "--method", "pca"]
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(first) == {"method", "params", "key", "seconds", "from_cache", "trustworthiness", "n"}
+    assert set(first) == {"method", "params", "key", "split", "rows", "seconds", "from_cache", "trustworthiness", "n"}
     assert first["method"] == "pca" and first["n"] == 360 and not first["from_cache"]
     assert 0.0 <= first["trustworthiness"] <= 1.0
     assert (digits_checkpoint / "projections" / f"pca-{first['key']}.npz").is_file()

@@ -112,26 +112,18 @@ def cmd_fetch_data(args: argparse.Namespace) -> int:
 
 
 def cmd_project(args: argparse.Namespace) -> int:
-    """Encode the test set's means (a cvae with the true labels), map them, cache the map."""
-    from explorer.checkpoints import check_fits, load_checkpoint
-    from explorer.data import load_dataset
-    from explorer.analysis.latent import encode
+    """Encode the means of the chosen split(s) (a cvae with the true labels), map them, cache the map.
+    With `--split all` row i is test image i and row n_test + j training image j; `--out` writes
+    the map with each row's split and index."""
+    from explorer.checkpoints import load_checkpoint
     from explorer.maps.projection import ProjectionError, project, trustworthiness
 
-    flags = {"umap": {"n_neighbors": args.n_neighbors, "min_dist": args.min_dist},
-             "tsne": {"perplexity": args.perplexity}, "pca": {}}
-    for method, given in flags.items():
-        for name, value in given.items():
-            if value is not None and method != args.method:
-                raise UserError(f"--{name.replace('_', '-')} applies to --method {method} only, not {args.method}")
-    params = {k: v for k, v in flags[args.method].items() if v is not None}
+    params = _project_params(args)
     ckpt = load_checkpoint(args.checkpoint)
     if ckpt.kind == "classifier":
         raise UserError(f"{args.checkpoint} is a classifier, which has no latent space; project needs a vae, "
                         "cvae or hybrid checkpoint")
-    test = load_dataset(ckpt.dataset, "test", data_dir=args.data_dir)
-    check_fits(ckpt, test)
-    mu, _ = encode(ckpt.model, test.images, test.labels)
+    mu, rows = _split_codes(ckpt, args.split, args.data_dir)
     try:
         proj = project(mu, args.method, params, seed=args.seed, cache_dir=Path(args.checkpoint) / PROJECTIONS_DIR)
         trust = trustworthiness(mu, proj.coords)
@@ -139,7 +131,48 @@ def cmd_project(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from e
     if "cache_error" in proj.extra:
         print(f"warning: {proj.extra['cache_error']}", file=sys.stderr)
-    print(json.dumps({"method": proj.method, "params": proj.params, "key": proj.key,
-                      "seconds": round(proj.seconds, 3), "from_cache": proj.from_cache,
+    if args.out is not None:
+        _save_map(args.out, proj.coords, rows)
+    print(json.dumps({"method": proj.method, "params": proj.params, "key": proj.key, "split": args.split,
+                      "rows": rows.counts(), "seconds": round(proj.seconds, 3), "from_cache": proj.from_cache,
                       "trustworthiness": round(trust, 4), "n": int(len(proj.coords))}))
     return 0
+
+
+def _project_params(args: argparse.Namespace) -> dict:
+    flags = {"umap": {"n_neighbors": args.n_neighbors, "min_dist": args.min_dist},
+             "tsne": {"perplexity": args.perplexity}, "pca": {}}
+    for method, given in flags.items():
+        for name, value in given.items():
+            if value is not None and method != args.method:
+                raise UserError(f"--{name.replace('_', '-')} applies to --method {method} only, not {args.method}")
+    return {k: v for k, v in flags[args.method].items() if v is not None}
+
+
+def _split_codes(ckpt, split: str, data_dir):
+    """The posterior means of `split` ("test", "train" or "all": test rows first) with their Rows."""
+    from explorer.analysis.latent import encode
+    from explorer.data import load_dataset
+    from explorer.maps.splits import CHOICES, stack
+
+    if split not in CHOICES:
+        raise UserError(f"--split must be one of {', '.join(CHOICES)}, got {split!r}")
+    from explorer.checkpoints import check_fits
+
+    parts = {}
+    for name in CHOICES[split]:
+        data = load_dataset(ckpt.dataset, name, data_dir=data_dir)
+        check_fits(ckpt, data)
+        parts[name], _ = encode(ckpt.model, data.pixels, data.labels)
+    return stack(parts)
+
+
+def _save_map(path: str, coords: np.ndarray, rows) -> None:
+    """The map as an .npz: coords (N, 2), split (N,) 0 test / 1 train, index (N,) within the split."""
+    if Path(path).suffix != ".npz":
+        raise UserError(f"--out {path} must end in .npz")
+    try:
+        with replacing(Path(path)) as f:
+            np.savez(f, coords=coords, split=rows.split, index=rows.index)
+    except OSError as e:
+        raise UserError(f"--out {path} cannot be written ({e.strerror or e}); choose another path") from e

@@ -135,12 +135,15 @@ def _add_fetch_data(sub) -> None:
 
 
 def _add_project(sub) -> None:
-    pj = sub.add_parser("project", help="map the test set's latent means to 2-D and cache it in DIR/projections")
+    pj = sub.add_parser("project", help="map a split's latent means to 2-D and cache it in DIR/projections")
     pj.add_argument("--checkpoint", required=True)
     pj.add_argument("--method", choices=["umap", "tsne", "pca"], required=True)
     pj.add_argument("--n-neighbors", type=int, default=None, help="umap: neighbours (default 15)")
     pj.add_argument("--min-dist", type=float, default=None, help="umap: minimum distance (default 0.1)")
     pj.add_argument("--perplexity", type=float, default=None, help="tsne: perplexity (default 30)")
+    pj.add_argument("--split", choices=["test", "train", "all"], default="test",
+                    help="the images to map: test (default), train, or all (test rows first, then train)")
+    pj.add_argument("--out", default=None, help="also write the map to this .npz: coords, split (0 test, 1 train), index")
     pj.add_argument("--seed", type=int, default=0)
     pj.add_argument("--data-dir", default=None)
     pj.set_defaults(func=cmd_project)

@@ -40,6 +40,12 @@ def cache_path(what: str, model_key: str, dkey: str, root: str | os.PathLike | N
     return Path(root if root is not None else default_cache_dir()) / "arrays" / f"{what}-{key}.npz"
 
 
+def cached(what: str, model_key: str, dkey: str, root: str | os.PathLike | None = None,
+           rows: int | None = None) -> tuple[np.ndarray, ...] | None:
+    """The arrays kept for this computation, or None when there are none (never computes)."""
+    return _read(cache_path(what, model_key, dkey, root), rows)
+
+
 def arrays(what: str, model_key: str, dkey: str, compute: Callable[[], tuple[np.ndarray, ...]],
            root: str | os.PathLike | None = None, rows: int | None = None) -> tuple[np.ndarray, ...]:
     """The arrays `compute()` returns, read from the cache when there (each with `rows` rows, if given)."""

@@ -55,7 +55,7 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
                backdrop: tuple[Image.Image, float, float, float, float] | None = None,
                height: int = 600, axis_titles: tuple[str, str] | None = None,
                font_scale: float = 1.0, values_title: str = "",
-               category_colors: Sequence[str] | None = None) -> go.Figure:
+               category_colors: Sequence[str] | None = None, split: np.ndarray | None = None) -> go.Figure:
     """WebGL scatter of the map, coloured by `color_by`:
 
     - "predicted" / "label": `values` are class indices; one trace per class, named by class.
@@ -66,7 +66,10 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
       categories (a colour factor in its own colours).
 
     Every point's `customdata` is its index into the test set (-1 on the path and marker
-    traces, which are not test images). `selected` indices get a ring, `path` (M, 2) is
+    traces, which are not test images). With `split` (N,) (0 test, 1 train: a map of the
+    test rows, then the training rows, maps/splits.py) training points are drawn faint under
+    the test points, in traces of legend group TRAIN_GROUP, their `customdata` the index into
+    the training set. `selected` map rows get a ring, `path` (M, 2) is
     drawn as a line with markers, `marker` (x, y) as a star, and `backdrop` (image, x0, x1,
     y0, y1) as an image behind the points (a 2-D latent's decoded manifold). `font_scale`
     grows every text (1.4 for a projector)."""
@@ -79,9 +82,12 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
         raise ValueError(f"values must have one entry per point ({n}), got {len(values)}")
     size = _marker_size(n)
     fig = go.Figure()
-    legend_title = _add_points(fig, coords, color_by, values, class_names, size, values_title, category_colors)
+    legend_title, rows_per_trace = _add_points(fig, coords, color_by, values, class_names, size, split,
+                                               values_title, category_colors)
+    if split is not None and (np.asarray(split) == 1).any():
+        legend_title = legend_title or "images"
     if selected is not None and len(selected):
-        _add_selection(fig, coords, selected, size)
+        _add_selection(fig, coords, selected, size, rows_per_trace, split)
     if path is not None and len(path):
         _add_path(fig, path)
     if marker is not None:
@@ -94,41 +100,69 @@ def latent_map(coords: np.ndarray, color_by: str, values: np.ndarray, class_name
     return fig
 
 
+TRAIN_GROUP = "train"  # the legend group of every training-set trace: one legend entry shows or hides them all
+TRAIN_OPACITY = 0.25   # training points are faint and under the test points
+
+
 def _add_points(fig: go.Figure, coords: np.ndarray, color_by: str, values: np.ndarray,
-                class_names: Sequence[str], size: float, values_title: str = "",
-                category_colors: Sequence[str] | None = None) -> str:
-    """The test points, coloured by `color_by`; returns the legend's title."""
-    idx = np.arange(len(coords))
+                class_names: Sequence[str], size: float, split: np.ndarray | None = None, values_title: str = "",
+                category_colors: Sequence[str] | None = None) -> tuple[str, list]:
+    """The points, coloured by `color_by`, training points (split 1) first, faint and smaller;
+    returns the legend's title and each point trace's map rows (customdata is the index in its split)."""
+    split = np.zeros(len(coords), np.int8) if split is None else np.asarray(split)
+    rows_per_trace: list[np.ndarray] = []
+    for code in (1, 0) if (split == 1).any() else (0,):
+        in_split = np.flatnonzero(split == code)
+        first = len(in_split) and in_split[0]
+        train = code == 1
+        style = dict(opacity=TRAIN_OPACITY, size=size * 0.8) if train else {}
+        groups = _point_groups(color_by, values[in_split], class_names, size, values, values_title, category_colors)
+        for name, m, marker, hover, legend in groups:
+            rows = in_split[m]
+            marker = {**marker, **style}
+            if train:
+                marker.pop("colorbar", None)
+                marker["showscale"] = False
+            fig.add_trace(go.Scattergl(
+                # float32 positions and int32 indices: the figure's JSON for 70,000 points stays small
+                x=coords[rows, 0].astype(np.float32), y=coords[rows, 1].astype(np.float32), mode="markers", name=f"{name} (train)" if train else name,
+                customdata=(rows - first).astype(np.int32), marker=marker, showlegend=legend and not train,
+                legendgroup=TRAIN_GROUP if train else None,
+                hovertemplate=("training " if train else "") + hover + "<extra></extra>"))
+            rows_per_trace.append((len(fig.data) - 1, rows))
+    if (split == 1).any():  # one legend entry for the whole training set: a click hides or shows it
+        fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name="training set (faint)",
+                                   legendgroup=TRAIN_GROUP, marker=dict(size=size, color="#777777", opacity=0.5)))
+    return _LEGEND_TITLES.get(color_by, values_title), rows_per_trace
+
+
+_LEGEND_TITLES = {"predicted": "CNN prediction", "label": "true label", "correct": "CNN vs true label",
+                  "confidence": "", "recon_error": ""}
+
+
+def _point_groups(color_by: str, values: np.ndarray, class_names: Sequence[str], size: float, every: np.ndarray,
+                  values_title: str = "", category_colors: Sequence[str] | None = None):
+    """(name, mask, marker, hover, in legend) for each trace of a colouring; a colour scale
+    spans `every` value (both splits')."""
     if color_by in ("predicted", "label", "category"):
         values = values.astype(np.int64)
-        for k, name in enumerate(class_names):
-            m = values == k
-            fig.add_trace(go.Scattergl(
-                x=coords[m, 0], y=coords[m, 1], mode="markers", name=str(name), customdata=idx[m],
-                marker=dict(size=size, color=category_colors[k] if category_colors else class_color(k), opacity=0.8),
-                hovertemplate=f"{name}<br>image %{{customdata}}<extra></extra>",
-            ))
-        return {"predicted": "CNN prediction", "label": "true label"}.get(color_by, values_title)
+        colour = (lambda k: category_colors[k]) if category_colors else class_color
+        return [(str(name), values == k, dict(size=size, color=colour(k), opacity=0.8),
+                 f"{name}<br>image %{{customdata}}", True) for k, name in enumerate(class_names)]
     if color_by == "correct":
         values = values.astype(bool)
-        for label, m, color, opacity in (("correct", values, "#9DB4C8", 0.55),
-                                         ("misclassified", ~values, HIGHLIGHT_COLOR, 0.95)):
-            fig.add_trace(go.Scattergl(
-                x=coords[m, 0], y=coords[m, 1], mode="markers", name=label, customdata=idx[m],
-                marker=dict(size=size if label == "correct" else size * 1.3, color=color, opacity=opacity),
-                hovertemplate=f"{label}<br>image %{{customdata}}<extra></extra>",
-            ))
-        return "CNN vs true label"
+        return [(label, m, dict(size=size if label == "correct" else size * 1.3, color=color, opacity=opacity),
+                 f"{label}<br>image %{{customdata}}", True)
+                for label, m, color, opacity in (("correct", values, "#9DB4C8", 0.55),
+                                                 ("misclassified", ~values, HIGHLIGHT_COLOR, 0.95))]
     if color_by in ("confidence", "recon_error", "number"):
-        values, title = values.astype(np.float64), _COLORBAR_TITLES.get(color_by, values_title)
-        fig.add_trace(go.Scattergl(
-            x=coords[:, 0], y=coords[:, 1], mode="markers", name=title, customdata=idx,
-            marker=dict(size=size, color=values, colorscale=_COLORSCALES[color_by], opacity=0.85, showscale=True,
-                        colorbar=dict(title=dict(text=title), thickness=16)),
-            hovertemplate="image %{customdata}<br>" + title + " %{marker.color:.3g}<extra></extra>",
-            showlegend=False,
-        ))
-        return ""
+        values = values.astype(np.float32)
+        title = _COLORBAR_TITLES.get(color_by, values_title)
+        marker = dict(size=size, color=values, colorscale=_COLORSCALES[color_by], opacity=0.85, showscale=True,
+                      cmin=float(np.min(every)), cmax=float(np.max(every)),
+                      colorbar=dict(title=dict(text=title), thickness=16))
+        return [(title, np.ones(len(values), bool), marker, "image %{customdata}<br>" + title + " %{marker.color:.3g}",
+                 False)]
     raise ValueError(f"color_by must be one of {', '.join(COLOR_BY)}, got {color_by!r}")
 
 
@@ -136,8 +170,9 @@ RING_MAX = 20  # up to this many selected points get a ring; more dim the rest o
 UNSELECTED_OPACITY = 0.12
 
 
-def _add_selection(fig: go.Figure, coords: np.ndarray, selected: Sequence[int], size: float) -> None:
-    """Show the selected points (indices outside the map are left out): a few get a ring each;
+def _add_selection(fig: go.Figure, coords: np.ndarray, selected: Sequence[int], size: float,
+                   rows_per_trace: list, split: np.ndarray | None) -> None:
+    """Show the selected map rows (rows outside the map are left out): a few get a ring each;
     many (a box or lasso) keep their colours while every other point fades, since
     a thousand rings would hide the colours under one black blob."""
     sel = np.asarray(selected, dtype=np.int64)
@@ -145,16 +180,21 @@ def _add_selection(fig: go.Figure, coords: np.ndarray, selected: Sequence[int], 
     if len(sel) > RING_MAX:
         chosen = np.zeros(len(coords), dtype=bool)
         chosen[sel] = True
-        for trace in fig.data:
-            if trace.customdata is not None:
-                trace.selectedpoints = np.flatnonzero(chosen[np.asarray(trace.customdata, dtype=np.int64)]).tolist()
-                trace.unselected = dict(marker=dict(opacity=UNSELECTED_OPACITY))
+        for i, rows in rows_per_trace:
+            fig.data[i].selectedpoints = np.flatnonzero(chosen[rows]).tolist()
+            fig.data[i].unselected = dict(marker=dict(opacity=UNSELECTED_OPACITY))
         return
-    fig.add_trace(go.Scattergl(
-        x=coords[sel, 0], y=coords[sel, 1], mode="markers", name="selected", customdata=sel,
-        marker=dict(symbol="circle-open", size=max(14, 3 * size), color="#000000", line=dict(width=2)),
-        hovertemplate="selected<br>image %{customdata}<extra></extra>",
-    ))
+    split = np.zeros(len(coords), np.int8) if split is None else np.asarray(split)
+    for code in (0, 1):
+        rows = sel[split[sel] == code]
+        if len(rows):  # a ring's customdata is its index in its split, like the point under it
+            first = int(np.flatnonzero(split == code)[0])
+            fig.add_trace(go.Scattergl(
+                x=coords[rows, 0], y=coords[rows, 1], mode="markers", name="selected", customdata=rows - first,
+                legendgroup=TRAIN_GROUP if code else None, showlegend=not code,
+                marker=dict(symbol="circle-open", size=max(14, 3 * size), color="#000000", line=dict(width=2)),
+                hovertemplate="selected<br>" + ("training " if code else "") + "image %{customdata}<extra></extra>",
+            ))
 
 
 def _add_path(fig: go.Figure, path: np.ndarray) -> None:

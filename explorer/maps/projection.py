@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from explorer.core import diskcache
-from explorer.maps import tsne
+from explorer.maps import gpu, tsne
 from explorer.maps.errors import ProjectionError
 from explorer.maps.placement import nearest, nearest_mean
 
@@ -118,11 +118,12 @@ def _data_parts(x: np.ndarray) -> tuple:
     return x, diskcache.array_header(x)  # bytes first, then shape and dtype: the keys maps were shipped with
 
 
-def cache_key(latents: np.ndarray, method: str, params: dict, seed: int) -> str:
+def cache_key(latents: np.ndarray, method: str, params: dict, seed: int, backend: str = "cpu") -> str:
     """16 hex chars of sha256 over the latents (bytes, shape, dtype), method, sorted params, seed
-    and the method's ALGORITHM_VERSION."""
+    and the method's ALGORITHM_VERSION; a map made on a GPU (backend "cuml") has keys of its own."""
+    gpu_part = {"backend": backend} if backend != "cpu" else {}  # the CPU's keys as they were shipped
     return diskcache.key(*_data_parts(latents), {"method": method, "params": params, "seed": int(seed),
-                                                 "version": ALGORITHM_VERSION[method]})
+                                                 "version": ALGORITHM_VERSION[method], **gpu_part})
 
 
 def data_key(latents: np.ndarray) -> str:
@@ -143,16 +144,20 @@ def cache_pattern(method: str) -> str:
 
 
 def project(latents: np.ndarray, method: str, params: dict | None = None, seed: int = 0,
-            cache_dir: str | os.PathLike | None = None, *, leave_a_core: bool = False) -> Projection:
+            cache_dir: str | os.PathLike | None = None, *, leave_a_core: bool = False,
+            backend: str = "auto") -> Projection:
     """Map latent codes (N, D) to 2-D with UMAP, t-SNE or PCA, reading and writing the cache.
     `leave_a_core`: t-SNE leaves one core to the rest of the process (the app's other
     sessions); the CLI, a notebook or the bench use every idle core. The map is the same.
+    `backend`: "auto" runs UMAP and t-SNE on a GPU with cuML when it is there (maps/gpu.py),
+    else on the CPU; "cpu" always on the CPU; "cuml" on the GPU or a ProjectionError.
 
     Raises ProjectionError for parameters the method cannot use (the message gives the
     allowed range) and for any failure inside umap or openTSNE."""
     x = _check_latents(latents)
     params = check_params(method, params, len(x))
-    key = cache_key(x, method, params, seed)
+    where = gpu.where(backend, method)
+    key = cache_key(x, method, params, seed, where)
     if method == PLANE:
         if x.shape[1] != 2:
             raise ProjectionError(f"method 'identity' shows a 2-D latent as its own plane; these codes are "
@@ -160,7 +165,7 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
         return Projection(coords=x.copy(), method=method, params={}, key=key, seconds=0.0, from_cache=False,
                           seed=seed)
     if cache_dir is None:
-        return _compute(x, method, params, key, seed, leave_a_core)
+        return _compute(x, method, params, key, seed, leave_a_core, where)
     path = cache_path(cache_dir, method, key)
 
     def cached() -> Projection | None:
@@ -168,7 +173,7 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
         return found if found is not None and found.key == key and found.coords.shape == (len(x), 2) else None
 
     def make() -> Projection:
-        proj = _compute(x, method, params, key, seed, leave_a_core)
+        proj = _compute(x, method, params, key, seed, leave_a_core, where)
         try:
             _write(path, proj, data_key(x))
         except OSError as e:  # a read-only checkpoint still gets its map, just not cached
@@ -179,13 +184,17 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
     return diskcache.once(path, cached, make)
 
 
-def _compute(x: np.ndarray, method: str, params: dict, key: str, seed: int, leave_a_core: bool) -> Projection:
+def _compute(x: np.ndarray, method: str, params: dict, key: str, seed: int, leave_a_core: bool,
+             where: str = "cpu") -> Projection:
+    """The map itself; `where` is "cuml" for the GPU (maps/gpu.py), else the CPU."""
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
     mean = components = None
     if method == "pca":
         coords, mean, components, explained = _pca(x)
         extra["explained_variance_ratio"] = explained
+    elif where == "cuml":
+        coords = gpu.gpu_map(x, method, params, seed)
     elif method == "umap":
         coords = _umap(x, params, seed)
     else:

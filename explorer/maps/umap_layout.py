@@ -31,21 +31,27 @@ reports beside umap-learn's; docs/measurements.md has the figures.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 N_EPOCHS = 120
 NEGATIVE_SAMPLE_RATE = 10
 SPREAD = 1.0
+KNN_THREADS = 4  # threads sharing knn()'s blocks at most: each holds a block of distances (128 MB)
 _KNN_BLOCK_CELLS = 2 ** 24  # distances held at once by knn (128 MB of float64): rows per block = this / N
 _SMOOTH_TOL = 1e-5       # umap-learn's tolerance on the sum of memberships
 _MIN_K_DIST_SCALE = 1e-3  # umap-learn's floor on sigma, as a fraction of the mean distance
 
 
-def knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def knn(x: np.ndarray, k: int, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours of every row of x, the point itself first.
 
     Returns (indices (N, k) int64, distances (N, k) float64), ascending by distance, ties by
-    index. Brute force in blocks of rows: memory stays at a block of N squared distances."""
+    index. Brute force in blocks of rows: memory stays at a block of N squared distances per
+    thread. Blocks are independent, so `threads` (default: KNN_THREADS, at most one per core)
+    share them (numpy releases the GIL in its array operations); the answer is the same
+    whatever the thread count."""
     x = np.ascontiguousarray(x, dtype=np.float64)
     n = len(x)
     k = min(int(k), n)
@@ -55,30 +61,45 @@ def knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     idx = np.empty((n, k), np.int64)
     dist = np.empty((n, k))
     block = max(16, min(1024, _KNN_BLOCK_CELLS // n))
-    for s in range(0, n, block):
-        e = min(n, s + block)
-        m = e - s
-        rows_m = np.arange(m)
-        d2 = np.hstack([x[s:e], np.ones((m, 1))]) @ right.T
-        d2 += sq[s:e, None]
-        np.maximum(d2, 0.0, out=d2)
-        d2[rows_m, np.arange(s, e)] = 0.0
-        # Every row's k-th smallest distance is at most its k-th smallest over any k columns
-        # (here about 1,000 spread over the data): only the entries under that bound (about
-        # N / 1,000 times k per row) need sorting.
-        bound = np.partition(d2[:, ::stride], k - 1, axis=1)[:, k - 1]
-        under = d2 <= bound[:, None]
-        rows, cols = np.nonzero(under)
-        d = d2[under]
-        # one sort key: the row, then the distance scaled into [0.5, 0.99), the point itself at 0.25
-        key = rows + 0.5 + 0.49 * d / (max(float(d.max()), 1e-300) * (1 + 1e-9))
-        own = cols == rows + s
-        key[own] = rows[own] + 0.25
-        order = np.argsort(key, kind="stable")
-        pick = np.searchsorted(rows[order], rows_m)[:, None] + np.arange(k)
-        idx[s:e] = cols[order][pick]
-        dist[s:e] = np.sqrt(d2[rows_m[:, None], idx[s:e]])
+    starts = range(0, n, block)
+    threads = min(KNN_THREADS if threads is None else int(threads), os.cpu_count() or 1, len(starts))
+
+    def one(s: int) -> None:
+        _knn_block(x, sq, right, s, min(n, s + block), k, stride, idx, dist)
+
+    if threads <= 1:
+        for s in starts:
+            one(s)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(threads, thread_name_prefix="explorer-knn") as pool:
+            list(pool.map(one, starts))
     return idx, dist
+
+
+def _knn_block(x, sq, right, s: int, e: int, k: int, stride: int, idx: np.ndarray, dist: np.ndarray) -> None:
+    """Rows s..e of knn(): their k nearest, written into idx and dist."""
+    m = e - s
+    rows_m = np.arange(m)
+    d2 = np.hstack([x[s:e], np.ones((m, 1))]) @ right.T
+    d2 += sq[s:e, None]
+    np.maximum(d2, 0.0, out=d2)
+    d2[rows_m, np.arange(s, e)] = 0.0
+    # Every row's k-th smallest distance is at most its k-th smallest over any k columns
+    # (here about 1,000 spread over the data): only the entries under that bound (about
+    # N / 1,000 times k per row) need sorting.
+    bound = np.partition(d2[:, ::stride], k - 1, axis=1)[:, k - 1]
+    under = d2 <= bound[:, None]
+    rows, cols = np.nonzero(under)
+    d = d2[under]
+    # one sort key: the row, then the distance scaled into [0.5, 0.99), the point itself at 0.25
+    key = rows + 0.5 + 0.49 * d / (max(float(d.max()), 1e-300) * (1 + 1e-9))
+    own = cols == rows + s
+    key[own] = rows[own] + 0.25
+    order = np.argsort(key, kind="stable")
+    pick = np.searchsorted(rows[order], rows_m)[:, None] + np.arange(k)
+    idx[s:e] = cols[order][pick]
+    dist[s:e] = np.sqrt(d2[rows_m[:, None], idx[s:e]])
 
 
 def _smooth_knn_dist(dist: np.ndarray, k: int, n_iter: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -54,14 +54,16 @@ def colorings(ctx: Context) -> dict[str, str]:
     return {PREFIX + name: f"True {name}" for name in ctx.data.spec.factor_names}
 
 
-def map_colouring(ctx: Context, color_by: str) -> tuple[str, np.ndarray, list[str], str]:
+def map_colouring(ctx: Context, color_by: str, data=None) -> tuple[str, np.ndarray, list[str], str]:
     """For latent_map: the kind of colouring ("category" for named values, "number" for a grid of
-    numbers), each test point's value, the category names and the legend's title."""
-    spec, name = ctx.data.spec, color_by.removeprefix(PREFIX)
-    if ctx.data.factors is None or name not in spec.factor_names:
+    numbers), each point's value (of `data`, by default the test set), the category names and the
+    legend's title."""
+    data = ctx.data if data is None else data
+    spec, name = data.spec, color_by.removeprefix(PREFIX)
+    if data.factors is None or name not in spec.factor_names:
         raise ValueError(f"{ctx.dataset} has no true factor {name!r}")
     f = spec.factor_names.index(name)
-    grid, index = spec.factor_values[f], ctx.data.factors[:, f]
+    grid, index = spec.factor_values[f], data.factors[:, f]
     if all(isinstance(v, (int, float)) for v in grid):
         return "number", np.asarray(grid, dtype=np.float64)[index], [], name
     return "category", index, [str(v) for v in grid], name

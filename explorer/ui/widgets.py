@@ -199,6 +199,11 @@ def map_figure(ctx: Context, proj: projection.Projection, color_by: str, *, heig
                            selected=selected, path=path, marker=marker, title=title, backdrop=backdrop,
                            height=height, font_scale=font_scale, values_title=values_title,
                            category_colors=colours)
+    return interactive(fig, proj)
+
+
+def interactive(fig, proj: projection.Projection):
+    """The Map page's settings of a map figure: a click picks, a drag zooms."""
     # Streamlit turns click-to-select off while the drag mode is lasso or box; with zoom a click
     # picks a point, a drag zooms, and the toolbar's lasso and box tools select groups.
     fig.update_layout(dragmode="zoom")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from explorer.tooling.bench.bigmap import bench_bigmap
 from explorer.tooling.bench.common import Report, Settings, load_average
 from explorer.tooling.bench.onnx import bench_onnx
 from explorer.tooling.bench.folder import bench_folder
@@ -31,6 +32,7 @@ BENCHES: dict[str, Callable[[Settings, Report, Path], None]] = {
     "onnx": bench_onnx,
     "folder": bench_folder,
     "serve": bench_serve,
+    "bigmap": bench_bigmap,
 }
 # what each group reports, so a group that fails names what is missing
 GROUP_FIGURES = {
@@ -48,6 +50,7 @@ GROUP_FIGURES = {
     "folder": ["folder_first_load_ratio", "folder_second_load_s"],
     "serve": ["serve_sessions_held", "serve_errors", "serve_isolation_problems", "serve_roundtrip_p95_ms",
               "serve_kill_errors_others"],
+    "bigmap": ["bigmap_umap_s", "bigmap_draw_ratio", "bigmap_click_ms"],
 }
 GROUPS = tuple(BENCHES)
 

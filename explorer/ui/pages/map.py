@@ -8,7 +8,9 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.maps import projection
-from explorer.ui import cache, exports, factors, help, overlays, present
+from explorer.figures.plots import TRAIN_GROUP
+from explorer.ui import cache, exports, factors, help, overlays, present, wholemap
+from explorer.ui.cache import trainset
 from explorer.ui.sidebar import banner
 from explorer.ui.state import Context, context, select, selection
 from explorer.ui.widgets import (MAP_CHOICE, METHOD_TITLES, PLANE_CHOICE, get_map, guarded, map_figure, map_methods,
@@ -76,8 +78,12 @@ def _params_form(method: str) -> dict:
 
 
 def the_map(ctx: Context, method: str, color_by: str, params: dict,
-            layers: overlays.Layers = overlays.Layers()) -> None:
+            layers: overlays.Layers = overlays.Layers(), whole: bool = False) -> None:
     title = METHOD_TITLES[method]
+    w = wholemap.whole(ctx, method, params, color_by) if whole else None
+    if w is not None:
+        st.session_state[MAP_CHOICE] = (ctx.vae_key, method, params)
+        return whole_map(ctx, w, title, layers)
     cached = get_map(ctx, method, params, compute=False)
     if cached is None:
         with st.spinner(f"Computing the {title} map of {len(ctx.mu):,} codes (once per checkpoint and settings)...",
@@ -115,6 +121,28 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
                + "".join(f" {n}" for n in notes))
 
 
+def whole_map(ctx: Context, w: wholemap.Whole, title: str, layers: overlays.Layers) -> None:
+    """The map of the test and training sets, the layers drawn over its test points."""
+    n_test = int((w.rows.split == 0).sum())
+    counts = w.rows.counts()
+    rows = [i for i in selection(ctx.dataset) if i < n_test]
+    rows += [n_test + j for j in wholemap.train_picks(ctx.dataset) if j < counts.get("train", 0)]
+    base = wholemap.figure(ctx, w, MAP_HEIGHT, rows, present.font_scale())
+    view = wholemap.test_view(w)
+    drawn, notes = overlays.prepare(ctx, view, layers)
+    key = (ctx.vae_key, ctx.classifier_key, w.proj.method, w.proj.key, w.color_by, tuple(rows), present.font_scale())
+    fig = cache.figure("map.whole.layers", (*key, drawn.key),
+                       lambda: overlays.draw(base, drawn, view.coords, list(ctx.class_names)))
+    st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
+                    config={"displaylogo": False})
+    exports.map_buttons(fig, view.coords, ctx.data.labels, ctx.pred, ctx.class_names,
+                        f"{ctx.vae.name}_{w.proj.method}_{w.color_by}_test+train")
+    how = "from the cache" if w.proj.from_cache else f"computed in {w.proj.seconds:.1f} s"
+    st.caption(f"{title} of {counts['test']:,} test images and {counts.get('train', 0):,} training images "
+               f"(faint: click \"training set\" in the legend to hide them), {how}. "
+               f"Colour: {({**COLORINGS, **factors.colorings(ctx)})[w.color_by]}." + "".join(f" {n}" for n in notes))
+
+
 def chart_key() -> str:
     return f"{CHART}_{st.session_state.get('map_chart_gen', 0)}"
 
@@ -122,6 +150,7 @@ def chart_key() -> str:
 def clear_selection(ctx: Context) -> None:
     """Forget the picked images; a new chart key also drops the chart's own selection."""
     select(ctx.dataset, [])
+    wholemap.pick_train(ctx.dataset, [])
     st.session_state["map_chart_gen"] = st.session_state.get("map_chart_gen", 0) + 1
     st.session_state.pop("map_last_event", None)
 
@@ -139,28 +168,32 @@ def main_figure(ctx: Context, proj, key: tuple, color_by: str, selected: tuple[i
 
 
 def absorb_selection(ctx: Context) -> None:
-    """Copy the chart's latest selection (test indices in customdata) into the shared state."""
+    """Copy the chart's latest selection into the state: test picks (customdata: the test index)
+    are shared with every page, training picks (the training index, in a trace of the training
+    legend group) stay with the Map page."""
     try:
         points = st.session_state[chart_key()]["selection"]["points"]
     except (KeyError, TypeError):
         points = []
-    picked: list[int] = []
+    picked: list[tuple[str, int]] = []
     for p in points:
         cd = p.get("customdata")
         if isinstance(cd, (list, tuple)):
             cd = cd[0] if cd else None
-        if cd is not None and int(cd) >= 0 and int(cd) not in picked:
-            picked.append(int(cd))
+        point = ("train" if p.get("legendgroup") == TRAIN_GROUP else "test", int(cd) if cd is not None else -1)
+        if point[1] >= 0 and point not in picked:
+            picked.append(point)
     last = st.session_state.get("map_last_event")
     # a new pick replaces the selection; an empty one (a double-click, or a lasso around nothing)
     # clears it, but only when the chart itself had picked something (not a pick from another page)
     if (picked and picked != last) or (not picked and last):
         st.session_state["map_last_event"] = picked
-        select(ctx.dataset, picked)
+        select(ctx.dataset, [i for s, i in picked if s == "test"])
+        wholemap.pick_train(ctx.dataset, [i for s, i in picked if s == "train"])
 
 
 def selected_panel(ctx: Context) -> None:
-    picked = selection(ctx.dataset)
+    picked = [("test", i) for i in selection(ctx.dataset)] + [("train", j) for j in wholemap.train_picks(ctx.dataset)]
     if not picked:
         st.info("Click a point, or drag a box or lasso, to see those images here "
                 "with their reconstructions and the CNN's verdicts.")
@@ -169,16 +202,32 @@ def selected_panel(ctx: Context) -> None:
     head.markdown(f"**{len(picked)} selected**" + (f" (first {MAX_SHOWN})" if len(picked) > MAX_SHOWN else ""))
     clear.button("Clear", key="map_clear", on_click=clear_selection, args=(ctx,))
     shown = picked[:MAX_SHOWN]
-    recons = cache.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown))
+    for split in ("test", "train"):
+        indices = [i for s, i in shown if s == split]
+        if indices:
+            _thumbnails(ctx, split, indices)
+    st.caption("Left: the image and its true label; right: the VAE's reconstruction. "
+               "CNN: what the classifier says about each.")
+
+
+def _thumbnails(ctx: Context, split: str, shown: list[int]) -> None:
+    """Each picked image of `split` beside its reconstruction, with the true label and the CNN's verdicts."""
+    if split == "test":
+        data, recons = ctx.data, cache.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown))
+        pred, proba = ctx.pred, ctx.proba
+        idx = shown
+    else:
+        data = trainset.train_set(ctx.dataset)
+        recons = trainset.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown))
+        pred, proba = ctx.classify(data.images[shown])
+        idx = list(range(len(shown)))
     r_pred, r_proba = cache.predictions(ctx, recons)
     for n, i in enumerate(shown):
         pic, text = st.columns([1, 1], vertical_alignment="center")
-        show_in(pic, pair(ctx, ctx.data.images[i], recons[n], px=84), caption=f"#{i}")
-        text.markdown(f"True: **{ctx.class_names[int(ctx.data.labels[i])]}**  \n"
-                      f"CNN: {ctx.verdict(ctx.pred, ctx.proba, i)}  \n"
+        show_in(pic, pair(ctx, data.images[i], recons[n], px=84), caption=f"#{i}" if split == "test" else f"train #{i}")
+        text.markdown(f"True: **{ctx.class_names[int(data.labels[i])]}**  \n"
+                      f"CNN: {ctx.verdict(pred, proba, idx[n])}  \n"
                       f"recon: {ctx.verdict(r_pred, r_proba, n)}")
-    st.caption("Left: the test image and its true label; right: the VAE's reconstruction. "
-               "CNN: what the classifier says about each.")
 
 
 @guarded
@@ -190,13 +239,14 @@ def render() -> None:
         ctx = context()
     absorb_selection(ctx)
     method, color_by, params = controls(ctx)
-    shade, marks, explain = st.columns([2, 2, 3], vertical_alignment="center")
+    shade, marks, whole, explain = st.columns([2, 2, 2, 2], vertical_alignment="center")
     layers = overlays.controls(ctx, shade, marks)
+    whole = wholemap.toggle(whole, ctx)
     with explain:
         help.explain("map")
     left, right = st.columns([2, 1], gap="small")
     with left:
-        the_map(ctx, method, color_by, params, layers)
+        the_map(ctx, method, color_by, params, layers, whole)
     with right:
         selected_panel(ctx)
     cache.prefetch_models()  # the map is drawn: now get torch ready for the other pages

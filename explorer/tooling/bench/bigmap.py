@@ -1,0 +1,164 @@
+"""The bigmap group: the whole Fashion-MNIST dataset (70,000 codes of the shipped 16-D vae) on the map.
+
+- bigmap_umap_s against bigmap_baseline_umap_s: our UMAP (explorer/maps/umap_layout.py, a fresh
+  process, numba's cache empty) and umap-learn's defaults (a fresh process) on the same 70,000
+  codes, in alternating order; bigmap_umap_trust and bigmap_baseline_umap_trust: scikit-learn's
+  trustworthiness (k = 10) of each map on one random sample of 5,000 points (seed 0), the same
+  sample for both (the whole 70,000 would need a 70,000 squared distance matrix).
+- bigmap_draw_ratio: in headless Chromium, one server, a new page each time: from opening the
+  Map page to the whole map's 70,000 points drawn, against the test map's 10,000, both cached
+  (a first visit computes the training set's passes and the map, not timed); alternating order.
+- bigmap_click_ms: on the drawn 70,000-point map, from a click on a point to its image shown
+  beside the map (the page's rerun, the map redrawn with its ring, the picture), beside
+  bigmap_click_test_ms, the same on the 10,000-point test map.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from explorer.tooling.bench.common import APP, VAE_CHECKPOINT, Report, Settings, bench_env, load_average, median
+from explorer.tooling.bench.projection import run_projection
+from explorer.tooling.harness import PLOT_DRAWN_JS, VIEWPORT, chromium, streamlit_server
+
+TEST_N, WHOLE_N = 10_000, 70_000
+TRUST_SAMPLE = 5_000
+WAIT_MS = 900_000  # the first visit encodes 60,000 images and judges them: minutes on a busy machine
+# The screen position of a point of the biggest trace, to click on.
+POINT_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout;
+  const tr = gd._fullData.filter(t => t.visible !== false && t.customdata && t.x && t.x.length > 0)
+                         .sort((a, b) => b.x.length - a.x.length)[0];
+  const box = gd.getBoundingClientRect();
+  const i = Math.floor(tr.x.length / 2);
+  return {x: box.left + fl._size.l + fl.xaxis.l2p(Number(tr.x[i])),
+          y: box.top + fl._size.t + fl.yaxis.l2p(Number(tr.y[i]))};
+}"""
+
+
+def whole_codes(s: Settings) -> np.ndarray:
+    """The shipped 16-D vae's means of the test set, then the training set ((N, 16); 7,000 with --quick)."""
+    from explorer.analysis.latent import encode
+    from explorer.checkpoints import load_checkpoint
+    from explorer.data import load_dataset
+    from explorer.maps.splits import stack
+
+    ckpt = load_checkpoint(VAE_CHECKPOINT)
+    parts = {}
+    for split in ("test", "train"):
+        images = load_dataset(ckpt.dataset, split).images
+        parts[split] = encode(ckpt.model, images[: (1000 if split == "test" else 6000)] if s.quick else images)[0]
+    return stack(parts)[0]
+
+
+def bench_umap(s: Settings, rep: Report, work: Path) -> None:
+    from sklearn.manifold import trustworthiness
+
+    x = whole_codes(s)
+    codes = work / "codes.npy"
+    np.save(codes, x)
+    keep = np.random.default_rng(0).choice(len(x), min(TRUST_SAMPLE, len(x)), replace=False)
+    runs = {"ours_umap": [], "baseline_umap": []}
+    cpu = {k: [] for k in runs}
+    trust = {k: [] for k in runs}
+    loads = []
+    for r in range(s.repeats):
+        for which in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+            out = work / f"{which}.npy"
+            loads.append((load_average() or [float("nan")])[0])
+            wall, used = run_projection(which, codes, out, work / f"numba-{r}" if which == "ours_umap" else None)
+            runs[which].append(wall)
+            cpu[which].append(used)
+            trust[which].append(float(trustworthiness(x[keep], np.load(out)[keep], n_neighbors=10)))
+    ours, base = median(runs["ours_umap"]), median(runs["baseline_umap"])
+    rep.figures.update({
+        "bigmap_umap_s": round(ours, 1), "bigmap_baseline_umap_s": round(base, 1),
+        "bigmap_umap_speedup": round(base / ours, 2),
+        "bigmap_umap_trust": round(median(trust["ours_umap"]), 4),
+        "bigmap_baseline_umap_trust": round(median(trust["baseline_umap"]), 4),
+    })
+    if median(cpu["ours_umap"]) > 0:
+        rep.figures["bigmap_umap_cpu_speedup"] = round(median(cpu["baseline_umap"]) / median(cpu["ours_umap"]), 2)
+    rep.details["bigmap_umap"] = {
+        "n": int(len(x)), "trust_sample": int(len(keep)),
+        "seconds": {k: [round(t, 1) for t in v] for k, v in runs.items()},
+        "cpu_seconds": {k: [round(t, 1) for t in v] for k, v in cpu.items()},
+        "trustworthiness_k10": {k: [round(t, 4) for t in v] for k, v in trust.items()},
+        "load_1min_before_each_run": loads}
+
+
+def _draw(b, url: str, points: int) -> float:
+    """Seconds from opening `url` in a new page to `points` points drawn."""
+    page = b.new_page(viewport=VIEWPORT)
+    try:
+        t0 = time.perf_counter()
+        page.goto(url)
+        page.wait_for_function(PLOT_DRAWN_JS, arg=points, polling="raf", timeout=WAIT_MS)
+        return time.perf_counter() - t0
+    finally:
+        page.close()
+
+
+def _click(b, url: str, points: int) -> float:
+    """Milliseconds from a click on a point of the drawn map to its picture beside it."""
+    page = b.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(url)
+        page.wait_for_function(PLOT_DRAWN_JS, arg=points, polling="raf", timeout=WAIT_MS)
+        page.wait_for_timeout(1000)  # the page settled: its run over, the map idle
+        point = page.evaluate(POINT_JS)
+        page.mouse.move(point["x"], point["y"])
+        page.wait_for_timeout(300)  # plotly finds the point under the cursor on hover
+        t0 = time.perf_counter()
+        page.mouse.click(point["x"], point["y"])
+        page.get_by_text("1 selected").wait_for(timeout=60_000)
+        page.locator('[data-testid="stImageCaption"]').first.wait_for(timeout=60_000)
+        return 1000 * (time.perf_counter() - t0)
+    finally:
+        page.close()
+
+
+def bench_draw(s: Settings, rep: Report, work: Path) -> None:
+    """The cached 70,000-point map's first draw against the 10,000-point one, and a click on it."""
+    root = work / "checkpoints"
+    shutil.copytree(VAE_CHECKPOINT.parent.parent, root)  # the app writes its maps into a copy, not the repository
+    env = bench_env({"EXPLORER_CACHE_DIR": str(work / "cache"), "EXPLORER_CHECKPOINTS": str(root),
+                     "EXPLORER_CHECKPOINTS_ONLY": "1"})
+    # PCA: what is timed is the drawing, which depends on the points, not on the method
+    base = "?map_method=pca&map_color=predicted"
+    draws = {"test": [], "whole": []}
+    with chromium(s.chromium) as b, streamlit_server(APP, work / "app.log", env) as server:
+        urls = {"test": server.url + base, "whole": server.url + base + "&map_whole=true"}
+        counts = {"test": TEST_N, "whole": WHOLE_N}
+        first = _draw(b, urls["whole"], WHOLE_N)  # computes and caches the training set's passes
+        for r in range(max(3, s.repeats)):
+            for which in (("test", "whole") if r % 2 == 0 else ("whole", "test")):
+                draws[which].append(_draw(b, urls[which], counts[which]))
+        clicks = {"test": [], "whole": []}
+        for r in range(max(3, s.repeats)):
+            for which in (("test", "whole") if r % 2 == 0 else ("whole", "test")):
+                clicks[which].append(_click(b, urls[which], counts[which]))
+    rep.figures.update({
+        "bigmap_draw_s": round(median(draws["whole"]), 2), "bigmap_draw_test_s": round(median(draws["test"]), 2),
+        "bigmap_draw_ratio": round(median(draws["whole"]) / median(draws["test"]), 2),
+        "bigmap_click_ms": round(median(clicks["whole"])), "bigmap_click_test_ms": round(median(clicks["test"])),
+    })
+    rep.details["bigmap_draw"] = {"first_visit_s": round(first, 1), "points": counts,
+                                  "seconds": {k: [round(t, 2) for t in v] for k, v in draws.items()},
+                                  "click_ms": {k: [round(c) for c in v] for k, v in clicks.items()}}
+
+
+def bench_bigmap(s: Settings, rep: Report, work: Path) -> None:
+    """Both halves; one failing leaves the other's figures."""
+    errors = []
+    for part in (bench_draw, bench_umap):
+        try:
+            part(s, rep, work)
+        except Exception as e:  # noqa: BLE001  (reported, and the runner marks the missing figures)
+            errors.append(f"{part.__name__}: {type(e).__name__}: {e}")
+    if errors:
+        raise RuntimeError("; ".join(errors))

@@ -1,0 +1,91 @@
+"""The Map page with the training set: the toggle draws both sets, and a click on a training
+point shows that training image (AppTest, tiny checkpoints)."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from explorer.data import load_dataset
+from helpers import chart_spec, open_app, texts
+
+WAIT_S = 120
+
+
+def _whole(at):
+    """Turn on the training set and run the page until its background work is done."""
+    at.toggle(key="map_whole").set_value(True).run()
+    deadline = time.monotonic() + WAIT_S
+    while "training images" not in texts(at):
+        assert not at.exception, at.exception
+        assert time.monotonic() < deadline, texts(at)
+        time.sleep(0.5)
+        at.run()
+    return at
+
+
+def _points(spec: str) -> dict[str, int]:
+    """Points per split in the chart's JSON (training traces are in the "train" legend group)."""
+    counts = {"test": 0, "train": 0}
+    for trace in json.loads(spec)["data"]:
+        cd = trace.get("customdata")
+        if trace.get("name") in ("selected", "path", "current code") or cd is None:
+            continue
+        n = len(cd) if isinstance(cd, list) else int(np.prod([int(d) for d in str(cd.get("shape", "0")).split(",")]))
+        if n == 0 and isinstance(cd, dict):
+            import base64
+            n = len(base64.b64decode(cd["bdata"])) // np.dtype(cd["dtype"]).itemsize
+        counts["train" if trace.get("legendgroup") == "train" else "test"] += n
+    return counts
+
+
+def test_the_plane_of_a_2d_latent_shows_both_sets_and_a_training_pick_shows_its_image(app_env):
+    n_test, n_train = len(load_dataset("digits", "test").labels), len(load_dataset("digits", "train").labels)
+    at = _whole(open_app(method=None))
+    assert f"Latent plane of {n_test:,} test images and {n_train:,} training images" in texts(at)
+    assert _points(chart_spec(at)) == {"test": n_test, "train": n_train}
+    assert "training set (faint)" in chart_spec(at)
+    # a click on a training point: the point's own trace and customdata, as the chart reports them
+    trace = max((t for t in json.loads(chart_spec(at))["data"] if t.get("legendgroup") == "train" and "customdata" in t),
+                key=lambda t: len(_decoded(t["customdata"])))
+    j, x, y = (_decoded(trace[k])[-1] for k in ("customdata", "x", "y"))
+    train = load_dataset("digits", "train")
+    mu = _plane_codes(app_env, train)
+    assert np.allclose(mu[int(j)], (x, y), atol=1e-4)  # the plane: the point is training image j's code
+    at.session_state["map_chart_0"] = {"selection": {"points": [{"customdata": [int(j)], "legendgroup": "train",
+                                                                 "x": x, "y": y}]}}
+    at.run()
+    assert not at.exception
+    assert [cap for img in at.image for cap in img.captions] == [f"train #{int(j)}"]
+    assert f"True: **{train.spec.class_names[int(train.labels[int(j)])]}**" in texts(at)
+    assert at.session_state["selected"] == []  # a training pick is not a test index for the other pages
+
+
+def _decoded(value):
+    if isinstance(value, list):
+        return np.asarray(value)
+    import base64
+    return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+
+
+def _plane_codes(app_env, train) -> np.ndarray:
+    from pathlib import Path
+
+    from explorer.analysis.latent import encode
+    from explorer.checkpoints import load_checkpoint
+    model = load_checkpoint(Path(app_env["EXPLORER_CHECKPOINTS"]) / "digits" / "vae-2d").model
+    return encode(model, train.images)[0]
+
+
+def test_every_colouring_draws_both_sets(app_env):
+    at = _whole(open_app(method="pca"))
+    for color in ("predicted", "correct", "confidence", "recon_error", "label"):
+        at.selectbox(key="map_color").set_value(color).run()
+        deadline = time.monotonic() + WAIT_S
+        while "training images" not in texts(at):
+            assert not at.exception and time.monotonic() < deadline, texts(at)
+            time.sleep(0.5)
+            at.run()
+        assert not at.exception and not at.error, color
+        assert _points(chart_spec(at))["train"] > 0, color
