@@ -184,9 +184,7 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
     return diskcache.once(path, cached, make)
 
 
-def _compute(x: np.ndarray, method: str, params: dict, key: str, seed: int, leave_a_core: bool,
-             where: str = "cpu") -> Projection:
-    """The map itself; `where` is "cuml" for the GPU (maps/gpu.py), else the CPU."""
+def _compute(x: np.ndarray, method: str, params: dict, key: str, seed: int, leave_a_core: bool, where: str) -> Projection:
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
     mean = components = None
