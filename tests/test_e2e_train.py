@@ -44,7 +44,7 @@ def test_train_one_epoch_in_the_browser_and_open_it_on_the_map(train_server, chr
             name.fill("e2e-run")
             name.press("Enter")
             pg.get_by_role("button", name="Start training").click()
-            expect(pg.get_by_text("e2e-run · vae on digits")).to_be_visible()  # the live panel of this run
+            expect(pg.get_by_text("e2e-run · vae on scikit-learn digits (8x8)")).to_be_visible()  # the live panel of this run
             expect(pg.get_by_text("Finished", exact=False).first).to_be_visible(timeout=300_000)
             expect(pg.get_by_text("Test codes, epoch 1").first).to_be_visible()
             assert (root / "digits" / "e2e-run" / "metrics.json").is_file()

@@ -208,4 +208,10 @@ def lost_peer(error: BaseException) -> bool:
 def leave(group: Group) -> None:
     """End the process group `join` started (nothing for a group of one)."""
     if group.active and torch.distributed.is_initialized():
+        # every rank reaches the end before any tears gloo down: a rank destroying the group while
+        # another still talks to it can abort ("terminate called without an active exception")
+        try:
+            torch.distributed.barrier()
+        except RuntimeError:  # a peer is already gone: nothing left to wait for
+            pass
         torch.distributed.destroy_process_group()

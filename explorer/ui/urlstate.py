@@ -20,7 +20,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer.data import DATASETS
+from explorer.data import DataError, get_spec
 
 from explorer.checkpoints import CheckpointError
 
@@ -135,7 +135,7 @@ def restore_picks(choice: Choice) -> None:
         return
     notices = st.session_state.setdefault(NOTICES, [])
     dataset = choice.dataset
-    n_test = DATASETS[dataset].n_test if dataset in DATASETS else 0
+    n_test = _test_size(dataset)
     if "sel" in pending:
         picked = _ints(pending["sel"], n_test, MAX_SELECTED)
         if picked is None:
@@ -153,6 +153,15 @@ def restore_picks(choice: Choice) -> None:
             notices.append(f"interpolation endpoints (`a` and `b`: test indices below {n_test:,})")
         else:
             st.session_state[ENDPOINTS] = (dataset, [ends[0][0], ends[1][0]])
+
+
+def _test_size(dataset: str) -> int:
+    """How many test images `dataset` has (a registered one or a folder of one's own); 0 when it
+    cannot be read, so every index is refused with the notice."""
+    try:
+        return get_spec(dataset).n_test
+    except DataError:
+        return 0
 
 
 def _same(raw: str, value) -> bool:
