@@ -111,6 +111,16 @@ def newest_first(folder: str | os.PathLike, pattern: str) -> list[Path]:
     return sorted(d.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
 
 
+def drop_older(path: str | os.PathLike) -> None:
+    """Remove the other versions of a cache file named ``<what>-<version><suffix>``: the files
+    beside it with the same ``<what>`` and suffix (a source that changed leaves no stale copy)."""
+    path = Path(path)
+    what = path.stem.rsplit("-", 1)[0]
+    for stale in path.parent.glob(f"{what}-*{path.suffix}"):
+        if stale != path and stale.stem.rsplit("-", 1)[0] == what:
+            stale.unlink(missing_ok=True)
+
+
 def lock_path(path: str | os.PathLike) -> Path:
     """The lock file of a cache entry: beside it, hidden, so no cache's glob or reader sees it."""
     path = Path(path)

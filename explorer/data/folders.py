@@ -270,7 +270,4 @@ def _write_cache(path: Path, folder: Folder) -> None:
     except OSError as error:
         warnings.warn(f"could not cache the decoded folder in {path.parent}: {error}", stacklevel=3)
         return
-    same = path.name.rsplit("-", 1)[0]
-    for stale in path.parent.glob(f"{same}-*.npz"):
-        if stale != path:
-            stale.unlink(missing_ok=True)
+    diskcache.drop_older(path)

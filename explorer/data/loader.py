@@ -204,10 +204,7 @@ def _store_decoded(decoded: Path, array: np.ndarray) -> None:
     except OSError as error:
         warnings.warn(f"could not cache decoded data in {decoded.parent}: {error}", stacklevel=3)
         return
-    same_source = decoded.name.rsplit("-", 1)[0]
-    for stale in decoded.parent.glob(f"{same_source}-*.npy"):
-        if stale != decoded:
-            stale.unlink(missing_ok=True)
+    diskcache.drop_older(decoded)
 
 
 # --- built-in datasets ----------------------------------------------------------------
