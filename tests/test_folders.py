@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image
 
 from explorer.data import DataError, SIDES, folder_dataset_id, folder_report, get_spec, load_dataset
-from explorer.data import folders as folders_module
+from explorer.data import folder_decode, folders as folders_module
 from explorer.data.folder_decode import decode_all
 
 pytestmark = pytest.mark.usefixtures("explorer_env")
@@ -169,10 +170,24 @@ def test_a_changed_file_is_decoded_again(pets_to_change):
     assert (both[:, :, 16, 16] == 255).all()
 
 
-def test_the_thread_pool_decodes_exactly_what_one_thread_does(tmp_path):
-    paths = [str(png(tmp_path / f"{i}.png", (10 + i % 7, 12), (i % 256, 3, 9))) for i in range(300)]
-    together, alone = decode_all(paths, 32, workers=4), decode_all(paths, 32, workers=1)
-    assert all((a.image == b.image).all() for a, b in zip(together, alone))
+@pytest.mark.slow  # starts worker processes
+def test_worker_processes_decode_exactly_what_one_process_does(tmp_path, monkeypatch):
+    monkeypatch.setattr(folder_decode, "SERIAL_BELOW", 1)  # a small folder, decoded in processes all the same
+    paths = [str(png(tmp_path / f"{i}.png", (10 + i % 7, 12 + i % 5), (i % 256, 3, 9), mode="RGB" if i % 3 else "L"))
+             for i in range(90)]
+    (tmp_path / "cut.png").write_bytes(Path(paths[0]).read_bytes()[:40])
+    (tmp_path / "notes.txt").write_text("not an image")
+    paths[17:17] = [str(tmp_path / "cut.png")]
+    paths[60:60] = [str(tmp_path / "notes.txt"), str(tmp_path / "gone.png")]
+    calls = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fall back to one process warns: here it must not
+        together = decode_all(paths, 32, progress=lambda done, total: calls.append(done), workers=2)
+    alone = decode_all(paths, 32, workers=1)
+    assert [d.reason for d in together] == [d.reason for d in alone] and sum(d.image is None for d in alone) == 3
+    for a, b in zip(together, alone):
+        assert (a.image is None and b.image is None) or (a.image.shape == b.image.shape and (a.image == b.image).all())
+    assert calls[0] == 0 and calls[-1] == len(paths) and calls == sorted(calls)
 
 
 # ---------------------------------------------------------------- a folder with problems

@@ -5,16 +5,22 @@ pixel count and smallest side from the header, before any pixel is decoded), the
 shrunk (or grown) so its longer side is the working side with the aspect ratio kept, and
 centred on a black square. A file that cannot be used gives a reason instead of an image.
 
-Pillow releases the GIL while it inflates and resamples, so a thread pool decodes several
-files at once without the cost of starting processes and copying results between them. The
-Python around each file holds the GIL, so with two cores or fewer the threads only contend
-and one thread decodes (measured: `python -m explorer bench --only folder`).
+A large folder is decoded in worker processes: the Python around each file holds the GIL, so
+threads only contend (on two cores a pool of two threads was slower than one thread). The file
+list is cut into a few contiguous parts; each worker returns one flat uint8 array per part with
+every file's channel count and reason, so little is pickled and the order is kept. The workers
+come from a "forkserver" (never a plain fork: the app's server has threads), which imports this
+module once and forks each worker from it. Small folders, or a machine where processes cannot
+start, are decoded in this process (measured: `python -m explorer bench --only folder`).
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +29,9 @@ from PIL import Image
 from explorer.data.images import FORMATS, MAX_BYTES, MAX_PIXELS, MIN_SIDE
 
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
-CHUNK = 64          # files a worker decodes per task: big enough to hide the pool's overhead
-SERIAL_BELOW = 256  # fewer files than this are decoded in the calling thread
+CHUNK = 64               # files decoded between two progress calls in this process
+PARTS_PER_WORKER = 4     # a few parts each: progress moves, and a slow part does not hold up the rest
+SERIAL_BELOW = 4_000     # fewer files are decoded in this process: starting the workers costs more
 
 
 @dataclass
@@ -120,34 +127,75 @@ def _flat(img: Image.Image, grey: bool) -> Image.Image:
 def decode_all(paths: Sequence[str], side: int, progress: Callable[[int, int], None] | None = None,
                workers: int | None = None, sizes: Sequence[int] | None = None) -> list[Decoded]:
     """Every file in ``paths`` (of ``sizes`` bytes, when known) decoded, in order;
-    ``progress(done, total)`` after each chunk."""
+    ``progress(done, total)`` as parts are done. ``workers`` processes (default: one per core,
+    at most 8) for SERIAL_BELOW files or more; one means this process only."""
     total = len(paths)
     if progress is not None:
         progress(0, total)
     known = list(sizes) if sizes is not None else [None] * total
-    chunks = [(paths[i:i + CHUNK], known[i:i + CHUNK]) for i in range(0, total, CHUNK)]
     workers = workers or _cores()
-
-    def chunk_of(chunk) -> list[Decoded]:
-        return [decode_file(p, side, n) for p, n in zip(*chunk)]
+    if workers > 1 and total >= SERIAL_BELOW:
+        try:
+            return _in_processes(list(paths), known, side, workers, progress)
+        except (OSError, BrokenProcessPool, RuntimeError) as error:
+            warnings.warn(f"decoding the folder in one process: worker processes could not start or "
+                          f"died ({type(error).__name__}: {error})", stacklevel=2)
+            if progress is not None:
+                progress(0, total)
     out: list[Decoded] = []
-    if total < SERIAL_BELOW or workers <= 2:
-        return _collect(map(chunk_of, chunks), out, total, progress)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        return _collect(pool.map(chunk_of, chunks), out, total, progress)
+    for start in range(0, total, CHUNK):
+        out.extend(decode_file(p, side, n) for p, n in zip(paths[start:start + CHUNK], known[start:start + CHUNK]))
+        if progress is not None:
+            progress(len(out), total)
+    return out
+
+
+def _in_processes(paths: list[str], sizes: list, side: int, workers: int, progress) -> list[Decoded]:
+    """``paths`` decoded by ``workers`` processes, in contiguous parts, kept in order."""
+    total = len(paths)
+    parts = min(total, workers * PARTS_PER_WORKER)
+    bounds = [total * k // parts for k in range(parts + 1)]
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # workers fork from a server that has imported this
+    done, results = 0, [None] * parts
+    with ProcessPoolExecutor(max_workers=min(workers, parts), mp_context=context) as pool:
+        futures = {pool.submit(_decode_part, paths[a:b], sizes[a:b], side): k
+                   for k, (a, b) in enumerate(zip(bounds, bounds[1:]))}
+        for future in as_completed(futures):
+            k = futures[future]
+            results[k] = future.result()
+            done += bounds[k + 1] - bounds[k]
+            if progress is not None:
+                progress(done, total)
+    return [decoded for part in results for decoded in _unpack(*part, side)]
+
+
+def _decode_part(paths: list[str], sizes: list, side: int) -> tuple[np.ndarray, list[int], list[str]]:
+    """In a worker: one flat uint8 array of the part's images, each file's channels (0: skipped)
+    and reason; one array pickles far faster than thousands of small ones."""
+    decoded = [decode_file(p, side, n) for p, n in zip(paths, sizes)]
+    channels = [0 if d.image is None else (1 if d.image.ndim == 2 else 3) for d in decoded]
+    images = [d.image.reshape(-1) for d in decoded if d.image is not None]
+    flat = np.concatenate(images) if images else np.zeros(0, np.uint8)
+    return flat, channels, [d.reason for d in decoded]
+
+
+def _unpack(flat: np.ndarray, channels: list[int], reasons: list[str], side: int) -> list[Decoded]:
+    """The Decoded of each file of a part, its image a view into ``flat``."""
+    out, at = [], 0
+    for c, reason in zip(channels, reasons):
+        if c == 0:
+            out.append(Decoded(None, reason))
+            continue
+        image = flat[at:at + side * side * c].reshape((side, side) if c == 1 else (side, side, c))
+        out.append(Decoded(image, reason))
+        at += side * side * c
+    return out
 
 
 def _cores() -> int:
-    """The cores this process may run on (at most 8: beyond that the GIL-bound part dominates)."""
+    """The cores this process may run on (at most 8: beyond that, reading the files dominates)."""
     try:
         return min(8, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return min(8, os.cpu_count() or 1)
-
-
-def _collect(results, out: list[Decoded], total: int, progress) -> list[Decoded]:
-    for decoded in results:
-        out.extend(decoded)
-        if progress is not None:
-            progress(len(out), total)
-    return out
