@@ -173,7 +173,8 @@ def _contents_key(scan: Scan, side: int) -> str:
 
 def _decode(scan: Scan, side: int, progress: Progress | None) -> Folder:
     """Decode every candidate; the usable ones become the folder's images, the rest its report."""
-    results = decode_all([str(scan.root / c.rel) for c in scan.candidates], side, progress,
+    root = str(scan.root)  # os.path.join: a Path per file costs a tenth of the decoding
+    results = decode_all([os.path.join(root, c.rel) for c in scan.candidates], side, progress,
                          sizes=[c.size for c in scan.candidates])
     problems = list(scan.problems)
     good: list[tuple[Candidate, np.ndarray]] = []
@@ -198,7 +199,10 @@ def _stack(images: list[np.ndarray], side: int) -> np.ndarray:
     if not any(image.ndim == 3 for image in images):
         return np.stack(images)[:, None] if images else np.zeros((0, 1, side, side), np.uint8)
     rgb = np.stack([image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2) for image in images])
-    return np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))  # (N, S, S, 3) -> (N, 3, S, S)
+    # (N, S, S, 3) -> (N, 3, S, S), through (N, S*S, 3): numpy moves a 3-d array's axes ten
+    # times faster than the same bytes seen in four
+    n = len(rgb)
+    return rgb.reshape(n, side * side, 3).transpose(0, 2, 1).copy().reshape(n, 3, side, side)
 
 
 def _check_usable(folder: Folder) -> None:
