@@ -6,8 +6,8 @@ decoding, resizing, the split, writing the cache), against
 folder_pillow_loop_s: a fresh process listing the same files and decoding each with a plain
 loop of Pillow (`Image.open(path).load()`), in alternating order; folder_first_load_ratio is
 ours over the loop. folder_second_load_s: a fresh process loading the folder again, from the
-cache the first load wrote. folder_serial_decode_s: our decoding with one thread, to show what
-the thread pool adds. Only the load itself is timed in each process, not its imports; each
+cache the first load wrote. folder_serial_decode_s: our decoding in one process, to show what
+the worker processes add. Only the load itself is timed in each process, not its imports; each
 figure also comes as CPU seconds (`_cpu_s`), which a busy machine disturbs less than the wall.
 """
 from __future__ import annotations
