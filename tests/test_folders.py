@@ -190,6 +190,18 @@ def test_worker_processes_decode_exactly_what_one_process_does(tmp_path, monkeyp
     assert calls[0] == 0 and calls[-1] == len(paths) and calls == sorted(calls)
 
 
+def test_where_worker_processes_cannot_start_the_folder_is_decoded_here_with_a_warning(tmp_path, monkeypatch):
+    paths = [str(png(tmp_path / f"{i}.png", (12, 14), (i, 50, 9))) for i in range(5)]
+    monkeypatch.setattr(folder_decode, "SERIAL_BELOW", 1)
+
+    def no_forkserver(method):
+        raise ValueError(f"cannot find context for {method!r}")  # what Windows answers
+    monkeypatch.setattr(folder_decode.multiprocessing, "get_context", no_forkserver)
+    with pytest.warns(UserWarning, match="one process"):
+        decoded = decode_all(paths, 32, workers=2)
+    assert [d.image[16, 16].tolist() for d in decoded] == [[i, 50, 9] for i in range(5)]
+
+
 # ---------------------------------------------------------------- a folder with problems
 
 def huge_png_header(path: Path, side: int = 5_000) -> None:

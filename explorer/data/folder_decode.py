@@ -137,7 +137,7 @@ def decode_all(paths: Sequence[str], side: int, progress: Callable[[int, int], N
     if workers > 1 and total >= SERIAL_BELOW:
         try:
             return _in_processes(list(paths), known, side, workers, progress)
-        except (OSError, BrokenProcessPool, RuntimeError) as error:
+        except (OSError, ValueError, BrokenProcessPool, RuntimeError) as error:  # ValueError: no forkserver here
             warnings.warn(f"decoding the folder in one process: worker processes could not start or "
                           f"died ({type(error).__name__}: {error})", stacklevel=2)
             if progress is not None:
