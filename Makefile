@@ -52,29 +52,27 @@ data:
 	  echo "      or download it with '$(PY) -m explorer fetch-data fashion-mnist'. The app falls back to digits."; \
 	fi
 
-# Debian's Chromium drives the end-to-end browser tests (Playwright's own download is not used).
-chromium:
-	@if command -v chromium >/dev/null 2>&1; then \
-	  echo "Chromium: $$(command -v chromium)"; \
+# A Debian package a target needs: $(1) the command, $(2) the package, $(3) what needs it, $(4) the
+# variable that names another binary. Installed with apt-get when we are root, else a clear error.
+define debian_tool
+	@if command -v $(1) >/dev/null 2>&1 || [ -x /usr/sbin/$(1) ]; then \
+	  echo "$(2): $$(command -v $(1) || echo /usr/sbin/$(1))"; \
 	elif [ -n "$(APT)" ] && [ "$(ROOT)" = yes ]; then \
-	  apt-get update -qq && apt-get install -y -qq chromium; \
+	  apt-get update -qq && apt-get install -y -qq $(2); \
 	else \
-	  echo "error: the browser tests need Chromium. Install it with 'sudo apt-get install chromium'"; \
-	  echo "       (or set EXPLORER_CHROMIUM to a Chromium/Chrome binary) and run make test again."; \
+	  echo "error: $(3) $(2). Install it with 'sudo apt-get install $(2)'"; \
+	  echo "       (or set $(4) to its binary) and run make again."; \
 	  exit 1; \
 	fi
+endef
+
+# Debian's Chromium drives the end-to-end browser tests (Playwright's own download is not used).
+chromium:
+	$(call debian_tool,chromium,chromium,the browser tests need,EXPLORER_CHROMIUM)
 
 # Debian's HAProxy is the load balancer of `make serve` (and of its tests).
 haproxy:
-	@if command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; then \
-	  echo "HAProxy: $$(command -v haproxy || echo /usr/sbin/haproxy)"; \
-	elif [ -n "$(APT)" ] && [ "$(ROOT)" = yes ]; then \
-	  apt-get update -qq && apt-get install -y -qq haproxy; \
-	else \
-	  echo "error: serving replicas needs HAProxy. Install it with 'sudo apt-get install haproxy'"; \
-	  echo "       (or set EXPLORER_HAPROXY to its binary) and run make again."; \
-	  exit 1; \
-	fi
+	$(call debian_tool,haproxy,haproxy,serving replicas needs,EXPLORER_HAPROXY)
 
 bench: install data
 	$(PY) -m explorer bench

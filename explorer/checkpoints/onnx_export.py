@@ -27,31 +27,15 @@ from explorer.core.kinds import KINDS
 OPSET = 17  # run by every ONNX Runtime since 1.14
 
 
-class _Encoder(nn.Module):
-    def __init__(self, model: nn.Module):
+class _Verb(nn.Module):
+    """One of a model's methods (encode, decode, classify) as the forward an exporter traces."""
+
+    def __init__(self, model: nn.Module, verb: str):
         super().__init__()
-        self.model = model
+        self.model, self.verb = model, verb
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None):
-        return self.model.encode(images, labels)
-
-
-class _Decoder(nn.Module):
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, codes: torch.Tensor, labels: torch.Tensor | None = None):
-        return self.model.decode(codes, labels)
-
-
-class _Classifier(nn.Module):
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, images: torch.Tensor):
-        return self.model.classify(images)
+    def forward(self, *inputs: torch.Tensor):
+        return getattr(self.model, self.verb)(*inputs)
 
 
 def _export(module: nn.Module, args: tuple, file: Path, inputs: list[str], outputs: list[str]) -> None:
@@ -71,18 +55,18 @@ def _graphs(model: nn.Module, kind: str, tmp: Path) -> dict[str, Graph]:
     if k.is_vae:
         enc_in = (x, y) if k.conditional else (x,)
         names = ["images", "labels"][:len(enc_in)]
-        _export(_Encoder(model), enc_in, tmp / "encoder.onnx", names, ["mu", "logvar"])
+        _export(_Verb(model, "encode"), enc_in, tmp / "encoder.onnx", names, ["mu", "logvar"])
         graphs["encoder"] = Graph("encoder.onnx", {n: n for n in names}, {"mu": "mu", "logvar": "logvar"})
         z = torch.zeros(2, cfg.latent_dim)
         dec_in = (z, y) if k.conditional else (z,)
         names = ["codes", "labels"][:len(dec_in)]
-        _export(_Decoder(model), dec_in, tmp / "decoder.onnx", names, ["logits"])
+        _export(_Verb(model, "decode"), dec_in, tmp / "decoder.onnx", names, ["logits"])
         graphs["decoder"] = Graph("decoder.onnx", {n: n for n in names}, {"images": "logits"})
     if kind == "hybrid":  # the head on the code: the app encodes, then the head judges the mean
         _export(model.head, (torch.zeros(2, cfg.latent_dim),), tmp / "classifier.onnx", ["codes"], ["logits"])
         graphs["classifier"] = Graph("classifier.onnx", {"codes": "codes"}, {"logits": "logits"})
     elif kind == "classifier":
-        _export(_Classifier(model), (x,), tmp / "classifier.onnx", ["images"], ["logits"])
+        _export(_Verb(model, "classify"), (x,), tmp / "classifier.onnx", ["images"], ["logits"])
         graphs["classifier"] = Graph("classifier.onnx", {"images": "images"}, {"logits": "logits"})
     return graphs
 
