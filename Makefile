@@ -55,7 +55,7 @@ data:
 # A Debian package a target needs: $(1) the command, $(2) the package, $(3) what needs it, $(4) the
 # variable that names another binary. Installed with apt-get when we are root, else a clear error.
 define debian_tool
-	@if command -v $(1) >/dev/null 2>&1 || [ -x /usr/sbin/$(1) ]; then \
+	@if [ -n "$$$(4)" ] || command -v $(1) >/dev/null 2>&1 || [ -x /usr/sbin/$(1) ]; then \
 	  echo "$(2): $$(command -v $(1) || echo /usr/sbin/$(1))"; \
 	elif [ -n "$(APT)" ] && [ "$(ROOT)" = yes ]; then \
 	  apt-get update -qq && apt-get install -y -qq $(2); \

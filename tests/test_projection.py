@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from explorer.maps import projection, umap_layout
-from explorer.maps.projection import METHODS, ProjectionError, load_cached, place, project, trustworthiness
+from explorer.maps.projection import METHODS, ProjectionError, load_cached, place, project
+from explorer.maps.quality import trustworthiness
 from fresh_python import last_line
 from helpers import REPO
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from explorer.maps import projection, tsne, umap_layout
-from explorer.maps.projection import project, trustworthiness
+from explorer.maps.projection import project
+from explorer.maps.quality import trustworthiness
 from fresh_python import last_line
 from helpers import REPO
 

@@ -22,6 +22,7 @@ from torch import nn
 from explorer.checkpoints.external import (
     ExternalModelError, ExternalSpec, check_output, probabilities_to_logits, read_spec,
 )
+from explorer.core import kinds
 from explorer.core.config import TrainConfig
 from explorer.core.state import TrainState
 
@@ -47,7 +48,7 @@ class ExternalModel(nn.Module):
 
     @property
     def conditional(self) -> bool:
-        return self.spec.kind == "cvae"
+        return kinds.is_conditional(self.spec.kind)
 
     def _images(self, x: torch.Tensor) -> np.ndarray:
         low, high = self.spec.value_range
@@ -85,7 +86,7 @@ class ExternalModel(nn.Module):
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits (B, K): the classifier's on the image, or a hybrid's head on the mean code."""
-        if self.cfg.kind not in ("hybrid", "classifier"):
+        if self.cfg.kind not in kinds.CLASSIFYING_KINDS:
             raise ValueError(f"a {self.cfg.kind} model has no classifier; use a classifier or hybrid checkpoint")
         inputs = self.encode(x)[0].numpy() if self.head_on_codes else self._images(x)
         logits = self.backend.classify(inputs)

@@ -150,7 +150,7 @@ def factory_folder(name: str) -> Path:
     if not same:  # rewritten only when it changes: its time is part of the checkpoint's cache key
         spec.path.mkdir(parents=True, exist_ok=True)
         write_json(file, content)
-    read_spec(spec.path)  # what was written must read back (an absurd latent_dim is refused here)
+        read_spec(spec.path)  # what was written must read back (an absurd latent_dim is refused here)
     return spec.path
 
 

@@ -116,7 +116,8 @@ def cmd_project(args: argparse.Namespace) -> int:
     With `--split all` row i is test image i and row n_test + j training image j; `--out` writes
     the map with each row's split and index."""
     from explorer.checkpoints import load_checkpoint
-    from explorer.maps.projection import ProjectionError, project, trustworthiness
+    from explorer.maps.projection import ProjectionError, project
+    from explorer.maps.quality import trustworthiness
 
     params = _project_params(args)
     ckpt = load_checkpoint(args.checkpoint)

@@ -29,13 +29,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a model, writing its checkpoint after every epoch, then print its test-set figures.
     Under torchrun, this process is one rank of a DistributedDataParallel run (training/distributed.py)."""
     from explorer.training.device import select_device
-    from explorer.training.distributed import join, leave
+    from explorer.training.distributed import joined
 
-    group = join(select_device(args.device))
-    try:
+    with joined(select_device(args.device)) as group:
         return _train_as(group, args)
-    finally:
-        leave(group)
 
 
 def _train_as(group, args: argparse.Namespace) -> int:

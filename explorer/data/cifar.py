@@ -10,7 +10,6 @@ keyed by the archive's path, size and modification time.
 """
 from __future__ import annotations
 
-import os
 import tarfile
 import warnings
 from pathlib import Path
@@ -110,8 +109,3 @@ def parse_records(data: bytes, spec: DatasetSpec, where: str) -> tuple[np.ndarra
     pixels = np.ascontiguousarray(records[:, 1:].reshape(-1, 3, 32, 32))
     return pixels, labels
 
-
-def write_records(path: str | os.PathLike, pixels: np.ndarray, labels: np.ndarray) -> None:
-    """Write uint8 (N, 3, 32, 32) pixels and labels as CIFAR binary records (for tests and tools)."""
-    records = np.concatenate([labels.astype(np.uint8)[:, None], pixels.reshape(len(pixels), -1)], axis=1)
-    Path(path).write_bytes(records.astype(np.uint8).tobytes())

@@ -59,11 +59,6 @@ def fetch(
     return target
 
 
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a file, read in chunks."""
-    return _hash_file(path, hashlib.sha256())
-
-
 def expected_digest(file: FileSpec) -> tuple[str, str]:
     """The algorithm ("sha256" or "md5") and hex digest ``file`` is checked against."""
     return ("sha256", file.sha256) if file.sha256 else ("md5", file.md5)

@@ -88,9 +88,17 @@ def _check_side(side: int) -> None:
 
 
 def folder_spec(name: str, progress: Progress | None = None) -> DatasetSpec:
-    """The spec of a folder dataset (decoding the folder first if it is not cached)."""
-    folder = load_folder(name, progress)
-    return _spec(name, folder)
+    """The spec of a folder dataset (decoding the folder first if it is not cached). A spec is
+    kept per folder id and contents key, so a title or a size asked on every rerun costs one
+    listing of the folder, never a read of its pixels."""
+    root, side = parse_folder_id(name)
+    key = _contents_key(scan_folder(root), side)
+    with _lock:
+        if name in _specs and _specs[name][0] == key:
+            return _specs[name][1]
+    load_folder(name, progress)
+    with _lock:
+        return _specs[name][1]
 
 
 def _spec(name: str, folder: Folder) -> DatasetSpec:
@@ -135,6 +143,7 @@ def folder_report(name_or_path: str | os.PathLike, side: int = 32,
 # --- load: the in-process copy, then the disk cache, then a decode ------------------------
 
 _last: dict[str, tuple[str, Folder]] = {}  # folder id -> (contents key, folder): the latest one only
+_specs: dict[str, tuple[str, DatasetSpec]] = {}  # folder id -> (contents key, spec): every one seen
 _lock = threading.Lock()
 
 
@@ -160,6 +169,7 @@ def load_folder(name: str, progress: Progress | None = None) -> Folder:
     with _lock:
         _last.clear()
         _last[name] = (key, folder)
+        _specs[name] = (key, _spec(name, folder))
     return folder
 
 

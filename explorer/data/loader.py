@@ -23,7 +23,7 @@ from explorer.data.errors import DataError
 from explorer.data.idx import read_idx
 from explorer.core.paths import cache_dir
 from explorer.data.paths import find_file, locate_files, search_dirs, ways_to_get
-from explorer.data.registry import DATASETS, FOLDER_PREFIX, DatasetSpec, check_split, get_spec
+from explorer.data.registry import DATASETS, DatasetSpec, check_split, get_spec, is_folder_id
 from explorer.data.shapes import split_factors, split_pixels
 
 DECODED_FORMAT = 1  # bump to invalidate every decoded .npy copy
@@ -74,8 +74,7 @@ def load_dataset(
     or do not match the spec.
     """
     check_split(split)
-    if isinstance(name, str) and name.startswith(FOLDER_PREFIX) or (
-            isinstance(name, DatasetSpec) and name.name.startswith(FOLDER_PREFIX)):
+    if is_folder_id(name.name if isinstance(name, DatasetSpec) else name):
         from explorer.data.folders import load_folder_split  # folders builds on this module
 
         return load_folder_split(name if isinstance(name, str) else name.name, split, progress)

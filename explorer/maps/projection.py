@@ -3,13 +3,12 @@
     project(latents, "umap" | "tsne" | "pca", params, seed, cache_dir) -> Projection
 
 A map is computed once per set of latents, method, parameters and seed, and stored as
-`<cache_dir>/<method>-<key>.npz` (plain arrays and strings, loaded with
-allow_pickle=False), by one process at a time (explorer/core/diskcache.once: the server's replicas
-share the files, and whichever asks first computes the map while the others wait for it). The app passes `<checkpoint>/projections`, so a checkpoint carries
-its maps. UMAP is the app's own (explorer/maps/umap_layout.py: umap-learn's algorithm without
-its start-up cost); t-SNE is openTSNE's. Both, and numba, are imported only when a map has
-to be computed: a cache hit must not pay for them. The key includes each method's
-ALGORITHM_VERSION, so a map cached by an older way of computing it is computed again.
+`<cache_dir>/<method>-<key>.npz` (plain arrays and strings, loaded with allow_pickle=False) by
+one process at a time (core/diskcache.once: whichever server replica asks first computes it,
+the others wait). The app passes `<checkpoint>/projections`, so a checkpoint carries its maps.
+UMAP is the app's own (maps/umap_layout.py: umap-learn's algorithm without its start-up cost);
+t-SNE is openTSNE's; both, and numba, are imported only when a map is computed. The key holds
+each method's ALGORITHM_VERSION, so a map made by an older way of computing it is made again.
 
 A model with a 2-D latent needs no projection: method "identity" returns the codes.
 """
@@ -42,7 +41,6 @@ PLANE = "identity"  # a 2-D latent shown as its own plane (the name is in cache 
 # umap 2: explorer/maps/umap_layout.py instead of umap-learn; tsne 2: openTSNE with a coarser FFT
 # grid, more interpolation points, and 250 iterations after the early exaggeration, not 500.
 ALGORITHM_VERSION: dict[str, int] = {"umap": 2, "tsne": 2, "pca": 1, "identity": 1}
-TRUST_MAX_POINTS = 2000
 
 
 @dataclass
@@ -154,10 +152,7 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
 
     Raises ProjectionError for parameters the method cannot use (the message gives the
     allowed range) and for any failure inside umap or openTSNE."""
-    x = _check_latents(latents)
-    params = check_params(method, params, len(x))
-    where = gpu.where(backend, method)
-    key = cache_key(x, method, params, seed, where)
+    x, params, where, key = _keyed(latents, method, params, seed, backend)
     if method == PLANE:
         if x.shape[1] != 2:
             raise ProjectionError(f"method 'identity' shows a 2-D latent as its own plane; these codes are "
@@ -182,6 +177,18 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
 
     # once: replicas of the server that open the same checkpoint compute its map once between them
     return diskcache.once(path, cached, make)
+
+
+def _keyed(latents, method: str, params: dict | None, seed: int, backend: str) -> tuple[np.ndarray, dict, str, str]:
+    """The checked codes and parameters, where the map runs, and its cache key."""
+    x, where = _check_latents(latents), gpu.where(backend, method)
+    params = check_params(method, params, len(x))
+    return x, params, where, cache_key(x, method, params, seed, where)
+
+
+def map_file(latents, method: str, params: dict | None, seed: int, cache_dir, backend: str = "auto") -> Path:
+    """The file `project` reads and writes for this map (ProjectionError for unusable parameters)."""
+    return cache_path(cache_dir, method, _keyed(latents, method, params, seed, backend)[3])
 
 
 def _compute(x: np.ndarray, method: str, params: dict, key: str, seed: int, leave_a_core: bool, where: str) -> Projection:
@@ -376,25 +383,5 @@ def spot(projection: Projection, latents: np.ndarray, new_latent: np.ndarray, k:
     return Spot(coords[near[0]].astype(np.float32), False, near)
 
 
-def trustworthiness(latents: np.ndarray, coords: np.ndarray, k: int = 10, max_points: int = TRUST_MAX_POINTS,
-                    seed: int = 0) -> float:
-    """How well the map keeps each point's k nearest neighbours (Venna & Kaski 2001), in [0, 1];
-    1 means no point on the map has a neighbour that was not near it in the latent space.
-    Computed on a seeded random subsample of at most `max_points` points."""
-    from sklearn.manifold import trustworthiness as sk_trustworthiness
-
-    x = np.asarray(latents, dtype=np.float64)
-    y = np.asarray(coords, dtype=np.float64)
-    if len(x) != len(y):
-        raise ValueError(f"latents ({len(x)}) and coords ({len(y)}) must have the same number of points")
-    if len(x) > max_points:
-        keep = np.random.default_rng(seed).choice(len(x), max_points, replace=False)
-        x, y = x[keep], y[keep]
-    k = min(int(k), (len(x) - 1) // 2)  # sklearn needs k < n / 2
-    if k < 1:
-        return float("nan")
-    return float(sk_trustworthiness(x, y, n_neighbors=k))
-
-
-__all__ = ["METHODS", "DEFAULT_PARAMS", "Projection", "ProjectionError", "project", "place", "Spot", "spot", "trustworthiness",
+__all__ = ["METHODS", "DEFAULT_PARAMS", "Projection", "ProjectionError", "project", "place", "Spot", "spot",
            "load_cached", "check_params", "cache_key"]

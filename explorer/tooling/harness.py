@@ -15,7 +15,6 @@ import contextlib
 import ipaddress
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -24,7 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.cli.serve.replicas import streamlit_command  # the one command line, shared with the product
+# the one command line, environment and port choice, shared with the product's `serve`
+from explorer.cli.serve.replicas import app_env as repo_env, free_port, streamlit_command  # noqa: F401
 from explorer.core.procs import stat_fields
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,19 +33,6 @@ STOP_TIMEOUT_S = 15.0  # SIGTERM, then this long for Streamlit to shut down, the
 
 
 # ---------------------------------------------------------------- processes from the repository
-
-def repo_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment with the repository first on PYTHONPATH, plus `extra`."""
-    path = [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), **(extra or {})}
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @dataclass
 class Server:

@@ -18,8 +18,9 @@ Without torchrun `join` returns SOLO, a group of one for which all of this is th
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,3 +216,19 @@ def leave(group: Group) -> None:
         except RuntimeError:  # a peer is already gone: nothing left to wait for
             pass
         torch.distributed.destroy_process_group()
+
+
+@contextlib.contextmanager
+def joined(device: torch.device) -> Iterator[Group]:
+    """The process group for this process (`join`), left (`leave`) however the block ends."""
+    group = join(device)
+    try:
+        yield group
+    finally:
+        leave(group)
+
+
+def launcher(processes: int) -> list[str]:
+    """The interpreter arguments that run a module on `processes` ranks under torchrun (one
+    machine, a free port); none for one process."""
+    return ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] if processes > 1 else []

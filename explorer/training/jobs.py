@@ -267,9 +267,9 @@ def start(spec: JobSpec, root: Path | None = None) -> Run:
 def child_command(spec: JobSpec, run_dir: Path) -> list[str]:
     """The child that trains: `python -m explorer.training.jobs RUN`, under torchrun (one
     process a GPU, on a free port) when the spec trains on several processes."""
-    processes = int(spec.train.get("world_size", 1))
-    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] if processes > 1 else []
-    return [sys.executable, *launcher, "-m", "explorer.training.jobs", str(run_dir)]
+    from explorer.training.distributed import launcher  # torch is imported only where a run starts
+
+    return [sys.executable, *launcher(int(spec.train.get("world_size", 1))), "-m", "explorer.training.jobs", str(run_dir)]
 
 
 def cancel(run: Run) -> None:

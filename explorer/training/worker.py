@@ -130,13 +130,10 @@ def _stop_on_signals() -> dict:
 def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> int:
     """run_child's training, as one rank of its run (the only one, or one of torchrun's)."""
     from explorer.training.device import select_device
-    from explorer.training.distributed import join, leave
+    from explorer.training.distributed import joined
 
-    group = join(select_device(str(spec.train.get("device", "auto"))))
-    try:
+    with joined(select_device(str(spec.train.get("device", "auto")))) as group:
         return _train_as(group, run_dir, spec, rep, stop)
-    finally:
-        leave(group)
 
 
 def _train_as(group, run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> int:

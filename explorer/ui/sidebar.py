@@ -85,9 +85,15 @@ def _forget_if_gone(key: str, options: list) -> None:
 
 def dataset_title(name: str) -> str:
     """A dataset's title; a folder of one's own images says so, with its side (one folder may be
-    trained at 28, 32 and 64 px)."""
+    trained at 28, 32 and 64 px), read from its id alone: this runs on every rerun and, on the
+    Train page, every second, so it never lists the folder."""
+    if is_folder_id(name):
+        from explorer.data.folders import parse_folder_id
+
+        root, side = parse_folder_id(name)
+        return f"{root.name or root} (your folder, {side} px)"
     try:
         spec = get_spec(name)
     except Exception:
         return name
-    return f"{spec.title} (your folder, {spec.image_shape[1]} px)" if is_folder_id(name) else spec.title
+    return spec.title

@@ -26,8 +26,9 @@ RECIPE = ["--kind", "vae", "--latent-dim", "16", "--channels", "16,32", "--depth
 
 def _command(root: Path, name: str, nproc: int, quick: bool, threads: int = 0) -> list[str]:
     data = ["--dataset", "digits", "--epochs", "3"] if quick else ["--dataset", DATASET, "--epochs", "2"]
-    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else []
-    return [sys.executable, *launcher, "-m", "explorer", "train", *RECIPE, *data, "--out-dir", str(root),
+    from explorer.training.distributed import launcher
+
+    return [sys.executable, *launcher(nproc), "-m", "explorer", "train", *RECIPE, *data, "--out-dir", str(root),
             "--name", name, "--threads", str(threads)]
 
 

@@ -80,7 +80,7 @@ def test_codes(s: Settings) -> np.ndarray:
 
 def bench_projection(s: Settings, rep: Report, work: Path) -> None:
     """Ours against umap-learn's and scikit-learn's defaults, each in a fresh process, in alternating order."""
-    from explorer.maps.projection import trustworthiness
+    from explorer.maps.quality import trustworthiness
 
     x = test_codes(s)
     codes = work / "codes.npy"

@@ -84,9 +84,7 @@ def _ready(codes: np.ndarray, key: str, method: str, params_json: str, folder: s
     if (key, method, params_json) in _COMPUTED:
         return True
     try:
-        params = projection.check_params(method, json.loads(params_json), len(codes))
-        x = np.ascontiguousarray(codes, dtype=np.float32)
-        return projection.cache_path(folder, method, projection.cache_key(x, method, params, 0)).is_file()
+        return projection.map_file(codes, method, json.loads(params_json), 0, folder).is_file()
     except projection.ProjectionError:
         return False
 

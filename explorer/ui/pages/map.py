@@ -219,7 +219,7 @@ def _thumbnails(ctx: Context, split: str, shown: list[int]) -> None:
     else:
         data = trainset.train_set(ctx.dataset)
         recons = trainset.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown))
-        pred, proba = ctx.classify(data.images[shown])
+        pred, proba = cache.predictions(ctx, data.images[shown])
         idx = list(range(len(shown)))
     r_pred, r_proba = cache.predictions(ctx, recons)
     for n, i in enumerate(shown):

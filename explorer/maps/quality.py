@@ -1,0 +1,26 @@
+"""How faithful a 2-D map is to the latent space it was made from (the bench's quality figure)."""
+from __future__ import annotations
+
+import numpy as np
+
+TRUST_MAX_POINTS = 2000
+
+
+def trustworthiness(latents: np.ndarray, coords: np.ndarray, k: int = 10, max_points: int = TRUST_MAX_POINTS,
+                    seed: int = 0) -> float:
+    """How well the map keeps each point's k nearest neighbours (Venna & Kaski 2001), in [0, 1];
+    1 means no point on the map has a neighbour that was not near it in the latent space.
+    Computed on a seeded random subsample of at most `max_points` points."""
+    from sklearn.manifold import trustworthiness as sk_trustworthiness
+
+    x = np.asarray(latents, dtype=np.float64)
+    y = np.asarray(coords, dtype=np.float64)
+    if len(x) != len(y):
+        raise ValueError(f"latents ({len(x)}) and coords ({len(y)}) must have the same number of points")
+    if len(x) > max_points:
+        keep = np.random.default_rng(seed).choice(len(x), max_points, replace=False)
+        x, y = x[keep], y[keep]
+    k = min(int(k), (len(x) - 1) // 2)  # sklearn needs k < n / 2
+    if k < 1:
+        return float("nan")
+    return float(sk_trustworthiness(x, y, n_neighbors=k))
