@@ -39,14 +39,17 @@ def load_cifar_split(spec: DatasetSpec, split: str, data_dir) -> tuple[np.ndarra
         raise DataError(f"{spec.name}: {spec.files[0].filename} was not found. Looked in:\n{looked}\n"
                         f"{ways_to_get(spec)}")
     archive = directory / spec.files[0].filename
-    cached = diskcache.read_npz(_decoded_path(archive, split))
+    decoded = _decoded_path(archive, split)
+    cached = diskcache.read_npz(decoded)
     if cached is not None and set(cached) == {"pixels", "labels"}:
         return cached["pixels"], cached["labels"]
     pixels, labels = read_archive(archive, split, spec)
     try:
-        diskcache.write_npz(_decoded_path(archive, split), {"pixels": pixels, "labels": labels})
+        diskcache.write_npz(decoded, {"pixels": pixels, "labels": labels})
     except OSError as error:  # a cache that cannot be written costs only speed
         warnings.warn(f"could not cache decoded {spec.name} in {cache_dir()}: {error}", stacklevel=2)
+    else:
+        diskcache.drop_older(decoded)  # an archive fetched again leaves no stale 150 MB copy
     return pixels, labels
 
 

@@ -17,6 +17,7 @@ import streamlit as st
 from explorer.core import arraycache
 from explorer.core.kinds import condition
 from explorer.data import ImageDataset, load_dataset
+from explorer.data.loader import to_float
 from explorer.maps import projection, splits
 from explorer.ui.cache.background import Job, done, find, job
 from explorer.ui.cache.models import checkpoint
@@ -34,14 +35,16 @@ def train_set(name: str) -> ImageDataset:
 @st.cache_resource(show_spinner=False, max_entries=2)
 def train_set_key(name: str) -> str:
     data = train_set(name)
-    return arraycache.data_key(data.images, data.labels)
+    # the float bytes the key has always hashed, made for the hash and dropped: the training set
+    # stays uint8 in this process (a float copy of Fashion-MNIST's is 188 MB)
+    return arraycache.data_key(to_float(data.pixels), data.labels)
 
 
 def _pass(what: str, title: str, path: str, key: str, dataset: str,
           chunk: Callable[[object, np.ndarray, np.ndarray], tuple[np.ndarray, ...]]) -> Job:
     """`chunk(model, images, labels)` over the whole training set, from the disk cache or in the background."""
     data, dkey = train_set(dataset), train_set_key(dataset)
-    rows = len(data.images)
+    rows = len(data)
     found = _on_disk(what, key, dkey, rows)
     if found is not None:
         return done(f"{what}|{key}|{dkey}", found)
@@ -55,7 +58,7 @@ def _pass(what: str, title: str, path: str, key: str, dataset: str,
             parts = []
             for s in range(0, rows, CHUNK):
                 j.progress(f"{title} ({rows:,} images)", s, rows)
-                parts.append(chunk(model, data.images[s:s + CHUNK], data.labels[s:s + CHUNK]))
+                parts.append(chunk(model, data.pixels[s:s + CHUNK], data.labels[s:s + CHUNK]))
             j.progress(f"{title} ({rows:,} images)", rows, rows)
             return tuple(np.concatenate(p) for p in zip(*parts))
 
@@ -121,4 +124,4 @@ def reconstructions(_model, key: str, dataset: str, indices: tuple[int, ...]) ->
     from explorer.analysis import latent
     data = train_set(dataset)
     idx = np.asarray(indices, dtype=np.int64)
-    return latent.reconstruct(_model, data.images[idx], condition(_model, data.labels[idx]))
+    return latent.reconstruct(_model, to_float(data.pixels[idx]), condition(_model, data.labels[idx]))

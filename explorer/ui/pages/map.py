@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from explorer.data.loader import to_float
 from explorer.maps import projection
 from explorer.figures.plots import TRAIN_GROUP
 from explorer.ui import cache, exports, factors, help, overlays, present, wholemap
@@ -219,12 +220,12 @@ def _thumbnails(ctx: Context, split: str, shown: list[int]) -> None:
     else:
         data = trainset.train_set(ctx.dataset)
         recons = trainset.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown))
-        pred, proba = cache.predictions(ctx, data.images[shown])
+        pred, proba = cache.predictions(ctx, to_float(data.pixels[shown]))
         idx = list(range(len(shown)))
     r_pred, r_proba = cache.predictions(ctx, recons)
     for n, i in enumerate(shown):
         pic, text = st.columns([1, 1], vertical_alignment="center")
-        show_in(pic, pair(ctx, data.images[i], recons[n], px=84), caption=f"#{i}" if split == "test" else f"train #{i}")
+        show_in(pic, pair(ctx, to_float(data.pixels[i]), recons[n], px=84), caption=f"#{i}" if split == "test" else f"train #{i}")
         text.markdown(f"True: **{ctx.class_names[int(data.labels[i])]}**  \n"
                       f"CNN: {ctx.verdict(pred, proba, idx[n])}  \n"
                       f"recon: {ctx.verdict(r_pred, r_proba, n)}")
