@@ -39,8 +39,7 @@ def panel(ctx: Context, key: str) -> None:
     left.plotly_chart(fig, key=f"{key}_heatmap", config={"displayModeBar": False})
     right.metric("Disentanglement (MIG)", f"{scores.mig:.2f}", help=MIG_EXPLAINED)
     right.markdown(MIG_EXPLAINED)
-    follows = tracked(ctx)
-    lines = [f"- **z{d}** tracks **{name}**" for d, name in follows.items()]
+    lines = [f"- **z{d}** tracks **{name}**" for d, name in enumerate(scores.tracked()) if name is not None]
     right.markdown("\n".join(lines) if lines else "No dimension tracks any one factor on its own.")
     left.caption("Each cell: the share of a true factor's information (its entropy) that a latent dimension "
                  "carries, from the test set's codes. One dark cell per column, each in its own row, is a "

@@ -85,7 +85,8 @@ def slider_range(span: np.ndarray, base: float) -> tuple[float, float]:
 @st.fragment
 @timed("traverse.live")
 @guarded
-def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: cache.Dims, proj: projection.Projection) -> None:
+def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: cache.Dims, proj: projection.Projection,
+         tracks: dict[int, str]) -> None:
     """Sliders, the decoded image with the CNN's verdict, and the code's place on the map.
 
     What a slider move costs: the sliders, one decode, one judgement and the star's new place;
@@ -94,7 +95,6 @@ def live(ctx: Context, base_z: np.ndarray, label: int | None, dims: cache.Dims, 
     z = base_z.astype(np.float32).copy()
     order, kl = dims.order, dims.kl
     fresh = st.session_state.pop(RESET, False)
-    tracks = factors.tracked(ctx)  # the true factor each dimension follows, when known (shapes)
     with sliders:
         for n, d in enumerate(order):
             if n == TOP:
@@ -129,9 +129,9 @@ def _collapse_note(active: list[int], collapsed: list[int]) -> str:
     return ""
 
 
-def grid(ctx: Context, base_z: np.ndarray, label: int | None, stats: cache.Dims) -> None:
+def grid(ctx: Context, base_z: np.ndarray, label: int | None, stats: cache.Dims, tracks: dict[int, str]) -> None:
     """Rows: the most active dimensions; columns: -3..+3 std; each cell with the CNN's label."""
-    order, kl, tracks = stats.order, stats.kl, factors.tracked(ctx)
+    order, kl = stats.order, stats.kl
     active = [int(d) for d in order if kl[d] > ACTIVE_KL][:GRID_ROWS]
     collapsed = [int(d) for d in order if kl[d] <= ACTIVE_KL]
     dims = np.array(active + collapsed[:1] if len(active) < GRID_ROWS else active, dtype=np.int64)
@@ -169,11 +169,12 @@ def render() -> None:
     active = int((dims.kl > ACTIVE_KL).sum())
     st.caption(f"Base: {described}. Sliders ordered by KL (nats); {active} of {ctx.latent_dim} dimensions "
                f"are active (KL > {ACTIVE_KL}), the rest have collapsed to the prior.")
-    live(ctx, base_z, label, dims, quick_map(ctx))
+    tracks = factors.tracked(ctx)  # the true factor each dimension follows, when known (shapes)
+    live(ctx, base_z, label, dims, quick_map(ctx), tracks)
     if cache.factor_scores(ctx) is not None:
         with st.expander("Which true factor each dimension tracks", expanded=True, key="trav_factors"):
             factors.panel(ctx, key="trav_factors")
-    grid(ctx, base_z, label, dims)
+    grid(ctx, base_z, label, dims, tracks)
 
 
 render()
