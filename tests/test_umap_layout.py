@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from explorer.maps import projection, tsne, umap_layout
+from explorer.maps import cores, projection, umap_layout
 from explorer.maps.projection import project
 from explorer.maps.quality import trustworthiness
 from fresh_python import last_line
@@ -120,7 +120,7 @@ def test_tsne_is_as_trustworthy_as_opentsnes_defaults(codes):
 
 def test_a_map_cached_by_an_older_algorithm_is_not_served(tmp_path, monkeypatch):
     x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
-    monkeypatch.setattr(umap_layout, "umap_map", lambda x, n_neighbors, min_dist, seed: x[:, :2] * 0 + seed)
+    monkeypatch.setattr(umap_layout, "umap_map", lambda x, n_neighbors, min_dist, seed, **kw: x[:, :2] * 0 + seed)
     monkeypatch.setitem(projection.ALGORITHM_VERSION, "umap", 1)           # a map made the old way
     old = project(x, "umap", seed=0, cache_dir=tmp_path)
     assert project(x, "umap", seed=0, cache_dir=tmp_path).from_cache
@@ -138,7 +138,7 @@ def test_tsne_map_is_the_same_whatever_the_thread_count(monkeypatch):
     x = np.random.default_rng(1).normal(size=(300, 6)).astype(np.float32)
     maps = []
     for threads in (1, 2):
-        monkeypatch.setattr(tsne, "threads", lambda leave_a_core=False: threads)
+        monkeypatch.setattr(cores, "threads", lambda leave_a_core=False: threads)
         maps.append(project(x, "tsne", seed=0).coords)
     assert np.array_equal(maps[0], maps[1])
 
@@ -162,13 +162,13 @@ def test_tsne_does_not_import_pynndescent():
 def test_tsne_leaves_busy_cores_alone(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 4)  # leave_a_core=False: as from the CLI
     monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # only this process running
-    assert tsne.threads() == 4
+    assert cores.threads() == 4
     monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 3.0, 3.0))  # two other busy processes
-    assert tsne.threads() == 2
+    assert cores.threads() == 2
     monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))
-    assert tsne.threads() == 1
+    assert cores.threads() == 1
     monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))  # as from the app
-    assert tsne.threads(leave_a_core=True) == 3
+    assert cores.threads(leave_a_core=True) == 3
 
 
 def test_the_opentsne_patch_leaves_other_versions_alone(monkeypatch):

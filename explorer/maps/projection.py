@@ -41,6 +41,14 @@ PLANE = "identity"  # a 2-D latent shown as its own plane (the name is in cache 
 # umap 2: explorer/maps/umap_layout.py instead of umap-learn; tsne 2: openTSNE with a coarser FFT
 # grid, more interpolation points, and 250 iterations after the early exaggeration, not 500.
 ALGORITHM_VERSION: dict[str, int] = {"umap": 2, "tsne": 2, "pca": 1, "identity": 1}
+LARGE_UMAP_VERSION = 3  # a UMAP map of umap_layout.PARALLEL_FROM points or more (maps/umap_large.py)
+
+
+def algorithm_version(method: str, n: int) -> int:
+    """The version of the way `method` maps n points: ALGORITHM_VERSION, but for large UMAP maps."""
+    from explorer.maps.umap_layout import PARALLEL_FROM
+
+    return LARGE_UMAP_VERSION if method == "umap" and n >= PARALLEL_FROM else ALGORITHM_VERSION[method]
 
 
 @dataclass
@@ -121,7 +129,7 @@ def cache_key(latents: np.ndarray, method: str, params: dict, seed: int, backend
     and the method's ALGORITHM_VERSION; a map made on a GPU (backend "cuml") has keys of its own."""
     gpu_part = {"backend": backend} if backend != "cpu" else {}  # the CPU's keys as they were shipped
     return diskcache.key(*_data_parts(latents), {"method": method, "params": params, "seed": int(seed),
-                                                 "version": ALGORITHM_VERSION[method], **gpu_part})
+                                                 "version": algorithm_version(method, len(latents)), **gpu_part})
 
 
 def data_key(latents: np.ndarray) -> str:
@@ -145,7 +153,7 @@ def project(latents: np.ndarray, method: str, params: dict | None = None, seed: 
             cache_dir: str | os.PathLike | None = None, *, leave_a_core: bool = False,
             backend: str = "auto") -> Projection:
     """Map latent codes (N, D) to 2-D with UMAP, t-SNE or PCA, reading and writing the cache.
-    `leave_a_core`: t-SNE leaves one core to the rest of the process (the app's other
+    `leave_a_core`: t-SNE and a large UMAP map leave one core to the rest of the process (the app's other
     sessions); the CLI, a notebook or the bench use every idle core. The map is the same.
     `backend`: "auto" runs UMAP and t-SNE on a GPU with cuML when it is there (maps/gpu.py),
     else on the CPU; "cpu" always on the CPU; "cuml" on the GPU or a ProjectionError.
@@ -201,7 +209,7 @@ def _compute(x: np.ndarray, method: str, params: dict, key: str, seed: int, leav
     elif where == "cuml":
         coords = gpu.gpu_map(x, method, params, seed)
     elif method == "umap":
-        coords = _umap(x, params, seed)
+        coords = _umap(x, params, seed, leave_a_core)
     else:
         coords = tsne.tsne_map(x, params, seed, leave_a_core)
     coords = np.ascontiguousarray(coords, dtype=np.float32)
@@ -228,14 +236,16 @@ def _pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     return (xd - mean) @ comps.T, mean.astype(np.float32), comps.astype(np.float32), explained
 
 
-def _umap(x: np.ndarray, params: dict, seed: int) -> np.ndarray:
+def _umap(x: np.ndarray, params: dict, seed: int, leave_a_core: bool) -> np.ndarray:
     # The app's own UMAP (explorer/maps/umap_layout.py): umap-learn's algorithm without its
     # start-up cost (pynndescent, numba compiling the graph construction), exact nearest
-    # neighbours, single-threaded and seeded, so a shipped map is reproducible.
-    from explorer.maps import umap_layout
+    # neighbours, seeded, so a shipped map is reproducible; a large map's threads (the idle
+    # cores) do not change it.
+    from explorer.maps import cores, umap_layout
 
     try:
-        return umap_layout.umap_map(x, params["n_neighbors"], params["min_dist"], seed)
+        return umap_layout.umap_map(x, params["n_neighbors"], params["min_dist"], seed,
+                                    threads=cores.threads(leave_a_core))
     except Exception as e:  # anything inside numba or scipy's eigensolver
         raise ProjectionError(f"UMAP failed ({type(e).__name__}: {e}); try other parameters or PCA") from e
 
@@ -279,7 +289,7 @@ def _write(path: Path, proj: Projection, dkey: str) -> None:
         "seconds": np.array(proj.seconds),
         "seed": np.array(proj.seed),
         "created": np.array(time.time()),
-        "version": np.array(ALGORITHM_VERSION[proj.method]),
+        "version": np.array(algorithm_version(proj.method, len(proj.coords))),
     }
     if proj.mean is not None:
         arrays["mean"] = proj.mean
@@ -322,7 +332,7 @@ def load_cached(cache_dir: str | os.PathLike | None, method: str, latents: np.nd
     n = len(latents) if latents is not None else None
     for p in diskcache.newest_first(cache_dir, cache_pattern(method)):
         proj = _read(p)
-        if proj is None or proj.method != method or proj.extra.get("version") != ALGORITHM_VERSION[method]:
+        if proj is None or proj.method != method or proj.extra.get("version") != algorithm_version(method, len(proj.coords)):
             continue
         if want is not None and (proj.extra.get("data_key") != want or len(proj.coords) != n):
             continue

@@ -24,3 +24,24 @@ def trustworthiness(latents: np.ndarray, coords: np.ndarray, k: int = 10, max_po
     if k < 1:
         return float("nan")
     return float(sk_trustworthiness(x, y, n_neighbors=k))
+
+
+def neighbour_recall(latents: np.ndarray, coords: np.ndarray, k: int = 15, queries: int = 2000,
+                     seed: int = 0) -> float:
+    """The share of each point's k nearest neighbours in the latent space, among all points,
+    that are also among its k nearest on the map, averaged over a seeded random sample of
+    `queries` points: the finest scale, where a subsample's trustworthiness cannot look."""
+    from scipy.spatial import cKDTree
+
+    x = np.asarray(latents, dtype=np.float64)
+    y = np.asarray(coords, dtype=np.float64)
+    if len(x) != len(y):
+        raise ValueError(f"latents ({len(x)}) and coords ({len(y)}) must have the same number of points")
+    k = min(int(k), len(x) - 1)
+    if k < 1:
+        return float("nan")
+    pick = np.random.default_rng(seed).choice(len(x), min(int(queries), len(x)), replace=False)
+    near_x = cKDTree(x).query(x[pick], k + 1)[1]
+    near_y = cKDTree(y).query(y[pick], k + 1)[1]
+    shared = [len((set(a) & set(b)) - {p}) for a, b, p in zip(near_x, near_y, pick)]
+    return float(np.mean(shared) / k)

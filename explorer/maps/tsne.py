@@ -2,12 +2,11 @@
 can spare. Imported only when a map has to be computed (a cache hit pays for nothing here)."""
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
 
-from explorer.maps import opentsne_fixes
+from explorer.maps import cores, opentsne_fixes
 from explorer.maps.errors import ProjectionError
 
 TSNE_EXACT_MAX = 20_000  # exact kNN for t-SNE up to this many points
@@ -40,7 +39,7 @@ def tsne_map(x: np.ndarray, params: dict, seed: int, leave_a_core: bool = False)
         from threadpoolctl import threadpool_limits
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore")
-            tsne = openTSNE.TSNE(perplexity=params["perplexity"], random_state=seed, n_jobs=threads(leave_a_core),
+            tsne = openTSNE.TSNE(perplexity=params["perplexity"], random_state=seed, n_jobs=cores.threads(leave_a_core),
                                  neighbors=neighbors, n_iter=TSNE_ITERATIONS, ints_in_interval=TSNE_INTS_IN_INTERVAL,
                                  n_interpolation_points=TSNE_INTERPOLATION_POINTS,
                                  min_num_intervals=TSNE_MIN_INTERVALS,
@@ -48,18 +47,3 @@ def tsne_map(x: np.ndarray, params: dict, seed: int, leave_a_core: bool = False)
             return np.asarray(tsne.fit(x.astype(np.float64)))
     except Exception as e:  # anything inside openTSNE
         raise ProjectionError(f"t-SNE failed ({type(e).__name__}: {e}); try another perplexity or PCA") from e
-
-
-def threads(leave_a_core: bool = False) -> int:
-    """Worker threads for openTSNE: the cores other processes leave idle (1-minute load
-    average, this process not counted), all but one when `leave_a_core`, at least 1, at most 8.
-    openTSNE's threads meet at every iteration, so on busy cores a second thread waits more
-    than it works (docs/measurements.md).
-    The map is the same whatever the count: the nearest neighbours are exact at these sizes."""
-    cores = os.cpu_count() or 2
-    try:
-        busy = max(0.0, os.getloadavg()[0] - 1.0)  # this process, running, is one of the load
-    except (OSError, AttributeError):                # no load average on this platform
-        busy = 0.0
-    idle = int(round(cores - busy))
-    return max(1, min(8, idle, cores - 1 if leave_a_core else cores))

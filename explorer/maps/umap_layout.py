@@ -28,6 +28,11 @@ instead of 5, which keeps neighbourhoods that are apart in the codes apart on th
 negative samples make up for. Both were chosen by the trustworthiness (k = 10) of maps of
 the 16-D Fashion-MNIST test codes, which `python -m explorer bench --only projection`
 reports beside umap-learn's; docs/measurements.md has the figures.
+
+Maps of PARALLEL_FROM points or more (the whole dataset) take explorer/maps/umap_large.py's
+engines for the neighbours and the layout, and LARGE_EPOCHS epochs: there the exact search
+above is quadratic (20 s at 70,000 codes) and one thread is too slow
+(`python -m explorer bench --only bigmap`).
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ import os
 import numpy as np
 
 N_EPOCHS = 120
+PARALLEL_FROM = 20_000   # maps of this many points or more: explorer/maps/umap_large.py
+LARGE_EPOCHS = 80        # epochs of a map that large (its threads and summed negative samples: see there)
 NEGATIVE_SAMPLE_RATE = 10
 SPREAD = 1.0
 KNN_THREADS = 4  # threads sharing knn()'s blocks at most: each holds a block of distances (128 MB)
@@ -253,11 +260,20 @@ def _optimize_layout(y, head, tail, epochs_per_sample, n_epochs, a, b, seed, neg
 
 
 def umap_map(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0,
-             n_epochs: int = N_EPOCHS, negative_sample_rate: float = NEGATIVE_SAMPLE_RATE) -> np.ndarray:
-    """The (N, 2) float32 UMAP map of x (N >= 3 points); the same seed gives the same map."""
+             n_epochs: int | None = None, negative_sample_rate: float = NEGATIVE_SAMPLE_RATE, *,
+             parallel_from: int = PARALLEL_FROM, threads: int = 1) -> np.ndarray:
+    """The (N, 2) float32 UMAP map of x (N >= 3 points); the same seed gives the same map.
+    From `parallel_from` points on, explorer/maps/umap_large.py's engines (FAISS neighbours,
+    the layout on up to `threads` threads: the map does not depend on their number) and
+    LARGE_EPOCHS epochs unless `n_epochs` says otherwise."""
+    from explorer.maps import umap_large
+
     x = np.ascontiguousarray(x, dtype=np.float64)
     n = len(x)
-    idx, dist = knn(x, min(int(n_neighbors), n))
+    large = n >= parallel_from
+    n_epochs = int(n_epochs or (LARGE_EPOCHS if large else N_EPOCHS))
+    k = min(int(n_neighbors), n)
+    idx, dist = umap_large.knn(x, k, threads) if large else knn(x, k)
     graph = fuzzy_graph(idx, dist, n_epochs)
     rng = np.random.default_rng(seed)
     y = spectral_init(graph, x, seed)
@@ -267,7 +283,9 @@ def umap_map(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: 
     if graph.nnz == 0:
         return y.astype(np.float32)
     a, b = ab_params(min_dist)
+    head, tail = graph.row.astype(np.int64), graph.col.astype(np.int64)
     per_sample = graph.data.max() / graph.data
-    y = _optimizer()(y, graph.row.astype(np.int64), graph.col.astype(np.int64), per_sample, int(n_epochs),
-                     a, b, int(seed) % (2 ** 32), float(negative_sample_rate))
+    if large:
+        return umap_large.optimize(y, head, tail, per_sample, n_epochs, a, b, seed, negative_sample_rate, threads)
+    y = _optimizer()(y, head, tail, per_sample, n_epochs, a, b, int(seed) % (2 ** 32), float(negative_sample_rate))
     return y.astype(np.float32)

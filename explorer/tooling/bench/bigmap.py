@@ -4,7 +4,11 @@
   process, numba's cache empty) and umap-learn's defaults (a fresh process) on the same 70,000
   codes, in alternating order; bigmap_umap_trust and bigmap_baseline_umap_trust: scikit-learn's
   trustworthiness (k = 10) of each map on one random sample of 5,000 points (seed 0), the same
-  sample for both (the whole 70,000 would need a 70,000 squared distance matrix).
+  sample for both (the whole 70,000 would need a 70,000 squared distance matrix): a coarse
+  scale, a sample's 10 nearest being about a point's 140 nearest of all; so also
+  bigmap_umap_recall15 and bigmap_baseline_umap_recall15, the finest scale: the share of a
+  point's 15 nearest codes among all 70,000 that stay among its 15 nearest on the map, over
+  2,000 random points (maps/quality.neighbour_recall).
 - bigmap_draw_ratio: in headless Chromium, one server, a new page each time: from opening the
   Map page to the whole map's 70,000 points drawn, against the test map's 10,000, both cached
   (a first visit computes the training set's passes and the map, not timed); alternating order.
@@ -58,6 +62,8 @@ def whole_codes(s: Settings) -> np.ndarray:
 def bench_umap(s: Settings, rep: Report, work: Path) -> None:
     from sklearn.manifold import trustworthiness
 
+    from explorer.maps.quality import neighbour_recall
+
     x = whole_codes(s)
     codes = work / "codes.npy"
     np.save(codes, x)
@@ -65,6 +71,7 @@ def bench_umap(s: Settings, rep: Report, work: Path) -> None:
     runs = {"ours_umap": [], "baseline_umap": []}
     cpu = {k: [] for k in runs}
     trust = {k: [] for k in runs}
+    recall = {k: [] for k in runs}
     loads = []
     for r in range(s.repeats):
         for which in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
@@ -74,12 +81,15 @@ def bench_umap(s: Settings, rep: Report, work: Path) -> None:
             runs[which].append(wall)
             cpu[which].append(used)
             trust[which].append(float(trustworthiness(x[keep], np.load(out)[keep], n_neighbors=10)))
+            recall[which].append(neighbour_recall(x, np.load(out), k=15))
     ours, base = median(runs["ours_umap"]), median(runs["baseline_umap"])
     rep.figures.update({
         "bigmap_umap_s": round(ours, 1), "bigmap_baseline_umap_s": round(base, 1),
         "bigmap_umap_speedup": round(base / ours, 2),
         "bigmap_umap_trust": round(median(trust["ours_umap"]), 4),
         "bigmap_baseline_umap_trust": round(median(trust["baseline_umap"]), 4),
+        "bigmap_umap_recall15": round(median(recall["ours_umap"]), 4),
+        "bigmap_baseline_umap_recall15": round(median(recall["baseline_umap"]), 4),
     })
     if median(cpu["ours_umap"]) > 0:
         rep.figures["bigmap_umap_cpu_speedup"] = round(median(cpu["baseline_umap"]) / median(cpu["ours_umap"]), 2)
@@ -88,6 +98,7 @@ def bench_umap(s: Settings, rep: Report, work: Path) -> None:
         "seconds": {k: [round(t, 1) for t in v] for k, v in runs.items()},
         "cpu_seconds": {k: [round(t, 1) for t in v] for k, v in cpu.items()},
         "trustworthiness_k10": {k: [round(t, 4) for t in v] for k, v in trust.items()},
+        "neighbour_recall_k15": {k: [round(t, 4) for t in v] for k, v in recall.items()},
         "load_1min_before_each_run": loads}
 
 
