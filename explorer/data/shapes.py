@@ -51,18 +51,24 @@ def split_factors(split: str, seed: int = SHAPES_SEED) -> np.ndarray:
 
 
 def split_pixels(split: str, seed: int = SHAPES_SEED) -> np.ndarray:
-    """The uint8 (N, 3, 32, 32) images of `split`, from the disk cache when it has them."""
+    """The uint8 (N, 3, 32, 32) images of `split`, from the disk cache when it has them; else
+    drawn once, whichever process asks."""
     path = cache_dir() / "shapes" / f"shapes-{split}-{diskcache.key(SHAPES_FORMAT, seed, GRID, N_TRAIN, N_TEST)}.npy"
-    cached = diskcache.read_npy(path)
     expected = (N_TEST if split == "test" else N_TRAIN, 3, SIDE, SIDE)
-    if cached is not None and cached.shape == expected and cached.dtype == np.uint8:
-        return cached
-    pixels = render(split_factors(split, seed))
-    try:
-        diskcache.write_npy(path, pixels)
-    except OSError as error:  # a cache that cannot be written only costs time
-        warnings.warn(f"could not cache the shapes images in {path.parent}: {error}", stacklevel=2)
-    return pixels
+
+    def read() -> np.ndarray | None:
+        cached = diskcache.read_npy(path)
+        return cached if cached is not None and cached.shape == expected and cached.dtype == np.uint8 else None
+
+    def make() -> np.ndarray:
+        pixels = render(split_factors(split, seed))
+        try:
+            diskcache.write_npy(path, pixels)
+        except OSError as error:  # a cache that cannot be written only costs time
+            warnings.warn(f"could not cache the shapes images in {path.parent}: {error}", stacklevel=4)
+        return pixels
+
+    return diskcache.once(path, read, make)
 
 
 def render(factors: np.ndarray) -> np.ndarray:
