@@ -127,6 +127,8 @@ def test_a_killed_rank_ends_the_run_and_keeps_the_last_good_checkpoint(tmp_path)
             launcher.kill()
     assert launcher.returncode == 1, err[-3000:]  # torchrun's "a worker failed", not a hang or a crash
     assert "SIGKILL" in err  # its report names the rank that was killed and how
+    # ... and the rank left says so in our words, whatever it was doing when torchrun sent it SIGTERM
+    assert "error: a process of this 2-process run stopped" in err and "--resume" in err, err[-3000:]
     assert not any(pid_alive(pid) for pid in ranks.values())
     ckpt = load_checkpoint(path)
     assert ckpt.state.epoch >= 1 and ckpt.train_cfg.world_size == 2
