@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from explorer.core import arraycache, diskcache
 from explorer.maps import projection
@@ -94,3 +95,45 @@ def test_no_lock_file_is_left_in_the_cache_dir(tmp_path):
     path = arraycache.cache_path("encode", "m", "d", tmp_path)
     arraycache.arrays("encode", "m", "d", lambda: (np.ones(2),), root=tmp_path)
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+# A folder dataset asked for by two processes at once: `progress(0, n)` is said when a process
+# starts decoding (explorer/data/folder_decode.decode_all), so the log counts decodes; the first
+# decoder then takes a while, as a large folder would, so the second asks while it still decodes.
+ASK_FOLDER = """
+import json, os, sys, time
+from explorer.data import folder_dataset_id, load_dataset
+log, folder, go = sys.argv[1], sys.argv[2], sys.argv[3]
+while not os.path.exists(go):
+    time.sleep(0.005)
+def progress(done, total):
+    if done == 0:
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()}\\n")
+        time.sleep(1.0)
+test = load_dataset(folder_dataset_id(folder, 32), "test", progress=progress)
+print(json.dumps({"labels": test.labels.tolist(), "sum": int(test.pixels.sum())}))
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_asking_for_the_same_folder_decode_it_once(tmp_path):
+    folder, cache, log, go = tmp_path / "pets", tmp_path / "cache", tmp_path / "decoded.log", tmp_path / "go"
+    for label, colour in (("cats", (220, 40, 40)), ("dogs", (40, 40, 220))):
+        (folder / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (20 + i, 24), colour).save(folder / label / f"{i}.png")
+    env = {**repo_env(), "EXPLORER_CACHE_DIR": str(cache)}
+    procs = [subprocess.Popen([sys.executable, "-c", ASK_FOLDER, str(log), str(folder), str(go)], cwd=REPO,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    go.touch()
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-3000:]
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    assert len(log.read_text().split()) == 1, "both processes decoded the folder"
+    assert outs[0] == outs[1] and len(outs[0]["labels"]) == 2
+    kept = sorted(p.name for p in (cache / "folders").iterdir())
+    assert len(kept) == 2 and kept[1].startswith("split-"), kept  # the decoded folder and its split; no lock

@@ -14,9 +14,10 @@ from safetensors.torch import save_file
 
 import explorer.checkpoints as checkpoints
 from explorer.checkpoints import (
-    CONFIG_FILE, WEIGHTS_FILE, CheckpointError, is_checkpoint_dir, list_checkpoints, load_checkpoint,
+    CONFIG_FILE, EXTERNAL_FILE, WEIGHTS_FILE, CheckpointError, is_checkpoint_dir, list_checkpoints, load_checkpoint,
     recover_interrupted, save_checkpoint, write_metrics,
 )
+from explorer.checkpoints import catalog
 from explorer.core.config import MODEL_KINDS
 from explorer.models import build_model
 from explorer.core.state import TrainState
@@ -219,6 +220,27 @@ def test_list_checkpoints_finds_nested_ones_and_skips_hidden_and_partial(tmp_pat
     (root / "digits" / "no-weights" / CONFIG_FILE).write_text("{}")
     assert list_checkpoints(root) == sorted([a, b, c])
     assert list_checkpoints(tmp_path / "missing") == []
+
+
+def test_a_folder_with_a_config_is_ours_whatever_model_json_it_holds(tmp_path):
+    """One rule for listing, describing, resolving and loading: model.json alone is an external
+    model; beside a config.json it is ignored, so the folder is ours, or nothing without weights."""
+    root = tmp_path / "root"
+    ours, weights = save(root / "digits" / "both")
+    (ours / EXTERNAL_FILE).write_text("{}")
+    external = root / "digits" / "onnx"
+    external.mkdir()
+    (external / EXTERNAL_FILE).write_text("{}")
+    half = root / "digits" / "config-but-no-weights"
+    half.mkdir()
+    (half / CONFIG_FILE).write_text("{}")
+    (half / EXTERNAL_FILE).write_text("{}")
+    assert list_checkpoints(root) == sorted([ours, external])
+    assert [is_checkpoint_dir(p) for p in (ours, external, half)] == [True, True, False]
+    entries = {e.name: e for e in catalog.scan([root], factories=())}
+    assert entries["both"].kind == "vae" and not entries["both"].problem and not entries["both"].origin
+    assert "model.json" in entries["onnx"].problem, "an external folder is read as one (and its bad model.json named)"
+    assert_same_tensors(load_checkpoint(ours).model.state_dict(), weights)
 
 
 # ---------------------------------------------------------------- refusals: weights

@@ -58,14 +58,27 @@ def run(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> dict[int, Path]:
-    """The same recipe trained on one process and on two: {processes: checkpoint}."""
+def trained_runs(tmp_path_factory) -> dict[int, tuple[Path, str]]:
+    """The same recipe trained on one process and on two: {processes: (checkpoint, stderr)}."""
     tmp = tmp_path_factory.mktemp("ddp")
     out = {}
     for processes in (1, 2):
-        run(train_cmd(tmp / "ckpts", f"vae-{processes}p", EPOCHS, processes), tmp)
-        out[processes] = tmp / "ckpts" / "digits" / f"vae-{processes}p"
+        proc = run(train_cmd(tmp / "ckpts", f"vae-{processes}p", EPOCHS, processes), tmp)
+        out[processes] = (tmp / "ckpts" / "digits" / f"vae-{processes}p", proc.stderr)
     return out
+
+
+@pytest.fixture(scope="module")
+def trained(trained_runs) -> dict[int, Path]:
+    """{processes: checkpoint} of `trained_runs`."""
+    return {processes: path for processes, (path, _) in trained_runs.items()}
+
+
+def test_no_rank_warns_that_its_gradients_are_laid_out_unlike_its_weights(trained_runs):
+    """digits' one-channel batches once reached the convs looking channels_last, and every rank
+    printed torch's "Grad strides do not match bucket view strides" (training/loop._as_float)."""
+    stderr = trained_runs[2][1]
+    assert "Grad strides do not match" not in stderr, stderr[-3000:]
 
 
 def test_two_processes_match_one_with_the_same_global_batch(trained):
@@ -114,6 +127,8 @@ def test_a_killed_rank_ends_the_run_and_keeps_the_last_good_checkpoint(tmp_path)
             launcher.kill()
     assert launcher.returncode == 1, err[-3000:]  # torchrun's "a worker failed", not a hang or a crash
     assert "SIGKILL" in err  # its report names the rank that was killed and how
+    # ... and the rank left says so in our words, whatever it was doing when torchrun sent it SIGTERM
+    assert "error: a process of this 2-process run stopped" in err and "--resume" in err, err[-3000:]
     assert not any(pid_alive(pid) for pid in ranks.values())
     ckpt = load_checkpoint(path)
     assert ckpt.state.epoch >= 1 and ckpt.train_cfg.world_size == 2

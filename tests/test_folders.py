@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from explorer.data import DataError, SIDES, folder_dataset_id, folder_report, get_spec, load_dataset
-from explorer.data import folder_decode, folders as folders_module
-from explorer.data.folder_decode import decode_all
+from explorer.data import folder_decode, folders as folders_module, images
+from explorer.data.folder_decode import decode_all, decode_file
 
 pytestmark = pytest.mark.usefixtures("explorer_env")
 
@@ -330,6 +330,22 @@ def test_jpeg_palette_transparent_and_16_bit_images_are_read(tmp_path):
     assert centres[0] == (0, 0, 0), "transparency is laid over black"
     assert centres[-1] == (255, 255, 255), "16-bit white stays white"
     assert any(c[0] > 200 and c[2] < 50 for c in centres) and any(c[2] > 200 and c[0] < 50 for c in centres)
+
+
+def test_a_16_bit_png_gives_a_folder_the_levels_an_upload_sees(tmp_path):
+    """One scaling rule (images.deep_grey): a folder rounds to the nearest 8-bit level what an
+    upload of the same file reads; just below 16-bit white stays white, a faint 16-bit grey shows."""
+    deep = np.linspace(0, 65535, 32 * 32).round().astype(np.uint16).reshape(32, 32)
+    deep[0, :3] = [65534, 250, 32896]  # 254.996, 0.97 and 128.0 of 255
+    path = tmp_path / "deep.png"
+    Image.fromarray(deep).save(path)
+    with Image.open(path) as img:
+        assert img.mode.startswith("I;16"), img.mode  # what Pillow reads a 16-bit grey PNG as
+    upload, notes = images.decode(path.read_bytes())
+    folder = decode_file(str(path), 32).image  # 32 x 32: framed as it is, no resizing
+    assert "16-bit grey: scaled to 0..1" in notes
+    assert folder.dtype == np.uint8 and np.array_equal(folder, np.rint(upload * 255).astype(np.uint8))
+    assert folder[0, :3].tolist() == [255, 1, 128] and folder[-1, -1] == 255
 
 
 def test_both_splits_and_the_report_come_from_one_call(pets_to_change):

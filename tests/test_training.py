@@ -364,3 +364,21 @@ def test_on_digits_the_classifier_is_accurate_and_the_vae_beats_a_coin_flip_per_
     assert m["neg_elbo"] < 0.75 * 64 * math.log(2)  # an untrained decoder pays log 2 a pixel
     assert m["iwae_nll"] <= m["neg_elbo"] + 0.1
     assert m["active_units"] >= 1
+
+
+# ---------------------------------------------------------------- gradient layout
+
+@pytest.mark.parametrize("kind", ["vae", "classifier"])
+def test_every_gradient_is_laid_out_as_its_weight(kind):
+    """DDP checks each gradient's strides against its parameter's and warns once per rank when they
+    differ. digits' pixels carry numpy's channel stride of 1, which torch reads as channels_last;
+    a batch must still reach the model as NCHW (or the classifier's own channels_last)."""
+    from dataclasses import replace as with_fields
+
+    from explorer.data import load_dataset
+
+    digits = load_dataset("digits", "train")
+    data = with_fields(digits, pixels=digits.pixels[:64], labels=digits.labels[:64])
+    result = train(tiny_model_cfg(kind), tiny_train_cfg(epochs=1), data, None)
+    grads = {name: (p.grad.stride(), p.stride()) for name, p in result.model.named_parameters() if p.grad is not None}
+    assert grads and all(g == w for g, w in grads.values()), {n: s for n, s in grads.items() if s[0] != s[1]}

@@ -86,7 +86,7 @@ def default_root() -> Path:
 def describe(path: Path) -> CheckpointEntry:
     """Read just config.json (no weights) to say what a checkpoint is; or an external model's model.json."""
     parent = path.parent.name
-    if not (path / "config.json").exists() and is_external_dir(path):
+    if is_external_dir(path):
         return _describe_external(path)
     try:
         raw = read_config(path)

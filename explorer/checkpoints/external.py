@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.checkpoints.layout import CheckpointError
+from explorer.checkpoints.layout import CONFIG_FILE, CheckpointError
 from explorer.core.config import ConfigError, ModelConfig
 from explorer.core.jsonfile import read_json
 from explorer.core.kinds import KINDS
@@ -105,7 +105,9 @@ class ExternalSpec:
 
 
 def is_external_dir(path: Path) -> bool:
-    return path.is_dir() and (path / EXTERNAL_FILE).is_file()
+    """Whether `path` is an external model's folder: a model.json and no config.json. A folder
+    with a config.json is one of ours, whatever else it holds; this is the one place that says so."""
+    return path.is_dir() and (path / EXTERNAL_FILE).is_file() and not (path / CONFIG_FILE).exists()
 
 
 def read_spec(path: Path) -> ExternalSpec:

@@ -181,7 +181,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     A folder with a model.json instead is an external model (an ONNX folder or a named PyTorch
     factory, checkpoints/adapter.py), loaded into the same Checkpoint."""
     path = Path(path)
-    if not (path / CONFIG_FILE).exists() and is_external_dir(path):
+    if is_external_dir(path):
         from explorer.checkpoints.adapter import load_external
         return load_external(path, with_model=with_model)
     recover_interrupted(path)

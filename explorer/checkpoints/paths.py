@@ -76,14 +76,23 @@ def list_checkpoints(root: str | os.PathLike) -> list[Path]:
     folders (a model.json, checkpoints/adapter.py) among them, sorted.
 
     Hidden directories (saves in progress) are skipped, and so is anything that a symlink
-    leads outside `root`: what is listed is what lies in the folder."""
+    leads outside `root`: what is listed is what lies in the folder. One walk of the tree, which,
+    like the rglob it replaces, does not descend into symlinked directories."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = [p.parent for p in root.rglob(CONFIG_FILE) if not any(part.startswith(".") for part in p.relative_to(root).parts)]
-    ours = [p for p in found if (p / WEIGHTS_FILE).is_file() and is_inside(p, root)
-            and is_inside(p / CONFIG_FILE, root) and is_inside(p / WEIGHTS_FILE, root)]
-    external = [p.parent for p in root.rglob(EXTERNAL_FILE)
-                if not any(part.startswith(".") for part in p.relative_to(root).parts)
-                and not (p.parent / CONFIG_FILE).exists() and is_inside(p, root)]
-    return sorted(ours + external)
+    found = []
+    for top, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        names, here = set(files) | set(dirs), Path(top)
+        if CONFIG_FILE in names and _is_ours_inside(here, root):
+            found.append(here)
+        elif EXTERNAL_FILE in names and is_external_dir(here) and is_inside(here / EXTERNAL_FILE, root):
+            found.append(here)
+    return sorted(found)
+
+
+def _is_ours_inside(path: Path, root: Path) -> bool:
+    """A config.json and weights, both (and the folder) inside `root` once symlinks are resolved."""
+    return ((path / CONFIG_FILE).exists() and (path / WEIGHTS_FILE).is_file() and is_inside(path, root)
+            and is_inside(path / CONFIG_FILE, root) and is_inside(path / WEIGHTS_FILE, root))

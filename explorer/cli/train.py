@@ -159,6 +159,12 @@ def _train_with_progress(args: argparse.Namespace, start, train_data, test_data,
             tqdm.write("stopping after this step (Ctrl-C again to abort)...")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.getsignal(signal.SIGTERM)
+    if group.active:
+        # torchrun sends SIGTERM to the other ranks when one fails. Stopping as for Ctrl-C lets this
+        # rank live to meet the lost peer at its next collective and say so (see _train_as); by
+        # default SIGTERM ended it silently whenever it was saving or evaluating at that moment.
+        signal.signal(signal.SIGTERM, lambda signum, frame: cancel.update(flag=True))
     bar = tqdm(total=start.train_cfg.epochs, initial=start.first_epoch, unit="epoch",
                disable=args.quiet or not group.writes, dynamic_ncols=True)
 
@@ -175,13 +181,15 @@ def _train_with_progress(args: argparse.Namespace, start, train_data, test_data,
         group.rank0_then_wait(save, result)
 
     try:
-        return train(start.model_cfg, start.train_cfg, train_data, test_data, model=start.model,
-                     optimizer_state=start.optimizer_state, state=start.state,
-                     on_progress=on_progress if group.writes else None,
-                     on_epoch_end=on_epoch_end, should_stop=lambda: cancel["flag"], group=group)
+        result = train(start.model_cfg, start.train_cfg, train_data, test_data, model=start.model,
+                       optimizer_state=start.optimizer_state, state=start.state,
+                       on_progress=on_progress if group.writes else None,
+                       on_epoch_end=on_epoch_end, should_stop=lambda: cancel["flag"], group=group)
     finally:
         bar.close()
         signal.signal(signal.SIGINT, previous)
+    signal.signal(signal.SIGTERM, previous_term)  # kept on a failure, until its message is out
+    return result
 
 
 def _after_training(args: argparse.Namespace, out: Path, result, save, extra: dict, group) -> int:

@@ -2,8 +2,9 @@
 
 Every cache of the app (the test-set arrays of explorer/core/arraycache.py, the 2-D maps
 of explorer/maps/projection.py, the anomaly scores of explorer/analysis/teach.py, the
-decoded datasets of explorer/data/loader.py) keys its files with `key()`, reads them with
-`read_npz` / `read_npy` and writes them with `write_npz` / `write_npy`.
+decoded datasets of explorer/data/loader.py, cifar.py and folders.py, the generated shapes of
+explorer/data/shapes.py) keys its files with `key()`, reads them with `read_npz` / `read_npy`,
+writes them with `write_npz` / `write_npy`, and computes each entry through `once()`.
 
 - A key is a hex digest over parts hashed in order; each cache passes the parts, hash and
   length it has always used, so files written by earlier versions keep their names.

@@ -40,17 +40,24 @@ def load_cifar_split(spec: DatasetSpec, split: str, data_dir) -> tuple[np.ndarra
                         f"{ways_to_get(spec)}")
     archive = directory / spec.files[0].filename
     decoded = _decoded_path(archive, split)
-    cached = diskcache.read_npz(decoded)
-    if cached is not None and set(cached) == {"pixels", "labels"}:
-        return cached["pixels"], cached["labels"]
-    pixels, labels = read_archive(archive, split, spec)
-    try:
-        diskcache.write_npz(decoded, {"pixels": pixels, "labels": labels})
-    except OSError as error:  # a cache that cannot be written costs only speed
-        warnings.warn(f"could not cache decoded {spec.name} in {cache_dir()}: {error}", stacklevel=2)
-    else:
-        diskcache.drop_older(decoded)  # an archive fetched again leaves no stale 150 MB copy
-    return pixels, labels
+
+    def read() -> tuple[np.ndarray, np.ndarray] | None:
+        cached = diskcache.read_npz(decoded)
+        return (cached["pixels"], cached["labels"]) if cached is not None and set(cached) == {"pixels", "labels"} \
+            else None
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        pixels, labels = read_archive(archive, split, spec)
+        try:
+            diskcache.write_npz(decoded, {"pixels": pixels, "labels": labels})
+        except OSError as error:  # a cache that cannot be written costs only speed
+            warnings.warn(f"could not cache decoded {spec.name} in {cache_dir()}: {error}", stacklevel=4)
+        else:
+            diskcache.drop_older(decoded)  # an archive fetched again leaves no stale 150 MB copy
+        return pixels, labels
+
+    # once: replicas of `serve` starting together read the archive once between them
+    return diskcache.once(decoded, read, make)
 
 
 def _decoded_path(archive: Path, split: str) -> Path:

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from explorer.data.images import FORMATS, MAX_BYTES, MAX_PIXELS, MIN_SIDE
+from explorer.data.images import DEEP_GREY_MODES, FORMATS, MAX_BYTES, MAX_PIXELS, MIN_SIDE, deep_grey
 
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+GREY_MODES = ("1", "L", "LA") + DEEP_GREY_MODES
 CHUNK = 64               # files decoded between two progress calls in this process
 PARTS_PER_WORKER = 4     # a few parts each: progress moves, and a slow part does not hold up the rest
 SERIAL_BELOW = 4_000     # fewer files are decoded in this process: starting the workers costs more
@@ -111,10 +111,8 @@ def _grey_palette(img: Image.Image) -> bool:
 
 def _flat(img: Image.Image, grey: bool) -> Image.Image:
     """"L" or "RGB"; transparency is laid over black, as the padding is."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        return Image.fromarray(np.clip(arr / top * 255, 0, 255).astype(np.uint8), "L")
+    if img.mode in DEEP_GREY_MODES:  # scaled as an upload is, then rounded to the nearest level
+        return Image.fromarray(np.rint(deep_grey(img)[0] * 255).astype(np.uint8), "L")
     if img.mode not in ("LA", "RGBA", "PA") and "transparency" not in img.info:
         mode = "L" if grey else "RGB"
         return img if img.mode == mode else img.convert(mode)

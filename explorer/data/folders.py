@@ -161,10 +161,14 @@ def load_folder(name: str, progress: Progress | None = None) -> Folder:
             return _last[name][1]
     place = diskcache.key(os.fsencode(str(root)), str(side))
     path = cache_dir() / "folders" / f"{place}-{key}.npz"
-    folder = _read_cache(path, root, side)
-    if folder is None:
-        folder = _decode(scan, side, progress)
-        _write_cache(path, folder)
+
+    def make() -> Folder:
+        decoded = _decode(scan, side, progress)
+        _write_cache(path, decoded)
+        return decoded
+
+    # once: two processes (replicas of `serve`, a CLI run beside the app) decode a folder once
+    folder = diskcache.once(path, lambda: _read_cache(path, root, side), make)
     _check_usable(folder)
     with _lock:
         _last.clear()
@@ -235,18 +239,19 @@ def _split(scan: Scan, good: list[Candidate]) -> np.ndarray:
     if scan.presplit:
         return np.array([c.split == "test" for c in good], dtype=bool)
     path = cache_dir() / "folders" / f"split-{diskcache.key(os.fsencode(str(scan.root)))}.npz"
-    stored = diskcache.read_npz(path) or {}
-    train = set(stored.get("train", np.array([], dtype=str)).tolist())
-    test = set(stored.get("test", np.array([], dtype=str)).tolist())
-    new = [c for c in good if c.rel not in train and c.rel not in test]
-    for label in sorted({c.label for c in new}):
-        _assign([c for c in new if c.label == label], [c for c in good if c.label == label], test, train)
-    if new:
-        try:
-            diskcache.write_npz(path, {"train": np.array(sorted(train), dtype=str),
-                                       "test": np.array(sorted(test), dtype=str)})
-        except OSError as error:
-            warnings.warn(f"could not store the split of {shown(str(scan.root))}: {error}", stacklevel=2)
+    with diskcache.exclusive(path):  # read, add to, write: one process at a time (two sides at once)
+        stored = diskcache.read_npz(path) or {}
+        train = set(stored.get("train", np.array([], dtype=str)).tolist())
+        test = set(stored.get("test", np.array([], dtype=str)).tolist())
+        new = [c for c in good if c.rel not in train and c.rel not in test]
+        for label in sorted({c.label for c in new}):
+            _assign([c for c in new if c.label == label], [c for c in good if c.label == label], test, train)
+        if new:
+            try:
+                diskcache.write_npz(path, {"train": np.array(sorted(train), dtype=str),
+                                           "test": np.array(sorted(test), dtype=str)})
+            except OSError as error:
+                warnings.warn(f"could not store the split of {shown(str(scan.root))}: {error}", stacklevel=2)
     return np.array([c.rel in test for c in good], dtype=bool)
 
 
@@ -282,6 +287,6 @@ def _write_cache(path: Path, folder: Folder) -> None:
         diskcache.write_npz(path, {"pixels": folder.pixels, "labels": folder.labels, "test": folder.test,
                                    "class_names": np.array(folder.class_names, dtype=str), "problems": problems})
     except OSError as error:
-        warnings.warn(f"could not cache the decoded folder in {path.parent}: {error}", stacklevel=3)
+        warnings.warn(f"could not cache the decoded folder in {path.parent}: {error}", stacklevel=5)
         return
     diskcache.drop_older(path)

@@ -43,6 +43,7 @@ MAX_PIXELS = 24_000_000          # 6000 x 4000; an RGBA copy of it is 96 MB
 MIN_SIDE = 8
 WORK_SIDE = 1024                 # larger images are shrunk to this before any other step
 FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP")
+DEEP_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # grey deeper than 8 bits
 INK_THRESHOLD = 0.2              # after scaling, pixels above this count as ink (for the crop)
 
 
@@ -129,18 +130,28 @@ def decode(data: bytes, name: str = "the file", colour: bool = False) -> tuple[n
     return grey, notes
 
 
+def deep_grey(img: Image.Image) -> tuple[np.ndarray, str]:
+    """A grey image deeper than 8 bits (DEEP_GREY_MODES) as float32 (H, W) in [0, 1], and what
+    was done, in words. The one scaling rule, for an upload and a folder alike: 16-bit is white at
+    65535; a 32-bit "I" image is read as 16-bit when its values fit, else scaled by its maximum;
+    a float image is stretched from its minimum to its maximum."""
+    a = np.asarray(img, dtype=np.float64)
+    top = 65535.0 if img.mode.startswith("I;16") or (img.mode == "I" and a.max(initial=0) <= 65535) \
+        else a.max(initial=1)
+    if img.mode == "F":
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        a, top = a - lo, max(hi - lo, 1e-12)
+    unit = np.clip(np.nan_to_num(a / top), 0, 1).astype(np.float32)
+    return unit, f"{'16-bit' if top == 65535.0 else 'high bit-depth'} grey: scaled to 0..1"
+
+
 def _to_grey(img: Image.Image, notes: list[str]) -> np.ndarray:
     """Any Pillow mode -> grey float32 (H, W) in [0, 1], shrunk to at most WORK_SIDE a side."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        a = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or (mode == "I" and a.max(initial=0) <= 65535) else a.max(initial=1)
-        if mode == "F":
-            lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-            a, top = a - lo, max(hi - lo, 1e-12)
-        notes.append(f"{'16-bit' if top == 65535.0 else 'high bit-depth'} grey: scaled to 0..1")
-        grey = Image.fromarray(np.clip(np.nan_to_num(a / top), 0, 1).astype(np.float32), mode="F")
-        return _shrink(grey)
+    if mode in DEEP_GREY_MODES:
+        unit, note = deep_grey(img)
+        notes.append(note)
+        return _shrink(Image.fromarray(unit, mode="F"))
     if mode == "P" or mode == "PA":
         notes.append("palette colours converted to grey")
         img = img.convert("RGBA")
@@ -162,7 +173,7 @@ def _to_grey(img: Image.Image, notes: list[str]) -> np.ndarray:
 def _to_rgb(img: Image.Image, notes: list[str]) -> np.ndarray:
     """Any Pillow mode -> RGB float32 (H, W, 3) in [0, 1], shrunk to at most WORK_SIDE a side;
     transparent parts black, like the padding around a colour dataset's images."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if img.mode in DEEP_GREY_MODES:
         return np.repeat(_to_grey(img, notes)[..., None], 3, axis=2)
     if img.mode not in ("RGB", "RGBA", "L", "LA", "1", "P", "PA"):
         notes.append(f"{img.mode} colours converted to RGB")

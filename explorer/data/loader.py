@@ -24,7 +24,7 @@ from explorer.data.idx import read_idx
 from explorer.core.paths import cache_dir
 from explorer.data.paths import find_file, locate_files, search_dirs, ways_to_get
 from explorer.data.registry import DATASETS, DatasetSpec, check_split, get_spec, is_folder_id
-from explorer.data.shapes import split_factors, split_pixels
+from explorer.data.shapes import load_split as load_shapes_split
 
 DECODED_FORMAT = 1  # bump to invalidate every decoded .npy copy
 DIGITS_SEED = 0
@@ -79,13 +79,14 @@ def load_dataset(
 
         return load_folder_split(name if isinstance(name, str) else name.name, split, progress)
     spec = get_spec(name)
+    factors = None
     if spec.name in BUILTIN_LOADERS and not spec.files:
-        pixels, labels = BUILTIN_LOADERS[spec.name](split)
+        pixels, labels, *known = BUILTIN_LOADERS[spec.name](split)  # a third array: the true factors
+        factors = known[0] if known else None
     elif spec.name in ARCHIVE_LOADERS:
         pixels, labels = ARCHIVE_LOADERS[spec.name](spec, split, data_dir)
     else:
         pixels, labels = _load_idx_split(spec, split, data_dir)
-    factors = FACTOR_LOADERS[spec.name](split) if spec.name in FACTOR_LOADERS else None
     return ImageDataset(pixels=pixels, labels=labels, spec=spec, split=split, factors=factors)
 
 
@@ -225,13 +226,9 @@ def _load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(images[chosen]), labels[chosen]
 
 
-def _load_shapes(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """The generated shapes (explorer/data/shapes.py): uint8 pixels, and the shape as the label."""
-    return split_pixels(split), split_factors(split)[:, 0].copy()
-
-
-BUILTIN_LOADERS = {"digits": _load_digits, "shapes": _load_shapes}
-FACTOR_LOADERS = {"shapes": split_factors}  # the datasets whose true factors are known
+# Generated or bundled datasets: split -> (pixels, labels), or (pixels, labels, factors) where
+# the true factors are known (the generated shapes, explorer/data/shapes.py: the shape is the label).
+BUILTIN_LOADERS = {"digits": _load_digits, "shapes": load_shapes_split}
 
 
 def _load_cifar(spec: DatasetSpec, split: str, data_dir) -> tuple[np.ndarray, np.ndarray]:

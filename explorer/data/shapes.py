@@ -50,19 +50,32 @@ def split_factors(split: str, seed: int = SHAPES_SEED) -> np.ndarray:
     return np.stack(np.unravel_index(chosen, GRID), axis=1).astype(np.int64)
 
 
-def split_pixels(split: str, seed: int = SHAPES_SEED) -> np.ndarray:
-    """The uint8 (N, 3, 32, 32) images of `split`, from the disk cache when it has them."""
+def load_split(split: str, seed: int = SHAPES_SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 pixels (N, 3, 32, 32), int64 labels (the shape) and factors (N, 6) of `split`,
+    from one factor table."""
+    factors = split_factors(split, seed)
+    return split_pixels(split, seed, factors), factors[:, 0].copy(), factors
+
+
+def split_pixels(split: str, seed: int = SHAPES_SEED, factors: np.ndarray | None = None) -> np.ndarray:
+    """The uint8 (N, 3, 32, 32) images of `split`, from the disk cache when it has them; else
+    drawn from `factors` (split_factors(split, seed) when not given) once, whichever process asks."""
     path = cache_dir() / "shapes" / f"shapes-{split}-{diskcache.key(SHAPES_FORMAT, seed, GRID, N_TRAIN, N_TEST)}.npy"
-    cached = diskcache.read_npy(path)
     expected = (N_TEST if split == "test" else N_TRAIN, 3, SIDE, SIDE)
-    if cached is not None and cached.shape == expected and cached.dtype == np.uint8:
-        return cached
-    pixels = render(split_factors(split, seed))
-    try:
-        diskcache.write_npy(path, pixels)
-    except OSError as error:  # a cache that cannot be written only costs time
-        warnings.warn(f"could not cache the shapes images in {path.parent}: {error}", stacklevel=2)
-    return pixels
+
+    def read() -> np.ndarray | None:
+        cached = diskcache.read_npy(path)
+        return cached if cached is not None and cached.shape == expected and cached.dtype == np.uint8 else None
+
+    def make() -> np.ndarray:
+        pixels = render(factors if factors is not None else split_factors(split, seed))
+        try:
+            diskcache.write_npy(path, pixels)
+        except OSError as error:  # a cache that cannot be written only costs time
+            warnings.warn(f"could not cache the shapes images in {path.parent}: {error}", stacklevel=4)
+        return pixels
+
+    return diskcache.once(path, read, make)
 
 
 def render(factors: np.ndarray) -> np.ndarray:

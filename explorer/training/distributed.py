@@ -89,7 +89,8 @@ class Group:
         if not self.active:
             return model.loss
         device_ids = [self.local_rank] if next(model.parameters()).is_cuda else None
-        # gradients as views of the buckets: no copy, and none of the strides warning channels_last brings
+        # gradients as views of the buckets: no copy. Each gradient must be laid out as its weight for
+        # that (DDP warns once per rank otherwise); training/loop._as_float keeps one-channel batches NCHW
         return nn.parallel.DistributedDataParallel(_Loss(model), device_ids=device_ids, gradient_as_bucket_view=True)
 
     def any(self, flag: torch.Tensor | bool) -> bool:

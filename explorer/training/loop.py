@@ -59,8 +59,12 @@ def _to_device_tensors(data, device: torch.device) -> tuple[torch.Tensor, torch.
 
 
 def _as_float(xb: torch.Tensor) -> torch.Tensor:
-    """A batch of uint8 pixels (B, C, H, W) -> float32 in [0, 1] (float batches pass through)."""
-    return xb.float().div_(255) if xb.dtype == torch.uint8 else xb
+    """A batch of uint8 pixels (B, C, H, W) -> float32 in [0, 1] (float batches pass through),
+    with NCHW's own strides. A one-channel array can carry a channel stride of 1 from numpy
+    (`images[:, None][chosen]`, as digits' are), which torch reads as channels_last: the convs then
+    take their NHWC path and give weight gradients strided (16, 1, 4, 1) for a (16, 16, 4, 1)
+    parameter, which DDP warns of once per rank ("Grad strides do not match bucket view strides")."""
+    return xb.to(torch.float32, memory_format=torch.contiguous_format).div_(255) if xb.dtype == torch.uint8 else xb
 
 
 def _augment(x: torch.Tensor, hflip: bool, max_shift: int = 2) -> torch.Tensor:
