@@ -208,7 +208,7 @@ def fake_umap(monkeypatch) -> list[tuple]:
     file can be written without paying for numba; returns the calls it gets."""
     calls: list[tuple] = []
 
-    def umap_map(x, n_neighbors, min_dist, seed, threads=1):
+    def umap_map(x, n_neighbors, min_dist, seed, threads=1, search_threads=1):
         calls.append((n_neighbors, min_dist, seed))
         return x[:, :2]
     monkeypatch.setattr(umap_layout, "umap_map", umap_map)

@@ -245,7 +245,7 @@ def _umap(x: np.ndarray, params: dict, seed: int, leave_a_core: bool) -> np.ndar
 
     try:
         return umap_layout.umap_map(x, params["n_neighbors"], params["min_dist"], seed,
-                                    threads=cores.threads(leave_a_core))
+                                    threads=cores.spare(leave_a_core), search_threads=cores.threads(leave_a_core))
     except Exception as e:  # anything inside numba or scipy's eigensolver
         raise ProjectionError(f"UMAP failed ({type(e).__name__}: {e}); try other parameters or PCA") from e
 

@@ -261,11 +261,11 @@ def _optimize_layout(y, head, tail, epochs_per_sample, n_epochs, a, b, seed, neg
 
 def umap_map(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0,
              n_epochs: int | None = None, negative_sample_rate: float = NEGATIVE_SAMPLE_RATE, *,
-             parallel_from: int = PARALLEL_FROM, threads: int = 1) -> np.ndarray:
+             parallel_from: int = PARALLEL_FROM, threads: int = 1, search_threads: int = 1) -> np.ndarray:
     """The (N, 2) float32 UMAP map of x (N >= 3 points); the same seed gives the same map.
-    From `parallel_from` points on, explorer/maps/umap_large.py's engines (FAISS neighbours,
-    the layout on up to `threads` threads: the map does not depend on their number) and
-    LARGE_EPOCHS epochs unless `n_epochs` says otherwise."""
+    From `parallel_from` points on, explorer/maps/umap_large.py's engines (FAISS neighbours
+    on `search_threads` OpenMP threads, the layout on up to `threads` threads: the map does
+    not depend on either) and LARGE_EPOCHS epochs unless `n_epochs` says otherwise."""
     from explorer.maps import umap_large
 
     x = np.ascontiguousarray(x, dtype=np.float64)
@@ -273,7 +273,7 @@ def umap_map(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: 
     large = n >= parallel_from
     n_epochs = int(n_epochs or (LARGE_EPOCHS if large else N_EPOCHS))
     k = min(int(n_neighbors), n)
-    idx, dist = umap_large.knn(x, k, threads) if large else knn(x, k)
+    idx, dist = umap_large.knn(x, k, search_threads) if large else knn(x, k)
     graph = fuzzy_graph(idx, dist, n_epochs)
     rng = np.random.default_rng(seed)
     y = spectral_init(graph, x, seed)
