@@ -32,7 +32,7 @@ from explorer.data.registry import FOLDER_PREFIX, DatasetSpec, check_split, is_f
 SIDES = (28, 32, 64)
 TEST_FRACTION = 0.15
 SPLIT_SEED = 0
-CACHE_FORMAT = 1  # bump to decode every folder again
+CACHE_FORMAT = 2  # bump to decode every folder again (2: 16-bit grey rounded to 8 bits, not truncated)
 
 Progress = Callable[[int, int], None]  # progress(done, total) while files are decoded
 
