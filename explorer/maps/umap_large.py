@@ -25,6 +25,7 @@ import numpy as np
 PARTS = 4                  # fixed groups of points: the map does not depend on the thread count
 EXTRA_CANDIDATES = 8       # FAISS's float32 search returns k + this many before the float64 sort
 _SEED_MIX = 0x9E3779B97F4A7C15
+_BLOCK = 8192              # rows whose candidate distances are recomputed at once
 
 
 def knn(x: np.ndarray, k: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +46,9 @@ def knn(x: np.ndarray, k: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
     own = np.arange(n)
     missing = ~(cand == own[:, None]).any(1)           # many equal points: the point itself may be left out
     cand[missing, -1] = own[missing]
-    d = np.sqrt(((x64[cand] - x64[:, None, :]) ** 2).sum(2))
+    d = np.empty(cand.shape)
+    for s in range(0, n, _BLOCK):           # (block, k + extra, D) at a time: tens of MB, not hundreds
+        d[s:s + _BLOCK] = np.sqrt(((x64[cand[s:s + _BLOCK]] - x64[s:s + _BLOCK, None, :]) ** 2).sum(2))
     d[cand == own[:, None]] = -1.0                       # the point itself first, whatever its ties
     order = np.lexsort((cand, d), axis=1)[:, :k]
     idx = np.take_along_axis(cand, order, 1)
