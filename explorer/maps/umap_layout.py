@@ -43,6 +43,7 @@ import numpy as np
 N_EPOCHS = 120
 PARALLEL_FROM = 20_000   # maps of this many points or more: explorer/maps/umap_large.py
 LARGE_EPOCHS = 80        # epochs of a map that large (its threads and summed negative samples: see there)
+LARGE_NCV = 32           # Lanczos vectors for a large map's spectral start (spectral_init)
 NEGATIVE_SAMPLE_RATE = 10
 SPREAD = 1.0
 KNN_THREADS = 4  # threads sharing knn()'s blocks at most: each holds a block of distances (128 MB)
@@ -157,8 +158,10 @@ def fuzzy_graph(idx: np.ndarray, dist: np.ndarray, n_epochs: int = N_EPOCHS):
     return graph.tocoo()
 
 
-def spectral_init(graph, x: np.ndarray, seed: int) -> np.ndarray:
-    """(N, 2) start: the spectral embedding of a connected graph, else the codes' PCA plane."""
+def spectral_init(graph, x: np.ndarray, seed: int, ncv: int | None = None) -> np.ndarray:
+    """(N, 2) start: the spectral embedding of a connected graph, else the codes' PCA plane.
+    `ncv`: ARPACK's Lanczos vectors, sqrt(N) unless given (a large map's 32 find the same two
+    vectors, cosine 1.0 to 5 places at 70,000 codes, in a fourteenth of the time)."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
     from scipy.sparse.linalg import ArpackError, eigsh
@@ -173,7 +176,7 @@ def spectral_init(graph, x: np.ndarray, seed: int) -> np.ndarray:
                 vals, vecs = np.linalg.eigh(norm.toarray())
             else:
                 vals, vecs = eigsh(norm, 3, which="LA", v0=np.ones(n), tol=1e-4,
-                                   ncv=min(n - 1, max(7, int(np.sqrt(n)))), maxiter=5 * n)
+                                   ncv=min(n - 1, max(7, int(ncv or np.sqrt(n)))), maxiter=5 * n)
             order = np.argsort(-vals)[1:3]   # skip the trivial eigenvector (eigenvalue 1)
             return vecs[:, order]
         except (ArpackError, np.linalg.LinAlgError):
@@ -276,7 +279,7 @@ def umap_map(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: 
     idx, dist = umap_large.knn(x, k, search_threads) if large else knn(x, k)
     graph = fuzzy_graph(idx, dist, n_epochs)
     rng = np.random.default_rng(seed)
-    y = spectral_init(graph, x, seed)
+    y = spectral_init(graph, x, seed, LARGE_NCV if large else None)
     y = y * (10.0 / max(float(np.abs(y).max()), 1e-12)) + rng.normal(scale=1e-4, size=y.shape)
     span = np.maximum(y.max(0) - y.min(0), 1e-12)
     y = np.ascontiguousarray(10.0 * (y - y.min(0)) / span)   # umap-learn starts in [0, 10]^2
