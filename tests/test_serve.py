@@ -18,10 +18,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import VIEWPORT, WAIT_MS
 
 from explorer.cli.serve import ServeError, balancer, replicas, supervisor
 from explorer.core.procs import pid_alive
-from explorer.tooling.harness import REPO, free_port, repo_env, tree_pids
+from explorer.tooling.harness import REPO, chromium as launch_chromium, free_port, repo_env, tree_pids
+from explorer.tooling.loadclient.browsers import ERROR_SELECTOR, slider_thumb, watch_frames
 from explorer.tooling.loadclient.protocol import WsSession
 
 READY = "Serving Latent Explorer on"
@@ -146,3 +148,84 @@ def test_a_replica_that_ignores_sigterm_is_killed_after_the_grace_period():
     assert stubborn.stdout.readline().strip() == b"ready"  # its SIGTERM handler is in place
     replicas.stop_all([stubborn], grace_s=0.5)
     assert stubborn.returncode == -signal.SIGKILL
+
+
+# ---------------------------------------------------------------- a replica killed under a real browser
+
+def open_traverse(browser, url: str, replica: str | None = None):
+    """A page in its own browser context (own cookies) opened on Traverse, placed on `replica`
+    by its sticky cookie when one is named (as if the balancer had put it there); (page, frame
+    counts)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    if replica:
+        context.add_cookies([{"name": balancer.COOKIE, "value": replica, "url": url}])
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    counts = watch_frames(page)
+    page.goto(url)
+    page.get_by_role("link", name="Traverse").first.click()
+    slider_thumb(page).wait_for()
+    return page, counts
+
+
+def page_replica(page) -> str:
+    return next(c["value"] for c in page.context.cookies() if c["name"] == balancer.COOKIE)
+
+
+def moves_and_answers(page, counts: dict[str, int]) -> bool:
+    """Press End (then Home) on the first latent slider: True when the page hears its rerun finish."""
+    finished = counts["finished"]
+    for key in ("End", "Home"):
+        slider_thumb(page).focus()
+        page.keyboard.press(key)
+        if _waited(page, lambda: counts["finished"] > finished, 60):
+            return True
+    return False
+
+
+def assert_working_app_page(page, who: str) -> None:
+    """The app's content is there (the sidebar's checkpoint line, a slider), with no error box and
+    no "Connection error" dialog."""
+    assert "traverse" in page.url.lower(), f"{who} left the Traverse page: {page.url}"
+    assert page.locator(ERROR_SELECTOR).count() == 0, f"{who}: {page.locator(ERROR_SELECTOR).all_inner_texts()}"
+    body = page.locator("body").inner_text()
+    assert "Connection error" not in body and "Plain VAE" in body, f"{who} shows: {body[:600]}"
+    assert slider_thumb(page).is_visible()
+
+
+def _waited(page, done, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > end:
+            return False
+        page.wait_for_timeout(50)  # lets Playwright deliver the frame events
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_browser_whose_replica_is_killed_comes_back_on_the_other_by_itself(tiny_checkpoints, chromium, tmp_path):
+    proc, run_dir, url = start_serving(tiny_checkpoints, tmp_path)
+    log = tmp_path / "serve.log"
+    try:
+        wait_for(lambda: READY in log.read_text() or proc.poll() is not None, "both replicas answered", log)
+        with launch_chromium(chromium) as browser:
+            victim, seen = open_traverse(browser, url)
+            dead = page_replica(victim)
+            other = next(r for r in ("r0", "r1") if r != dead)
+            bystander, its = open_traverse(browser, url, replica=other)
+            assert page_replica(bystander) == other
+            finished, opened = seen["finished"], seen["opened"]
+            os.kill(replica_state(run_dir, dead)["pid"], signal.SIGKILL)
+            # no reload, no click: Streamlit's frontend reconnects, the balancer redispatches its
+            # cookie to the live replica, and the new session runs the page the browser shows
+            assert _waited(victim, lambda: seen["opened"] > opened and seen["finished"] > finished, 90), \
+                f"the page did not come back by itself: {victim.locator('body').inner_text()[:600]}"
+            assert page_replica(victim) == other
+            assert moves_and_answers(victim, seen), "the page came back but its slider gets no answer"
+            assert_working_app_page(victim, "the page whose replica was killed")
+            assert moves_and_answers(bystander, its) and its["closed"] == 0
+            assert_working_app_page(bystander, "the page on the other replica")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

@@ -42,7 +42,7 @@ def browser_users(names: list[str], url: str, deadline: float, seed: int, chromi
                     page.get_by_role("link", name=target).first.wait_for()
                     page.wait_for_timeout(300)
                     page.get_by_role("link", name="Traverse").first.click()
-                    _thumb(page).wait_for()
+                    slider_thumb(page).wait_for()
                     report.page_switches += 2
                     report.runs += 2
                 _browser_slider_move(page, counts, report, toward_end)
@@ -62,12 +62,12 @@ def _open_traverse(browser, reports: list[SessionReport], url: str) -> list[tupl
     for report in reports:
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         page.set_default_timeout(RERUN_TIMEOUT_S * 1000)
-        counts = _watch(page)
+        counts = watch_frames(page)
         page.on("pageerror", lambda e, r=report: r.errors.append(f"{r.name}: script error in the page: {str(e)[:300]}"))
         try:
             page.goto(url)
             page.get_by_role("link", name="Traverse").first.click()
-            _thumb(page).wait_for()
+            slider_thumb(page).wait_for()
             report.checkpoint = _caption(page)
             report.replica = next((c["value"] for c in page.context.cookies() if c["name"] == STICKY_COOKIE), "")
             report.runs += 1
@@ -90,14 +90,14 @@ def _screenshot(page, report: SessionReport) -> None:
         pass  # the picture is a help for whoever reads the report, not part of it
 
 
-def _thumb(page):
+def slider_thumb(page):
     """The first latent slider's handle on the Traverse page."""
     return page.locator('[data-testid="stSlider"]').first.get_by_role("slider")
 
 
-def _watch(page) -> dict[str, int]:
+def watch_frames(page) -> dict[str, int]:
     """Count the reruns a page sends and the runs it hears finish, from its websocket frames."""
-    counts = {"reruns": 0, "finished": 0}
+    counts = {"reruns": 0, "finished": 0, "opened": 0, "closed": 0}
 
     def sent(payload) -> None:
         if isinstance(payload, (bytes, bytearray)):
@@ -113,6 +113,8 @@ def _watch(page) -> dict[str, int]:
 
     def opened(ws) -> None:
         if ws.url.endswith("/_stcore/stream"):
+            counts["opened"] += 1
+            ws.on("close", lambda _ws: counts.update(closed=counts["closed"] + 1))
             ws.on("framesent", sent)
             ws.on("framereceived", received)
 
@@ -132,7 +134,7 @@ def _wait(page, done: Callable[[], bool], seconds: float) -> bool:
 def _browser_slider_move(page, counts: dict[str, int], report: SessionReport, toward_end: list[bool]) -> None:
     """Press End or Home on the first latent slider, as a person would, and time it from the key
     press until the page hears that the rerun it sent has finished."""
-    thumb = _thumb(page)
+    thumb = slider_thumb(page)
     thumb.wait_for()
     reruns, finished = counts["reruns"], counts["finished"]
     thumb.focus()
