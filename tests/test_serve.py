@@ -3,8 +3,10 @@
 The slow test runs the real thing once: sessions from one address spread over the replicas and
 stick to theirs by cookie (an upload reaches the replica holding the session; the other refuses
 it); a replica killed mid-session is started again while the balancer sends its users to the
-other one, where the page runs cleanly; and SIGTERM ends the balancer and every replica, leaving
-no process behind. The fast tests check what is refused before anything starts."""
+other one, where the page runs cleanly; a replica that hangs (SIGSTOP) is killed and started
+again by the supervisor while the other's sessions go on; and SIGTERM ends the balancer and
+every replica, leaving no process behind. The e2e test kills the replica under a real browser page, which must come
+back by itself on the other. The fast tests check what is refused before anything starts."""
 from __future__ import annotations
 
 import asyncio
@@ -20,7 +22,7 @@ from pathlib import Path
 import pytest
 from helpers import VIEWPORT, WAIT_MS
 
-from explorer.cli.serve import ServeError, balancer, replicas, supervisor
+from explorer.cli.serve import ServeError, balancer, health, replicas, supervisor
 from explorer.core.procs import pid_alive
 from explorer.tooling.harness import REPO, chromium as launch_chromium, free_port, repo_env, tree_pids
 from explorer.tooling.loadclient.browsers import ERROR_SELECTOR, slider_thumb, watch_frames
@@ -81,7 +83,7 @@ async def kill_and_come_back(url: str, run_dir: Path, a: WsSession, b: WsSession
 
 
 @pytest.mark.slow
-def test_two_replicas_stick_by_cookie_survive_a_kill_and_stop_cleanly(tiny_checkpoints, tmp_path):
+def test_two_replicas_stick_by_cookie_survive_a_kill_and_a_hang_and_stop_cleanly(tiny_checkpoints, tmp_path):
     proc, run_dir, url = start_serving(tiny_checkpoints, tmp_path)
     log = tmp_path / "serve.log"
     try:
@@ -91,6 +93,7 @@ def test_two_replicas_stick_by_cookie_survive_a_kill_and_stop_cleanly(tiny_check
         wait_for(lambda: replica_state(run_dir, dead)["starts"] == 2, "the killed replica was started again", log)
         port = replica_state(run_dir, dead)["port"]
         wait_for(lambda: _answers(port), "the restarted replica answered", log)
+        asyncio.run(hang_and_come_back(url, run_dir, log, hung=dead))
         everyone = tree_pids(proc.pid)
         assert len(everyone) >= 4  # the supervisor, HAProxy, two replicas
     finally:
@@ -99,6 +102,25 @@ def test_two_replicas_stick_by_cookie_survive_a_kill_and_stop_cleanly(tiny_check
     assert proc.returncode == 0, log.read_text()[-3000:]
     assert not [p for p in everyone if pid_alive(p)], "processes left behind after SIGTERM"
     assert "Stopped." in log.read_text()
+
+
+async def hang_and_come_back(url: str, run_dir: Path, log: Path, hung: str) -> None:
+    """Stop a replica that has answered (SIGSTOP: alive, answering nothing): the supervisor kills
+    and restarts it, while a session on the other replica goes on without an error."""
+    other = next(r for r in ("r0", "r1") if r != hung)
+    c = WsSession(url)
+    c.cookies = {balancer.COOKIE: other}
+    assert not (await c.connect()).errors and c.replica == other
+    pid, starts = replica_state(run_dir, hung)["pid"], replica_state(run_dir, hung)["starts"]
+    await asyncio.sleep(2 * health.PROBE_EVERY_S + 1)  # the supervisor's probe has seen it answer since its start
+    os.kill(pid, signal.SIGSTOP)
+    assert not (await c.rerun()).errors
+    await asyncio.to_thread(wait_for, lambda: replica_state(run_dir, hung)["starts"] > starts,
+                            "the hung replica was killed and started again", log, 90)
+    assert not pid_alive(pid), "the hung replica's process is still there"
+    assert "has not answered its health check" in log.read_text()
+    assert not (await c.rerun()).errors
+    await c.close()
 
 
 async def _sessions(url: str, run_dir: Path) -> str:
@@ -124,6 +146,24 @@ def test_a_replica_count_or_port_that_cannot_be_served_is_refused_before_anythin
         port = busy.getsockname()[1]
         with pytest.raises(ServeError, match="--port"):
             supervisor.check_request(2, "127.0.0.1", port)
+
+
+def test_a_replica_is_judged_hung_only_after_it_has_answered_since_its_start(tmp_path):
+    rep = replicas.Replica("r0", 9000, tmp_path / "r0.log", starts=1)
+    probe = health.HealthProbe([rep], failures=3)
+    for _ in range(10):  # a slow first start: no answer yet, never hung
+        probe.record(rep, 1, ok=False)
+    assert not probe.hung(rep)
+    probe.record(rep, 1, ok=True)
+    for _ in range(2):
+        probe.record(rep, 1, ok=False)
+    assert not probe.hung(rep)
+    probe.record(rep, 1, ok=False)
+    assert probe.hung(rep)
+    rep.starts = 2  # started again: judged afresh
+    assert not probe.hung(rep)
+    probe.record(rep, 2, ok=False)
+    assert not probe.hung(rep)
 
 
 def test_a_missing_haproxy_says_how_to_get_it(monkeypatch, tmp_path):
