@@ -46,7 +46,7 @@ def browser_users(names: list[str], url: str, deadline: float, seed: int, chromi
                     report.page_switches += 2
                     report.runs += 2
                 _browser_slider_move(page, counts, report, toward_end)
-                _browser_check(page, report)
+                _browser_check(page, report, counts)
             except PlaywrightError as e:
                 report.errors.append(f"{report.name}: {type(e).__name__}: {str(e)[:300]}")
                 _screenshot(page, report)
@@ -69,7 +69,8 @@ def _open_traverse(browser, reports: list[SessionReport], url: str) -> list[tupl
             page.get_by_role("link", name="Traverse").first.click()
             slider_thumb(page).wait_for()
             report.checkpoint = _caption(page)
-            report.replica = next((c["value"] for c in page.context.cookies() if c["name"] == STICKY_COOKIE), "")
+            report.replica = _replica(page)
+            report.replicas_seen.append(report.replica)
             report.runs += 1
             pages.append((report, page, counts, [True]))
         except PlaywrightError as e:
@@ -156,7 +157,19 @@ def _caption(page) -> str:
     return page.locator('[data-testid="stSidebar"] [data-testid="stCaptionContainer"]').first.inner_text().strip()
 
 
-def _browser_check(page, report: SessionReport) -> None:
+def _replica(page) -> str:
+    """The replica the page's balancer cookie names now ("" without a balancer)."""
+    return next((c["value"] for c in page.context.cookies() if c["name"] == STICKY_COOKIE), "")
+
+
+def _browser_check(page, report: SessionReport, counts: dict[str, int]) -> None:
+    """Errors shown, the checkpoint still the page's own, and where it is now: a page whose
+    replica died reconnects (or reloads) by itself, on another replica."""
+    now = _replica(page)
+    if now and now not in report.replicas_seen:
+        report.replicas_seen.append(now)
+    while len(report.reconnects) < counts["opened"] - 1:
+        report.reconnects.append(f"its websocket opened again (now on {now or 'the server'})")
     for text in page.locator(ERROR_SELECTOR).all_inner_texts():
         report.errors.append(f"{report.name}: {text[:300]}")
     caption = _caption(page)
