@@ -166,6 +166,16 @@ def test_a_replica_is_judged_hung_only_after_it_has_answered_since_its_start(tmp
     assert not probe.hung(rep)
 
 
+def test_a_browser_whose_session_is_gone_is_told_to_load_its_own_url_again():
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from explorer.ui import reconnect
+
+    sent = ForwardMsg()
+    sent.ParseFromString(reconnect.reload_message().SerializeToString())  # as the browser receives it
+    assert sent.WhichOneof("type") == "auth_redirect" and sent.auth_redirect.url == ""
+
+
 def test_a_missing_haproxy_says_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.setenv(balancer.HAPROXY_ENV, str(tmp_path / "no-haproxy"))
     with pytest.raises(ServeError, match="apt-get install haproxy"):

@@ -21,8 +21,10 @@ window.location.href: the same URL, so the page reloads, with its query string (
 the chosen checkpoint and page there), and starts a fresh session. Slider positions are lost.
 Sessions that resume, and new browsers (no id passed), are untouched.
 
-The first browser that reconnects to a freshly started process arrives before any page has run
-install(); it keeps the old behaviour (its page runs again at its first widget move).
+`python -m explorer serve` starts its replicas through explorer/cli/serve/launch.py, which calls
+install() before the server takes a connection (a restarted replica's first connections may be
+a dead one's browsers); app.py calls it too, for a plain `streamlit run`, where it is in place
+from the first page run on.
 """
 from __future__ import annotations
 
