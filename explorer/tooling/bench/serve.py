@@ -64,8 +64,8 @@ def warm_each(run_dir: Path) -> list[str]:
 
 def one_load(s: Settings, replicas: int, work: Path, kill_after_s: float | None = None) -> dict:
     """One timed load through the balancer; with `kill_after_s`, replica r0 is killed (SIGKILL)
-    that long into it, the websocket users reconnect as the page does, and the Chromium pages
-    come back by themselves."""
+    that long into it (the first Chromium page starts there), the websocket users reconnect as
+    the page does, and the Chromium pages come back by themselves."""
     from explorer.tooling import loadclient
 
     seconds = 15.0 if s.quick else 60.0
@@ -79,7 +79,7 @@ def one_load(s: Settings, replicas: int, work: Path, kill_after_s: float | None 
         result = loadclient.run_load(url, sessions=s.serve_sessions, seconds=seconds, pid=proc.pid, warm=False,
                                      browsers=min(3, s.serve_sessions), chromium=s.chromium,
                                      on_start=lambda: (meter.start(), killer and killer.start()),
-                                     reconnect=killer is not None)
+                                     reconnect=killer is not None, first_browser_on="r0" if killer else "")
         result["cpu_cores"] = meter.stop()  # average cores used during the timed load, and the machine's
         result["restarts"] = {n: r["starts"] - 1 for n, r in replicas_state(run_dir).items()}
     result["errors"] = [f"warm-up: {e}" for e in warm_errors] + result["errors"]

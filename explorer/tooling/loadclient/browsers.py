@@ -20,15 +20,17 @@ ERROR_SELECTOR = '[data-testid="stException"], [data-testid="stAlertContentError
 
 
 def browser_users(names: list[str], url: str, deadline: float, seed: int, chromium: str,
-                  titles: tuple[str, ...] = ()) -> list[SessionReport]:
+                  titles: tuple[str, ...] = (), first_on: str = "") -> list[SessionReport]:
     """Real pages, one browser context each (own cookies, own session), driven in turn from one
-    thread: open the app, go to Traverse, press End or Home on a latent slider, switch pages."""
+    thread: open the app, go to Traverse, press End or Home on a latent slider, switch pages.
+    `first_on`: the replica the first page starts on (its sticky cookie set, as if the balancer
+    had put it there), e.g. the one a kill run will kill."""
     from playwright.sync_api import Error as PlaywrightError
 
     reports = [SessionReport(n, "browser") for n in names]
     rng = random.Random(seed)
     with harness.chromium(chromium) as browser:
-        pages = _open_traverse(browser, reports, url)
+        pages = _open_traverse(browser, reports, url, first_on)
         # every page moves its slider at least once, even on a machine too busy to do it in time
         while pages and (time.monotonic() < deadline or
                          (time.monotonic() < deadline + 60 and any(r.slider_moves == 0 for r, *_ in pages))):
@@ -53,24 +55,27 @@ def browser_users(names: list[str], url: str, deadline: float, seed: int, chromi
     return reports
 
 
-def _open_traverse(browser, reports: list[SessionReport], url: str) -> list[tuple]:
+def _open_traverse(browser, reports: list[SessionReport], url: str, first_on: str = "") -> list[tuple]:
     """One context and page per report, opened on Traverse: (report, page, frame counts, [toward
     the end]) for each that opened; an error in its report for each that did not."""
     from playwright.sync_api import Error as PlaywrightError
 
     pages = []
     for report in reports:
-        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        if first_on and report is reports[0]:
+            context.add_cookies([{"name": STICKY_COOKIE, "value": first_on, "url": url}])
+        page = context.new_page()
         page.set_default_timeout(RERUN_TIMEOUT_S * 1000)
         counts = watch_frames(page)
         page.on("pageerror", lambda e, r=report: r.errors.append(f"{r.name}: script error in the page: {str(e)[:300]}"))
         try:
             page.goto(url)
+            report.replica = _replica(page)  # where it opened, before a kill can move it
+            report.replicas_seen.append(report.replica)
             page.get_by_role("link", name="Traverse").first.click()
             slider_thumb(page).wait_for()
             report.checkpoint = _caption(page)
-            report.replica = _replica(page)
-            report.replicas_seen.append(report.replica)
             report.runs += 1
             pages.append((report, page, counts, [True]))
         except PlaywrightError as e:
