@@ -30,11 +30,12 @@ import streamlit as st  # noqa: E402
 
 from explorer.checkpoints import catalog  # noqa: E402
 from explorer.ui import (  # noqa: E402
-    cache, favicon, navigation, present, shutdown, sidebar, streamlit_fixes, timing, urlstate, widgets,
+    cache, favicon, navigation, present, reconnect, shutdown, sidebar, streamlit_fixes, timing, urlstate, widgets,
 )
 
 streamlit_fixes.install()  # a fragment rerun never changes the page (explorer/ui/streamlit_fixes.py)
 shutdown.install()  # SIGTERM/SIGINT end the server within a grace period (explorer/ui/shutdown.py)
+reconnect.install()  # a page whose session its server lost reloads (explorer/ui/reconnect.py)
 
 st.set_page_config(page_title="Latent Explorer", page_icon=favicon.icon(), layout="wide",
                    initial_sidebar_state="expanded")

@@ -3,8 +3,10 @@
 The slow test runs the real thing once: sessions from one address spread over the replicas and
 stick to theirs by cookie (an upload reaches the replica holding the session; the other refuses
 it); a replica killed mid-session is started again while the balancer sends its users to the
-other one, where the page runs cleanly; and SIGTERM ends the balancer and every replica, leaving
-no process behind. The fast tests check what is refused before anything starts."""
+other one, where the page runs cleanly; a replica that hangs (SIGSTOP) is killed and started
+again by the supervisor while the other's sessions go on; and SIGTERM ends the balancer and
+every replica, leaving no process behind. The e2e test kills the replica under a real browser page, which must come
+back by itself on the other. The fast tests check what is refused before anything starts."""
 from __future__ import annotations
 
 import asyncio
@@ -18,10 +20,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import VIEWPORT, WAIT_MS
 
-from explorer.cli.serve import ServeError, balancer, replicas, supervisor
+from explorer.cli.serve import ServeError, balancer, health, replicas, supervisor
 from explorer.core.procs import pid_alive
-from explorer.tooling.harness import REPO, free_port, repo_env, tree_pids
+from explorer.tooling.harness import REPO, chromium as launch_chromium, free_port, repo_env, tree_pids
+from explorer.tooling.loadclient.browsers import ERROR_SELECTOR, slider_thumb, watch_frames
 from explorer.tooling.loadclient.protocol import WsSession
 
 READY = "Serving Latent Explorer on"
@@ -79,7 +83,7 @@ async def kill_and_come_back(url: str, run_dir: Path, a: WsSession, b: WsSession
 
 
 @pytest.mark.slow
-def test_two_replicas_stick_by_cookie_survive_a_kill_and_stop_cleanly(tiny_checkpoints, tmp_path):
+def test_two_replicas_stick_by_cookie_survive_a_kill_and_a_hang_and_stop_cleanly(tiny_checkpoints, tmp_path):
     proc, run_dir, url = start_serving(tiny_checkpoints, tmp_path)
     log = tmp_path / "serve.log"
     try:
@@ -89,6 +93,7 @@ def test_two_replicas_stick_by_cookie_survive_a_kill_and_stop_cleanly(tiny_check
         wait_for(lambda: replica_state(run_dir, dead)["starts"] == 2, "the killed replica was started again", log)
         port = replica_state(run_dir, dead)["port"]
         wait_for(lambda: _answers(port), "the restarted replica answered", log)
+        asyncio.run(hang_and_come_back(url, run_dir, log, hung=dead))
         everyone = tree_pids(proc.pid)
         assert len(everyone) >= 4  # the supervisor, HAProxy, two replicas
     finally:
@@ -97,6 +102,25 @@ def test_two_replicas_stick_by_cookie_survive_a_kill_and_stop_cleanly(tiny_check
     assert proc.returncode == 0, log.read_text()[-3000:]
     assert not [p for p in everyone if pid_alive(p)], "processes left behind after SIGTERM"
     assert "Stopped." in log.read_text()
+
+
+async def hang_and_come_back(url: str, run_dir: Path, log: Path, hung: str) -> None:
+    """Stop a replica that has answered (SIGSTOP: alive, answering nothing): the supervisor kills
+    and restarts it, while a session on the other replica goes on without an error."""
+    other = next(r for r in ("r0", "r1") if r != hung)
+    c = WsSession(url)
+    c.cookies = {balancer.COOKIE: other}
+    assert not (await c.connect()).errors and c.replica == other
+    pid, starts = replica_state(run_dir, hung)["pid"], replica_state(run_dir, hung)["starts"]
+    await asyncio.sleep(2 * health.PROBE_EVERY_S + 1)  # the supervisor's probe has seen it answer since its start
+    os.kill(pid, signal.SIGSTOP)
+    assert not (await c.rerun()).errors
+    await asyncio.to_thread(wait_for, lambda: replica_state(run_dir, hung)["starts"] > starts,
+                            "the hung replica was killed and started again", log, 90)
+    assert not pid_alive(pid), "the hung replica's process is still there"
+    assert "has not answered its health check" in log.read_text()
+    assert not (await c.rerun()).errors
+    await c.close()
 
 
 async def _sessions(url: str, run_dir: Path) -> str:
@@ -124,6 +148,34 @@ def test_a_replica_count_or_port_that_cannot_be_served_is_refused_before_anythin
             supervisor.check_request(2, "127.0.0.1", port)
 
 
+def test_a_replica_is_judged_hung_only_after_it_has_answered_since_its_start(tmp_path):
+    rep = replicas.Replica("r0", 9000, tmp_path / "r0.log", starts=1)
+    probe = health.HealthProbe([rep], failures=3)
+    for _ in range(10):  # a slow first start: no answer yet, never hung
+        probe.record(rep, 1, ok=False)
+    assert not probe.hung(rep)
+    probe.record(rep, 1, ok=True)
+    for _ in range(2):
+        probe.record(rep, 1, ok=False)
+    assert not probe.hung(rep)
+    probe.record(rep, 1, ok=False)
+    assert probe.hung(rep)
+    rep.starts = 2  # started again: judged afresh
+    assert not probe.hung(rep)
+    probe.record(rep, 2, ok=False)
+    assert not probe.hung(rep)
+
+
+def test_a_browser_whose_session_is_gone_is_told_to_load_its_own_url_again():
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from explorer.ui import reconnect
+
+    sent = ForwardMsg()
+    sent.ParseFromString(reconnect.reload_message().SerializeToString())  # as the browser receives it
+    assert sent.WhichOneof("type") == "auth_redirect" and sent.auth_redirect.url == ""
+
+
 def test_a_missing_haproxy_says_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.setenv(balancer.HAPROXY_ENV, str(tmp_path / "no-haproxy"))
     with pytest.raises(ServeError, match="apt-get install haproxy"):
@@ -146,3 +198,84 @@ def test_a_replica_that_ignores_sigterm_is_killed_after_the_grace_period():
     assert stubborn.stdout.readline().strip() == b"ready"  # its SIGTERM handler is in place
     replicas.stop_all([stubborn], grace_s=0.5)
     assert stubborn.returncode == -signal.SIGKILL
+
+
+# ---------------------------------------------------------------- a replica killed under a real browser
+
+def open_traverse(browser, url: str, replica: str | None = None):
+    """A page in its own browser context (own cookies) opened on Traverse, placed on `replica`
+    by its sticky cookie when one is named (as if the balancer had put it there); (page, frame
+    counts)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    if replica:
+        context.add_cookies([{"name": balancer.COOKIE, "value": replica, "url": url}])
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    counts = watch_frames(page)
+    page.goto(url)
+    page.get_by_role("link", name="Traverse").first.click()
+    slider_thumb(page).wait_for()
+    return page, counts
+
+
+def page_replica(page) -> str:
+    return next(c["value"] for c in page.context.cookies() if c["name"] == balancer.COOKIE)
+
+
+def moves_and_answers(page, counts: dict[str, int]) -> bool:
+    """Press End (then Home) on the first latent slider: True when the page hears its rerun finish."""
+    finished = counts["finished"]
+    for key in ("End", "Home"):
+        slider_thumb(page).focus()
+        page.keyboard.press(key)
+        if _waited(page, lambda: counts["finished"] > finished, 60):
+            return True
+    return False
+
+
+def assert_working_app_page(page, who: str) -> None:
+    """The app's content is there (the sidebar's checkpoint line, a slider), with no error box and
+    no "Connection error" dialog."""
+    assert "traverse" in page.url.lower(), f"{who} left the Traverse page: {page.url}"
+    assert page.locator(ERROR_SELECTOR).count() == 0, f"{who}: {page.locator(ERROR_SELECTOR).all_inner_texts()}"
+    body = page.locator("body").inner_text()
+    assert "Connection error" not in body and "Plain VAE" in body, f"{who} shows: {body[:600]}"
+    assert slider_thumb(page).is_visible()
+
+
+def _waited(page, done, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > end:
+            return False
+        page.wait_for_timeout(50)  # lets Playwright deliver the frame events
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_browser_whose_replica_is_killed_comes_back_on_the_other_by_itself(tiny_checkpoints, chromium, tmp_path):
+    proc, run_dir, url = start_serving(tiny_checkpoints, tmp_path)
+    log = tmp_path / "serve.log"
+    try:
+        wait_for(lambda: READY in log.read_text() or proc.poll() is not None, "both replicas answered", log)
+        with launch_chromium(chromium) as browser:
+            victim, seen = open_traverse(browser, url)
+            dead = page_replica(victim)
+            other = next(r for r in ("r0", "r1") if r != dead)
+            bystander, its = open_traverse(browser, url, replica=other)
+            assert page_replica(bystander) == other
+            finished, opened = seen["finished"], seen["opened"]
+            os.kill(replica_state(run_dir, dead)["pid"], signal.SIGKILL)
+            # no reload, no click: Streamlit's frontend reconnects, the balancer redispatches its
+            # cookie to the live replica, and the new session runs the page the browser shows
+            assert _waited(victim, lambda: seen["opened"] > opened and seen["finished"] > finished, 90), \
+                f"the page did not come back by itself: {victim.locator('body').inner_text()[:600]}"
+            assert page_replica(victim) == other
+            assert moves_and_answers(victim, seen), "the page came back but its slider gets no answer"
+            assert_working_app_page(victim, "the page whose replica was killed")
+            assert moves_and_answers(bystander, its) and its["closed"] == 0
+            assert_working_app_page(bystander, "the page on the other replica")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

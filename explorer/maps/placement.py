@@ -33,7 +33,7 @@ def nearest_mean(queries: np.ndarray, points: np.ndarray, values: np.ndarray, k:
     `values` (N, V) at its k nearest `points` (N, D)."""
     q_all = np.atleast_2d(np.asarray(queries, dtype=np.float64))
     ref = np.asarray(points, dtype=np.float64)
-    vals = np.asarray(values, dtype=np.float64)
+    vals = np.asarray(values)  # (N, V) as given; the k rows each query uses are widened to float64
     k = max(1, min(int(k), len(ref)))
     out = np.empty((len(q_all), vals.shape[1]))
     ref_sq = (ref ** 2).sum(1)
@@ -43,5 +43,5 @@ def nearest_mean(queries: np.ndarray, points: np.ndarray, values: np.ndarray, k:
         idx = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(ref) else np.tile(np.arange(len(ref)), (len(q), 1))
         d = np.linalg.norm(ref[idx] - q[:, None, :], axis=2)        # (m, k) exact, for the k chosen
         w = 1.0 / np.maximum(d, 1e-12)                                # an exact match wins outright
-        out[start:start + len(q)] = (w[:, :, None] * vals[idx]).sum(1) / w.sum(1, keepdims=True)
+        out[start:start + len(q)] = (w[:, :, None] * vals[idx].astype(np.float64)).sum(1) / w.sum(1, keepdims=True)
     return out

@@ -360,7 +360,7 @@ def place(projection: Projection, latents: np.ndarray, new_latents: np.ndarray, 
         comps = np.asarray(projection.components, dtype=np.float64)
         return ((new - mean) @ comps.T).astype(np.float32)
     ref = np.asarray(latents, dtype=np.float64)
-    coords = np.asarray(projection.coords, dtype=np.float64)
+    coords = np.asarray(projection.coords)  # nearest_mean widens only the k rows it uses
     if len(ref) != len(coords):
         raise ProjectionError(f"place() needs the {len(coords)} codes the map was made of, got {len(ref)}")
     if new.shape[1] != ref.shape[1]:

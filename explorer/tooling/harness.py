@@ -16,6 +16,7 @@ import ipaddress
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -210,6 +211,63 @@ def process_cpu_s(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+class TreeCpu:
+    """CPU seconds spent by the process trees under `roots` between start() and stop(),
+    sampled every `every_s` seconds from a thread (a process born meanwhile counts from 0; one
+    that ends between samples keeps its last reading); a machine's busy cores from /proc/stat.
+    A process in the trees of two roots counts for the first root named (e.g. the server, a
+    child of the load generator's process)."""
+
+    def __init__(self, roots: dict[str, int], every_s: float = 1.0):
+        self.roots, self.every_s = roots, every_s
+        self._first: dict[int, float] = {}
+        self._last: dict[tuple[str, int], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "TreeCpu":
+        self._sample(first=True)
+        self._t0, self._busy0 = time.monotonic(), _busy_s()
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        """{name: cores used on average, ..., "machine": busy cores of the whole machine, "seconds": wall}."""
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        wall = max(1e-9, time.monotonic() - self._t0)
+        used = {name: 0.0 for name in self.roots}
+        for (name, pid), cpu in self._last.items():
+            used[name] += cpu - self._first.get(pid, 0.0)
+        out = {name: round(v / wall, 2) for name, v in used.items()}
+        return {**out, "machine": round((_busy_s() - self._busy0) / wall, 2), "seconds": round(wall, 1)}
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self._sample()
+
+    def _sample(self, first: bool = False) -> None:
+        claimed: set[int] = set()
+        for name, root in self.roots.items():
+            for pid in set(tree_pids(root)) - claimed:
+                claimed.add(pid)
+                cpu = process_cpu_s(pid)
+                if first:
+                    self._first[pid] = cpu
+                if cpu:
+                    self._last[(name, pid)] = cpu
+
+
+def _busy_s() -> float:
+    """CPU seconds the whole machine has been busy (all but idle and iowait), from /proc/stat."""
+    try:
+        f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    return (sum(f) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _listening() -> Iterator[tuple[str, str, int]]:

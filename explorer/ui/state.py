@@ -59,7 +59,7 @@ class Context:
 
     @property
     def model(self) -> nn.Module:
-        return cache.checkpoint(self.vae.path).model
+        return cache.checkpoint(self.vae.path, self.vae_key).model
 
     @property
     def has_classifier(self) -> bool:
@@ -69,7 +69,9 @@ class Context:
     @property
     def classifier(self) -> nn.Module | None:
         """The classifier (or the hybrid's head); None when there is none to use."""
-        return cache.checkpoint(self.classifier_path).model if self.classifier_path is not None else None
+        if self.classifier_path is None:
+            return None
+        return cache.checkpoint(self.classifier_path, self.classifier_key).model
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 
 from explorer.cli.serve.errors import ServeError
@@ -78,6 +79,17 @@ def config(address: str, port: int, servers: list[tuple[str, int]]) -> str:
     ]
     lines += [f"    server {name} 127.0.0.1:{p} check cookie {name}" for name, p in servers]
     return "\n".join(lines) + "\n"
+
+
+def routes_to(url: str, name: str, timeout_s: float = 2.0) -> bool:
+    """Whether the balancer at `url` sends a browser whose cookie names replica `name` to that
+    replica now (HAProxy marks a replica up only at its next health check after it answers)."""
+    req = urllib.request.Request(url + "/_stcore/health", headers={"Cookie": f"{COOKIE}={name}"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as r:
+            return r.status == 200 and r.headers.get(REPLICA_HEADER) == name
+    except OSError:
+        return False
 
 
 def check(binary: Path, cfg: Path) -> None:

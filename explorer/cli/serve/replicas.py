@@ -24,10 +24,15 @@ STOP_GRACE_S = 12.0  # after SIGTERM; above the app's own bound (explorer/ui/shu
 HEALTH = "/_stcore/health"
 
 
-def streamlit_command(script: Path | str, port: int, address: str | None = "127.0.0.1") -> list[str]:
+LAUNCH = "explorer.cli.serve.launch"  # `python -m streamlit` with reconnect.install() done first
+
+
+def streamlit_command(script: Path | str, port: int, address: str | None = "127.0.0.1",
+                      module: str = "streamlit") -> list[str]:
     """The one command line: headless, no file watcher, no usage statistics. `address=None`
-    leaves --server.address out, so .streamlit/config.toml decides."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+    leaves --server.address out, so .streamlit/config.toml decides. `module`: LAUNCH for a
+    replica behind the balancer."""
+    cmd = [sys.executable, "-m", module, "run", str(script), "--server.port", str(port),
            "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
     if address is not None:
         cmd += ["--server.address", address]
@@ -74,7 +79,7 @@ class Replica:
     def start(self) -> None:
         """Start (or start again) the app on this replica's port, appending to its log."""
         with open(self.log, "a") as out:
-            self.proc = subprocess.Popen(streamlit_command(APP, self.port), cwd=REPO, env=self.env,
+            self.proc = subprocess.Popen(streamlit_command(APP, self.port, module=LAUNCH), cwd=REPO, env=self.env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True, preexec_fn=die_with_parent)
         self.started, self.starts = time.monotonic(), self.starts + 1

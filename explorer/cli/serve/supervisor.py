@@ -7,6 +7,8 @@ until SIGINT (Ctrl-C) or SIGTERM, then every process stopped within a bound.
 - Every child runs in its own process group, so a Ctrl-C in the terminal reaches the supervisor
   alone, which then stops them in order; Linux ends them too if the supervisor itself is killed
   (replicas.die_with_parent).
+- A replica that stops answering its health check after it had answered (hung, SIGSTOPped) is
+  SIGKILLed (explorer/cli/serve/health.py), and then started again like one that exited.
 - A replica that exits is started again on its port (HAProxy, whose health checks took it out,
   puts it back when it answers), at once the first time and after a growing pause, up to
   RESTART_PAUSE_MAX_S, while it keeps exiting within QUICK_EXIT_S of each start.
@@ -30,7 +32,8 @@ from explorer.core.atomic import write_json, write_text
 from explorer.core.paths import cache_dir
 from explorer.cli.serve import balancer
 from explorer.cli.serve.errors import ServeError
-from explorer.cli.serve.replicas import Replica, app_env, die_with_parent, free_port, stop_all
+from explorer.cli.serve.health import HealthProbe
+from explorer.cli.serve.replicas import Replica, app_env, die_with_parent, free_port, signal_group, stop_all
 
 MAX_REPLICAS = 64
 QUICK_EXIT_S = 30.0
@@ -102,33 +105,60 @@ def serve(replicas: int, port: int, address: str = "127.0.0.1", run_dir: Path | 
 
 def watch(reps: list[Replica], haproxy: subprocess.Popen, stopping: threading.Event,
           save: Callable[[], None], say: Callable[[str], None], url: str) -> None:
-    """Until `stopping` is set: start again any replica that exited, say once when all answer;
-    ServeError if HAProxy exits."""
+    """Until `stopping` is set: kill any replica that stopped answering, start again any that
+    exited, say once the balancer routes to every one; ServeError if HAProxy exits."""
     save()
     ready = False
-    pause: dict[str, float] = {}      # replica name -> seconds to wait before its next start
-    restart_at: dict[str, float] = {}
-    while not stopping.wait(POLL_S):
-        if haproxy.poll() is not None:
-            raise ServeError(f"HAProxy exited with status {haproxy.returncode}; see haproxy.log in the run folder")
-        for r in reps:
-            status = r.exited()
-            if status is None:
-                continue
-            now = time.monotonic()
-            if r.name not in restart_at:
-                quick = now - r.started < QUICK_EXIT_S
-                pause[r.name] = min(RESTART_PAUSE_MAX_S, 2 * pause.get(r.name, 0.5)) if quick else 0.0
-                restart_at[r.name] = now + pause[r.name]
-                say(f"Replica {r.name} (pid {r.proc.pid}) exited with status {status}; starting it again"
-                    + (f" in {pause[r.name]:.0f} s" if pause[r.name] else "") + f" (see {r.log.name})")
-            if now >= restart_at[r.name]:
-                del restart_at[r.name]
-                r.start()
-                save()
-        if not ready and all(r.exited() is None and r.healthy() for r in reps):
-            ready = True
-            say(f"Serving Latent Explorer on {url} with {len(reps)} replica(s). Ctrl-C stops it.")
+    restarts = Restarts(say)
+    probe = HealthProbe(reps).start()
+    try:
+        while not stopping.wait(POLL_S):
+            if haproxy.poll() is not None:
+                raise ServeError(f"HAProxy exited with status {haproxy.returncode}; see haproxy.log in the run folder")
+            for r in reps:
+                if r.exited() is None:
+                    restarts.kill_if_hung(r, probe)
+                elif restarts.due(r):
+                    r.start()
+                    save()
+            if not ready and all(r.exited() is None and balancer.routes_to(url, r.name) for r in reps):
+                ready = True
+                say(f"Serving Latent Explorer on {url} with {len(reps)} replica(s). Ctrl-C stops it.")
+    finally:
+        probe.stop()
+
+
+class Restarts:
+    """When each exited replica starts again: at once the first time, then after a growing pause
+    while it keeps exiting within QUICK_EXIT_S of its start; and the killing of hung ones."""
+
+    def __init__(self, say: Callable[[str], None]):
+        self.say = say
+        self.pause: dict[str, float] = {}      # replica name -> seconds to wait before its next start
+        self.restart_at: dict[str, float] = {}
+        self.killed: dict[str, int] = {}       # replica name -> the start it was killed in
+
+    def kill_if_hung(self, r: Replica, probe: HealthProbe) -> None:
+        if self.killed.get(r.name) == r.starts or not probe.hung(r):
+            return
+        self.killed[r.name] = r.starts
+        self.say(f"Replica {r.name} (pid {r.proc.pid}) has not answered its health check "
+                 f"{probe.failures} times in a row; killing it to start it again")
+        signal_group(r.proc, signal.SIGKILL)  # SIGKILL ends a stopped (SIGSTOP) process too
+
+    def due(self, r: Replica) -> bool:
+        """Whether the exited replica `r` should start now (says why it exited, once)."""
+        now = time.monotonic()
+        if r.name not in self.restart_at:
+            quick = now - r.started < QUICK_EXIT_S
+            self.pause[r.name] = min(RESTART_PAUSE_MAX_S, 2 * self.pause.get(r.name, 0.5)) if quick else 0.0
+            self.restart_at[r.name] = now + self.pause[r.name]
+            self.say(f"Replica {r.name} (pid {r.proc.pid}) exited with status {r.exited()}; starting it again"
+                     + (f" in {self.pause[r.name]:.0f} s" if self.pause[r.name] else "") + f" (see {r.log.name})")
+        if now < self.restart_at[r.name]:
+            return False
+        del self.restart_at[r.name]
+        return True
 
 
 def write_state(run_dir: Path, url: str, haproxy: subprocess.Popen, reps: list[Replica]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from explorer.cli.serve import default_replicas
 from explorer.tooling.bench.common import Report, Settings, bench_env
-from explorer.tooling.harness import REPO, free_port
+from explorer.tooling.harness import REPO, TreeCpu, free_port
 
 READY = "Serving Latent Explorer on"
 START_TIMEOUT_S = 180.0
@@ -64,7 +64,8 @@ def warm_each(run_dir: Path) -> list[str]:
 
 def one_load(s: Settings, replicas: int, work: Path, kill_after_s: float | None = None) -> dict:
     """One timed load through the balancer; with `kill_after_s`, replica r0 is killed (SIGKILL)
-    that long into it, and the websocket users reconnect as the page does (no browsers)."""
+    that long into it (the first Chromium page starts there), the websocket users reconnect as
+    the page does, and the Chromium pages come back by themselves."""
     from explorer.tooling import loadclient
 
     seconds = 15.0 if s.quick else 60.0
@@ -74,9 +75,12 @@ def one_load(s: Settings, replicas: int, work: Path, kill_after_s: float | None 
         if kill_after_s is not None:
             pid = replicas_state(run_dir)["r0"]["pid"]
             killer = threading.Timer(kill_after_s, lambda: os.kill(pid, signal.SIGKILL))
+        meter = TreeCpu({"server": proc.pid, "load_generator": os.getpid()})
         result = loadclient.run_load(url, sessions=s.serve_sessions, seconds=seconds, pid=proc.pid, warm=False,
-                                     browsers=0 if killer else min(3, s.serve_sessions), chromium=s.chromium,
-                                     on_start=killer.start if killer else None, reconnect=killer is not None)
+                                     browsers=min(3, s.serve_sessions), chromium=s.chromium,
+                                     on_start=lambda: (meter.start(), killer and killer.start()),
+                                     reconnect=killer is not None, first_browser_on="r0" if killer else "")
+        result["cpu_cores"] = meter.stop()  # average cores used during the timed load, and the machine's
         result["restarts"] = {n: r["starts"] - 1 for n, r in replicas_state(run_dir).items()}
     result["errors"] = [f"warm-up: {e}" for e in warm_errors] + result["errors"]
     return result
@@ -97,6 +101,9 @@ def bench_serve(s: Settings, rep: Report, work: Path) -> None:
             rep.figures[f"serve_r{n}_{name}"] = result[key]
         rep.figures[f"serve_r{n}_errors"] = len(result["errors"])
         rep.figures[f"serve_r{n}_isolation_problems"] = len(result["isolation_problems"])
+        for part, cores in result["cpu_cores"].items():
+            if part != "seconds":
+                rep.figures[f"serve_r{n}_cpu_cores_{part}"] = cores
         for q in ("p50", "p95"):
             v = result[f"round_trip_{q}_s"]
             rep.figures[f"serve_r{n}_roundtrip_{q}_ms"] = None if v is None else round(1000 * v, 1)

@@ -34,7 +34,7 @@ Actor = Callable[[str, float, random.Random, Ledger], Awaitable[SessionReport]]
 def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int = 3, seed: int = 0,
              pid: int | None = None, chromium: str | None = None, pages: tuple[str, ...] = (),
              warm: bool = True, actors: list[Actor] = (), on_start: Callable[[], None] | None = None,
-             reconnect: bool = False) -> dict:
+             reconnect: bool = False, first_browser_on: str = "") -> dict:
     """Drive the server at `url` with `sessions` concurrent users for about `seconds`, `browsers` of
     them real Chromium pages (0 for none), the rest websocket clients, switching among `pages`
     (page titles; default all) besides Traverse, where they move sliders. `warm` first visits
@@ -42,6 +42,7 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int 
     (url, deadline, rng, ledger) and returning a SessionReport (e.g. one that trains). `on_start`
     is called when the timed load begins (after the warm-up). `reconnect`: a websocket user whose
     connection the server closes opens it again, as the page does (websocket_user).
+    `first_browser_on`: the replica the first Chromium page starts on (behind a balancer).
 
     Returns a JSON-able report: errors, isolation problems and checks, slider round trips
     (p50/p95/max), the server's RSS (MB) cold, after warming, at peak and at the end."""
@@ -60,7 +61,8 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int 
         on_start()
     started = time.monotonic()
     deadline = started + seconds
-    browser_thread, browser_reports = _start_browsers(n_browsers, url, deadline, seed, chromium, pages)
+    browser_thread, browser_reports = _start_browsers(n_browsers, url, deadline, seed, chromium, pages,
+                                                     first_browser_on)
     users = [websocket_user(f"ws-{i}", url, deadline, random.Random(seed * 1000 + i), ledger, i, pages, reconnect)
              for i in range(sessions - n_browsers)]
     users += [actor(url, deadline, random.Random(seed * 1000 + 500 + i), ledger) for i, actor in enumerate(actors)]
@@ -77,7 +79,7 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int 
 
 
 def _start_browsers(n: int, url: str, deadline: float, seed: int, chromium: str,
-                    pages: tuple[str, ...]) -> tuple[threading.Thread | None, list[SessionReport]]:
+                    pages: tuple[str, ...], first_on: str = "") -> tuple[threading.Thread | None, list[SessionReport]]:
     """The Chromium users on a thread of their own (Playwright's sync API blocks); the list their
     reports land in once the thread ends."""
     reports: list[SessionReport] = []
@@ -86,7 +88,8 @@ def _start_browsers(n: int, url: str, deadline: float, seed: int, chromium: str,
 
     def browse() -> None:
         try:
-            reports.extend(browser_users([f"browser-{i}" for i in range(n)], url, deadline, seed, chromium, pages))
+            reports.extend(browser_users([f"browser-{i}" for i in range(n)], url, deadline, seed, chromium, pages,
+                                         first_on))
         except Exception as e:  # a browser that cannot start is a failed session, not a crash
             reports.append(SessionReport("browsers", "browser", errors=[f"browsers: {e}"]))
 

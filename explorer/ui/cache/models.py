@@ -78,9 +78,11 @@ def _load(path: str, key: str) -> Checkpoint:
     return load_checkpoint(path)
 
 
-def checkpoint(path: Path) -> Checkpoint:
-    """The loaded checkpoint (model on CPU, eval mode). Raises CheckpointError."""
-    return _load(str(path), checkpoint_key(path))
+def checkpoint(path: Path, key: str = "") -> Checkpoint:
+    """The loaded checkpoint (model on CPU, eval mode). Raises CheckpointError. `key`: its
+    checkpoint_key when the caller has it already (a page's Context does, from its full run), which
+    spares a slider's rerun the file system calls (stat and resolve) of working it out again."""
+    return _load(str(path), key or checkpoint_key(path))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
