@@ -6,9 +6,10 @@ the map, on the 10,000-point test map and on the 70,000-point map of both sets, 
 - bigmap_click_redraws / bigmap_click_test_redraws: how many times plotly.js drew the map again
   for the click (its plotly_afterplot events, and a map element replaced by a new one), counted
   once the page is idle again; 0 when only the pick panel changes.
-- in the details, per click: the bytes the server sent over the websocket for it, and the
-  server's own time for the run (the Map page's whole run, or the map's fragment) from the
-  timing log (explorer/ui/timing.py).
+- in the details, per click: the bytes the server sent over the websocket for it until the
+  picture showed, ms from the click to the browser's message to the server and to the server's
+  first answer, and the server's own time for the run (the Map page's whole run, or the map's
+  fragment) from the timing log (explorer/ui/timing.py).
 
 The training set's passes (60,000 images encoded and judged: minutes) are kept between bench
 runs under the cache dir (KEPT), with the copy of the shipped checkpoints they are keyed by; the
@@ -30,7 +31,7 @@ TEST_N, WHOLE_N = 10_000, 70_000
 KEPT = "bench-bigmap"  # under the cache dir: the checkpoints' copy and the app's cache for it
 WAIT_MS = 900_000  # a first visit encodes 60,000 images and judges them: minutes on a busy machine
 QUERY = "?map_method=PCA&map_color=predicted"  # a bound option is named in the link by its label
-# The screen position of the point at fraction `at` of the biggest trace, to click on; and a count of the map's
+# The screen position (and index) of the point at fraction `at` of the biggest trace, to click on; and a count of the map's
 # draws from now on (plotly_afterplot on this map element).
 POINT_JS = """(at) => {
   const gd = document.querySelector('.js-plotly-plot');
@@ -42,7 +43,7 @@ POINT_JS = """(at) => {
   const box = gd.getBoundingClientRect();
   const i = Math.floor(tr.x.length * at);
   return {x: box.left + fl._size.l + fl.xaxis.l2p(Number(tr.x[i])),
-          y: box.top + fl._size.t + fl.yaxis.l2p(Number(tr.y[i]))};
+          y: box.top + fl._size.t + fl.yaxis.l2p(Number(tr.y[i])), index: Number(tr.customdata[i])};
 }"""
 # draws since POINT_JS, a replaced map element counting as one
 DRAWS_JS = "() => window.__draws + (document.querySelector('.js-plotly-plot') === window.__map ? 0 : 1)"
@@ -65,9 +66,15 @@ def kept_env(extra: dict[str, str] | None = None) -> dict[str, str]:
                       **(extra or {})})
 
 
-def open_map(b, url: str, points: int):
-    """A new page with the map of `points` points drawn and the page settled."""
+def open_map(b, url: str, points: int, frames: list | None = None):
+    """A new page with the map of `points` points drawn and the page settled; with `frames`, each
+    websocket frame goes into it as (perf_counter, "sent" or "received", bytes)."""
     page = b.new_page(viewport=VIEWPORT)
+    if frames is not None:
+        def watch(ws):
+            ws.on("framesent", lambda f: frames.append((time.perf_counter(), "sent", len(f))))
+            ws.on("framereceived", lambda f: frames.append((time.perf_counter(), "received", len(f))))
+        page.on("websocket", watch)
     page.goto(url)
     page.wait_for_function(PLOT_DRAWN_JS, arg=points, polling="raf", timeout=WAIT_MS)
     page.wait_for_timeout(1000)  # the page settled: its run over, the map idle
@@ -77,17 +84,17 @@ def open_map(b, url: str, points: int):
 def click(b, url: str, points: int, log: Path | None = None, at: float = 0.5) -> dict:
     """A click on a point of the drawn map (at fraction `at` of its biggest trace: another point
     each run, so its picture is not one a run before made): ms to its picture, the map's draws,
-    the bytes the server sent, and the server's own ms for the run (from `log`, the timing log)."""
-    page = open_map(b, url, points)
+    the bytes the server sent, ms to the browser's message to the server and to the server's
+    first answer, and the server's own ms for the run (from `log`, the timing log)."""
+    frames: list[tuple[float, str, int]] = []
+    page = open_map(b, url, points, frames)
     try:
-        sent: list[int] = []
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda f: sent.append(len(f))))
         point = page.evaluate(POINT_JS, at)
         page.mouse.move(point["x"], point["y"])
         page.wait_for_timeout(300)  # plotly finds the point under the cursor on hover
         if log is not None:
             log.unlink(missing_ok=True)
-        sent.clear()
+        frames.clear()
         t0 = time.perf_counter()
         page.mouse.click(point["x"], point["y"])
         page.get_by_text("1 selected").wait_for(timeout=60_000)
@@ -95,7 +102,11 @@ def click(b, url: str, points: int, log: Path | None = None, at: float = 0.5) ->
         ms = 1000 * (time.perf_counter() - t0)
         page.wait_for_timeout(1500)  # whatever the click still draws, drawn
         server = {r["name"]: round(r["ms"], 1) for r in timing_log.read(log)} if log is not None else {}
-        return {"ms": ms, "draws": int(page.evaluate(DRAWS_JS)), "bytes": int(sum(sent)), "server_ms": server}
+        first = {kind: next((round(1000 * (t - t0)) for t, k, _ in frames if k == kind), None)
+                 for kind in ("sent", "received")}
+        return {"ms": ms, "draws": int(page.evaluate(DRAWS_JS)), "server_ms": server,
+                "bytes": int(sum(n for t, k, n in frames if k == "received" and t - t0 < ms / 1000)),
+                "ms_to_sent": first["sent"], "ms_to_answer": first["received"]}
     finally:
         page.close()
 
