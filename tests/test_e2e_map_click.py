@@ -55,3 +55,13 @@ def test_a_click_shows_the_picture_and_leaves_the_map_drawn(page):
             assert page.evaluate(DRAWS_JS) == 0  # the same map element, not drawn again
             assert page.evaluate(MARKED_JS) == picked  # the chart marks the picked point
             assert re.search(rf"[?&]sel={picked}(&|$)", page.url)  # the link holds the pick
+
+    with step(page, "a new figure twice keeps the pick"):
+        # another colouring is another chart to Streamlit, whose selection starts empty: the pick stays
+        for colour in ("True label", "CNN prediction"):
+            page.get_by_role("combobox", name="Colour by").click()
+            page.get_by_role("option", name=colour, exact=True).click()
+            expect(page.get_by_text(re.compile(rf"Colour: {colour}\."))).to_be_visible()
+            page.wait_for_timeout(1000)
+            expect(page.get_by_text("1 selected")).to_be_visible()
+            expect(page.get_by_text(f"#{picked}", exact=True)).to_be_visible()

@@ -112,6 +112,7 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
     drawn, notes = overlays.prepare(ctx, proj, layers)
     fig = cache.figure("map.main", (*key, drawn.key), lambda: overlays.draw(
         main_figure(ctx, proj, key, color_by, key[-1], backdrop, key[-2]), drawn, proj.coords, list(ctx.class_names)))
+    new_chart(("map.main", *key, drawn.key))
     st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False})
     how = "from the cache" if proj.from_cache else f"computed in {proj.seconds:.1f} s"
@@ -136,6 +137,7 @@ def whole_map(ctx: Context, w: wholemap.Whole, title: str, layers: overlays.Laye
     key = (ctx.vae_key, ctx.classifier_key, w.proj.method, w.proj.key, w.color_by, tuple(rows), present.font_scale())
     fig = cache.figure("map.whole.layers", (*key, drawn.key),
                        lambda: overlays.draw(base, drawn, view.coords, list(ctx.class_names)))
+    new_chart(("map.whole", *key, drawn.key))
     st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False})
     exports.map_buttons(fig, view.coords, ctx.data.labels, ctx.pred, ctx.class_names,
@@ -148,6 +150,19 @@ def whole_map(ctx: Context, w: wholemap.Whole, title: str, layers: overlays.Laye
 
 def chart_key() -> str:
     return f"{CHART}_{st.session_state.get('map_chart_gen', 0)}"
+
+
+DRAWN = "map_drawn"  # the key of the figure the chart was last made with, and the chart's key
+
+
+def new_chart(figure_key: tuple) -> None:
+    """Note the figure the chart is about to show. Another figure is another chart to Streamlit
+    (the figure is part of the element's id) whose selection starts empty: that must not read as
+    the person clearing their picks, so the chart's last event is forgotten."""
+    drawn = (chart_key(), figure_key)
+    if st.session_state.get(DRAWN) != drawn:
+        st.session_state[DRAWN] = drawn
+        st.session_state.pop("map_last_event", None)
 
 
 def clear_selection(ctx: Context) -> None:
@@ -256,7 +271,7 @@ def map_and_picks(ctx: Context, method: str, color_by: str, params: dict, layers
                   whole: bool) -> None:
     """The map and the picked images beside it. A pick on the map (a click, box or lasso) runs
     only this part of the page, with the figure unchanged (ringed()), so what changes is the
-    panel beside the map; the link keeps the picks (urlstate.sync after a full run)."""
+    panel beside the map; the link keeps the picks (urlstate.sync, here too)."""
     rings = ringed(ctx, absorb_selection(ctx))
     left, right = st.columns([2, 1], gap="small")
     with left:
