@@ -6,6 +6,8 @@ the map, on the 10,000-point test map and on the 70,000-point map of both sets, 
 - bigmap_click_redraws / bigmap_click_test_redraws: how many times plotly.js drew the map again
   for the click (its plotly_afterplot events, and a map element replaced by a new one), counted
   once the page is idle again; 0 when only the pick panel changes.
+- bigmap_click_browser_ms / bigmap_click_test_browser_ms: from the click to the browser's message
+  to the server (plotly.js marking the pick, then Streamlit sending it): what no server can save.
 - in the details, per click: the bytes the server sent over the websocket for it until the
   picture showed, ms from the click to the browser's message to the server and to the server's
   first answer, and the server's own time for the run (the Map page's whole run, or the map's
@@ -129,6 +131,9 @@ def report_clicks(rep: Report, found: dict[str, list[dict]]) -> None:
         runs = found[which]
         rep.figures[f"bigmap_click{suffix}_ms"] = round(median([r["ms"] for r in runs]))
         rep.figures[f"bigmap_click{suffix}_redraws"] = round(median([r["draws"] for r in runs]))
+        asked = [r["ms_to_sent"] for r in runs if r["ms_to_sent"] is not None]
+        if asked:  # the browser's own part: plotly.js marking the pick before Streamlit sends it
+            rep.figures[f"bigmap_click{suffix}_browser_ms"] = round(median(asked))
     rep.details["bigmap_click"] = {k: [{**r, "ms": round(r["ms"])} for r in v] for k, v in found.items()}
 
 
