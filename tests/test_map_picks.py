@@ -61,3 +61,15 @@ def test_a_pick_from_another_page_is_rung_at_once(app_env):
     at.session_state["selected_for"] = "digits"
     at.run()
     assert _rings(chart_spec(at)) == [5]
+
+
+def test_a_box_on_the_chart_shows_the_first_images_and_leaves_the_figure_as_it_was(app_env):
+    at = open_app()
+    drawn = chart_spec(at)
+    points = [{"customdata": [i], "x": 0.0, "y": 0.0} for i in range(30)]
+    at.session_state["map_chart_0"] = {"selection": {"points": points, "box": [{"x": [0, 1], "y": [0, 1]}]}}
+    at.run()
+    assert not at.exception
+    assert "**30 selected** (first 5)" in texts(at)
+    assert [cap for img in at.image for cap in img.captions] == [f"#{i}" for i in range(5)]
+    assert chart_spec(at) == drawn
