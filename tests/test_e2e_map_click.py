@@ -21,9 +21,10 @@ MARKED_JS = """() => {
 }"""
 
 
-def _click(page, at: float, before: int | None) -> int:
-    """Click the point at fraction `at` of the map's biggest trace; the index of the picture
-    then shown (plotly picks the nearest point: on this small plane, one may lie on another)."""
+def _click(page, at: float, before: str | None) -> str:
+    """Click the point at fraction `at` of the map's biggest trace; the caption of the picture
+    then shown, "#i" or "train #j" (plotly picks the nearest point: on this small plane, one may
+    lie on another)."""
     from playwright.sync_api import expect
 
     point = page.evaluate(POINT_JS, at)  # also starts counting the map's draws
@@ -31,11 +32,11 @@ def _click(page, at: float, before: int | None) -> int:
     page.wait_for_timeout(300)
     page.mouse.click(point["x"], point["y"])
     expect(page.get_by_text("1 selected")).to_be_visible()
-    caption = page.locator('[data-testid="stImageCaption"]').filter(has_text=re.compile(r"^#\d+$"))
+    caption = page.locator('[data-testid="stImageCaption"]').filter(has_text=re.compile(r"^(train )?#\d+$"))
     expect(caption).to_be_visible()
     if before is not None:
-        expect(caption).not_to_have_text(f"#{before}")  # the new pick's picture, not the last one's
-    return int(caption.inner_text()[1:])
+        expect(caption).not_to_have_text(before)  # the new pick's picture, not the last one's
+    return caption.inner_text()
 
 
 def test_a_click_shows_the_picture_and_leaves_the_map_drawn(page):
@@ -47,10 +48,11 @@ def test_a_click_shows_the_picture_and_leaves_the_map_drawn(page):
         page.wait_for_function(PLOT_SHOWN_JS)
         page.wait_for_timeout(1000)
 
-    picked = None
+    shown = None
     for n, at in enumerate((0.5, 0.2)):
         with step(page, f"click a point ({n + 1})"):
-            picked = _click(page, at, picked)
+            shown = _click(page, at, shown)
+            picked = int(shown[1:])
             page.wait_for_timeout(1000)  # anything the click still draws, drawn
             assert page.evaluate(DRAWS_JS) == 0  # the same map element, not drawn again
             assert page.evaluate(MARKED_JS) == picked  # the chart marks the picked point
@@ -65,3 +67,21 @@ def test_a_click_shows_the_picture_and_leaves_the_map_drawn(page):
             page.wait_for_timeout(1000)
             expect(page.get_by_text("1 selected")).to_be_visible()
             expect(page.get_by_text(f"#{picked}", exact=True)).to_be_visible()
+
+
+def test_the_training_set_drawn_after_its_work_and_a_click_on_it(page):
+    """The whole map's background work shows its progress inside the map's fragment, then the
+    page runs again and draws both sets; a click there still shows a picture."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    with step(page, "turn on the training set"):
+        expect(page.get_by_text("Latent plane of 360 test images")).to_be_visible()
+        page.get_by_text("Training set too").click()
+        expect(page.get_by_text(re.compile(r"Latent plane of 360 test images and [\d,]+ training images"))).to_be_visible()
+        page.wait_for_function(PLOT_SHOWN_JS)
+        page.wait_for_timeout(1000)
+    with step(page, "click a point of both sets' map"):
+        _click(page, 0.5, None)
+        page.wait_for_timeout(1000)
+        assert page.evaluate(DRAWS_JS) == 0
