@@ -127,6 +127,9 @@ def _add_points(fig: go.Figure, coords: np.ndarray, color_by: str, values: np.nd
                 # float32 positions and int32 indices: the figure's JSON for 70,000 points stays small
                 x=coords[rows, 0].astype(np.float32), y=coords[rows, 1].astype(np.float32), mode="markers", name=f"{name} (train)" if train else name,
                 customdata=(rows - first).astype(np.int32), marker=marker, showlegend=legend and not train,
+                # how plotly.js itself shows a pick made on the chart (a click, box or lasso),
+                # without a new figure: the picked points larger, the others faded
+                selected=dict(marker=dict(size=max(6.0, 1.6 * size), opacity=1.0)), unselected=dict(marker=dict(opacity=UNSELECTED_OPACITY)),
                 legendgroup=TRAIN_GROUP if train else None,
                 hovertemplate=("training " if train else "") + hover + "<extra></extra>"))
             rows_per_trace.append((len(fig.data) - 1, rows))
@@ -181,8 +184,7 @@ def _add_selection(fig: go.Figure, coords: np.ndarray, selected: Sequence[int], 
         chosen = np.zeros(len(coords), dtype=bool)
         chosen[sel] = True
         for i, rows in rows_per_trace:
-            fig.data[i].selectedpoints = np.flatnonzero(chosen[rows]).tolist()
-            fig.data[i].unselected = dict(marker=dict(opacity=UNSELECTED_OPACITY))
+            fig.data[i].selectedpoints = np.flatnonzero(chosen[rows]).tolist()  # styled as _add_points says
         return
     split = np.zeros(len(coords), np.int8) if split is None else np.asarray(split)
     for code in (0, 1):
@@ -193,6 +195,8 @@ def _add_selection(fig: go.Figure, coords: np.ndarray, selected: Sequence[int], 
                 x=coords[rows, 0], y=coords[rows, 1], mode="markers", name="selected", customdata=rows - first,
                 legendgroup=TRAIN_GROUP if code else None, showlegend=not code,
                 marker=dict(symbol="circle-open", size=max(14, 3 * size), color="#000000", line=dict(width=2)),
+                # a pick made on the chart since hides these rings (they mark the picks the figure was made with)
+                unselected=dict(marker=dict(opacity=0)),
                 hovertemplate="selected<br>" + ("training " if code else "") + "image %{customdata}<extra></extra>",
             ))
 

@@ -8,7 +8,7 @@ every page shares; training picks belong to the Map page and are shown beside it
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import streamlit as st
@@ -65,7 +65,7 @@ def _method(choice: str) -> str:
 
 
 def _codes(ctx: Context, enc: background.Job) -> tuple[np.ndarray, splits.Rows]:
-    return splits.stack({"test": ctx.mu, "train": enc.wait()[0]})
+    return trainset.both_codes(ctx.mu, enc)
 
 
 def _cached_map(ctx: Context, enc: background.Job, method: str, params: dict | None, compute: bool = False):
@@ -99,12 +99,20 @@ def whole(ctx: Context, choice: str, params: dict | None, color_by: str) -> Whol
     enc = jobs[0]
     _, rows = _codes(ctx, enc)
     proj = _cached_map(ctx, enc, _method(choice), params, compute=True)
+    kind, values, names, title = cache.shared("wholemap.values", (ctx.vae_key, ctx.classifier_key, ctx.dataset, color_by),
+                                              lambda: _colouring(ctx, color_by))
+    return Whole(proj, rows, values, color_by, kind, names, title)
+
+
+def _colouring(ctx: Context, color_by: str) -> tuple[str, np.ndarray, tuple[str, ...], str]:
+    """What latent_map is told, the colouring's values on the test rows then the training rows,
+    the category names and the legend's title."""
     if color_by.startswith(factors.PREFIX):  # a true factor, known for both splits (shapes)
         kind, test_values, names, title = factors.map_colouring(ctx, color_by)
         train_values = factors.map_colouring(ctx, color_by, trainset.train_set(ctx.dataset))[1]
-        return Whole(proj, rows, np.concatenate([test_values, train_values]), color_by, kind, tuple(names), title)
-    return Whole(proj, rows, np.concatenate([_test_values(ctx, color_by), _train_values(ctx, color_by)]),
-                 color_by, color_by, tuple(ctx.class_names))
+        return kind, np.concatenate([test_values, train_values]), tuple(names), title
+    return (color_by, np.concatenate([_test_values(ctx, color_by), _train_values(ctx, color_by)]),
+            tuple(ctx.class_names), "")
 
 
 @st.fragment(run_every=POLL_S)
@@ -148,10 +156,7 @@ def figure(ctx: Context, w: Whole, height: int, selected_rows: list[int], font_s
 
 def test_view(w: Whole) -> projection.Projection:
     """The test rows of the whole map, for what is drawn over the test points (layers, the star)."""
-    n = int((w.rows.split == 0).sum())
-    p = w.proj
-    return projection.Projection(coords=p.coords[:n], method=p.method, params=p.params, key=p.key, seconds=p.seconds,
-                                 from_cache=p.from_cache, seed=p.seed, mean=p.mean, components=p.components)
+    return replace(w.proj, coords=w.proj.coords[:int((w.rows.split == 0).sum())])
 
 
 def train_picks(dataset: str) -> list[int]:

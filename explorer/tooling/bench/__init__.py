@@ -46,6 +46,15 @@ with it, and every figure is a median over `--repeats` runs):
     onnx        onnx_slider_ms, onnx_map_s: one slider move's decode + classify, and encoding the
                 test set plus a PCA map, for an ONNX copy of vae-16d and its classifier on ONNX
                 Runtime, beside torch_slider_ms, torch_map_s for the originals (onnx_*_ratio)
+    bigmap      bigmap_umap_s against umap-learn on the 70,000 Fashion-MNIST codes, with each map's
+                trustworthiness; bigmap_draw_ratio: the 70,000-point map's first draw in Chromium
+                against the 10,000-point one (explorer/tooling/bench/bigmap.py)
+    bigmap_click
+                bigmap_click_ms, bigmap_click_test_ms: a click on a point of the 70,000-point map
+                and of the 10,000-point map to its picture beside the map, alternating; with how
+                often the map was drawn again, the bytes sent, and the server's time for the run;
+                over the training set's passes kept in the cache dir (bench-bigmap/), so only the
+                first run computes them (explorer/tooling/bench/bigmap_click.py)
 
 The JSON object goes to stdout (and to --out), the readable table to stderr. Nothing here
 asserts a time: the figures are printed with their targets, and whether each is met.

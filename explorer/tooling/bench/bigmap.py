@@ -12,9 +12,8 @@
 - bigmap_draw_ratio: in headless Chromium, one server, a new page each time: from opening the
   Map page to the whole map's 70,000 points drawn, against the test map's 10,000, both cached
   (a first visit computes the training set's passes and the map, not timed); alternating order.
-- bigmap_click_ms: on the drawn 70,000-point map, from a click on a point to its image shown
-  beside the map (the page's rerun, the map redrawn with its ring, the picture), beside
-  bigmap_click_test_ms, the same on the 10,000-point test map.
+
+A click on either map is the bigmap_click group (bigmap_click.py).
 """
 from __future__ import annotations
 
@@ -24,24 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.tooling.bench.bigmap_click import QUERY, TEST_N, WAIT_MS, WHOLE_N
 from explorer.tooling.bench.common import APP, VAE_CHECKPOINT, Report, Settings, bench_env, load_average, median
 from explorer.tooling.bench.projection import run_projection
 from explorer.tooling.harness import PLOT_DRAWN_JS, VIEWPORT, chromium, streamlit_server
 
-TEST_N, WHOLE_N = 10_000, 70_000
 TRUST_SAMPLE = 5_000
-WAIT_MS = 900_000  # the first visit encodes 60,000 images and judges them: minutes on a busy machine
-# The screen position of a point of the biggest trace, to click on.
-POINT_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout;
-  const tr = gd._fullData.filter(t => t.visible !== false && t.customdata && t.x && t.x.length > 0)
-                         .sort((a, b) => b.x.length - a.x.length)[0];
-  const box = gd.getBoundingClientRect();
-  const i = Math.floor(tr.x.length / 2);
-  return {x: box.left + fl._size.l + fl.xaxis.l2p(Number(tr.x[i])),
-          y: box.top + fl._size.t + fl.yaxis.l2p(Number(tr.y[i]))};
-}"""
 
 
 def whole_codes(s: Settings) -> np.ndarray:
@@ -114,53 +101,27 @@ def _draw(b, url: str, points: int) -> float:
         page.close()
 
 
-def _click(b, url: str, points: int) -> float:
-    """Milliseconds from a click on a point of the drawn map to its picture beside it."""
-    page = b.new_page(viewport=VIEWPORT)
-    try:
-        page.goto(url)
-        page.wait_for_function(PLOT_DRAWN_JS, arg=points, polling="raf", timeout=WAIT_MS)
-        page.wait_for_timeout(1000)  # the page settled: its run over, the map idle
-        point = page.evaluate(POINT_JS)
-        page.mouse.move(point["x"], point["y"])
-        page.wait_for_timeout(300)  # plotly finds the point under the cursor on hover
-        t0 = time.perf_counter()
-        page.mouse.click(point["x"], point["y"])
-        page.get_by_text("1 selected").wait_for(timeout=60_000)
-        page.locator('[data-testid="stImageCaption"]').first.wait_for(timeout=60_000)
-        return 1000 * (time.perf_counter() - t0)
-    finally:
-        page.close()
-
-
 def bench_draw(s: Settings, rep: Report, work: Path) -> None:
-    """The cached 70,000-point map's first draw against the 10,000-point one, and a click on it."""
+    """The cached 70,000-point map's first draw against the 10,000-point one."""
     root = work / "checkpoints"
     shutil.copytree(VAE_CHECKPOINT.parent.parent, root)  # the app writes its maps into a copy, not the repository
     env = bench_env({"EXPLORER_CACHE_DIR": str(work / "cache"), "EXPLORER_CHECKPOINTS": str(root),
                      "EXPLORER_CHECKPOINTS_ONLY": "1"})
-    # PCA: what is timed is the drawing, which depends on the points, not on the method
-    base = "?map_method=pca&map_color=predicted"
+    # PCA (QUERY): what is timed is the drawing, which depends on the points, not on the method
     draws = {"test": [], "whole": []}
     with chromium(s.chromium) as b, streamlit_server(APP, work / "app.log", env) as server:
-        urls = {"test": server.url + base, "whole": server.url + base + "&map_whole=true"}
+        urls = {"test": server.url + QUERY, "whole": server.url + QUERY + "&map_whole=true"}
         counts = {"test": TEST_N, "whole": WHOLE_N}
         first = _draw(b, urls["whole"], WHOLE_N)  # computes and caches the training set's passes
         for r in range(max(3, s.repeats)):
             for which in (("test", "whole") if r % 2 == 0 else ("whole", "test")):
                 draws[which].append(_draw(b, urls[which], counts[which]))
-        clicks = {"test": [], "whole": []}
-        for r in range(max(3, s.repeats)):
-            for which in (("test", "whole") if r % 2 == 0 else ("whole", "test")):
-                clicks[which].append(_click(b, urls[which], counts[which]))
     rep.figures.update({
         "bigmap_draw_s": round(median(draws["whole"]), 2), "bigmap_draw_test_s": round(median(draws["test"]), 2),
         "bigmap_draw_ratio": round(median(draws["whole"]) / median(draws["test"]), 2),
-        "bigmap_click_ms": round(median(clicks["whole"])), "bigmap_click_test_ms": round(median(clicks["test"])),
     })
     rep.details["bigmap_draw"] = {"first_visit_s": round(first, 1), "points": counts,
-                                  "seconds": {k: [round(t, 2) for t in v] for k, v in draws.items()},
-                                  "click_ms": {k: [round(c) for c in v] for k, v in clicks.items()}}
+                                  "seconds": {k: [round(t, 2) for t in v] for k, v in draws.items()}}
 
 
 def bench_bigmap(s: Settings, rep: Report, work: Path) -> None:

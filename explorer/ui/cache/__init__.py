@@ -12,7 +12,7 @@ times), so a session gets another's answer only to the same question. Arguments 
 Pages use `from explorer.ui import cache` and call `cache.<name>`.
 """
 from explorer.ui.cache.derived import (Decoded, Dims, class_means, classified, codes64, decoded, dims, explanation,
-                                       factor_scores, image_code, path_predictions, predictions, prior_samples)
+                                       factor_scores, image_code, path_predictions, predictions, prior_samples, shared)
 from explorer.ui.cache.maps import (SMALL_MAP_POINTS, decision_regions, latent_map, manifold, map_files, mini_map,
                                     recon_predictions, umap_regions)
 from explorer.ui.cache.models import (anomaly_scores, available, checkpoint, checkpoint_entries, checkpoint_info,
@@ -23,7 +23,7 @@ from explorer.ui.cache.pictures import figure, grid_png, image_png, pair_png, pn
 __all__ = [
     "Decoded", "Dims", "class_means", "classified", "codes64", "decoded", "dims", "explanation", "factor_scores",
     "image_code",
-    "path_predictions", "predictions", "prior_samples",
+    "path_predictions", "predictions", "prior_samples", "shared",
     "SMALL_MAP_POINTS", "decision_regions", "latent_map", "manifold", "map_files", "mini_map", "recon_predictions",
     "umap_regions",
     "anomaly_scores", "available", "checkpoint", "checkpoint_entries", "checkpoint_info", "checkpoint_key",

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
@@ -194,3 +195,15 @@ def _factor_scores(_ctx: Context, key: tuple):
     from explorer.analysis.factors import factor_scores as scores
 
     return scores(_ctx.mu, _ctx.data.factors, _ctx.data.spec.factor_names)
+
+
+def shared(name: str, key: tuple, build: Callable[[], Any]) -> Any:
+    """What `build()` returns (arrays worked out from a session's context), made once per
+    (name, key) and shared between reruns and sessions; `key` holds everything it depends on,
+    and callers never change what they get."""
+    return _shared(name, key, build)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _shared(name: str, key: tuple, _build: Callable[[], Any]) -> Any:
+    return _build()

@@ -113,6 +113,12 @@ def test_set(name: str) -> ImageDataset:
     return load_dataset(name, "test")
 
 
+@st.cache_resource(show_spinner="Loading the training set...", max_entries=2)
+def train_set(name: str) -> ImageDataset:
+    """The training split, read-only. Raises DataError when its files are missing or broken."""
+    return load_dataset(name, "train")
+
+
 @st.cache_data(ttl=60, show_spinner=False)
 def available() -> list[str]:
     """Datasets whose files are present (checked at most once a minute)."""
@@ -180,12 +186,13 @@ def test_set_pass(what: str, path: str, key: str, dataset: str, compute) -> tupl
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def reconstructions(_model, key: str, dataset: str, indices: tuple[int, ...]) -> np.ndarray:
-    """The model's reconstructions of the test images at `indices`, (M, C, H, W)."""
+def reconstructions(_model, key: str, dataset: str, indices: tuple[int, ...], split: str = "test") -> np.ndarray:
+    """The model's reconstructions of the `split` ("test" or "train") images at `indices`, (M, C, H, W)."""
     from explorer.analysis import latent
-    data = test_set(dataset)
+    from explorer.data.loader import to_float
+    data = test_set(dataset) if split == "test" else train_set(dataset)
     idx = np.asarray(indices, dtype=np.int64)
-    return latent.reconstruct(_model, data.images[idx], condition(_model, data.labels[idx]))
+    return latent.reconstruct(_model, to_float(data.pixels[idx]), condition(_model, data.labels[idx]))
 
 
 @st.cache_data(show_spinner="Scoring every test image (once per checkpoint)...", max_entries=8)

@@ -16,20 +16,13 @@ import streamlit as st
 
 from explorer.core import arraycache
 from explorer.core.kinds import condition
-from explorer.data import ImageDataset, load_dataset
 from explorer.data.loader import to_float
 from explorer.maps import projection, splits
 from explorer.ui.cache.background import Job, done, find, job
-from explorer.ui.cache.models import checkpoint
+from explorer.ui.cache.models import checkpoint, train_set
 
 CHUNK = 5000  # images per step of a pass: its progress moves every few seconds
 WHOLE = "test+train"  # added to a checkpoint's key for the map of both sets (another set of codes)
-
-
-@st.cache_resource(show_spinner="Loading the training set...", max_entries=2)
-def train_set(name: str) -> ImageDataset:
-    """The training split, read-only. Raises DataError when its files are missing or broken."""
-    return load_dataset(name, "train")
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -118,10 +111,12 @@ def whole_map(test_mu: np.ndarray, train: Job, key: str, folder: Path, method: s
     return job(f"map|{key}|{WHOLE}|{method}|{params_json}", work)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def reconstructions(_model, key: str, dataset: str, indices: tuple[int, ...]) -> np.ndarray:
-    """The model's reconstructions of the training images at `indices`, (M, C, H, W)."""
-    from explorer.analysis import latent
-    data = train_set(dataset)
-    idx = np.asarray(indices, dtype=np.int64)
-    return latent.reconstruct(_model, to_float(data.pixels[idx]), condition(_model, data.labels[idx]))
+def both_codes(test_mu: np.ndarray, train: Job) -> tuple[np.ndarray, splits.Rows]:
+    """The test codes, then the training codes (maps/splits.py), stacked once per training pass
+    (its job's key names the checkpoint and the training images) and shared."""
+    return _stacked(train.key, test_mu, train)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _stacked(key: str, _test_mu: np.ndarray, _train: Job) -> tuple[np.ndarray, splits.Rows]:
+    return splits.stack({"test": _test_mu, "train": _train.wait()[0]})

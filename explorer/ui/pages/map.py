@@ -10,10 +10,11 @@ import streamlit as st
 from explorer.data.loader import to_float
 from explorer.maps import projection
 from explorer.figures.plots import TRAIN_GROUP
-from explorer.ui import cache, exports, factors, help, overlays, present, wholemap
+from explorer.ui import cache, exports, factors, help, overlays, present, urlstate, wholemap
 from explorer.ui.cache import trainset
 from explorer.ui.sidebar import banner
 from explorer.ui.state import Context, context, select, selection
+from explorer.ui.timing import timed
 from explorer.ui.widgets import (MAP_CHOICE, METHOD_TITLES, PLANE_CHOICE, get_map, guarded, map_figure, map_methods,
                                  pair, show_in)
 
@@ -79,12 +80,13 @@ def _params_form(method: str) -> dict:
 
 
 def the_map(ctx: Context, method: str, color_by: str, params: dict,
-            layers: overlays.Layers = overlays.Layers(), whole: bool = False) -> None:
+            layers: overlays.Layers = overlays.Layers(), whole: bool = False, rings: Rings = ((), ())) -> None:
+    """The map (of the test set, or of both sets when `whole`), the `rings` picks ringed."""
     title = METHOD_TITLES[method]
     w = wholemap.whole(ctx, method, params, color_by) if whole else None
     if w is not None:
         st.session_state[MAP_CHOICE] = (ctx.vae_key, method, params)
-        return whole_map(ctx, w, title, layers)
+        return whole_map(ctx, w, title, layers, rings)
     cached = get_map(ctx, method, params, compute=False)
     if cached is None:
         with st.spinner(f"Computing the {title} map of {len(ctx.mu):,} codes (once per checkpoint and settings)...",
@@ -106,10 +108,11 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
         extent = (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
         backdrop = cache.manifold(ctx.model, ctx.vae_key, extent, 15, None)
     key = (ctx.vae_key, ctx.classifier_key, ctx.dataset, proj.method, proj.key, backdrop is not None, color_by,
-           present.font_scale(), tuple(selection(ctx.dataset)))
+           present.font_scale(), tuple(rings[0]))
     drawn, notes = overlays.prepare(ctx, proj, layers)
     fig = cache.figure("map.main", (*key, drawn.key), lambda: overlays.draw(
         main_figure(ctx, proj, key, color_by, key[-1], backdrop, key[-2]), drawn, proj.coords, list(ctx.class_names)))
+    new_chart(("map.main", *key, drawn.key))
     st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False})
     how = "from the cache" if proj.from_cache else f"computed in {proj.seconds:.1f} s"
@@ -122,18 +125,19 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
                + "".join(f" {n}" for n in notes))
 
 
-def whole_map(ctx: Context, w: wholemap.Whole, title: str, layers: overlays.Layers) -> None:
+def whole_map(ctx: Context, w: wholemap.Whole, title: str, layers: overlays.Layers, rings: Rings = ((), ())) -> None:
     """The map of the test and training sets, the layers drawn over its test points."""
     n_test = int((w.rows.split == 0).sum())
     counts = w.rows.counts()
-    rows = [i for i in selection(ctx.dataset) if i < n_test]
-    rows += [n_test + j for j in wholemap.train_picks(ctx.dataset) if j < counts.get("train", 0)]
+    rows = [i for i in rings[0] if i < n_test]
+    rows += [n_test + j for j in rings[1] if j < counts.get("train", 0)]
     base = wholemap.figure(ctx, w, MAP_HEIGHT, rows, present.font_scale())
     view = wholemap.test_view(w)
     drawn, notes = overlays.prepare(ctx, view, layers)
     key = (ctx.vae_key, ctx.classifier_key, w.proj.method, w.proj.key, w.color_by, tuple(rows), present.font_scale())
     fig = cache.figure("map.whole.layers", (*key, drawn.key),
                        lambda: overlays.draw(base, drawn, view.coords, list(ctx.class_names)))
+    new_chart(("map.whole", *key, drawn.key))
     st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False})
     exports.map_buttons(fig, view.coords, ctx.data.labels, ctx.pred, ctx.class_names,
@@ -146,6 +150,19 @@ def whole_map(ctx: Context, w: wholemap.Whole, title: str, layers: overlays.Laye
 
 def chart_key() -> str:
     return f"{CHART}_{st.session_state.get('map_chart_gen', 0)}"
+
+
+DRAWN = "map_drawn"  # the key of the figure the chart was last made with, and the chart's key
+
+
+def new_chart(figure_key: tuple) -> None:
+    """Note the figure the chart is about to show. Another figure is another chart to Streamlit
+    (the figure is part of the element's id) whose selection starts empty: that must not read as
+    the person clearing their picks, so the chart's last event is forgotten."""
+    drawn = (chart_key(), figure_key)
+    if st.session_state.get(DRAWN) != drawn:
+        st.session_state[DRAWN] = drawn
+        st.session_state.pop("map_last_event", None)
 
 
 def clear_selection(ctx: Context) -> None:
@@ -168,10 +185,10 @@ def main_figure(ctx: Context, proj, key: tuple, color_by: str, selected: tuple[i
         font_scale=font_scale))
 
 
-def absorb_selection(ctx: Context) -> None:
+def absorb_selection(ctx: Context) -> bool:
     """Copy the chart's latest selection into the state: test picks (customdata: the test index)
     are shared with every page, training picks (the training index, in a trace of the training
-    legend group) stay with the Map page."""
+    legend group) stay with the Map page. True when the chart brought a new pick (not a clearing)."""
     try:
         points = st.session_state[chart_key()]["selection"]["points"]
     except (KeyError, TypeError):
@@ -191,6 +208,24 @@ def absorb_selection(ctx: Context) -> None:
         st.session_state["map_last_event"] = picked
         select(ctx.dataset, [i for s, i in picked if s == "test"])
         wholemap.pick_train(ctx.dataset, [i for s, i in picked if s == "train"])
+        return bool(picked)
+    return False
+
+
+Rings = tuple[tuple[int, ...], tuple[int, ...]]  # (test indices, training indices) ringed on the map
+RINGED = "map_ringed"  # (dataset, Rings): the picks the map's figure was last made with
+
+
+def ringed(ctx: Context, chart_picked: bool) -> Rings:
+    """The picks the map's figure rings. A pick made on the chart itself is shown there by
+    plotly.js (the trace's `selected` style; the old rings hide), so the figure stays as it was:
+    the same figure is the same chart to Streamlit's frontend, which then keeps the map drawn
+    instead of drawing all its points again. Every other run rings the picks as they are."""
+    kept = st.session_state.get(RINGED)
+    if not chart_picked or kept is None or kept[0] != ctx.dataset:
+        kept = st.session_state[RINGED] = (ctx.dataset, (tuple(selection(ctx.dataset)),
+                                                         tuple(wholemap.train_picks(ctx.dataset))))
+    return kept[1]
 
 
 def selected_panel(ctx: Context) -> None:
@@ -213,13 +248,11 @@ def selected_panel(ctx: Context) -> None:
 
 def _thumbnails(ctx: Context, split: str, shown: list[int]) -> None:
     """Each picked image of `split` beside its reconstruction, with the true label and the CNN's verdicts."""
+    recons = cache.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown), split)
     if split == "test":
-        data, recons = ctx.data, cache.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown))
-        pred, proba = ctx.pred, ctx.proba
-        idx = shown
+        data, pred, proba, idx = ctx.data, ctx.pred, ctx.proba, shown
     else:
         data = trainset.train_set(ctx.dataset)
-        recons = trainset.reconstructions(ctx.model, ctx.vae_key, ctx.dataset, tuple(shown))
         pred, proba = cache.predictions(ctx, to_float(data.pixels[shown]))
         idx = list(range(len(shown)))
     r_pred, r_proba = cache.predictions(ctx, recons)
@@ -231,6 +264,23 @@ def _thumbnails(ctx: Context, split: str, shown: list[int]) -> None:
                       f"recon: {ctx.verdict(r_pred, r_proba, n)}")
 
 
+@st.fragment
+@timed("map.picks")
+@guarded
+def map_and_picks(ctx: Context, method: str, color_by: str, params: dict, layers: overlays.Layers,
+                  whole: bool) -> None:
+    """The map and the picked images beside it. A pick on the map (a click, box or lasso) runs
+    only this part of the page, with the figure unchanged (ringed()), so what changes is the
+    panel beside the map; the link keeps the picks (urlstate.sync, here too)."""
+    rings = ringed(ctx, absorb_selection(ctx))
+    left, right = st.columns([2, 1], gap="small")
+    with left:
+        the_map(ctx, method, color_by, params, layers, whole, rings)
+    with right:
+        selected_panel(ctx)
+    urlstate.sync("map")  # a run of this fragment alone: app.py's sync after a full run does not run
+
+
 @guarded
 def render() -> None:
     banner()
@@ -238,18 +288,13 @@ def render() -> None:
     with st.spinner("Opening the map: reading the test set, its codes and the classifier's labels...",
                     show_time=True):
         ctx = context()
-    absorb_selection(ctx)
     method, color_by, params = controls(ctx)
     shade, marks, whole, explain = st.columns([2, 2, 2, 2], vertical_alignment="center")
     layers = overlays.controls(ctx, shade, marks)
     whole = wholemap.toggle(whole, ctx)
     with explain:
         help.explain("map")
-    left, right = st.columns([2, 1], gap="small")
-    with left:
-        the_map(ctx, method, color_by, params, layers, whole)
-    with right:
-        selected_panel(ctx)
+    map_and_picks(ctx, method, color_by, params, layers, whole)
     cache.prefetch_models()  # the map is drawn: now get torch ready for the other pages
 
 
