@@ -115,8 +115,9 @@ def bench_serve(s: Settings, rep: Report, work: Path) -> None:
 
 
 def kill_run(s: Settings, rep: Report, work: Path, replicas: int) -> None:
-    """Kill r0 halfway: the figures are the sessions it held, how many came back on another
-    replica, and the errors of every other session (target 0)."""
+    """Kill r0 halfway: the figures are the sessions it held, how many came back (served again
+    after reconnecting; how many of those on another replica), and the errors of every other
+    session (target 0)."""
     if replicas < 2:
         rep.skipped["serve_kill_errors_others"] = "one core: no second replica to come back on"
         return
@@ -125,7 +126,11 @@ def kill_run(s: Settings, rep: Report, work: Path, replicas: int) -> None:
     detail = result["sessions_detail"]
     on_r0 = [d for d in detail if d["replica"] == "r0"]
     rep.figures["serve_kill_sessions_on_killed"] = len(on_r0)
-    rep.figures["serve_kill_came_back"] = sum(len(d["replicas"]) > 1 and d["reconnects"] > 0 for d in on_r0)
+    # back: reconnected and served again, on the other replica or on r0 restarted (the balancer's
+    # cookie names r0, so a page that reconnects once r0 answers again goes back there)
+    back = [d for d in on_r0 if d["reconnects"] > 0 and d["runs_after_reconnect"] > 0]
+    rep.figures["serve_kill_came_back"] = len(back)
+    rep.figures["serve_kill_came_back_on_other"] = sum(len(d["replicas"]) > 1 for d in back)
     rep.figures["serve_kill_errors_others"] = sum(d["errors"] for d in detail if d["replica"] != "r0")
     rep.figures["serve_kill_errors_killed"] = sum(d["errors"] for d in on_r0)
     rep.figures["serve_kill_restarted"] = result["restarts"].get("r0", 0)

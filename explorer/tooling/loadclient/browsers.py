@@ -175,6 +175,7 @@ def _browser_check(page, report: SessionReport, counts: dict[str, int]) -> None:
         report.replicas_seen.append(now)
     while len(report.reconnects) < counts["opened"] - 1:
         report.reconnects.append(f"its websocket opened again (now on {now or 'the server'})")
+        report.runs_at_reconnect = report.runs
     for text in page.locator(ERROR_SELECTOR).all_inner_texts():
         report.errors.append(f"{report.name}: {text[:300]}")
     caption = _caption(page)

@@ -148,7 +148,7 @@ def summarise(reports: list[SessionReport], ledger: Ledger, rss: dict, **meta) -
         "sessions_detail": [{"name": r.name, "kind": r.kind, "checkpoint": r.checkpoint, "runs": r.runs,
                              "slider_moves": r.slider_moves, "page_switches": r.page_switches,
                              "errors": len(r.errors), "replica": r.replica, "replicas": r.replicas_seen,
-                             "reconnects": len(r.reconnects)}
+                             "reconnects": len(r.reconnects), "runs_after_reconnect": r.runs_after_reconnect}
                             for r in reports],
     }
 

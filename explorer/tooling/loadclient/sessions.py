@@ -32,6 +32,12 @@ class SessionReport:
     replica: str = ""                          # the replica its balancer cookie named first ("" without one)
     replicas_seen: list[str] = field(default_factory=list)
     reconnects: list[str] = field(default_factory=list)
+    runs_at_reconnect: int = 0                 # runs counted when it last reconnected
+
+    @property
+    def runs_after_reconnect(self) -> int:
+        """Runs served after its last reconnect (0 when it never reconnected)."""
+        return self.runs - self.runs_at_reconnect if self.reconnects else 0
 
 
 class Ledger:
@@ -94,6 +100,7 @@ async def websocket_user(name: str, url: str, deadline: float, rng: random.Rando
                 report.errors.append(f"{name}: connection closed: {e}")
                 break
             report.reconnects.append(f"{session.replica}: {type(e).__name__}")
+            report.runs_at_reconnect = report.runs
             await asyncio.sleep(RECONNECT_PAUSE_S)
         except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as e:
             report.errors.append(f"{name}: connection failed or no answer: {type(e).__name__}: {e}")
