@@ -1,7 +1,10 @@
 """The serve group: a class on `python -m explorer serve` (replicas behind HAProxy), driven by
 explorer/tooling/loadclient/ through the balancer: for 1 replica and for one per core, sessions
 held, errors, isolation, slider round trips and reruns served per second; then one replica killed
-halfway through a run, its sessions coming back on another, the others' errors counted apart."""
+halfway through a run, its sessions coming back on another, the others' errors counted apart.
+The timed runs ask again as soon as an answer comes (the server saturated: reruns per second is
+its capacity, and a round trip is mostly waiting in line); one more run at one replica per core
+pauses about a second after each answer, as a student looking at the picture would."""
 from __future__ import annotations
 
 import asyncio
@@ -21,6 +24,7 @@ from explorer.tooling.bench.common import Report, Settings, bench_env
 from explorer.tooling.harness import REPO, TreeCpu, free_port
 
 READY = "Serving Latent Explorer on"
+CLASS_THINK_S = 1.0  # mean pause after each answer in the class-paced run
 START_TIMEOUT_S = 180.0
 
 
@@ -62,7 +66,7 @@ def warm_each(run_dir: Path) -> list[str]:
     return errors
 
 
-def one_load(s: Settings, replicas: int, work: Path, kill_after_s: float | None = None) -> dict:
+def one_load(s: Settings, replicas: int, work: Path, kill_after_s: float | None = None, think_s: float = 0.0) -> dict:
     """One timed load through the balancer; with `kill_after_s`, replica r0 is killed (SIGKILL)
     that long into it (the first Chromium page starts there), the websocket users reconnect as
     the page does, and the Chromium pages come back by themselves."""
@@ -79,7 +83,8 @@ def one_load(s: Settings, replicas: int, work: Path, kill_after_s: float | None 
         result = loadclient.run_load(url, sessions=s.serve_sessions, seconds=seconds, pid=proc.pid, warm=False,
                                      browsers=min(3, s.serve_sessions), chromium=s.chromium,
                                      on_start=lambda: (meter.start(), killer and killer.start()),
-                                     reconnect=killer is not None, first_browser_on="r0" if killer else "")
+                                     reconnect=killer is not None, first_browser_on="r0" if killer else "",
+                                     think_s=think_s)
         result["cpu_cores"] = meter.stop()  # average cores used during the timed load, and the machine's
         result["restarts"] = {n: r["starts"] - 1 for n, r in replicas_state(run_dir).items()}
     result["errors"] = [f"warm-up: {e}" for e in warm_errors] + result["errors"]
@@ -111,7 +116,22 @@ def bench_serve(s: Settings, rep: Report, work: Path) -> None:
     rep.figures["serve_errors"] = errors
     rep.figures["serve_isolation_problems"] = isolation
     rep.figures["serve_roundtrip_p95_ms"] = rep.figures[f"serve_r{counts[-1]}_roundtrip_p95_ms"]
+    class_run(s, rep, work, counts[-1])
     kill_run(s, rep, work, counts[-1])
+
+
+def class_run(s: Settings, rep: Report, work: Path, replicas: int) -> None:
+    """The same sessions, each pausing CLASS_THINK_S on average after an answer (a student looks
+    at the picture before moving again), on one replica per core: the round trips a class sees
+    when the server is busy but not saturated (the runs above ask again at once)."""
+    result = one_load(s, replicas, work / "class", think_s=CLASS_THINK_S)
+    rep.details["serve_class"] = result
+    rep.figures["serve_class_think_s"] = CLASS_THINK_S
+    rep.figures["serve_class_errors"] = len(result["errors"]) + len(result["isolation_problems"])
+    rep.figures["serve_class_reruns_per_s"] = result["reruns_per_s"]
+    for q in ("p50", "p95"):
+        v = result[f"round_trip_{q}_s"]
+        rep.figures[f"serve_class_roundtrip_{q}_ms"] = None if v is None else round(1000 * v, 1)
 
 
 def kill_run(s: Settings, rep: Report, work: Path, replicas: int) -> None:

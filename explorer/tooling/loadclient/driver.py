@@ -34,7 +34,7 @@ Actor = Callable[[str, float, random.Random, Ledger], Awaitable[SessionReport]]
 def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int = 3, seed: int = 0,
              pid: int | None = None, chromium: str | None = None, pages: tuple[str, ...] = (),
              warm: bool = True, actors: list[Actor] = (), on_start: Callable[[], None] | None = None,
-             reconnect: bool = False, first_browser_on: str = "") -> dict:
+             reconnect: bool = False, first_browser_on: str = "", think_s: float = 0.0) -> dict:
     """Drive the server at `url` with `sessions` concurrent users for about `seconds`, `browsers` of
     them real Chromium pages (0 for none), the rest websocket clients, switching among `pages`
     (page titles; default all) besides Traverse, where they move sliders. `warm` first visits
@@ -43,6 +43,7 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int 
     is called when the timed load begins (after the warm-up). `reconnect`: a websocket user whose
     connection the server closes opens it again, as the page does (websocket_user).
     `first_browser_on`: the replica the first Chromium page starts on (behind a balancer).
+    `think_s`: each websocket user's mean pause after an answer (0: at once; websocket_user).
 
     Returns a JSON-able report: errors, isolation problems and checks, slider round trips
     (p50/p95/max), the server's RSS (MB) cold, after warming, at peak and at the end."""
@@ -63,7 +64,8 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60.0, browsers: int 
     deadline = started + seconds
     browser_thread, browser_reports = _start_browsers(n_browsers, url, deadline, seed, chromium, pages,
                                                      first_browser_on)
-    users = [websocket_user(f"ws-{i}", url, deadline, random.Random(seed * 1000 + i), ledger, i, pages, reconnect)
+    users = [websocket_user(f"ws-{i}", url, deadline, random.Random(seed * 1000 + i), ledger, i, pages, reconnect,
+                            think_s)
              for i in range(sessions - n_browsers)]
     users += [actor(url, deadline, random.Random(seed * 1000 + 500 + i), ledger) for i, actor in enumerate(actors)]
     reports = asyncio.run(_together(users, lambda: rss["samples"].append(rss_mb(pid))))

@@ -82,18 +82,21 @@ async def choose_checkpoint(session: WsSession, index: int) -> tuple[str, Run | 
 
 
 async def websocket_user(name: str, url: str, deadline: float, rng: random.Random, ledger: Ledger,
-                         choice_index: int, pages: tuple[str, ...] = (), reconnect: bool = False) -> SessionReport:
+                         choice_index: int, pages: tuple[str, ...] = (), reconnect: bool = False,
+                         think_s: float = 0.0) -> SessionReport:
     """One user: choose a checkpoint, then until the deadline move sliders and switch pages.
     `reconnect`: a websocket the server closes is opened again with the session's cookies, as
     Streamlit's page does (behind a balancer whose replica died, on another replica), noted in
-    the report's `reconnects` rather than its errors."""
+    the report's `reconnects` rather than its errors. `think_s`: the mean pause after each
+    answer before the next action (uniform between half and one and a half times it), as a
+    person looks at the picture; 0 asks again at once (the server saturated)."""
     report = SessionReport(name, "websocket")
     cookies: dict[str, str] = {}
     while time.monotonic() < deadline:
         session = WsSession(url)
         session.cookies = cookies  # kept across reconnects, like a browser's cookie jar
         try:
-            await _live(session, report, deadline, rng, ledger, choice_index, pages)
+            await _live(session, report, deadline, rng, ledger, choice_index, pages, think_s)
             break
         except websockets.ConnectionClosed as e:
             if not (reconnect and report.replica and len(report.reconnects) < MAX_RECONNECTS):
@@ -111,7 +114,7 @@ async def websocket_user(name: str, url: str, deadline: float, rng: random.Rando
 
 
 async def _live(session: WsSession, report: SessionReport, deadline: float, rng: random.Random, ledger: Ledger,
-                choice_index: int, pages: tuple[str, ...]) -> None:
+                choice_index: int, pages: tuple[str, ...], think_s: float = 0.0) -> None:
     """One websocket's life: open the app, choose the checkpoint, then move sliders and switch
     pages until the deadline."""
     name = report.name
@@ -132,6 +135,8 @@ async def _live(session: WsSession, report: SessionReport, deadline: float, rng:
     others = [p for p in (pages or tuple(session.pages)) if p != "Traverse" and p in session.pages]
     run = chosen
     while time.monotonic() < deadline:
+        if think_s > 0:
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)
         if run.sidebar_text() != expected:
             report.isolation.append(f"{name} chose {report.checkpoint} but its page showed "
                                     f"{run.sidebar_text()} instead of {expected}")
