@@ -73,3 +73,27 @@ def test_a_box_on_the_chart_shows_the_first_images_and_leaves_the_figure_as_it_w
     assert "**30 selected** (first 5)" in texts(at)
     assert [cap for img in at.image for cap in img.captions] == [f"#{i}" for i in range(5)]
     assert chart_spec(at) == drawn
+
+
+def test_a_pick_survives_a_visit_to_another_page(app_env):
+    # Streamlit drops the chart's state while the Map is away for a run: no clearing
+    at = open_app()
+    _pick(at, 7)
+    at.switch_page("ui/pages/traverse.py").run()
+    assert not at.exception
+    at.switch_page("ui/pages/map.py").run()
+    assert not at.exception
+    assert at.session_state["selected"] == [7]
+    assert at.query_params["sel"] == "7"
+    assert [cap for img in at.image for cap in img.captions] == ["#7"]
+    assert _rings(chart_spec(at)) == [7]   # a new chart: the pick rung on it
+
+
+def test_a_pick_and_a_new_colouring_in_one_run_ring_the_new_pick(app_env):
+    at = open_app()
+    _pick(at, 7)
+    at.session_state["map_chart_0"] = {"selection": {"points": [{"customdata": [9], "x": 0.0, "y": 0.0}]}}
+    at.selectbox(key="map_color").set_value("label").run()   # both reach the same run
+    assert not at.exception
+    assert [cap for img in at.image for cap in img.captions] == ["#9"]
+    assert _rings(chart_spec(at)) == [9]

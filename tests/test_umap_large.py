@@ -82,3 +82,13 @@ def test_neighbour_recall_is_one_for_a_faithful_map_and_near_zero_for_a_shuffled
     assert neighbour_recall(x, x, k=15, queries=500) == 1.0
     shuffled = x[np.random.default_rng(1).permutation(len(x))]
     assert neighbour_recall(x, shuffled, k=15, queries=500) < 0.05
+
+
+def test_neighbour_recall_counts_k_neighbours_among_equal_points():
+    from explorer.maps.quality import neighbour_recall
+
+    x = np.repeat(np.random.default_rng(0).normal(size=(25, 4)) * 10, 40, axis=0)   # 25 clumps of 40 equal codes
+    y = np.repeat(np.random.default_rng(1).normal(size=(25, 2)) * 10, 40, axis=0)   # each clump one spot on the map
+    recall = neighbour_recall(x, y, k=15, queries=300)
+    assert 0.0 <= recall <= 1.0
+    assert neighbour_recall(np.zeros((50, 3)), np.zeros((50, 2)), k=10, queries=50) <= 1.0

@@ -19,8 +19,9 @@ def threads(leave_a_core: bool = False) -> int:
 
 
 def spare(leave_a_core: bool = False) -> int:
-    """Threads for work whose threads wait without spinning (the large UMAP's layout): every
-    core, all but one when `leave_a_core`, at least 1, at most 8. A busy core only slows such
+    """Threads for work whose threads wait without spinning (the large UMAP's layout, which uses
+    at most umap_large.PARTS of them): every core, all but one when `leave_a_core`, at least 1,
+    at most 8. A busy core only slows such
     a thread down, where an OpenMP thread waiting at a barrier on it burns the other cores."""
     cores = os.cpu_count() or 2
     return max(1, min(8, cores - 1 if leave_a_core else cores))

@@ -41,7 +41,12 @@ def neighbour_recall(latents: np.ndarray, coords: np.ndarray, k: int = 15, queri
     if k < 1:
         return float("nan")
     pick = np.random.default_rng(seed).choice(len(x), min(int(queries), len(x)), replace=False)
-    near_x = cKDTree(x).query(x[pick], k + 1)[1]
-    near_y = cKDTree(y).query(y[pick], k + 1)[1]
-    shared = [len((set(a) & set(b)) - {p}) for a, b, p in zip(near_x, near_y, pick)]
-    return float(np.mean(shared) / k)
+    near_x = _others(cKDTree(x).query(x[pick], k + 1)[1], pick, k)
+    near_y = _others(cKDTree(y).query(y[pick], k + 1)[1], pick, k)
+    return float(np.mean([len(set(a) & set(b)) for a, b in zip(near_x, near_y)]) / k)
+
+
+def _others(near: np.ndarray, pick: np.ndarray, k: int) -> list[list[int]]:
+    """Each row's k nearest other points: the point itself dropped where the search returned it,
+    else the farthest (among equal points the point itself may be left out)."""
+    return [[int(i) for i in row if i != p][:k] for row, p in zip(near, pick)]

@@ -25,13 +25,17 @@ import numpy as np
 PARTS = 4                  # fixed groups of points: the map does not depend on the thread count
 EXTRA_CANDIDATES = 8       # FAISS's float32 search returns k + this many before the float64 sort
 _SEED_MIX = 0x9E3779B97F4A7C15
-_BLOCK = 8192              # rows whose candidate distances are recomputed at once
+_BLOCK_CELLS = 2 ** 21     # float64 differences held at once when recomputing candidate distances (16 MB)
 
 
 def knn(x: np.ndarray, k: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours as umap_layout.knn returns them (the point itself first,
     ascending by float64 distance, ties by index), found by FAISS on `threads` threads."""
-    import faiss
+    try:
+        import faiss
+    except ImportError as e:
+        raise ImportError("FAISS is missing (faiss-cpu in requirements.txt): run `make install`, "
+                          "or map fewer than 20,000 points, or use PCA") from e
     from threadpoolctl import threadpool_limits
 
     x64 = np.ascontiguousarray(x, dtype=np.float64)
@@ -47,8 +51,9 @@ def knn(x: np.ndarray, k: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
     missing = ~(cand == own[:, None]).any(1)           # many equal points: the point itself may be left out
     cand[missing, -1] = own[missing]
     d = np.empty(cand.shape)
-    for s in range(0, n, _BLOCK):           # (block, k + extra, D) at a time: tens of MB, not hundreds
-        d[s:s + _BLOCK] = np.sqrt(((x64[cand[s:s + _BLOCK]] - x64[s:s + _BLOCK, None, :]) ** 2).sum(2))
+    block = max(1, _BLOCK_CELLS // (want * x64.shape[1]))   # (block, k + extra, D) at a time: MBs, not hundreds
+    for s in range(0, n, block):
+        d[s:s + block] = np.sqrt(((x64[cand[s:s + block]] - x64[s:s + block, None, :]) ** 2).sum(2))
     d[cand == own[:, None]] = -1.0                       # the point itself first, whatever its ties
     order = np.lexsort((cand, d), axis=1)[:, :k]
     idx = np.take_along_axis(cand, order, 1)

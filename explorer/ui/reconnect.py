@@ -36,6 +36,7 @@ _LOG = logging.getLogger(__name__)
 WRITTEN_FOR = "1.67.0"
 _MARK = "_explorer_reload_orphans"
 _LOCK = threading.Lock()  # app.py calls install() from every session's script thread
+_SAID: list[bool] = []    # the other-version warning, logged once per process
 
 
 def install() -> bool:
@@ -48,9 +49,10 @@ def install() -> bool:
         if getattr(Runtime.connect_session, _MARK, False):
             return True
         if streamlit.__version__ != WRITTEN_FOR:
-            _LOG.warning("reload of orphaned pages not installed: written for Streamlit %s, this is %s",
-                         WRITTEN_FOR, streamlit.__version__)
-            setattr(Runtime.connect_session, _MARK, True)  # say it once
+            if not _SAID:
+                _LOG.warning("reload of orphaned pages not installed: written for Streamlit %s, this is %s",
+                             WRITTEN_FOR, streamlit.__version__)
+                _SAID.append(True)  # say it once
             return False
         Runtime.connect_session = reloading(Runtime.connect_session)
         return True

@@ -192,7 +192,10 @@ def absorb_selection(ctx: Context) -> bool:
     try:
         points = st.session_state[chart_key()]["selection"]["points"]
     except (KeyError, TypeError):
-        points = []
+        # no chart state: a first run, or the page was away for a run (Streamlit then drops
+        # the chart's state); that is no clearing, and the chart made next starts empty
+        st.session_state.pop("map_last_event", None)
+        return False
     picked: list[tuple[str, int]] = []
     for p in points:
         cd = p.get("customdata")
@@ -213,19 +216,21 @@ def absorb_selection(ctx: Context) -> bool:
 
 
 Rings = tuple[tuple[int, ...], tuple[int, ...]]  # (test indices, training indices) ringed on the map
-RINGED = "map_ringed"  # (dataset, Rings): the picks the map's figure was last made with
+RINGED = "map_ringed"  # (dataset, settings, Rings): the picks the map's figure was last made with
 
 
-def ringed(ctx: Context, chart_picked: bool) -> Rings:
+def ringed(ctx: Context, chart_picked: bool, settings: str) -> Rings:
     """The picks the map's figure rings. A pick made on the chart itself is shown there by
     plotly.js (the trace's `selected` style; the old rings hide), so the figure stays as it was:
     the same figure is the same chart to Streamlit's frontend, which then keeps the map drawn
-    instead of drawing all its points again. Every other run rings the picks as they are."""
+    instead of drawing all its points again. Every other run rings the picks as they are, and
+    so does a run whose figure changes anyway (`settings`: what else the figure is made from,
+    e.g. a colouring changed in the same run as the pick)."""
     kept = st.session_state.get(RINGED)
-    if not chart_picked or kept is None or kept[0] != ctx.dataset:
-        kept = st.session_state[RINGED] = (ctx.dataset, (tuple(selection(ctx.dataset)),
-                                                         tuple(wholemap.train_picks(ctx.dataset))))
-    return kept[1]
+    if not chart_picked or kept is None or kept[:2] != (ctx.dataset, settings):
+        kept = st.session_state[RINGED] = (ctx.dataset, settings, (tuple(selection(ctx.dataset)),
+                                                                   tuple(wholemap.train_picks(ctx.dataset))))
+    return kept[2]
 
 
 def selected_panel(ctx: Context) -> None:
@@ -272,7 +277,9 @@ def map_and_picks(ctx: Context, method: str, color_by: str, params: dict, layers
     """The map and the picked images beside it. A pick on the map (a click, box or lasso) runs
     only this part of the page, with the figure unchanged (ringed()), so what changes is the
     panel beside the map; the link keeps the picks (urlstate.sync, here too)."""
-    rings = ringed(ctx, absorb_selection(ctx))
+    settings = repr((ctx.vae_key, ctx.classifier_key, method, color_by, sorted(params.items()), layers, whole,
+                     present.font_scale()))
+    rings = ringed(ctx, absorb_selection(ctx), settings)
     left, right = st.columns([2, 1], gap="small")
     with left:
         the_map(ctx, method, color_by, params, layers, whole, rings)
