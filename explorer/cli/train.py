@@ -55,14 +55,19 @@ def _train_as(group, args: argparse.Namespace) -> int:
     command = launcher + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     extra = {"command": command, "notes": args.notes or ""}
     save = _saver(args, out, start, spec.name, extra)
+    previous_term = signal.getsignal(signal.SIGTERM)
     try:
         result = _train_with_progress(args, start, train_data, test_data, save, extra, group)
+        extra["device"] = result.device
+        if result.state.epoch > 0:  # the last save: a collective too, so a lost peer is said here as well
+            group.rank0_then_wait(save, result)
     except RuntimeError as e:  # another rank died: torchrun ends this one too
         if not (group.active and lost_peer(e)):
             raise
         raise UserError(f"a process of this {group.world_size}-process run stopped ({str(e).splitlines()[0]}); "
                         f"{_kept(out)} Run the same command with --resume to go on.") from e
-    return _after_training(args, out, result, save, extra, group)
+    signal.signal(signal.SIGTERM, previous_term)  # kept on a failure, until its message is out
+    return _after_training(args, out, result, group)
 
 
 def _train_out(args: argparse.Namespace, dataset: str) -> Path:
@@ -159,7 +164,6 @@ def _train_with_progress(args: argparse.Namespace, start, train_data, test_data,
             tqdm.write("stopping after this step (Ctrl-C again to abort)...")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    previous_term = signal.getsignal(signal.SIGTERM)
     if group.active:
         # torchrun sends SIGTERM to the other ranks when one fails. Stopping as for Ctrl-C lets this
         # rank live to meet the lost peer at its next collective and say so (see _train_as); by
@@ -188,16 +192,12 @@ def _train_with_progress(args: argparse.Namespace, start, train_data, test_data,
     finally:
         bar.close()
         signal.signal(signal.SIGINT, previous)
-    signal.signal(signal.SIGTERM, previous_term)  # kept on a failure, until its message is out
-    return result
+    return result  # SIGTERM's handler stays until the last save (_train_as puts the old one back)
 
 
-def _after_training(args: argparse.Namespace, out: Path, result, save, extra: dict, group) -> int:
-    """The last save, the run's outcome in words, and the test-set figures of a finished run
-    (rank 0's part; the other ranks leave once it has saved)."""
-    extra["device"] = result.device
-    if result.state.epoch > 0:
-        group.rank0_then_wait(save, result)
+def _after_training(args: argparse.Namespace, out: Path, result, group) -> int:
+    """After the last save: the run's outcome in words, and the test-set figures of a finished
+    run (rank 0's part; the other ranks leave)."""
     if not group.writes:
         return 1 if result.state.status == "diverged" or result.state.epoch == 0 else 0
     print(result.state.message)
