@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from explorer.tooling.bench.bigmap_click import DRAWS_JS, POINT_JS
+from explorer.tooling.harness import DRAWS_JS, POINT_JS
 from explorer.tooling.harness import PLOT_SHOWN_JS
 from helpers import WAIT_MS, step
 

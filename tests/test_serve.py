@@ -25,7 +25,7 @@ from helpers import VIEWPORT, WAIT_MS
 from explorer.cli.serve import ServeError, balancer, health, replicas, supervisor
 from explorer.core.procs import pid_alive
 from explorer.tooling.harness import REPO, chromium as launch_chromium, free_port, repo_env, tree_pids
-from explorer.tooling.loadclient.browsers import ERROR_SELECTOR, slider_thumb, watch_frames
+from explorer.tooling.loadclient.browsers import ERROR_SELECTOR, slider_thumb, wait_until, watch_frames
 from explorer.tooling.loadclient.protocol import WsSession
 
 READY = "Serving Latent Explorer on"
@@ -228,7 +228,7 @@ def moves_and_answers(page, counts: dict[str, int]) -> bool:
     for key in ("End", "Home"):
         slider_thumb(page).focus()
         page.keyboard.press(key)
-        if _waited(page, lambda: counts["finished"] > finished, 60):
+        if wait_until(page, lambda: counts["finished"] > finished, 60):
             return True
     return False
 
@@ -241,15 +241,6 @@ def assert_working_app_page(page, who: str) -> None:
     body = page.locator("body").inner_text()
     assert "Connection error" not in body and "Plain VAE" in body, f"{who} shows: {body[:600]}"
     assert slider_thumb(page).is_visible()
-
-
-def _waited(page, done, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while not done():
-        if time.monotonic() > end:
-            return False
-        page.wait_for_timeout(50)  # lets Playwright deliver the frame events
-    return True
 
 
 @pytest.mark.slow
@@ -269,7 +260,7 @@ def test_a_browser_whose_replica_is_killed_comes_back_on_the_other_by_itself(tin
             os.kill(replica_state(run_dir, dead)["pid"], signal.SIGKILL)
             # no reload, no click: Streamlit's frontend reconnects, the balancer redispatches its
             # cookie to the live replica, and the new session runs the page the browser shows
-            assert _waited(victim, lambda: seen["opened"] > opened and seen["finished"] > finished, 90), \
+            assert wait_until(victim, lambda: seen["opened"] > opened and seen["finished"] > finished, 90), \
                 f"the page did not come back by itself: {victim.locator('body').inner_text()[:600]}"
             assert page_replica(victim) == other
             assert moves_and_answers(victim, seen), "the page came back but its slider gets no answer"

@@ -154,18 +154,24 @@ PLOT_DRAWN_JS = """(n) => {
   return false;
 }"""
 
-# The screen position of a test point on the plotly map (and its test-set index).
-POINT_JS = """() => {
+# The screen position (and customdata index) of the point at fraction `at` (default: the middle) of
+# the plotly map's biggest trace of indexed points; it also starts counting the map's draws from
+# now on (plotly_afterplot on this map element; DRAWS_JS reads the count).
+POINT_JS = """(at) => {
   const gd = document.querySelector('.js-plotly-plot');
+  window.__map = gd; window.__draws = 0;
+  gd.on('plotly_afterplot', () => { window.__draws += 1; });
   const fl = gd._fullLayout;
-  const tr = gd._fullData.find(t => t.visible !== false && t.customdata && t.customdata.length > 0
-                                    && Number(t.customdata[0]) >= 0);
+  const tr = gd._fullData.filter(t => t.visible !== false && t.customdata && t.x && t.x.length > 0
+                                      && Number(t.customdata[0]) >= 0)
+                         .sort((a, b) => b.x.length - a.x.length)[0];
   const box = gd.getBoundingClientRect();
-  const i = Math.floor(tr.customdata.length / 2);
+  const i = Math.floor(tr.x.length * (at === undefined || at === null ? 0.5 : at));
   return {x: box.left + fl._size.l + fl.xaxis.l2p(Number(tr.x[i])),
-          y: box.top + fl._size.t + fl.yaxis.l2p(Number(tr.y[i])),
-          index: Number(tr.customdata[i])};
+          y: box.top + fl._size.t + fl.yaxis.l2p(Number(tr.y[i])), index: Number(tr.customdata[i])};
 }"""
+# the map's draws since POINT_JS, a replaced map element counting as one
+DRAWS_JS = "() => window.__draws + (document.querySelector('.js-plotly-plot') === window.__map ? 0 : 1)"
 
 
 # ---------------------------------------------------------------- Linux /proc

@@ -27,30 +27,12 @@ from pathlib import Path
 from explorer.core.paths import cache_dir
 from explorer.tooling import timing_log
 from explorer.tooling.bench.common import APP, VAE_CHECKPOINT, Report, Settings, bench_env, median
-from explorer.tooling.harness import PLOT_DRAWN_JS, VIEWPORT, chromium, streamlit_server
+from explorer.tooling.harness import DRAWS_JS, PLOT_DRAWN_JS, POINT_JS, VIEWPORT, chromium, streamlit_server
 
 TEST_N, WHOLE_N = 10_000, 70_000
 KEPT = "bench-bigmap"  # under the cache dir: the checkpoints' copy and the app's cache for it
 WAIT_MS = 900_000  # a first visit encodes 60,000 images and judges them: minutes on a busy machine
 QUERY = "?map_method=PCA&map_color=predicted"  # a bound option is named in the link by its label
-# The screen position (and index) of the point at fraction `at` of the biggest trace, to click on; and a count of the map's
-# draws from now on (plotly_afterplot on this map element).
-POINT_JS = """(at) => {
-  const gd = document.querySelector('.js-plotly-plot');
-  window.__map = gd; window.__draws = 0;
-  gd.on('plotly_afterplot', () => { window.__draws += 1; });
-  const fl = gd._fullLayout;
-  const tr = gd._fullData.filter(t => t.visible !== false && t.customdata && t.x && t.x.length > 0)
-                         .sort((a, b) => b.x.length - a.x.length)[0];
-  const box = gd.getBoundingClientRect();
-  const i = Math.floor(tr.x.length * at);
-  return {x: box.left + fl._size.l + fl.xaxis.l2p(Number(tr.x[i])),
-          y: box.top + fl._size.t + fl.yaxis.l2p(Number(tr.y[i])), index: Number(tr.customdata[i])};
-}"""
-# draws since POINT_JS, a replaced map element counting as one
-DRAWS_JS = "() => window.__draws + (document.querySelector('.js-plotly-plot') === window.__map ? 0 : 1)"
-
-
 def kept_checkpoints() -> Path:
     """The kept copy of the shipped checkpoints (the app writes its maps there, not into the repository)."""
     root = cache_dir() / KEPT / "checkpoints"

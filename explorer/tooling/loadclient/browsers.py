@@ -128,7 +128,8 @@ def watch_frames(page) -> dict[str, int]:
     return counts
 
 
-def _wait(page, done: Callable[[], bool], seconds: float) -> bool:
+def wait_until(page, done: Callable[[], bool], seconds: float) -> bool:
+    """Whether `done()` came true within `seconds`, Playwright's events delivered meanwhile."""
     end = time.monotonic() + seconds
     while not done():
         if time.monotonic() > end:
@@ -147,9 +148,9 @@ def _browser_slider_move(page, counts: dict[str, int], report: SessionReport, to
     start = time.perf_counter()
     page.keyboard.press("End" if toward_end[0] else "Home")
     toward_end[0] = not toward_end[0]
-    if not _wait(page, lambda: counts["reruns"] > reruns, 5.0):
+    if not wait_until(page, lambda: counts["reruns"] > reruns, 5.0):
         return  # the slider was at that end already: nothing to send, nothing to time
-    if not _wait(page, lambda: counts["finished"] > finished, RERUN_TIMEOUT_S):
+    if not wait_until(page, lambda: counts["finished"] > finished, RERUN_TIMEOUT_S):
         report.errors.append(f"{report.name}: a slider move got no answer within {RERUN_TIMEOUT_S:.0f} s")
         return
     report.round_trips.append(time.perf_counter() - start)
