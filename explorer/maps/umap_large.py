@@ -66,7 +66,7 @@ def _epoch_edges(y, start, head, tail, per_sample, next_sample, next_negative, p
                  epoch, n_epochs, a, b, state):
     """One epoch over `edges` (indices into head/tail): each due edge pulls its two ends
     together, then pushes its head from its due negative samples (read from `start`).
-    Returns the xorshift state. Plain Python that `_kernel` compiles with numba."""
+    Returns the xorshift state. Plain Python that umap_layout.compiled hands to numba."""
     n = y.shape[0]
     alpha = np.float32(1.0 - epoch / n_epochs)
     four, two, one, eps = np.float32(4.0), np.float32(2.0), np.float32(1.0), np.float32(0.001)
@@ -112,18 +112,6 @@ def _epoch_edges(y, start, head, tail, per_sample, next_sample, next_negative, p
     return s
 
 
-_KERNEL = None
-
-
-def _kernel():
-    """The numba-compiled epoch, built on first use and cached on disk like umap_layout's."""
-    global _KERNEL
-    if _KERNEL is None:
-        import numba
-        _KERNEL = numba.njit(cache=True, nogil=True, fastmath=True)(_epoch_edges)
-    return _KERNEL
-
-
 def edge_groups(y0: np.ndarray, head: np.ndarray, tail: np.ndarray, parts: int = PARTS) -> list[np.ndarray]:
     """Edge indices per group of points (cut at the quantiles of the starting layout's first
     axis), inner edges of each group first, then one list of the edges between groups."""
@@ -137,7 +125,9 @@ def edge_groups(y0: np.ndarray, head: np.ndarray, tail: np.ndarray, parts: int =
 def optimize(y0: np.ndarray, head: np.ndarray, tail: np.ndarray, per_sample: np.ndarray, n_epochs: int,
              a: float, b: float, seed: int, negative_rate: float, threads: int) -> np.ndarray:
     """The (N, 2) float32 layout after n_epochs, from y0; the same for any `threads`."""
-    kernel = _kernel()
+    from explorer.maps.umap_layout import compiled
+
+    kernel = compiled(_epoch_edges)
     y = np.ascontiguousarray(y0, dtype=np.float32)
     a32, b32 = np.float32(a), np.float32(b)
     per_sample = np.ascontiguousarray(per_sample, dtype=np.float64)

@@ -198,23 +198,23 @@ def ab_params(min_dist: float, spread: float = SPREAD) -> tuple[float, float]:
     return float(a), float(b)
 
 
-_OPTIMIZE = None
+_COMPILED: dict = {}
 
 
-def _optimizer():
-    """The numba-compiled epoch loop, built on first use (numba is imported only then)."""
-    global _OPTIMIZE
-    if _OPTIMIZE is None:
+def compiled(fn):
+    """`fn` compiled by numba (nogil, fastmath, cached on disk), once per process; numba is
+    imported only then. The epoch loops of both layouts (here and umap_large.py) come this way."""
+    if fn not in _COMPILED:
         import numba
-        _OPTIMIZE = numba.njit(cache=True, nogil=True, fastmath=True)(_optimize_layout)
-    return _OPTIMIZE
+        _COMPILED[fn] = numba.njit(cache=True, nogil=True, fastmath=True)(fn)
+    return _COMPILED[fn]
 
 
 def _optimize_layout(y, head, tail, epochs_per_sample, n_epochs, a, b, seed, negative_rate):
     """umap-learn's optimize_layout_euclidean, single-threaded: every edge pulls its two
     ends together each epochs_per_sample epochs, and pushes its head away from
     negative_rate random points as often; each step clipped to 4, scaled by a linearly
-    falling learning rate. Plain Python that `_optimizer` compiles with numba."""
+    falling learning rate. Plain Python that `compiled` hands to numba."""
     np.random.seed(seed)
     n = y.shape[0]
     m = head.shape[0]
@@ -290,5 +290,5 @@ def umap_map(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: 
     per_sample = graph.data.max() / graph.data
     if large:
         return umap_large.optimize(y, head, tail, per_sample, n_epochs, a, b, seed, negative_sample_rate, threads)
-    y = _optimizer()(y, head, tail, per_sample, n_epochs, a, b, int(seed) % (2 ** 32), float(negative_sample_rate))
+    y = compiled(_optimize_layout)(y, head, tail, per_sample, n_epochs, a, b, int(seed) % (2 ** 32), float(negative_sample_rate))
     return y.astype(np.float32)
