@@ -191,3 +191,16 @@ def test_large_type_grows_the_maps_text(app_env):
     assert not at.exception
     big = sizes()
     assert big[0] >= 1.3 * small[0] and big[1] >= 1.3 * small[1]
+
+
+def test_a_link_naming_a_default_by_its_label_is_taken_and_a_wrong_value_is_said(app_env):
+    # Streamlit writes an option by its label and drops a default from the URL: "UMAP" and
+    # "CNN prediction" are the defaults' labels, taken without a word; "bogus" is refused, and said
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params.update({"ckpt": "digits/hybrid-10d", "map_method": "UMAP", "map_color": "CNN prediction"})
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["map_method"] == "umap" and at.session_state["map_color"] == "predicted"
+    assert not at.toast
+    wrong = run_app({"ckpt": "digits/hybrid-10d", "map_color": "bogus"})
+    assert [t.value for t in wrong.toast] == ["This link's `map_color=bogus` could not be used, so it was ignored."]

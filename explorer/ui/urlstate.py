@@ -173,6 +173,16 @@ def _same(raw: str, value) -> bool:
         return False
 
 
+LABELS = "url_bound_labels"  # session: a bound option widget's key -> how its value reads in a link
+
+
+def shown(key: str, label: str) -> None:
+    """Note how bound option widget `key`'s value reads in a link: Streamlit writes an option by
+    its label (format_func's), and drops a value equal to the default from the URL, so a link
+    naming the default by its label ("UMAP") must not read as refused (report())."""
+    st.session_state.setdefault(LABELS, {})[key] = str(label)
+
+
 def report() -> None:
     """After the first run's page: add the bound widgets that refused their link value (Streamlit
     drops those from the URL) to the notices, and show the notices once."""
@@ -183,7 +193,9 @@ def report() -> None:
         return
     initial = st.session_state.get("url_initial", {})
     for key in sorted(BOUND & set(initial)):
-        if key not in st.query_params and key in st.session_state and not _same(initial[key], st.session_state[key]):
+        labels = st.session_state.get(LABELS, {})
+        if (key not in st.query_params and key in st.session_state and not _same(initial[key], st.session_state[key])
+                and initial[key] != labels.get(key)):
             notices.append(f"`{key}={initial[key][:30]}`")
     said = ["This link's " + "; ".join(notices) + " could not be used, so it was ignored."] if notices else []
     if said or partial:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from explorer.figures import plots_teach
 from explorer.analysis import teach
-from explorer.ui import cache, exports, help
+from explorer.ui import cache, exports, help, urlstate
 from explorer.ui.state import Context, context, select
 from explorer.ui import present
 from explorer.ui.widgets import guarded, per_row, show_in, strip
@@ -31,6 +31,8 @@ def controls(ctx: Context) -> tuple[str, int, int]:
     k = b.selectbox("Class", [ALL, *range(ctx.num_classes)], key="anom_class", bind="query-params",
                     format_func=lambda c: "All classes" if c == ALL else ctx.class_names[c])
     n = c.slider("Images", 4, 16, 8, key="anom_n", bind="query-params")
+    urlstate.shown("anom_score", SCORES.get(score, score))
+    urlstate.shown("anom_class", "All classes" if k == ALL else ctx.class_names[k])
     return score, int(k), int(n)
 
 

@@ -36,6 +36,7 @@ def make_one(ctx: Context, seed: int, order: np.ndarray, kl: np.ndarray) -> None
     k = st.segmented_control("Class", list(range(ctx.num_classes)), format_func=lambda c: ctx.class_names[c],
                              default=0, required=True, key="gen_class", persist_state="session", width="stretch",
                              bind="query-params")
+    urlstate.shown("gen_class", ctx.class_names[k])
     if ctx.conditional:
         base = seed_code(ctx, seed)   # the style; the class comes from the condition
         sig = (ctx.vae_key, seed)

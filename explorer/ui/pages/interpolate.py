@@ -10,7 +10,7 @@ import streamlit as st
 
 from explorer.analysis import latent
 from explorer.maps import projection
-from explorer.ui import cache, exports, help, yours
+from explorer.ui import cache, exports, help, urlstate, yours
 from explorer.ui.state import ENDPOINTS, Context, context, selection
 from explorer.ui.widgets import big, guarded, live_map, quick_map, show_in, strip
 
@@ -159,6 +159,7 @@ def scrub(ctx: Context, frames: np.ndarray, pred, proba, proj: projection.Projec
     with left:
         t = st.select_slider("Scrub along the path: t", ts, format_func=lambda v: f"{v:.2f}", key="interp_t",
                               bind="query-params")
+        urlstate.shown("interp_t", f"{t:.2f}")
         k = ts.index(t)
         show_in(st, big(ctx, frames[k], 168), caption=f"t = {t:.2f} · CNN: {ctx.verdict(pred, proba, k)}")
     with right:
@@ -181,6 +182,7 @@ def render() -> None:
         method = st.segmented_control("Path", list(METHODS), format_func=METHODS.get, default="linear",
                                       required=True, key="interp_method", persist_state="session",
                                       bind="query-params")
+        urlstate.shown("interp_method", METHODS.get(method, method))
         steps = st.slider("Frames", 5, 15, 11, key="interp_steps", persist_state="session",
                           bind="query-params")
         label = None

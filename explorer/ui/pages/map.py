@@ -41,11 +41,13 @@ def controls(ctx: Context) -> tuple[str, str, dict]:
     method = left.segmented_control("Map", methods, default=methods[0], required=True, key="map_method",
                                     format_func=METHOD_TITLES.get, persist_state="session", bind="query-params",
                                     label_visibility="collapsed")
+    urlstate.shown("map_method", METHOD_TITLES.get(method, method))
     titles = {**COLORINGS, **factors.colorings(ctx)}  # a dataset's true factors too (shapes)
     colorings = [c for c in titles if ctx.pred is not None or c not in ("predicted", "correct", "confidence")]
     color_by = mid.selectbox("Colour by", colorings, format_func=titles.get,
                              key="map_color", persist_state="session", bind="query-params",
                              label_visibility="collapsed")
+    urlstate.shown("map_color", titles.get(color_by, color_by))
     if method not in TUNABLE:
         right.popover("Map settings", width="stretch", key="map_settings", disabled=True,
                       help=f"{METHOD_TITLES[method]} has no settings.")

@@ -32,12 +32,14 @@ def choose_base(ctx: Context) -> tuple[np.ndarray, int | None, tuple, str]:
     base = left.segmented_control("Start from", list(BASES), format_func=BASES.get, default="selected",
                                   required=True, key="trav_base", persist_state="session",
                                   bind="query-params")
+    urlstate.shown("trav_base", BASES.get(base, base))
     names = list(range(ctx.num_classes))
     k = None
     if base == "class" or (base == "origin" and ctx.conditional):
         label = "Class" if base == "class" else "Decode as class (cvae)"
         k = right.selectbox(label, names, format_func=lambda c: ctx.class_names[c], key="trav_class",
                             persist_state="session", bind="query-params")
+        urlstate.shown("trav_class", ctx.class_names[k])
     if base == "yours":
         mine = yours.get(ctx)
         if mine is not None:
