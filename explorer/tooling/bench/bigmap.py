@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from explorer.tooling.bench.bigmap_click import QUERY, TEST_N, WAIT_MS, WHOLE_N
-from explorer.tooling.bench.common import APP, VAE_CHECKPOINT, Report, Settings, bench_env, load_average, median
+from explorer.tooling.bench.common import (APP, VAE_CHECKPOINT, Report, Settings, alternating, bench_env,
+                                            load_average, median)
 from explorer.tooling.bench.projection import run_projection
 from explorer.tooling.harness import PLOT_DRAWN_JS, VIEWPORT, chromium, streamlit_server
 
@@ -61,7 +62,7 @@ def bench_umap(s: Settings, rep: Report, work: Path) -> None:
     recall = {k: [] for k in runs}
     loads = []
     for r in range(s.repeats):
-        for which in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+        for which in alternating(runs, r):
             out = work / f"{which}.npy"
             loads.append((load_average() or [float("nan")])[0])
             wall, used = run_projection(which, codes, out, work / f"numba-{r}" if which == "ours_umap" else None)
@@ -114,7 +115,7 @@ def bench_draw(s: Settings, rep: Report, work: Path) -> None:
         counts = {"test": TEST_N, "whole": WHOLE_N}
         first = _draw(b, urls["whole"], WHOLE_N)  # computes and caches the training set's passes
         for r in range(max(3, s.repeats)):
-            for which in (("test", "whole") if r % 2 == 0 else ("whole", "test")):
+            for which in alternating(("test", "whole"), r):
                 draws[which].append(_draw(b, urls[which], counts[which]))
     rep.figures.update({
         "bigmap_draw_s": round(median(draws["whole"]), 2), "bigmap_draw_test_s": round(median(draws["test"]), 2),

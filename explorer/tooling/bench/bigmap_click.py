@@ -26,7 +26,7 @@ from pathlib import Path
 
 from explorer.core.paths import cache_dir
 from explorer.tooling import timing_log
-from explorer.tooling.bench.common import APP, VAE_CHECKPOINT, Report, Settings, bench_env, median
+from explorer.tooling.bench.common import APP, VAE_CHECKPOINT, Report, Settings, alternating, bench_env, median
 from explorer.tooling.harness import DRAWS_JS, PLOT_DRAWN_JS, POINT_JS, VIEWPORT, chromium, streamlit_server
 
 TEST_N, WHOLE_N = 10_000, 70_000
@@ -102,7 +102,7 @@ def clicks(b, url: str, repeats: int, log: Path | None = None) -> dict[str, list
     open_map(b, urls["whole"], WHOLE_N).close()  # the training set's passes: computed once, then kept
     found: dict[str, list[dict]] = {"test": [], "whole": []}
     for r in range(repeats):
-        for which in (("test", "whole") if r % 2 == 0 else ("whole", "test")):
+        for which in alternating(("test", "whole"), r):
             found[which].append(click(b, urls[which], counts[which], log, at=(0.5 + 0.37 * r) % 1))
     return found
 

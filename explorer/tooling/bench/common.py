@@ -40,6 +40,13 @@ class Report:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
+def alternating(names, r: int) -> list:
+    """`names` in order on even repeats and reversed on odd ones, so that drift in the machine's
+    load hits every contender alike."""
+    names = list(names)
+    return names if r % 2 == 0 else names[::-1]
+
+
 def median(xs: list[float]) -> float:
     """The median as a float."""
     return float(statistics.median(xs))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.tooling.bench.common import REPO, Report, Settings, median
+from explorer.tooling.bench.common import REPO, Report, Settings, alternating, median
 from explorer.tooling.harness import repo_env
 
 IMAGES = 20_000
@@ -82,7 +82,7 @@ def bench_folder(s: Settings, rep: Report, work: Path) -> None:
     cpu: dict[str, list[float]] = {k: [] for k in times}
     for r in range(s.repeats):
         cache = work / f"cache-{r}"  # empty: the first load decodes every file
-        runs = (["pillow", "ours"] if r % 2 == 0 else ["ours", "pillow"]) + ["second", "serial"]
+        runs = alternating(["pillow", "ours"], r) + ["second", "serial"]
         for which in runs:
             where = work / "unused" if which == "serial" else cache
             wall, used, _ = timed("ours" if which == "second" else which, root, where)

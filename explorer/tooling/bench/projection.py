@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.checkpoints.layout import PROJECTIONS_DIR
-from explorer.tooling.bench.common import REPO, VAE_CHECKPOINT, Report, Settings, load_average, median
+from explorer.tooling.bench.common import REPO, VAE_CHECKPOINT, Report, Settings, alternating, load_average, median
 from explorer.tooling.harness import repo_env
 
 # Each runs in a fresh interpreter: its own imports (numba's compile for umap) count.
@@ -92,7 +92,7 @@ def bench_projection(s: Settings, rep: Report, work: Path) -> None:
     loads = []
     for r in range(s.repeats):
         cold = work / f"numba-cache-{r}"  # empty: ours pays numba's compile, as on a machine's first map
-        for which in (order if r % 2 == 0 else order[::-1]):
+        for which in alternating(order, r):
             out = work / f"{which}.npy"
             loads.append((load_average() or [float("nan")])[0])
             wall, used = run_projection(which, codes, out, cold if which.startswith("ours") else None)

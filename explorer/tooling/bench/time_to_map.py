@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.tooling.bench.common import (
-    APP, BASELINE_POINTS, BASELINES, REPO, TEST_POINTS, VAE_CHECKPOINT, Report, Settings, bench_env, median,
+    APP, BASELINE_POINTS, BASELINES, REPO, TEST_POINTS, VAE_CHECKPOINT, Report, Settings, alternating, bench_env, median,
 )
 from explorer.tooling.harness import PLOT_DRAWN_JS, VIEWPORT, chromium, streamlit_server, tree_rss_mb
 
@@ -60,8 +60,7 @@ def bench_map(s: Settings, rep: Report, work: Path) -> None:
     with chromium(s.chromium) as b:
         cold, _ = time_to_plot(b, APP, work / "app-cold.log", TEST_POINTS, env=env)
         for r in range(s.repeats):
-            # alternate the order, so drift in the machine's load hits both alike
-            for which in (("base", "app") if r % 2 == 0 else ("app", "base")):
+            for which in alternating(("base", "app"), r):
                 if which == "base":
                     t, _ = time_to_plot(b, BASELINE_PAGE, work / "baseline.log", BASELINE_POINTS)
                     base_s.append(t)
