@@ -109,7 +109,7 @@ def _colouring(ctx: Context, color_by: str) -> tuple[str, np.ndarray, tuple[str,
     the category names and the legend's title."""
     if color_by.startswith(factors.PREFIX):  # a true factor, known for both splits (shapes)
         kind, test_values, names, title = factors.map_colouring(ctx, color_by)
-        train_values = factors.map_colouring(ctx, color_by, trainset.train_set(ctx.dataset))[1]
+        train_values = factors.map_colouring(ctx, color_by, cache.train_set(ctx.dataset))[1]
         return kind, np.concatenate([test_values, train_values]), tuple(names), title
     return (color_by, np.concatenate([_test_values(ctx, color_by), _train_values(ctx, color_by)]),
             tuple(ctx.class_names), "")
@@ -134,7 +134,7 @@ def _test_values(ctx: Context, color_by: str) -> np.ndarray:
 
 def _train_values(ctx: Context, color_by: str) -> np.ndarray:
     """The colouring's values on the training set (its jobs are done: no wait)."""
-    labels = trainset.train_set(ctx.dataset).labels
+    labels = cache.train_set(ctx.dataset).labels
     if color_by == "label":
         return labels
     path, key = str(ctx.vae.path), ctx.vae_key

@@ -17,7 +17,7 @@ from explorer.ui.cache.maps import (SMALL_MAP_POINTS, decision_regions, latent_m
                                     recon_predictions, umap_regions)
 from explorer.ui.cache.models import (anomaly_scores, available, checkpoint, checkpoint_entries, checkpoint_info,
                                       checkpoint_key, encodings, prefetch_models, recon_errors, reconstructions,
-                                      set_torch_threads, test_predictions, test_set, test_set_key)
+                                      set_torch_threads, test_predictions, test_set, test_set_key, train_set)
 from explorer.ui.cache.pictures import figure, grid_png, image_png, pair_png, png_bytes
 
 __all__ = [
@@ -28,6 +28,6 @@ __all__ = [
     "umap_regions",
     "anomaly_scores", "available", "checkpoint", "checkpoint_entries", "checkpoint_info", "checkpoint_key",
     "encodings", "prefetch_models", "recon_errors", "reconstructions", "set_torch_threads", "test_predictions",
-    "test_set", "test_set_key",
+    "test_set", "test_set_key", "train_set",
     "figure", "grid_png", "image_png", "pair_png", "png_bytes",
 ]

@@ -11,7 +11,6 @@ from explorer.data.loader import to_float
 from explorer.maps import projection
 from explorer.figures.plots import TRAIN_GROUP
 from explorer.ui import cache, exports, factors, help, overlays, present, urlstate, wholemap
-from explorer.ui.cache import trainset
 from explorer.ui.sidebar import banner
 from explorer.ui.state import Context, context, select, selection
 from explorer.ui.timing import timed
@@ -259,7 +258,7 @@ def _thumbnails(ctx: Context, split: str, shown: list[int]) -> None:
     if split == "test":
         data, pred, proba, idx = ctx.data, ctx.pred, ctx.proba, shown
     else:
-        data = trainset.train_set(ctx.dataset)
+        data = cache.train_set(ctx.dataset)
         pred, proba = cache.predictions(ctx, to_float(data.pixels[shown]))
         idx = list(range(len(shown)))
     r_pred, r_proba = cache.predictions(ctx, recons)
