@@ -64,14 +64,10 @@ def _method(choice: str) -> str:
     return projection.PLANE if choice == PLANE_CHOICE else choice
 
 
-def _codes(ctx: Context, enc: background.Job) -> tuple[np.ndarray, splits.Rows]:
-    return trainset.both_codes(ctx.mu, enc)
-
-
 def _cached_map(ctx: Context, enc: background.Job, method: str, params: dict | None, compute: bool = False):
     if not enc.ready or enc.error is not None:
         return None
-    codes, _ = _codes(ctx, enc)
+    codes, _ = trainset.both_codes(ctx.mu, enc)
     return cache.latent_map(codes, f"{ctx.vae_key}|{trainset.WHOLE}", map_folder(ctx.vae.path), method, params,
                             compute=compute)
 
@@ -97,7 +93,7 @@ def whole(ctx: Context, choice: str, params: dict | None, color_by: str) -> Whol
         _waiting(tuple(j.key for j in jobs))
         return None
     enc = jobs[0]
-    _, rows = _codes(ctx, enc)
+    _, rows = trainset.both_codes(ctx.mu, enc)
     proj = _cached_map(ctx, enc, _method(choice), params, compute=True)
     kind, values, names, title = cache.shared("wholemap.values", (ctx.vae_key, ctx.classifier_key, ctx.dataset, color_by),
                                               lambda: _colouring(ctx, color_by))
