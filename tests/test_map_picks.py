@@ -31,8 +31,14 @@ def _rings(spec: str) -> list[int]:
 def test_a_pick_on_the_chart_shows_its_image_and_leaves_the_figure_as_it_was(app_env):
     at = open_app()
     drawn = chart_spec(at)
+    # before a pick the panel already holds its heading, a Clear that cannot be pressed yet and
+    # a blank picture where the pick's will be (so it does not jump when the pick comes)
+    assert "**Nothing selected**" in texts(at)
+    assert at.button(key="map_clear").disabled
+    assert [cap for img in at.image for cap in img.captions] == ["image | reconstruction"]
     _pick(at, 7)
     assert "1 selected" in texts(at)
+    assert not at.button(key="map_clear").disabled
     assert [cap for img in at.image for cap in img.captions] == ["#7"]
     assert at.query_params["sel"] == "7"  # the link holds the pick
     assert chart_spec(at) == drawn  # the same figure: the browser's map is not drawn again

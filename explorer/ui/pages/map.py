@@ -5,6 +5,7 @@ reconstructions and the CNN's verdicts. The picked images are shared with the ot
 """
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from explorer.data.loader import to_float
@@ -236,13 +237,21 @@ def ringed(ctx: Context, chart_picked: bool, settings: str) -> Rings:
 
 def selected_panel(ctx: Context) -> None:
     picked = [("test", i) for i in selection(ctx.dataset)] + [("train", j) for j in wholemap.train_picks(ctx.dataset)]
+    # the heading, the button and a picture are there before the first pick too: the panel does
+    # not jump when it comes, and the browser has the code for buttons and pictures loaded
+    # (Streamlit fetches an element's code the first time the page shows one: 50-80 ms of a click)
+    head, clear = st.columns([3, 1], vertical_alignment="center")
+    clear.button("Clear", key="map_clear", on_click=clear_selection, args=(ctx,), disabled=not picked)
     if not picked:
+        head.markdown("**Nothing selected**")
         st.info("Click a point, or drag a box or lasso, to see those images here "
                 "with their reconstructions and the CNN's verdicts.")
+        blank = np.full_like(to_float(ctx.data.pixels[0]), 0.92)
+        pic, text = st.columns([1, 1], vertical_alignment="center")  # laid out as a pick is
+        show_in(pic, pair(ctx, blank, blank, px=84), caption="image | reconstruction")
+        text.caption("Its true label, and what the CNN says about the image and about its reconstruction.")
         return
-    head, clear = st.columns([3, 1], vertical_alignment="center")
     head.markdown(f"**{len(picked)} selected**" + (f" (first {MAX_SHOWN})" if len(picked) > MAX_SHOWN else ""))
-    clear.button("Clear", key="map_clear", on_click=clear_selection, args=(ctx,))
     shown = picked[:MAX_SHOWN]
     for split in ("test", "train"):
         indices = [i for s, i in shown if s == split]
