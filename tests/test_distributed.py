@@ -265,3 +265,9 @@ def test_a_train_page_job_whose_rank_is_killed_says_so_and_offers_resume(tmp_pat
     ckpt = load_checkpoint(run.out)
     assert f"the checkpoint keeps epoch {ckpt.state.epoch}, and Resume goes on from it" in message
     assert int(run.status["epoch_done"]) == ckpt.state.epoch >= 1
+    # Resume, as the page's button starts it: one more epoch on two processes
+    more = {**run.spec.train, "epochs": ckpt.state.epoch + 1}
+    again = jobs.wait(jobs.start(jobs.JobSpec(**{**run.spec.__dict__, "train": more, "resume": True}),
+                                 run.dir.parent), timeout=300)
+    assert again.state == "finished", (again.status, (again.dir / "log.txt").read_text()[-3000:])
+    assert load_checkpoint(run.out).state.epoch == ckpt.state.epoch + 1
