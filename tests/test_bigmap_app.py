@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -70,7 +71,6 @@ def _decoded(value):
 
 
 def _plane_codes(app_env, train) -> np.ndarray:
-    from pathlib import Path
 
     from explorer.analysis.latent import encode
     from explorer.checkpoints import load_checkpoint
@@ -89,3 +89,35 @@ def test_every_colouring_draws_both_sets(app_env):
             at.run()
         assert not at.exception and not at.error, color
         assert _points(chart_spec(at))["train"] > 0, color
+
+
+def test_a_whole_map_worked_out_in_the_background_is_kept_as_the_map_of_both_sets_and_found_again(app_env):
+    """A t-SNE map of both sets is computed by a background job and written under the key of the
+    test codes followed by the training codes (the key maps made before keep); a restarted
+    server shows that map, writing no other."""
+    import streamlit as st
+
+    from explorer.maps import projection
+
+    folder = Path(app_env["EXPLORER_CHECKPOINTS"]) / "digits" / "vae-2d" / "projections"
+    at = _whole(_tsne(open_app(method=None)))
+    assert not at.exception and not at.error
+    test, train = load_dataset("digits", "test"), load_dataset("digits", "train")
+    codes = np.concatenate([_plane_codes(app_env, test), _plane_codes(app_env, train)])
+    params = {"perplexity": float(projection.DEFAULT_PARAMS["tsne"]["perplexity"])}
+    kept = projection.map_file(codes, "tsne", params, 0, folder)
+    assert kept.is_file() and len(np.load(kept)["coords"]) == len(test.labels) + len(train.labels)
+    files = sorted(folder.iterdir())
+
+    st.cache_data.clear()  # as after a restart: nothing of the map is left in this process
+    st.cache_resource.clear()
+    at = _whole(_tsne(open_app(method=None)))  # (the training codes may be encoded again: another test's job held them)
+    assert f"t-SNE of {len(test.labels)} test images and {len(train.labels):,} training images" in texts(at)
+    assert sorted(folder.iterdir()) == files  # the map kept is the map shown: none computed beside it
+
+
+def _tsne(at):
+    """The map as t-SNE (a 2-D checkpoint opens as its plane, whatever the session held)."""
+    at.segmented_control(key="map_method").set_value("tsne").run()
+    assert "t-SNE of" in texts(at)
+    return at

@@ -192,3 +192,82 @@ def test_every_rank_ends_with_the_same_weights(tmp_path):
                 str(REPO / "tests" / "ddp_ranks_agree.py")], tmp_path)
     told = json.loads(proc.stdout.strip().splitlines()[-1])
     assert told == {"same": True, "moved": True, "steps": STEPS_PER_EPOCH}
+
+
+def _page_job(tmp_path: Path, monkeypatch, name: str, epochs: int):
+    """A Train page job of the digits recipe on two gloo processes, started as the page starts it."""
+    from explorer.core.config import ModelConfig, TrainConfig
+    from explorer.training import jobs
+
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    model = ModelConfig(kind="vae", image_shape=(1, 8, 8), num_classes=10, latent_dim=2, depth=0)
+    train = TrainConfig(dataset="digits", epochs=epochs, batch_size=64, device="cpu", world_size=2)
+    out = tmp_path / "ckpts" / "digits" / name
+    return jobs.start(jobs.JobSpec(model=model.to_dict(), train=train.to_dict(), out=str(out), iwae_k=5, threads=1),
+                      tmp_path / "runs")
+
+
+def _page_ranks_after_a_save(run, timeout_s: float = 180.0) -> dict[int, int]:
+    """{rank: pid} of a page job's two workers (torchrun's children), once an epoch is saved."""
+    from explorer.training import jobs
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run = jobs.get(run.id, run.dir.parent)
+        assert run.active, (run.status, (run.dir / "log.txt").read_text()[-3000:])
+        if int(run.status.get("epoch_done") or 0) >= 1 and run.status.get("pid"):
+            ranks = _workers(int(stat_fields(run.status["pid"])[1]))
+            if len(ranks) == 2:
+                return ranks
+        time.sleep(0.2)
+    raise AssertionError(f"no epoch saved by run {run.id} within {timeout_s} s")
+
+
+def _gone(pids, timeout_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not any(pid_alive(p) for p in pids)
+
+
+def test_a_train_page_job_on_two_processes_cancelled_keeps_its_last_epoch(tmp_path, monkeypatch):
+    """Cancel on the Train page (the run's cancel file): both ranks stop together, and the page
+    says which epoch the checkpoint keeps."""
+    from explorer.training import jobs
+
+    run = _page_job(tmp_path, monkeypatch, "job-cancelled", 10_000)
+    ranks = _page_ranks_after_a_save(run)
+    jobs.cancel(run)
+    run = jobs.wait(run, timeout=120)
+    assert run.state == "cancelled", (run.status, (run.dir / "log.txt").read_text()[-3000:])
+    assert _gone(ranks.values())
+    ckpt = load_checkpoint(run.out)
+    assert run.status["message"] == f"cancelled; the checkpoint keeps epoch {ckpt.state.epoch}"
+    assert ckpt.state.epoch >= 1 and ckpt.train_cfg.world_size == 2
+
+
+def test_a_train_page_job_whose_rank_is_killed_says_so_and_offers_resume(tmp_path, monkeypatch):
+    """A rank killed mid-run (out of memory, a crash): the rank left says so in one line, never
+    "training failed: RuntimeError: ..." from the collective it was in, and the page's Resume
+    goes on from the checkpoint kept."""
+    from explorer.training import jobs
+
+    run = _page_job(tmp_path, monkeypatch, "job-killed", 10_000)
+    ranks = _page_ranks_after_a_save(run)
+    time.sleep(0.5)  # mid-epoch or mid-save: either must end the same way
+    os.kill(ranks[1], signal.SIGKILL)
+    run = jobs.wait(run, timeout=120)
+    message = run.status.get("message", "")
+    assert run.state == "stopped", (run.status, (run.dir / "log.txt").read_text()[-3000:])
+    assert message.startswith("a process of this 2-process run stopped") and "training failed" not in message
+    assert _gone(ranks.values())
+    ckpt = load_checkpoint(run.out)
+    assert f"the checkpoint keeps epoch {ckpt.state.epoch}, and Resume goes on from it" in message
+    assert int(run.status["epoch_done"]) == ckpt.state.epoch >= 1
+    # Resume, as the page's button starts it: one more epoch on two processes
+    more = {**run.spec.train, "epochs": ckpt.state.epoch + 1}
+    again = jobs.wait(jobs.start(jobs.JobSpec(**{**run.spec.__dict__, "train": more, "resume": True}),
+                                 run.dir.parent), timeout=300)
+    assert again.state == "finished", (again.status, (again.dir / "log.txt").read_text()[-3000:])
+    assert load_checkpoint(run.out).state.epoch == ckpt.state.epoch + 1

@@ -104,3 +104,18 @@ def test_a_lost_peer_is_told_from_other_failures():
                                   "[127.0.0.1]:37248: Connection reset by peer"))
     assert not lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
     assert not lost_peer(ValueError("gloo"))
+
+
+def test_a_lost_peer_is_said_in_one_short_line():
+    """The backend's first sentence, without its source location or its advice, in the page's and
+    the CLI's message."""
+    from explorer.training.distributed import Group, lost_peer_words
+
+    gloo = RuntimeError("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error "
+                        "[127.0.0.1]:9628: Connection reset by peer. This is typically caused by a remote worker "
+                        "hanging or bugs in the application. Check the logs of the remote worker before reporting "
+                        "an error. GLHF!\nmore")
+    assert lost_peer_words(Group(rank=0, world_size=2), gloo) == (
+        "a process of this 2-process run stopped (Read error [127.0.0.1]:9628: Connection reset by peer)")
+    assert lost_peer_words(Group(rank=0, world_size=4), RuntimeError("")) == (
+        "a process of this 4-process run stopped (RuntimeError)")

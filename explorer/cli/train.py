@@ -41,7 +41,7 @@ def _train_as(group, args: argparse.Namespace) -> int:
 
     from explorer.cli.datasets import dataset_name, load_both
     from explorer.data.folders import dataset_dir_name
-    from explorer.training.distributed import lost_peer
+    from explorer.training.distributed import lost_peer, lost_peer_words
 
     train_data, test_data = load_both(dataset_name(args), args.data_dir, quiet=args.quiet)
     spec = train_data.spec
@@ -64,7 +64,7 @@ def _train_as(group, args: argparse.Namespace) -> int:
     except RuntimeError as e:  # another rank died: torchrun ends this one too
         if not (group.active and lost_peer(e)):
             raise
-        raise UserError(f"a process of this {group.world_size}-process run stopped ({str(e).splitlines()[0]}); "
+        raise UserError(f"{lost_peer_words(group, e)}; "
                         f"{_kept(out)} Run the same command with --resume to go on.") from e
     signal.signal(signal.SIGTERM, previous_term)  # kept on a failure, until its message is out
     return _after_training(args, out, result, group)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -205,6 +206,14 @@ def lost_peer(error: BaseException) -> bool:
         return True
     text = str(error)
     return isinstance(error, RuntimeError) and ("gloo" in text or "NCCL" in text)
+
+
+def lost_peer_words(group: Group, error: BaseException) -> str:
+    """A lost peer (`lost_peer`) in words: 'a process of this N-process run stopped (reason)',
+    the reason being the backend's first sentence without its source location."""
+    first = (str(error).splitlines() or [type(error).__name__])[0]
+    reason = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". ")[0].rstrip(".")
+    return f"a process of this {group.world_size}-process run stopped ({reason or type(error).__name__})"
 
 
 def leave(group: Group) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from explorer.core.atomic import replacing
 from explorer.core.kinds import is_conditional
 from explorer.training.distributed import from_env
-from explorer.training.jobs import CANCEL_FILE, SPEC_FILE, JobSpec, read_status, snapshot_path, write_status
+from explorer.training.jobs import CANCEL_FILE, LOG_FILE, SPEC_FILE, JobSpec, read_status, snapshot_path, write_status
 
 MAP_POINTS = 2000       # test images drawn on the live map
 STRIP = 8               # test images whose reconstructions are shown every epoch
@@ -130,10 +130,31 @@ def _stop_on_signals() -> dict:
 def _train_child(run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> int:
     """run_child's training, as one rank of its run (the only one, or one of torchrun's)."""
     from explorer.training.device import select_device
-    from explorer.training.distributed import joined
+    from explorer.training.distributed import joined, lost_peer, lost_peer_words
 
     with joined(select_device(str(spec.train.get("device", "auto")))) as group:
-        return _train_as(group, run_dir, spec, rep, stop)
+        try:
+            return _train_as(group, run_dir, spec, rep, stop)
+        except RuntimeError as e:  # another rank died, and torchrun's SIGTERM only asked this one to stop
+            if not (group.active and lost_peer(e)):
+                raise
+            traceback.print_exc()
+            _report_lost_peer(rep, run_dir, Path(spec.out), lost_peer_words(group, e))
+            return 1
+
+
+def _report_lost_peer(rep: _Reporter, run_dir: Path, out: Path, words: str) -> None:
+    """A run that lost a process, in one line: what the checkpoint on disk keeps (Resume goes on
+    from it), never the collective's RuntimeError that reported the loss."""
+    from explorer.checkpoints import CheckpointError, load_checkpoint
+    try:
+        epoch = load_checkpoint(out, with_model=False).state.epoch
+    except CheckpointError:
+        epoch = 0
+    kept = (f"the checkpoint keeps epoch {epoch}, and Resume goes on from it" if epoch
+            else "no epoch had completed, so there is no checkpoint")
+    rep.update(force=True, state="stopped", epoch_done=epoch,
+               message=f"{words}; see {run_dir / LOG_FILE} for which and why; {kept}")
 
 
 def _train_as(group, run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -> int:

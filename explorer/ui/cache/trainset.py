@@ -104,7 +104,7 @@ def whole_map(test_mu: np.ndarray, train: Job, key: str, folder: Path, method: s
     params_json = json.dumps(params or {}, sort_keys=True)
 
     def work(j: Job):
-        codes, _ = splits.stack({"test": test_mu, "train": train.wait()[0]})
+        codes, _ = both_codes(test_mu, train)  # the page's own array: the map's key is of these bytes
         j.progress(f"Computing the map of {len(codes):,} codes (once per checkpoint and settings)")
         return projection.project(codes, method, json.loads(params_json), seed=0, cache_dir=folder, leave_a_core=True)
 
