@@ -31,13 +31,16 @@ from explorer.tooling.loadclient.protocol import WsSession
 READY = "Serving Latent Explorer on"
 
 
-def start_serving(checkpoints: Path, work: Path) -> tuple[subprocess.Popen, Path, str]:
+def start_serving(checkpoints: Path, work: Path, args: tuple[str, ...] = (),
+                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path, str]:
+    """`serve --replicas 2` on a free port with `args` added, the replicas' environment plus `env`."""
     port, run_dir = free_port(), work / "run"
     env = repo_env({"EXPLORER_CHECKPOINTS": str(checkpoints), "EXPLORER_CHECKPOINTS_ONLY": "1",
-                    "EXPLORER_CACHE_DIR": str(work / "cache")})
+                    "EXPLORER_CACHE_DIR": str(work / "cache"), **(env or {})})
     with open(work / "serve.log", "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "explorer", "serve", "--replicas", "2", "--port", str(port),
-                                 "--run-dir", str(run_dir)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+                                 "--run-dir", str(run_dir), *args], cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
     return proc, run_dir, f"http://127.0.0.1:{port}"
 
 
@@ -164,6 +167,49 @@ def test_a_replica_is_judged_hung_only_after_it_has_answered_since_its_start(tmp
     assert not probe.hung(rep)
     probe.record(rep, 2, ok=False)
     assert not probe.hung(rep)
+
+
+def test_a_start_that_never_answers_is_late_after_its_own_timeout_and_one_that_answers_never_is(tmp_path):
+    rep = replicas.Replica("r0", 9000, tmp_path / "r0.log", started=1000.0, starts=1)
+    unstarted = replicas.Replica("r1", 9001, tmp_path / "r1.log")
+    probe = health.HealthProbe([rep, unstarted], start_timeout_s=60)
+    for _ in range(10):
+        probe.record(rep, 1, ok=False)
+    assert not probe.late(rep, now=1059.0)  # still within its start timeout
+    assert probe.late(rep, now=1061.0)
+    probe.record(rep, 1, ok=True)           # it answered once: never late in this start, however long it runs
+    assert not probe.late(rep, now=5000.0)
+    rep.started, rep.starts = 5000.0, 2     # started again: timed from the new start, judged afresh
+    assert not probe.late(rep, now=5059.0)
+    assert probe.late(rep, now=5061.0)
+    assert not probe.late(unstarted, now=5061.0)
+
+
+def test_a_start_timeout_that_is_not_a_positive_number_of_seconds_is_refused():
+    for bad in (0.0, -5.0, float("nan"), float("inf")):
+        with pytest.raises(ServeError, match="--start-timeout .* give a number of seconds above 0"):
+            supervisor.check_request(2, "127.0.0.1", free_port(), start_timeout_s=bad)
+
+
+@pytest.mark.slow
+def test_a_replica_stuck_in_its_start_is_killed_with_its_group_and_started_again_after_a_pause(tmp_path):
+    said: list[str] = []
+    rep = replicas.Replica("r0", free_port(), tmp_path / "r0.log", starts=1)  # nothing answers on its port
+    rep.proc = subprocess.Popen(["sh", "-c", "sleep 60 & echo $!; wait"], stdout=subprocess.PIPE,
+                                start_new_session=True)
+    child = int(rep.proc.stdout.readline())
+    rep.started = time.monotonic() - 2 * supervisor.QUICK_EXIT_S  # starting for a minute: not a quick exit by age
+    restarts = supervisor.Restarts(said.append)
+    restarts.kill_if_stuck(rep, health.HealthProbe([rep], start_timeout_s=supervisor.QUICK_EXIT_S))
+    assert rep.proc.wait(timeout=10) == -signal.SIGKILL
+    deadline = time.monotonic() + 10
+    while pid_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(child), "the stuck replica's child outlived the kill of its process group"
+    assert f"has not answered its health check once in the {supervisor.QUICK_EXIT_S:g} s" in said[0]
+    assert "--start-timeout" in said[0]
+    assert not restarts.due(rep), "a replica killed for never answering was started again at once"
+    assert "starting it again in 1 s" in said[-1]
 
 
 def test_a_browser_whose_session_is_gone_is_told_to_load_its_own_url_again():

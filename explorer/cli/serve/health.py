@@ -60,8 +60,8 @@ class HealthProbe:
             return rec.starts == rep.starts and rec.answered and rec.failures >= self.failures
 
     def late(self, rep: Replica, now: float | None = None) -> bool:
-        """Whether `rep` runs, started more than `start_timeout_s` before `now` (time.monotonic()),
-        and has not answered a probe since that start."""
+        """Whether `rep` was last started more than `start_timeout_s` before `now`
+        (time.monotonic()) and has not answered a probe since that start."""
         now = time.monotonic() if now is None else now
         with self._lock:
             rec = self._records[rep.name]
