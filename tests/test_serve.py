@@ -140,6 +140,67 @@ def _answers(port: int) -> bool:
         return False
 
 
+# Put on the replicas' PYTHONPATH as sitecustomize.py: the first replica to start stops itself
+# (SIGSTOP) during its imports, before its server listens, and leaves its pid in the marker file.
+HANG_AT_START = """\
+import os, signal
+def _hang_once():
+    marker = os.environ.get("EXPLORER_TEST_HANG_MARKER", "")
+    with open("/proc/self/cmdline", "rb") as f:
+        if not marker or b"explorer.cli.serve.launch" not in f.read():
+            return
+    try:
+        fd = os.open(marker + ".lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return  # a later start: runs as usual
+    os.close(fd)
+    with open(marker + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(marker + ".tmp", marker)
+    os.kill(os.getpid(), signal.SIGSTOP)
+_hang_once()
+"""
+START_TIMEOUT_S = 20  # short for the test, above a replica's start on two busy cores
+
+
+@pytest.mark.slow
+def test_a_replica_that_hangs_before_it_first_answers_is_killed_at_its_start_timeout_and_serves_again(
+        tiny_checkpoints, tmp_path):
+    hang = tmp_path / "hang"
+    hang.mkdir()
+    (hang / "sitecustomize.py").write_text(HANG_AT_START)
+    marker = tmp_path / "hung.pid"
+    proc, run_dir, url = start_serving(
+        tiny_checkpoints, tmp_path, ("--start-timeout", str(START_TIMEOUT_S)),
+        {"PYTHONPATH": os.pathsep.join([str(hang), str(REPO)]), "EXPLORER_TEST_HANG_MARKER": str(marker)})
+    log = tmp_path / "serve.log"
+    try:
+        wait_for(marker.exists, "a replica stopped itself while starting", log, 60)
+        pid = int(marker.read_text())
+        hung = next(n for n in ("r0", "r1") if replica_state(run_dir, n)["pid"] == pid)
+        wait_for(lambda: READY in log.read_text() or proc.poll() is not None,
+                 "the stuck replica was killed, started again and answered", log, 120)
+        assert proc.poll() is None, log.read_text()
+        said = log.read_text()
+        assert f"Replica {hung} (pid {pid}) has not answered its health check once in the {START_TIMEOUT_S} s" in said
+        assert "--start-timeout" in said and not pid_alive(pid)
+        c = WsSession(url)
+        c.cookies = {balancer.COOKIE: hung}
+        run = asyncio.run(_connect_and_close(c))
+        assert c.replica == hung and not run.errors and run.elements, "the balancer does not serve through it"
+        assert replica_state(run_dir, hung)["starts"] == 2, "its second start was not given its own start timeout"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+
+
+async def _connect_and_close(session: WsSession):
+    run = await session.connect()
+    await session.close()
+    return run
+
+
 def test_a_replica_count_or_port_that_cannot_be_served_is_refused_before_anything_starts():
     with pytest.raises(ServeError, match="--replicas 0"):
         supervisor.check_request(0, "127.0.0.1", 8501)
