@@ -175,7 +175,8 @@ def test_a_replica_that_hangs_before_it_first_answers_is_killed_at_its_start_tim
         {"PYTHONPATH": os.pathsep.join([str(hang), str(REPO)]), "EXPLORER_TEST_HANG_MARKER": str(marker)})
     log = tmp_path / "serve.log"
     try:
-        wait_for(marker.exists, "a replica stopped itself while starting", log, 60)
+        wait_for(lambda: marker.exists() and (run_dir / "state.json").exists(),
+                 "a replica stopped itself while starting", log, 60)
         pid = int(marker.read_text())
         hung = next(n for n in ("r0", "r1") if replica_state(run_dir, n)["pid"] == pid)
         wait_for(lambda: READY in log.read_text() or proc.poll() is not None,
