@@ -296,6 +296,7 @@ def test_the_balancer_sticks_by_cookie_and_checks_health():
     assert f"cookie {balancer.COOKIE} insert indirect nocache" in cfg and "balance source" not in cfg
     assert "server r0 127.0.0.1:9000 check cookie r0" in cfg and "server r1 127.0.0.1:9001 check cookie r1" in cfg
     assert "option httpchk GET /_stcore/health" in cfg and "timeout tunnel" in cfg and "option redispatch" in cfg
+    assert f"timeout check {health.TIMEOUT_S:g}s" in cfg  # a busy replica is not taken out after 1 s
 
 
 @pytest.mark.slow
