@@ -284,6 +284,12 @@ def test_a_browser_whose_session_is_gone_is_told_to_load_its_own_url_again():
     assert sent.WhichOneof("type") == "auth_redirect" and sent.auth_redirect.url == ""
 
 
+def test_the_ready_line_gives_an_address_a_student_can_open():
+    everywhere = supervisor.ready_line("0.0.0.0", 8501, 2)
+    assert everywhere.startswith(READY + " http://") and ":8501 " in everywhere and "0.0.0.0" not in everywhere
+    assert "--address 0.0.0.0" in supervisor.ready_line("127.0.0.1", 8501, 2)  # says how to let the class in
+
+
 def test_a_missing_haproxy_says_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.setenv(balancer.HAPROXY_ENV, str(tmp_path / "no-haproxy"))
     with pytest.raises(ServeError, match="apt-get install haproxy"):

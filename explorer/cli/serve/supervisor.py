@@ -77,6 +77,29 @@ def check_request(replicas: int, address: str, port: int, start_timeout_s: float
                              f"Stop it or choose another port with --port") from None
 
 
+def ready_line(address: str, port: int, replicas: int) -> str:
+    """What the supervisor says once every replica is served, with the address to put on the
+    projector: for 0.0.0.0 (every interface) this machine's address on its network, as no
+    browser opens 0.0.0.0; for a loopback address, a word that other machines cannot reach it."""
+    shown, note = address, ""
+    if address in ("0.0.0.0", "::", ""):
+        shown = network_address()
+    elif address in ("localhost", "::1") or address.startswith("127."):
+        note = " (this machine only: --address 0.0.0.0 lets a class's laptops in)"
+    return f"Serving Latent Explorer on http://{shown}:{port} with {replicas} replica(s){note}. Ctrl-C stops it."
+
+
+def network_address() -> str:
+    """This machine's address on the network its default route leads to (a UDP socket's
+    connect sends nothing), else its host name."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): only the route is looked up
+            return s.getsockname()[0]
+        except OSError:
+            return socket.gethostname()
+
+
 def serve(replicas: int, port: int, address: str = "127.0.0.1", run_dir: Path | None = None,
           say: Callable[[str], None] = print, start_timeout_s: float = START_TIMEOUT_S) -> int:
     """Serve the app on address:port with `replicas` app processes until SIGINT or SIGTERM;
@@ -103,7 +126,8 @@ def serve(replicas: int, port: int, address: str = "127.0.0.1", run_dir: Path | 
         url = f"http://{address}:{port}"
         say(f"Starting {replicas} replica(s) behind HAProxy on {url} (logs in {run_dir}) ...")
         probe = HealthProbe(reps, start_timeout_s=start_timeout_s)
-        watch(reps, haproxy, stopping, lambda: write_state(run_dir, url, haproxy, reps), say, url, probe)
+        watch(reps, haproxy, stopping, lambda: write_state(run_dir, url, haproxy, reps), say, url, probe,
+              ready_line(address, port, replicas))
     finally:
         say("Stopping the balancer and every replica ...")
         stop_all(([haproxy] if haproxy else []) + [r.proc for r in reps if r.proc])
@@ -115,12 +139,14 @@ def serve(replicas: int, port: int, address: str = "127.0.0.1", run_dir: Path | 
 
 
 def watch(reps: list[Replica], haproxy: subprocess.Popen, stopping: threading.Event,
-          save: Callable[[], None], say: Callable[[str], None], url: str, probe: HealthProbe) -> None:
+          save: Callable[[], None], say: Callable[[str], None], url: str, probe: HealthProbe,
+          ready: str) -> None:
     """Until `stopping` is set: kill any replica that stopped answering or never answered since
     its start, start again any that exited, say once the balancer routes to every one;
-    ServeError if HAProxy exits. `probe` is started here and stopped on the way out."""
+    ServeError if HAProxy exits. `probe` is started here and stopped on the way out; `ready`
+    is what it says once the balancer routes to every replica."""
     save()
-    ready = False
+    said_ready = False
     restarts = Restarts(say)
     probe.start()
     try:
@@ -133,9 +159,9 @@ def watch(reps: list[Replica], haproxy: subprocess.Popen, stopping: threading.Ev
                 elif restarts.due(r):
                     r.start()
                     save()
-            if not ready and all(r.exited() is None and balancer.routes_to(url, r.name) for r in reps):
-                ready = True
-                say(f"Serving Latent Explorer on {url} with {len(reps)} replica(s). Ctrl-C stops it.")
+            if not said_ready and all(r.exited() is None and balancer.routes_to(url, r.name) for r in reps):
+                said_ready = True
+                say(ready)
     finally:
         probe.stop()
 
