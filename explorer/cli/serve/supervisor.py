@@ -185,7 +185,10 @@ class Restarts:
             return
         if probe.hung(r):
             why = f"has not answered its health check {probe.failures} times in a row; killing it to start it again"
-        elif probe.late(r) and not r.healthy(probe.timeout_s):
+        elif probe.late(r):
+            if r.healthy(probe.timeout_s):
+                probe.record(r, r.starts, ok=True)  # it answers now: not late in this start
+                return
             self.never_answered[r.name] = r.starts
             why = (f"has not answered its health check once in the {probe.start_timeout_s:g} s since it started "
                    f"(hung or stopped while starting); killing it to start it again. {r.log.name} in the run "
