@@ -5,7 +5,9 @@ stick to theirs by cookie (an upload reaches the replica holding the session; th
 it); a replica killed mid-session is started again while the balancer sends its users to the
 other one, where the page runs cleanly; a replica that hangs (SIGSTOP) is killed and started
 again by the supervisor while the other's sessions go on; and SIGTERM ends the balancer and
-every replica, leaving no process behind. The e2e test kills the replica under a real browser page, which must come
+every replica, leaving no process behind. Another slow test has a replica stop itself during its
+imports, before it ever answers: the supervisor kills it at its start timeout, starts it again
+with a timeout of its own, and the balancer serves through it. The e2e test kills the replica under a real browser page, which must come
 back by itself on the other. The fast tests check what is refused before anything starts."""
 from __future__ import annotations
 
