@@ -5,17 +5,21 @@ stick to theirs by cookie (an upload reaches the replica holding the session; th
 it); a replica killed mid-session is started again while the balancer sends its users to the
 other one, where the page runs cleanly; a replica that hangs (SIGSTOP) is killed and started
 again by the supervisor while the other's sessions go on; and SIGTERM ends the balancer and
-every replica, leaving no process behind. The e2e test kills the replica under a real browser page, which must come
+every replica, leaving no process behind. Another slow test has a replica stop itself during its
+imports, before it ever answers: the supervisor kills it at its start timeout, starts it again
+with a timeout of its own, and the balancer serves through it. The e2e test kills the replica under a real browser page, which must come
 back by itself on the other. The fast tests check what is refused before anything starts."""
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,13 +35,16 @@ from explorer.tooling.loadclient.protocol import WsSession
 READY = "Serving Latent Explorer on"
 
 
-def start_serving(checkpoints: Path, work: Path) -> tuple[subprocess.Popen, Path, str]:
+def start_serving(checkpoints: Path, work: Path, args: tuple[str, ...] = (),
+                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path, str]:
+    """`serve --replicas 2` on a free port with `args` added, the replicas' environment plus `env`."""
     port, run_dir = free_port(), work / "run"
     env = repo_env({"EXPLORER_CHECKPOINTS": str(checkpoints), "EXPLORER_CHECKPOINTS_ONLY": "1",
-                    "EXPLORER_CACHE_DIR": str(work / "cache")})
+                    "EXPLORER_CACHE_DIR": str(work / "cache"), **(env or {})})
     with open(work / "serve.log", "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "explorer", "serve", "--replicas", "2", "--port", str(port),
-                                 "--run-dir", str(run_dir)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+                                 "--run-dir", str(run_dir), *args], cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
     return proc, run_dir, f"http://127.0.0.1:{port}"
 
 
@@ -137,6 +144,68 @@ def _answers(port: int) -> bool:
         return False
 
 
+# Put on the replicas' PYTHONPATH as sitecustomize.py: the first replica to start stops itself
+# (SIGSTOP) during its imports, before its server listens, and leaves its pid in the marker file.
+HANG_AT_START = """\
+import os, signal
+def _hang_once():
+    marker = os.environ.get("EXPLORER_TEST_HANG_MARKER", "")
+    with open("/proc/self/cmdline", "rb") as f:
+        if not marker or b"explorer.cli.serve.launch" not in f.read():
+            return
+    try:
+        fd = os.open(marker + ".lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return  # a later start: runs as usual
+    os.close(fd)
+    with open(marker + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(marker + ".tmp", marker)
+    os.kill(os.getpid(), signal.SIGSTOP)
+_hang_once()
+"""
+START_TIMEOUT_S = 20  # short for the test, above a replica's start on two busy cores
+
+
+@pytest.mark.slow
+def test_a_replica_that_hangs_before_it_first_answers_is_killed_at_its_start_timeout_and_serves_again(
+        tiny_checkpoints, tmp_path):
+    hang = tmp_path / "hang"
+    hang.mkdir()
+    (hang / "sitecustomize.py").write_text(HANG_AT_START)
+    marker = tmp_path / "hung.pid"
+    proc, run_dir, url = start_serving(
+        tiny_checkpoints, tmp_path, ("--start-timeout", str(START_TIMEOUT_S)),
+        {"PYTHONPATH": os.pathsep.join([str(hang), str(REPO)]), "EXPLORER_TEST_HANG_MARKER": str(marker)})
+    log = tmp_path / "serve.log"
+    try:
+        wait_for(lambda: marker.exists() and (run_dir / "state.json").exists(),
+                 "a replica stopped itself while starting", log, 60)
+        pid = int(marker.read_text())
+        hung = next(n for n in ("r0", "r1") if replica_state(run_dir, n)["pid"] == pid)
+        wait_for(lambda: READY in log.read_text() or proc.poll() is not None,
+                 "the stuck replica was killed, started again and answered", log, 120)
+        assert proc.poll() is None, log.read_text()
+        said = log.read_text()
+        assert f"Replica {hung} (pid {pid}) has not answered its health check once in the {START_TIMEOUT_S} s" in said
+        assert "--start-timeout" in said and not pid_alive(pid)
+        c = WsSession(url)
+        c.cookies = {balancer.COOKIE: hung}
+        run = asyncio.run(_connect_and_close(c))
+        assert c.replica == hung and not run.errors and run.elements, "the balancer does not serve through it"
+        assert replica_state(run_dir, hung)["starts"] == 2, "its second start was not given its own start timeout"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+
+
+async def _connect_and_close(session: WsSession):
+    run = await session.connect()
+    await session.close()
+    return run
+
+
 def test_a_replica_count_or_port_that_cannot_be_served_is_refused_before_anything_starts():
     with pytest.raises(ServeError, match="--replicas 0"):
         supervisor.check_request(0, "127.0.0.1", 8501)
@@ -166,6 +235,69 @@ def test_a_replica_is_judged_hung_only_after_it_has_answered_since_its_start(tmp
     assert not probe.hung(rep)
 
 
+def test_a_start_that_never_answers_is_late_after_its_own_timeout_and_one_that_answers_never_is(tmp_path):
+    rep = replicas.Replica("r0", 9000, tmp_path / "r0.log", started=1000.0, starts=1)
+    unstarted = replicas.Replica("r1", 9001, tmp_path / "r1.log")
+    probe = health.HealthProbe([rep, unstarted], start_timeout_s=60)
+    for _ in range(10):
+        probe.record(rep, 1, ok=False)
+    assert not probe.late(rep, now=1059.0)  # still within its start timeout
+    assert probe.late(rep, now=1061.0)
+    probe.record(rep, 1, ok=True)           # it answered once: never late in this start, however long it runs
+    assert not probe.late(rep, now=5000.0)
+    rep.started, rep.starts = 5000.0, 2     # started again: timed from the new start, judged afresh
+    assert not probe.late(rep, now=5059.0)
+    assert probe.late(rep, now=5061.0)
+    assert not probe.late(unstarted, now=5061.0)
+
+
+def test_a_start_timeout_that_is_not_a_positive_number_of_seconds_is_refused():
+    for bad in (0.0, -5.0, float("nan"), float("inf")):
+        with pytest.raises(ServeError, match="--start-timeout .* give a number of seconds above 0"):
+            supervisor.check_request(2, "127.0.0.1", free_port(), start_timeout_s=bad)
+
+
+def test_a_late_replica_that_answers_the_last_probe_before_its_kill_is_left_running(tmp_path):
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200 if self.path == replicas.HEALTH else 404)
+            self.end_headers()
+
+        def log_message(self, *_):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        rep = replicas.Replica("r0", server.server_address[1], tmp_path / "r0.log", starts=1,
+                               started=time.monotonic() - 120)  # answers only now, after its start timeout
+        probe = health.HealthProbe([rep], start_timeout_s=60)
+        said: list[str] = []
+        supervisor.Restarts(said.append).kill_if_stuck(rep, probe)
+        server.shutdown()
+    assert not said and not probe.late(rep), "a replica that answers was killed as late"
+
+
+@pytest.mark.slow
+def test_a_replica_stuck_in_its_start_is_killed_with_its_group_and_started_again_after_a_pause(tmp_path):
+    said: list[str] = []
+    rep = replicas.Replica("r0", free_port(), tmp_path / "r0.log", starts=1)  # nothing answers on its port
+    rep.proc = subprocess.Popen(["sh", "-c", "sleep 60 & echo $!; wait"], stdout=subprocess.PIPE,
+                                start_new_session=True)
+    child = int(rep.proc.stdout.readline())
+    rep.started = time.monotonic() - 2 * supervisor.QUICK_EXIT_S  # starting for a minute: not a quick exit by age
+    restarts = supervisor.Restarts(said.append)
+    restarts.kill_if_stuck(rep, health.HealthProbe([rep], start_timeout_s=supervisor.QUICK_EXIT_S))
+    assert rep.proc.wait(timeout=10) == -signal.SIGKILL
+    deadline = time.monotonic() + 10
+    while pid_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(child), "the stuck replica's child outlived the kill of its process group"
+    assert f"has not answered its health check once in the {supervisor.QUICK_EXIT_S:g} s" in said[0]
+    assert "--start-timeout" in said[0]
+    assert not restarts.due(rep), "a replica killed for never answering was started again at once"
+    assert "starting it again in 1 s" in said[-1]
+
+
 def test_a_browser_whose_session_is_gone_is_told_to_load_its_own_url_again():
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -174,6 +306,12 @@ def test_a_browser_whose_session_is_gone_is_told_to_load_its_own_url_again():
     sent = ForwardMsg()
     sent.ParseFromString(reconnect.reload_message().SerializeToString())  # as the browser receives it
     assert sent.WhichOneof("type") == "auth_redirect" and sent.auth_redirect.url == ""
+
+
+def test_the_ready_line_gives_an_address_a_student_can_open():
+    everywhere = supervisor.ready_line("0.0.0.0", 8501, 2)
+    assert everywhere.startswith(READY + " http://") and ":8501 " in everywhere and "0.0.0.0" not in everywhere
+    assert "--address 0.0.0.0" in supervisor.ready_line("127.0.0.1", 8501, 2)  # says how to let the class in
 
 
 def test_a_missing_haproxy_says_how_to_get_it(monkeypatch, tmp_path):
@@ -188,6 +326,7 @@ def test_the_balancer_sticks_by_cookie_and_checks_health():
     assert f"cookie {balancer.COOKIE} insert indirect nocache" in cfg and "balance source" not in cfg
     assert "server r0 127.0.0.1:9000 check cookie r0" in cfg and "server r1 127.0.0.1:9001 check cookie r1" in cfg
     assert "option httpchk GET /_stcore/health" in cfg and "timeout tunnel" in cfg and "option redispatch" in cfg
+    assert f"timeout check {health.TIMEOUT_S:g}s" in cfg  # a busy replica is not taken out after 1 s
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import argparse
 from explorer.cli.commands import (
     cmd_evaluate, cmd_export_onnx, cmd_fetch_data, cmd_predict, cmd_project, cmd_sample,
 )
-from explorer.cli.serve import cmd_serve
+from explorer.cli.serve import START_TIMEOUT_S, cmd_serve
 from explorer.cli.train import cmd_train
 from explorer.core.kinds import MODEL_KINDS
 
@@ -157,4 +157,7 @@ def _add_serve(sub) -> None:
                     help="where to listen (default 127.0.0.1, this machine only; 0.0.0.0 for a class's laptops)")
     sv.add_argument("--run-dir", default=None, help="where the configuration and logs go "
                                                     "(default: <cache dir>/serve/port-<P>)")
+    sv.add_argument("--start-timeout", type=float, default=START_TIMEOUT_S, metavar="SECONDS",
+                    help="a replica that has not answered this long after a start is killed and started again "
+                         f"(default {START_TIMEOUT_S:g})")
     sv.set_defaults(func=cmd_serve)

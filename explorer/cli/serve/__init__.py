@@ -11,9 +11,10 @@ import argparse
 import sys
 
 from explorer.cli.serve.errors import ServeError
+from explorer.cli.serve.health import START_TIMEOUT_S
 from explorer.cli.serve.supervisor import default_replicas, serve
 
-__all__ = ["ServeError", "cmd_serve", "default_replicas", "serve"]
+__all__ = ["START_TIMEOUT_S", "ServeError", "cmd_serve", "default_replicas", "serve"]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -21,4 +22,4 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr, flush=True)
 
     replicas = args.replicas if args.replicas is not None else default_replicas()
-    return serve(replicas, args.port, args.address, args.run_dir, say=say)
+    return serve(replicas, args.port, args.address, args.run_dir, say=say, start_timeout_s=args.start_timeout)

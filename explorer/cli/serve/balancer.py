@@ -12,6 +12,10 @@ What the configuration asks of HAProxy 2.6 and why:
 - health checks on Streamlit's /_stcore/health every second; a replica that fails two is taken
   out, and `option redispatch` sends a browser whose cookie names it to another one, where
   Streamlit's own reconnect opens a fresh session (the page reloads; a slider position is lost);
+  `timeout check` as long as the supervisor's own probe waits (health.TIMEOUT_S): without it a check
+  gets only `inter` (1 s) to be answered, and a busy replica whose event loop waits a second or
+  two for the GIL would be taken out, its sessions' media and uploads sent to a replica that
+  does not hold them; a replica that died refuses the connection at once whatever this is;
 - `timeout tunnel`: how long an idle websocket stays open (Streamlit's server pings it);
 - every response says which replica answered (X-Explorer-Replica): for the tests and for anyone
   reading a browser's network panel.
@@ -25,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 from explorer.cli.serve.errors import ServeError
+from explorer.cli.serve.health import TIMEOUT_S
 
 HAPROXY_ENV = "EXPLORER_HAPROXY"
 COOKIE = "SERVERID"
@@ -64,6 +69,7 @@ def config(address: str, port: int, servers: list[tuple[str, int]]) -> str:
         "    timeout server 300s            # a first page run may load a model and compute a map",
         "    timeout tunnel 1h              # an open websocket (Streamlit's server pings it)",
         "    timeout client-fin 10s",
+        f"    timeout check {TIMEOUT_S:g}s               # a health check's answer (a busy replica may take seconds)",
         "",
         "frontend explorer",
         f"    bind {address}:{port}",

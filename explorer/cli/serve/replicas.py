@@ -77,8 +77,11 @@ class Replica:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        """Start (or start again) the app on this replica's port, appending to its log."""
+        """Start (or start again) the app on this replica's port, appending to its log after a
+        line that says which start follows (where a hung start's log ends is where it hung)."""
         with open(self.log, "a") as out:
+            out.write(f"--- {self.name}: start {self.starts + 1}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            out.flush()
             self.proc = subprocess.Popen(streamlit_command(APP, self.port, module=LAUNCH), cwd=REPO, env=self.env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True, preexec_fn=die_with_parent)

@@ -7,8 +7,12 @@ until SIGINT (Ctrl-C) or SIGTERM, then every process stopped within a bound.
 - Every child runs in its own process group, so a Ctrl-C in the terminal reaches the supervisor
   alone, which then stops them in order; Linux ends them too if the supervisor itself is killed
   (replicas.die_with_parent).
-- A replica that stops answering its health check after it had answered (hung, SIGSTOPped) is
-  SIGKILLed (explorer/cli/serve/health.py), and then started again like one that exited.
+- A replica that stops answering its health check after it had answered (hung, SIGSTOPped), or
+  that has not answered once within the start timeout (`--start-timeout`, default
+  health.START_TIMEOUT_S) of its start, is SIGKILLed with its process group
+  (explorer/cli/serve/health.py), and then started again like one that exited; a start killed
+  for never answering counts as a quick exit, so a replica that hangs at every start is
+  restarted after the growing pause, not at once.
 - A replica that exits is started again on its port (HAProxy, whose health checks took it out,
   puts it back when it answers), at once the first time and after a growing pause, up to
   RESTART_PAUSE_MAX_S, while it keeps exiting within QUICK_EXIT_S of each start.
@@ -18,6 +22,7 @@ until SIGINT (Ctrl-C) or SIGTERM, then every process stopped within a bound.
 """
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import signal
@@ -32,7 +37,7 @@ from explorer.core.atomic import write_json, write_text
 from explorer.core.paths import cache_dir
 from explorer.cli.serve import balancer
 from explorer.cli.serve.errors import ServeError
-from explorer.cli.serve.health import HealthProbe
+from explorer.cli.serve.health import START_TIMEOUT_S, HealthProbe
 from explorer.cli.serve.replicas import Replica, app_env, die_with_parent, free_port, signal_group, stop_all
 
 MAX_REPLICAS = 64
@@ -50,8 +55,12 @@ def default_run_dir(port: int) -> Path:
     return cache_dir() / "serve" / f"port-{port}"
 
 
-def check_request(replicas: int, address: str, port: int) -> None:
-    """ServeError for a replica count or port that cannot be served, before anything starts."""
+def check_request(replicas: int, address: str, port: int, start_timeout_s: float = START_TIMEOUT_S) -> None:
+    """ServeError for a replica count, port or start timeout that cannot be served, before
+    anything starts."""
+    if not (math.isfinite(start_timeout_s) and start_timeout_s > 0):
+        raise ServeError(f"--start-timeout {start_timeout_s:g} is not a time a replica can be given to start: "
+                         f"give a number of seconds above 0 (the default is {START_TIMEOUT_S:.0f})")
     if not 1 <= replicas <= MAX_REPLICAS:
         raise ServeError(f"--replicas {replicas} is out of range: give 1 to {MAX_REPLICAS} "
                          f"(the default, one per core, is {default_replicas()})")
@@ -68,11 +77,35 @@ def check_request(replicas: int, address: str, port: int) -> None:
                              f"Stop it or choose another port with --port") from None
 
 
+def ready_line(address: str, port: int, replicas: int) -> str:
+    """What the supervisor says once every replica is served, with the address to put on the
+    projector: for 0.0.0.0 (every interface) this machine's address on its network, as no
+    browser opens 0.0.0.0; for a loopback address, a word that other machines cannot reach it."""
+    shown, note = address, ""
+    if address in ("0.0.0.0", "::", ""):
+        shown = network_address()
+    elif address in ("localhost", "::1") or address.startswith("127."):
+        note = " (this machine only: --address 0.0.0.0 lets a class's laptops in)"
+    return f"Serving Latent Explorer on http://{shown}:{port} with {replicas} replica(s){note}. Ctrl-C stops it."
+
+
+def network_address() -> str:
+    """This machine's address on the network its default route leads to (a UDP socket's
+    connect sends nothing), else its host name."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): only the route is looked up
+            return s.getsockname()[0]
+        except OSError:
+            return socket.gethostname()
+
+
 def serve(replicas: int, port: int, address: str = "127.0.0.1", run_dir: Path | None = None,
-          say: Callable[[str], None] = print) -> int:
+          say: Callable[[str], None] = print, start_timeout_s: float = START_TIMEOUT_S) -> int:
     """Serve the app on address:port with `replicas` app processes until SIGINT or SIGTERM;
-    0 once stopped. ServeError when it cannot start, or when HAProxy itself stops."""
-    check_request(replicas, address, port)
+    0 once stopped. A replica that has not answered within `start_timeout_s` seconds of a start
+    is killed and started again. ServeError when it cannot start, or when HAProxy itself stops."""
+    check_request(replicas, address, port, start_timeout_s)
     binary = balancer.haproxy_path()
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(port)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +125,9 @@ def serve(replicas: int, port: int, address: str = "127.0.0.1", run_dir: Path | 
                                        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
         url = f"http://{address}:{port}"
         say(f"Starting {replicas} replica(s) behind HAProxy on {url} (logs in {run_dir}) ...")
-        watch(reps, haproxy, stopping, lambda: write_state(run_dir, url, haproxy, reps), say, url)
+        probe = HealthProbe(reps, start_timeout_s=start_timeout_s)
+        watch(reps, haproxy, stopping, lambda: write_state(run_dir, url, haproxy, reps), say, url, probe,
+              ready_line(address, port, replicas))
     finally:
         say("Stopping the balancer and every replica ...")
         stop_all(([haproxy] if haproxy else []) + [r.proc for r in reps if r.proc])
@@ -104,53 +139,72 @@ def serve(replicas: int, port: int, address: str = "127.0.0.1", run_dir: Path | 
 
 
 def watch(reps: list[Replica], haproxy: subprocess.Popen, stopping: threading.Event,
-          save: Callable[[], None], say: Callable[[str], None], url: str) -> None:
-    """Until `stopping` is set: kill any replica that stopped answering, start again any that
-    exited, say once the balancer routes to every one; ServeError if HAProxy exits."""
+          save: Callable[[], None], say: Callable[[str], None], url: str, probe: HealthProbe,
+          ready: str) -> None:
+    """Until `stopping` is set: kill any replica that stopped answering or never answered since
+    its start, start again any that exited, say once the balancer routes to every one;
+    ServeError if HAProxy exits. `probe` is started here and stopped on the way out; `ready`
+    is what it says once the balancer routes to every replica."""
     save()
-    ready = False
+    said_ready = False
     restarts = Restarts(say)
-    probe = HealthProbe(reps).start()
+    probe.start()
     try:
         while not stopping.wait(POLL_S):
             if haproxy.poll() is not None:
                 raise ServeError(f"HAProxy exited with status {haproxy.returncode}; see haproxy.log in the run folder")
             for r in reps:
                 if r.exited() is None:
-                    restarts.kill_if_hung(r, probe)
+                    restarts.kill_if_stuck(r, probe)
                 elif restarts.due(r):
                     r.start()
                     save()
-            if not ready and all(r.exited() is None and balancer.routes_to(url, r.name) for r in reps):
-                ready = True
-                say(f"Serving Latent Explorer on {url} with {len(reps)} replica(s). Ctrl-C stops it.")
+            if not said_ready and all(r.exited() is None and balancer.routes_to(url, r.name) for r in reps):
+                said_ready = True
+                say(ready)
     finally:
         probe.stop()
 
 
 class Restarts:
     """When each exited replica starts again: at once the first time, then after a growing pause
-    while it keeps exiting within QUICK_EXIT_S of its start; and the killing of hung ones."""
+    while it keeps exiting within QUICK_EXIT_S of its start or being killed for never answering;
+    and the killing of hung and late ones."""
 
     def __init__(self, say: Callable[[str], None]):
         self.say = say
         self.pause: dict[str, float] = {}      # replica name -> seconds to wait before its next start
         self.restart_at: dict[str, float] = {}
         self.killed: dict[str, int] = {}       # replica name -> the start it was killed in
+        self.never_answered: dict[str, int] = {}  # replica name -> the start killed as late
 
-    def kill_if_hung(self, r: Replica, probe: HealthProbe) -> None:
-        if self.killed.get(r.name) == r.starts or not probe.hung(r):
+    def kill_if_stuck(self, r: Replica, probe: HealthProbe) -> None:
+        """SIGKILL the process group of `r` if it is hung, or late and does not answer one last
+        probe either (the probe thread may not have reached it yet)."""
+        if self.killed.get(r.name) == r.starts:
+            return
+        if probe.hung(r):
+            why = f"has not answered its health check {probe.failures} times in a row; killing it to start it again"
+        elif probe.late(r):
+            if r.healthy(probe.timeout_s):
+                probe.record(r, r.starts, ok=True)  # it answers now: not late in this start
+                return
+            self.never_answered[r.name] = r.starts
+            why = (f"has not answered its health check once in the {probe.start_timeout_s:g} s since it started "
+                   f"(hung or stopped while starting); killing it to start it again. {r.log.name} in the run "
+                   f"folder shows how far it got; if its starts are only slow on this machine, give them "
+                   f"longer with --start-timeout SECONDS")
+        else:
             return
         self.killed[r.name] = r.starts
-        self.say(f"Replica {r.name} (pid {r.proc.pid}) has not answered its health check "
-                 f"{probe.failures} times in a row; killing it to start it again")
+        self.say(f"Replica {r.name} (pid {r.proc.pid}) {why}")
         signal_group(r.proc, signal.SIGKILL)  # SIGKILL ends a stopped (SIGSTOP) process too
 
     def due(self, r: Replica) -> bool:
         """Whether the exited replica `r` should start now (says why it exited, once)."""
         now = time.monotonic()
         if r.name not in self.restart_at:
-            quick = now - r.started < QUICK_EXIT_S
+            quick = now - r.started < QUICK_EXIT_S or self.never_answered.get(r.name) == r.starts
             self.pause[r.name] = min(RESTART_PAUSE_MAX_S, 2 * self.pause.get(r.name, 0.5)) if quick else 0.0
             self.restart_at[r.name] = now + self.pause[r.name]
             self.say(f"Replica {r.name} (pid {r.proc.pid}) exited with status {r.exited()}; starting it again"
