@@ -9,9 +9,7 @@ running its models over 10,000 images.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
-import os
 import threading
 from pathlib import Path
 
@@ -28,7 +26,6 @@ from explorer.checkpoints.factory import named_factories
 
 SCAN_TTL_S = 20  # new checkpoints (training in the background) show up within this long
 PREFETCH_DELAY_S = 0.3  # after the Map page's script ends, its last messages sent
-PREFETCH_NICE = 10  # the import thread's nice: the browser drawing the map on the same cores goes first
 TORCH_THREADS = 1  # torch's intra-op threads in the app's server (set_torch_threads)
 
 
@@ -104,18 +101,13 @@ def prefetch_models() -> None:
     """Import torch and the models in a background thread, once per process, so the first
     page that needs a model, and the first click on the map (its pictures need the models),
     find them ready: a click waiting for the import took 1.5 s. The Map page calls this at its
-    end; the import thread runs at a lower priority, so on a machine that also runs the
-    browser the map's first draw goes first."""
-    timer = threading.Timer(PREFETCH_DELAY_S, _import_models)
+    end. The thread keeps the process's priority: a run that needs the models waits for this
+    import (Python's import lock), so a lower priority would make it wait longer on a busy
+    machine (a class on one server)."""
+    timer = threading.Timer(PREFETCH_DELAY_S, importlib.import_module, args=("explorer.analysis.latent",))
     timer.daemon = True
     timer.name = "explorer-prefetch"
     timer.start()
-
-
-def _import_models() -> None:
-    with contextlib.suppress(OSError, AttributeError):  # a thread's own nice: Linux (elsewhere, as it is)
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREFETCH_NICE)
-    importlib.import_module("explorer.analysis.latent")
 
 
 @st.cache_resource(show_spinner="Loading the test set...", max_entries=4)
