@@ -25,7 +25,7 @@ from explorer.checkpoints.catalog import CheckpointEntry, scan
 from explorer.checkpoints.factory import named_factories
 
 SCAN_TTL_S = 20  # new checkpoints (training in the background) show up within this long
-PREFETCH_DELAY_S = 0.3  # after the Map page's script ends, its last messages sent
+PREFETCH_DELAY_S = 1.0  # after the Map page's run: the browser has mostly drawn the map (docs/measurements.md)
 TORCH_THREADS = 1  # torch's intra-op threads in the app's server (set_torch_threads)
 
 
