@@ -40,7 +40,7 @@ from explorer.core.paths import cache_dir
 from explorer.cli.serve import balancer
 from explorer.cli.serve.errors import ServeError
 from explorer.cli.serve.health import START_TIMEOUT_S, HealthProbe
-from explorer.cli.serve.replicas import Replica, app_env, die_with_parent, free_port, signal_group, stop_all
+from explorer.cli.serve.replicas import Replica, app_env, free_port, signal_group, stop_all
 
 MAX_REPLICAS = 64
 QUICK_EXIT_S = 30.0
@@ -141,9 +141,7 @@ def serve(replicas: int, port: int, address: str = "127.0.0.1", run_dir: Path | 
     try:
         for r in reps:
             r.start()
-        with open(run_dir / "haproxy.log", "a") as out:
-            haproxy = subprocess.Popen(balancer.command(binary, cfg), stdin=subprocess.DEVNULL, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+        haproxy = balancer.start(binary, cfg, run_dir / "haproxy.log")
         url = f"http://{address}:{port}"
         say(f"Starting {replicas} replica(s) behind HAProxy on {url} (logs in {run_dir}) ...")
         probe = HealthProbe(reps, start_timeout_s=start_timeout_s)
