@@ -151,7 +151,8 @@ def _add_project(sub) -> None:
 
 def _add_serve(sub) -> None:
     sv = sub.add_parser("serve", help="serve a class: N app processes behind HAProxy, until Ctrl-C")
-    sv.add_argument("--replicas", type=int, default=None, help="app processes (default: one per core)")
+    sv.add_argument("--replicas", type=int, default=None,
+                    help="app processes (default: one per core, fewer where memory is short)")
     sv.add_argument("--port", type=int, default=8501, help="the port browsers open (default 8501)")
     sv.add_argument("--address", default="127.0.0.1",
                     help="where to listen (default 127.0.0.1, this machine only; 0.0.0.0 for a class's laptops)")

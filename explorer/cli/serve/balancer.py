@@ -17,6 +17,11 @@ What the configuration asks of HAProxy 2.6 and why:
   two for the GIL would be taken out, its sessions' media and uploads sent to a replica that
   does not hold them; a replica that died refuses the connection at once whatever this is;
 - `timeout tunnel`: how long an idle websocket stays open (Streamlit's server pings it);
+- haproxy.log is HAProxy's stderr and stdout together: its stderr carries its warnings and alerts
+  (a replica DOWN or UP, no replica left, and before the log starts, a port it cannot bind), its
+  log (`log stdout`, from the frontend) the requests that failed; the backend has `no log`, since
+  HAProxy 2.6 sends each health change both to stderr and to the backend's log, which wrote each
+  warning twice;
 - every response says which replica answered (X-Explorer-Replica): for the tests and for anyone
   reading a browser's network panel.
 """
@@ -30,6 +35,7 @@ from pathlib import Path
 
 from explorer.cli.serve.errors import ServeError
 from explorer.cli.serve.health import TIMEOUT_S
+from explorer.cli.serve.replicas import die_with_parent
 
 HAPROXY_ENV = "EXPLORER_HAPROXY"
 COOKIE = "SERVERID"
@@ -60,7 +66,7 @@ def config(address: str, port: int, servers: list[tuple[str, int]]) -> str:
         "    mode http",
         "    log global",
         "    option httplog",
-        "    option dontlog-normal          # only errors and health changes in haproxy.log",
+        "    option dontlog-normal          # only the requests that failed in haproxy.log",
         "    option redispatch              # a cookie naming a dead replica goes to a live one",
         "    retries 2",
         "    timeout connect 5s",
@@ -76,6 +82,7 @@ def config(address: str, port: int, servers: list[tuple[str, int]]) -> str:
         "    default_backend replicas",
         "",
         "backend replicas",
+        "    no log                         # its health changes reach haproxy.log once, from HAProxy's stderr",
         "    balance leastconn",
         f"    cookie {COOKIE} insert indirect nocache httponly",
         "    option httpchk GET /_stcore/health",
@@ -105,6 +112,9 @@ def check(binary: Path, cfg: Path) -> None:
         raise ServeError(f"HAProxy refused {cfg}: {(done.stderr or done.stdout).strip()[-800:]}")
 
 
-def command(binary: Path, cfg: Path) -> list[str]:
-    """HAProxy in the foreground (-db: no daemon), as the supervisor's child."""
-    return [str(binary), "-db", "-f", str(cfg)]
+def start(binary: Path, cfg: Path, log: Path) -> subprocess.Popen:
+    """HAProxy in the foreground (-db: no daemon) as this process's child, in its own process
+    group, its stderr (warnings, alerts) and stdout (its log) appended to `log`."""
+    with open(log, "a") as out:
+        return subprocess.Popen([str(binary), "-db", "-f", str(cfg)], stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)

@@ -3,7 +3,8 @@ until SIGINT (Ctrl-C) or SIGTERM, then every process stopped within a bound.
 
 - The run folder (default `<cache dir>/serve/port-<P>`) holds what this run wrote: haproxy.cfg,
   haproxy.log, one log per replica (r0.log, ...) and state.json (the pids and ports now, for
-  whoever needs to find a replica).
+  whoever needs to find a replica). Each run starts fresh logs; the run before's stay once, as
+  haproxy.log.1, r0.log.1, ... (keep_previous_logs).
 - Every child runs in its own process group, so a Ctrl-C in the terminal reaches the supervisor
   alone, which then stops them in order; Linux ends them too if the supervisor itself is killed
   (replicas.die_with_parent).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 import signal
 import socket
@@ -38,7 +40,7 @@ from explorer.core.paths import cache_dir
 from explorer.cli.serve import balancer
 from explorer.cli.serve.errors import ServeError
 from explorer.cli.serve.health import START_TIMEOUT_S, HealthProbe
-from explorer.cli.serve.replicas import Replica, app_env, die_with_parent, free_port, signal_group, stop_all
+from explorer.cli.serve.replicas import Replica, app_env, free_port, signal_group, stop_all
 
 MAX_REPLICAS = 64
 QUICK_EXIT_S = 30.0
@@ -53,6 +55,24 @@ def default_replicas() -> int:
 
 def default_run_dir(port: int) -> Path:
     return cache_dir() / "serve" / f"port-{port}"
+
+
+def keep_previous_logs(run_dir: Path) -> None:
+    """Move the logs the run before wrote (haproxy.log, r0.log, ...) to haproxy.log.1, r0.log.1,
+    ..., first removing the .1 logs of the run before that, so that every .1 log is from one run;
+    with no logs to move (a first run, or one refused before it started) nothing changes. Other
+    files in the folder stay."""
+    def is_log(path: Path, suffix: str = "") -> bool:
+        return re.fullmatch(r"(haproxy|r\d+)\.log" + re.escape(suffix), path.name) is not None
+
+    current = [p for p in run_dir.iterdir() if is_log(p) and p.is_file()]
+    if not current:
+        return
+    for old in run_dir.iterdir():
+        if is_log(old, ".1") and old.is_file():
+            old.unlink()
+    for log in current:
+        os.replace(log, log.with_name(log.name + ".1"))
 
 
 def check_request(replicas: int, address: str, port: int, start_timeout_s: float = START_TIMEOUT_S) -> None:
@@ -114,15 +134,14 @@ def serve(replicas: int, port: int, address: str = "127.0.0.1", run_dir: Path | 
     cfg = run_dir / "haproxy.cfg"
     write_text(cfg, balancer.config(address, port, [(r.name, r.port) for r in reps]), fsync=False)
     balancer.check(binary, cfg)
+    keep_previous_logs(run_dir)
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     haproxy = None
     try:
         for r in reps:
             r.start()
-        with open(run_dir / "haproxy.log", "a") as out:
-            haproxy = subprocess.Popen(balancer.command(binary, cfg), stdin=subprocess.DEVNULL, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+        haproxy = balancer.start(binary, cfg, run_dir / "haproxy.log")
         url = f"http://{address}:{port}"
         say(f"Starting {replicas} replica(s) behind HAProxy on {url} (logs in {run_dir}) ...")
         probe = HealthProbe(reps, start_timeout_s=start_timeout_s)
