@@ -320,3 +320,22 @@ class LocalServer:
     def __exit__(self, *exc_info: object) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+@contextlib.contextmanager
+def health_server() -> Iterator[http.server.ThreadingHTTPServer]:
+    """A stand-in for a replica that answers Streamlit's health check (200) and nothing else (404),
+    served from a thread until the block ends."""
+    from explorer.cli.serve.replicas import HEALTH
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(200 if self.path == HEALTH else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield server

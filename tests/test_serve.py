@@ -12,19 +12,17 @@ back by itself on the other. The fast tests check what is refused before anythin
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from helpers import VIEWPORT, WAIT_MS
+from helpers import VIEWPORT, WAIT_MS, health_server
 
 from explorer.cli.serve import ServeError, balancer, health, replicas, supervisor
 from explorer.core.procs import pid_alive
@@ -258,16 +256,7 @@ def test_a_start_timeout_that_is_not_a_positive_number_of_seconds_is_refused():
 
 
 def test_a_late_replica_that_answers_the_last_probe_before_its_kill_is_left_running(tmp_path):
-    class Health(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            self.send_response(200 if self.path == replicas.HEALTH else 404)
-            self.end_headers()
-
-        def log_message(self, *_):
-            pass
-
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+    with health_server() as server:
         rep = replicas.Replica("r0", server.server_address[1], tmp_path / "r0.log", starts=1,
                                started=time.monotonic() - 120)  # answers only now, after its start timeout
         probe = health.HealthProbe([rep], start_timeout_s=60)

@@ -3,15 +3,15 @@ run before's once (supervisor.keep_previous_logs); haproxy.log says each of HAPr
 and failed requests once (balancer.config, checked against a real HAProxy)."""
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from helpers import health_server
 
 from explorer.cli.serve import balancer, replicas, supervisor
 from explorer.cli.serve.replicas import free_port
@@ -47,17 +47,6 @@ def test_a_folder_without_new_logs_keeps_its_old_ones(tmp_path):
     assert set(contents(tmp_path)) == {"haproxy.log.1", "r0.log.1", "haproxy.cfg"}
 
 
-class Health(http.server.BaseHTTPRequestHandler):
-    """A replica's health check and nothing else."""
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        self.send_response(200 if self.path == replicas.HEALTH else 404)
-        self.end_headers()
-
-    def log_message(self, *_):
-        pass
-
-
 def wait_for_log(log: Path, text: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while text not in log.read_text():
@@ -68,8 +57,7 @@ def wait_for_log(log: Path, text: str, timeout_s: float = 30.0) -> None:
 @pytest.mark.slow
 def test_each_haproxy_warning_and_failed_request_is_written_once_to_haproxy_log(tmp_path):
     binary, log, cfg, port = balancer.haproxy_path(), tmp_path / "haproxy.log", tmp_path / "haproxy.cfg", free_port()
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health) as up:
-        threading.Thread(target=up.serve_forever, daemon=True).start()
+    with health_server() as up:
         cfg.write_text(balancer.config("127.0.0.1", port, [("r0", up.server_address[1]), ("r1", free_port())]))
         balancer.check(binary, cfg)
         haproxy = balancer.start(binary, cfg, log)  # as the supervisor starts it
