@@ -38,7 +38,9 @@ with it, and every figure is a median over `--repeats` runs):
     serve       serve_r<N>_*: a class through `python -m explorer serve` (HAProxy, sticky cookies) with
                 1 replica and with one per core, --serve-sessions sessions (60; 3 of them Chromium
                 pages): sessions held, errors, isolation problems, p50/p95 slider round trip,
-                reruns served per second; serve_kill_*: replica r0 killed halfway through a run of
+                reruns served per second, serve_r<N>_health_p95_ms/_max_ms (a replica's health check
+                under the load: the supervisor kills one after 3 misses of 5 s); serve_kill_*: replica
+                r0 killed halfway through a run of
                 websocket sessions that reconnect as the page does: how many came back on another
                 replica, and the errors of every other session
     reruns      rerun_<page>_ms: one warm full run of each page, the app's own time (median),

@@ -1,7 +1,8 @@
 """The serve group: a class on `python -m explorer serve` (replicas behind HAProxy), driven by
 explorer/tooling/loadclient/ through the balancer: for 1 replica and for one per core, sessions
 held, errors, isolation, slider round trips and reruns served per second; then one replica killed
-halfway through a run, its sessions coming back on another, the others' errors counted apart.
+halfway through a run, its sessions coming back on another, the others' errors counted apart;
+and how long each replica's health check takes to answer under the load.
 The timed runs ask again as soon as an answer comes (the server saturated: reruns per second is
 its capacity, and a round trip is mostly waiting in line); one more run at one replica per core
 pauses about a second after each answer, as a student looking at the picture would."""
@@ -66,6 +67,43 @@ def warm_each(run_dir: Path) -> list[str]:
     return errors
 
 
+class HealthTimes:
+    """Each replica's /_stcore/health asked straight on its port every `every_s` from a thread,
+    as the supervisor's probe does (explorer/cli/serve/health.py: 3 misses of 5 s in a row kill
+    a replica): how long the answers take under the load, so the margin to a false kill of a
+    busy replica is a figure, not a hope."""
+
+    def __init__(self, run_dir: Path, every_s: float = 0.5, timeout_s: float = 10.0):
+        self.ports = {n: r["port"] for n, r in replicas_state(run_dir).items()}
+        self.every_s, self.timeout_s = every_s, timeout_s
+        self.ms: list[float] = []
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-health")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        import urllib.request
+        while not self._stop.wait(self.every_s):
+            for port in self.ports.values():
+                t0 = time.perf_counter()
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=self.timeout_s):
+                        self.ms.append(1000 * (time.perf_counter() - t0))
+                except OSError:  # a replica killed on purpose (the kill run) counts apart
+                    self.failures += 1
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(timeout=self.timeout_s + 1)
+        ms = sorted(self.ms)
+        pick = (lambda q: round(ms[min(len(ms) - 1, int(q * len(ms)))], 1)) if ms else (lambda q: None)
+        return {"answers": len(ms), "failures": self.failures, "p50_ms": pick(0.5), "p95_ms": pick(0.95),
+                "max_ms": round(ms[-1], 1) if ms else None}
+
+
 def one_load(s: Settings, replicas: int, work: Path, kill_after_s: float | None = None, think_s: float = 0.0) -> dict:
     """One timed load through the balancer; with `kill_after_s`, replica r0 is killed (SIGKILL)
     that long into it (the first Chromium page starts there), the websocket users reconnect as
@@ -80,12 +118,14 @@ def one_load(s: Settings, replicas: int, work: Path, kill_after_s: float | None 
             pid = replicas_state(run_dir)["r0"]["pid"]
             killer = threading.Timer(kill_after_s, lambda: os.kill(pid, signal.SIGKILL))
         meter = TreeCpu({"server": proc.pid, "load_generator": os.getpid()})
+        health = HealthTimes(run_dir)
         result = loadclient.run_load(url, sessions=s.serve_sessions, seconds=seconds, pid=proc.pid, warm=False,
                                      browsers=min(3, s.serve_sessions), chromium=s.chromium,
-                                     on_start=lambda: (meter.start(), killer and killer.start()),
+                                     on_start=lambda: (meter.start(), health.start(), killer and killer.start()),
                                      reconnect=killer is not None, first_browser_on="r0" if killer else "",
                                      think_s=think_s)
         result["cpu_cores"] = meter.stop()  # average cores used during the timed load, and the machine's
+        result["health"] = health.stop()
         result["restarts"] = {n: r["starts"] - 1 for n, r in replicas_state(run_dir).items()}
     result["errors"] = [f"warm-up: {e}" for e in warm_errors] + result["errors"]
     return result
@@ -109,6 +149,8 @@ def bench_serve(s: Settings, rep: Report, work: Path) -> None:
         for part, cores in result["cpu_cores"].items():
             if part != "seconds":
                 rep.figures[f"serve_r{n}_cpu_cores_{part}"] = cores
+        for q in ("p95", "max"):  # a replica's health check under the load (3 misses of 5 s kill it)
+            rep.figures[f"serve_r{n}_health_{q}_ms"] = result["health"][f"{q}_ms"]
         for q in ("p50", "p95"):
             v = result[f"round_trip_{q}_s"]
             rep.figures[f"serve_r{n}_roundtrip_{q}_ms"] = None if v is None else round(1000 * v, 1)
