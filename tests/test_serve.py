@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import os
 import signal
 import socket
@@ -94,6 +95,9 @@ def test_two_replicas_stick_by_cookie_survive_a_kill_and_a_hang_and_stop_cleanly
     try:
         wait_for(lambda: READY in log.read_text() or proc.poll() is not None, "both replicas answered", log)
         assert proc.poll() is None, log.read_text()
+        said = log.read_text()  # the first replica up is said before the others, then the ready line
+        assert re.search(r"Replica r[01] is serving \(1 of 2\); waiting for the others", said), said
+        assert said.index("is serving (1 of 2)") < said.index(READY) and "(2 of 2)" not in said
         dead = asyncio.run(_sessions(url, run_dir))
         wait_for(lambda: replica_state(run_dir, dead)["starts"] == 2, "the killed replica was started again", log)
         port = replica_state(run_dir, dead)["port"]

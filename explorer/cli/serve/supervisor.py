@@ -166,6 +166,7 @@ def watch(reps: list[Replica], haproxy: subprocess.Popen, stopping: threading.Ev
     is what it says once the balancer routes to every replica."""
     save()
     said_ready = False
+    up: set[str] = set()  # the replicas the balancer has routed to, until it routes to every one
     restarts = Restarts(say)
     probe.start()
     try:
@@ -178,11 +179,27 @@ def watch(reps: list[Replica], haproxy: subprocess.Popen, stopping: threading.Ev
                 elif restarts.due(r):
                     r.start()
                     save()
-            if not said_ready and all(r.exited() is None and balancer.routes_to(url, r.name) for r in reps):
-                said_ready = True
-                say(ready)
+            if not said_ready:
+                said_ready = announce(reps, url, up, say, ready)
     finally:
         probe.stop()
+
+
+def announce(reps: list[Replica], url: str, up: set[str], say: Callable[[str], None], ready: str) -> bool:
+    """Say each replica the balancer routes to as it comes, when there are several (a teacher
+    starting many on a cold machine sees them come rather than one line and a wait), then
+    `ready` once it routes to every one at the same time; whether `ready` was said."""
+    for r in reps:
+        if r.exited() is not None:
+            up.discard(r.name)
+        elif r.name not in up and balancer.routes_to(url, r.name):
+            up.add(r.name)
+            if len(up) < len(reps):
+                say(f"Replica {r.name} is serving ({len(up)} of {len(reps)}); waiting for the others ...")
+    if len(up) == len(reps) and all(r.exited() is None and balancer.routes_to(url, r.name) for r in reps):
+        say(ready)
+        return True
+    return False
 
 
 class Restarts:
