@@ -192,8 +192,8 @@ def report() -> None:
     if notices is None:
         return
     initial = st.session_state.get("url_initial", {})
+    labels = st.session_state.get(LABELS, {})
     for key in sorted(BOUND & set(initial)):
-        labels = st.session_state.get(LABELS, {})
         if (key not in st.query_params and key in st.session_state and not _same(initial[key], st.session_state[key])
                 and initial[key] != labels.get(key)):
             notices.append(f"`{key}={initial[key][:30]}`")

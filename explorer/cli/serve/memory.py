@@ -52,16 +52,16 @@ def choose_replicas(requested: int | None, cores: int, free_mb: float | None,
     say). `requested`: --replicas, None for the default of one per core, capped by memory
     (`free_mb`, None when unknown) and by `most`; an explicit count is kept, with a warning when
     `free_mb` looks too small for it."""
+    room = None if free_mb is None else fits(free_mb)
     if requested is None:
         count = min(cores, most)
-        if free_mb is None or fits(free_mb) >= count:
+        if room is None or room >= count:
             return count, None
-        capped = fits(free_mb)
-        return capped, (f"Starting {capped} replica(s), not one per core ({cores}): each takes about {REPLICA_MB} MB "
+        return room, (f"Starting {room} replica(s), not one per core ({cores}): each takes about {REPLICA_MB} MB "
                         f"and this machine has {free_mb:.0f} MB available (MemAvailable in /proc/meminfo). "
                         f"Ask for more with --replicas N if you know they fit.")
-    if free_mb is None or not 1 <= requested <= most or fits(free_mb) >= requested:
+    if room is None or not 1 <= requested <= most or room >= requested:
         return requested, None  # an out-of-range count is refused later with its own message
     return requested, (f"Warning: --replicas {requested} may need about {requested * REPLICA_MB + RESERVE_MB} MB, "
                        f"more than the {free_mb:.0f} MB available (MemAvailable in /proc/meminfo); the machine may "
-                       f"run out of memory with a class on it. About {fits(free_mb)} fit.")
+                       f"run out of memory with a class on it. About {room} fit.")

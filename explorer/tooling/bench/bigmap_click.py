@@ -27,6 +27,7 @@ computed. The first run fills KEPT, outside the timed clicks.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -90,7 +91,7 @@ def click(b, url: str, points: int, log: Path | None = None, at: float = 0.5, mo
         t0 = time.perf_counter()
         page.mouse.click(point["x"], point["y"])
         page.get_by_text("1 selected").wait_for(timeout=60_000)
-        page.locator(CAPTION).first.wait_for(timeout=60_000)
+        page.locator(CAPTION).filter(has_text=PICKED).first.wait_for(timeout=60_000)
         ms = 1000 * (time.perf_counter() - t0)
         page.wait_for_timeout(1500)  # whatever the click still draws, drawn
         server = {r["name"]: round(r["ms"], 1) for r in timing_log.read(log)} if log is not None else {}
@@ -105,6 +106,8 @@ def click(b, url: str, points: int, log: Path | None = None, at: float = 0.5, mo
 
 
 CAPTION = '[data-testid="stImageCaption"]'
+# a picked image's caption ("#12", "train #7"), not the blank row's the panel shows before a pick
+PICKED = re.compile(r"^(train )?#\d+$")
 # the pictures' captions differ from `before` (a list of caption texts)
 CAPTIONS_CHANGED_JS = """(before) => {
   const now = [...document.querySelectorAll('[data-testid="stImageCaption"]')].map(e => e.innerText);
