@@ -7,7 +7,9 @@ Everything here is small enough to build and train in well under a second on one
 from __future__ import annotations
 
 import contextlib
+import json
 import http.server
+import itertools
 import re
 import threading
 import shutil
@@ -154,8 +156,22 @@ def image_urls(at: AppTest) -> list[str]:
     return [url for img in at.image for url in img.value]
 
 
+_EVENTS = itertools.count()
+
+
+def chart_event(points: list[dict]) -> dict:
+    """A value as the Map's chart sends it for a click, box or lasso: the points, and a token of its own."""
+    return {"event": f"test-{next(_EVENTS)}", "selection": {"points": points}}
+
+
 def chart_spec(at: AppTest) -> str:
-    """The first Plotly chart's JSON spec."""
+    """The JSON spec of the Map's chart (our component: explorer/ui/mapchart) when the page has
+    one, else of the first Plotly chart."""
+    from explorer.ui import mapchart
+
+    maps = [c for c in at.get("component_instance") if c.proto.component_name.endswith("mapchart.map")]
+    if maps:
+        return mapchart.figure_json(json.loads(maps[0].proto.json_args)["figure"])
     return at.get("plotly_chart")[0].proto.spec
 
 

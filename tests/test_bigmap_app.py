@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.data import load_dataset
-from helpers import chart_spec, open_app, texts
+from helpers import chart_event, chart_spec, open_app, texts
 
 WAIT_S = 120
 
@@ -54,8 +54,7 @@ def test_the_plane_of_a_2d_latent_shows_both_sets_and_a_training_pick_shows_its_
     train = load_dataset("digits", "train")
     mu = _plane_codes(app_env, train)
     assert np.allclose(mu[int(j)], (x, y), atol=1e-4)  # the plane: the point is training image j's code
-    at.session_state["map_chart_0"] = {"selection": {"points": [{"customdata": [int(j)], "legendgroup": "train",
-                                                                 "x": x, "y": y}]}}
+    at.session_state["map_chart"] = chart_event([{"customdata": [int(j)], "legendgroup": "train", "x": x, "y": y}])
     at.run()
     assert not at.exception
     assert [cap for img in at.image for cap in img.captions] == [f"train #{int(j)}"]

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from explorer.tooling.harness import PLOT_SHOWN_JS, POINT_JS
+from explorer.tooling.harness import MAP_FRAME, PLOT_SHOWN_JS, POINT_JS
 from helpers import WAIT_MS, step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -27,7 +27,7 @@ def test_a_person_walks_through_the_app(page):
 
     with step(page, "open the map"):
         expect(page.get_by_text("Latent plane of 360 test images")).to_be_visible()
-        expect(page.locator(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas").first).to_be_attached()
+        expect(page.frame_locator(MAP_FRAME).locator(".js-plotly-plot canvas").first).to_be_attached()
         page.wait_for_function(PLOT_SHOWN_JS)
 
     with step(page, "click a point"):

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import explorer.data
-from explorer.tooling.harness import chromium as launch_chromium
+from explorer.tooling.harness import MAP_FRAME, chromium as launch_chromium
 from helpers import ARTIFACTS, channels_differ, write_colour_folder
 from server_process import app_server
 
@@ -71,7 +71,7 @@ def test_train_on_a_colour_folder_then_map_and_traverse_show_colour(chromium, tm
             _train_on_folder(pg, url, folder)
             pg.get_by_role("button", name="Open in Map").click()
             pg.wait_for_url(re.compile(r"^[^?]*/(\?.*)?$"))  # the Map page is the default page, at /
-            expect(pg.locator(".js-plotly-plot").first).to_be_visible()
+            expect(pg.frame_locator(MAP_FRAME).locator(".js-plotly-plot").first).to_be_visible()
             pg.goto(pg.url + ("&" if "?" in pg.url else "?") + "sel=0,1,2")
             expect(pg.get_by_text("3 selected")).to_be_visible()
             pair = pg.get_by_test_id("stMain").get_by_test_id("stImage").first

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from explorer.tooling.harness import MAP_JS
 from helpers import WAIT_MS, step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -80,5 +81,5 @@ def test_a_person_draws_and_sees_it_placed_on_the_map(page):
         expect(page.get_by_text("Latent plane of 360 test images")).to_be_visible()
         page.get_by_text("Decision regions").click()
         expect(page.get_by_text(re.compile(r"Background: the class classifier gives"))).to_be_visible()
-        page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+        page.wait_for_function("() => { const gd = " + MAP_JS + ";"
                                " return gd && gd._fullData && gd._fullData[0].type === 'heatmap'; }")

@@ -7,16 +7,22 @@ import re
 
 import pytest
 
-from explorer.tooling.harness import DRAWS_JS, POINT_JS
+from explorer.tooling.harness import DRAWS_JS, MAP_JS, POINT_JS
 from explorer.tooling.harness import PLOT_SHOWN_JS
 from helpers import WAIT_MS, step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# the test index of the point the chart marks as picked (its trace's selectedpoints), or null
+# the test index of the point the chart rings (a shape anchored at a point of the map), or null
 MARKED_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  for (const t of gd._fullData) if (t.selectedpoints && t.selectedpoints.length === 1) return Number(t.customdata[t.selectedpoints[0]]);
+  const gd = """ + MAP_JS + """;
+  const rings = (gd.layout.shapes || []).filter(s => s.type === 'circle' && s.xsizemode === 'pixel');
+  if (rings.length !== 1) return null;
+  for (const t of gd._fullData) {
+    if (!t.x || !t.customdata) continue;
+    for (let i = 0; i < t.x.length; i++)
+      if (t.x[i] === rings[0].xanchor && t.y[i] === rings[0].yanchor) return Number(t.customdata[i]);
+  }
   return null;
 }"""
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from explorer.tooling.harness import PLOT_SHOWN_JS
+from explorer.tooling.harness import MAP_FRAME, MAP_JS, PLOT_SHOWN_JS
 from helpers import WAIT_MS, step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -17,17 +17,21 @@ PROJECTOR = {"width": 1280, "height": 720}
 
 # The plot area (inside the axes) and the legend's box, in page pixels.
 BOXES_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
+  const gd = """ + MAP_JS + """;
+  const f = gd.ownerDocument.defaultView.frameElement;  // the chart's iframe: its offset on the page
+  const o = f ? f.getBoundingClientRect() : {left: 0, top: 0};
   const s = gd._fullLayout._size, r = gd.getBoundingClientRect();
   const legend = gd.querySelector('.legend').getBoundingClientRect();
-  return {plot: {left: r.left + s.l, right: r.left + s.l + s.w, top: r.top + s.t, bottom: r.top + s.t + s.h},
-          chart_bottom: r.bottom, legend: {left: legend.left, right: legend.right}};
+  const left = o.left + r.left, top = o.top + r.top;
+  return {plot: {left: left + s.l, right: left + s.l + s.w, top: top + s.t, bottom: top + s.t + s.h},
+          chart_bottom: o.top + r.bottom, legend: {left: o.left + legend.left, right: o.left + legend.right}};
 }"""
 
 CANVAS_FRAME = 'iframe[title="streamlit_drawable_canvas.st_canvas"]'
 
 STAR_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
+  const gd = """ + MAP_JS + """;
+  if (!gd || !gd._fullData) return null;
   const t = gd._fullData.find(t => t.name === 'your image');
   if (!t) return null;
   const xr = gd._fullLayout.xaxis.range, yr = gd._fullLayout.yaxis.range, x = Number(t.x[0]), y = Number(t.y[0]);
@@ -63,15 +67,15 @@ def test_the_map_fits_a_projector_and_a_box_keeps_its_colours(page):
     with step(page, "a box of many points keeps their colours"):
         plot = page.evaluate(BOXES_JS)["plot"]
         page.mouse.move((plot["left"] + plot["right"]) / 2, (plot["top"] + plot["bottom"]) / 2)
-        page.locator('.modebar-btn[data-val="select"]').first.click()  # plotly's box-select tool
+        page.frame_locator(MAP_FRAME).locator('.modebar-btn[data-val="select"]').first.click()  # plotly's box-select tool
         page.mouse.move(plot["left"] + 2, plot["top"] + 2)
         page.mouse.down()
         page.mouse.move(plot["right"] - 2, plot["bottom"] - 2, steps=8)
         page.mouse.up()
         expect(page.get_by_text(re.compile(r"^\d+ selected"))).to_be_visible()
-        page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullData"
+        page.wait_for_function("() => " + MAP_JS + "._fullData"
                                ".some(t => t.selectedpoints && t.selectedpoints.length > 0)")
-        names = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
+        names = page.evaluate("() => " + MAP_JS + "._fullData.map(t => t.name)")
         assert "selected" not in names  # no ring per point: the rest are dimmed instead
     with step(page, "a double-click clears the selection"):
         plot = page.evaluate(BOXES_JS)["plot"]

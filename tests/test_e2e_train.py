@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.tooling.harness import chromium as launch_chromium
+from explorer.tooling.harness import MAP_FRAME, chromium as launch_chromium
 from helpers import ARTIFACTS, VIEWPORT
 from server_process import app_server
 
@@ -52,7 +52,7 @@ def test_train_one_epoch_in_the_browser_and_open_it_on_the_map(train_server, chr
             pg.wait_for_url(f"{url}/")                                   # the Map page is the default page
             sidebar = pg.get_by_test_id("stSidebar")
             expect(sidebar.get_by_role("combobox", name="VAE checkpoint")).to_have_value("e2e-run (vae, 2-D)")
-            expect(pg.locator(".js-plotly-plot").first).to_be_visible()
+            expect(pg.frame_locator(MAP_FRAME).locator(".js-plotly-plot").first).to_be_visible()
             expect(pg.get_by_text("Something went wrong")).to_have_count(0)
         except Exception:
             ARTIFACTS.mkdir(exist_ok=True)

@@ -13,7 +13,7 @@ from explorer.analysis.metrics import encode_means
 from explorer.checkpoints import save_checkpoint
 from explorer.data import ImageDataset, load_dataset
 from explorer.core.config import TrainConfig
-from helpers import open_app, texts, tiny_model_cfg
+from helpers import chart_spec, open_app, texts, tiny_model_cfg
 
 pytestmark = pytest.mark.slow  # no process, but it trains a model and encodes shapes' 4,000 test images
 
@@ -74,6 +74,6 @@ def test_the_map_can_be_coloured_by_a_true_factor(shapes_app: Path) -> None:
     assert {"True x", "True colour", "True shape"} <= set(colour.options)
     colour.set_value("factor_x").run()
     assert not at.exception, at.exception
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = json.loads(chart_spec(at))
     assert spec["data"][0]["marker"]["colorbar"]["title"]["text"] == "x"
     assert "Colour: True x." in texts(at)

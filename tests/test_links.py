@@ -7,7 +7,7 @@ import re
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from helpers import APP, texts
+from helpers import APP, chart_spec, texts
 
 TIMEOUT = 60
 
@@ -183,7 +183,7 @@ def test_large_type_grows_the_maps_text(app_env):
     at = run_app({"ckpt": "digits/vae-2d"}, "map")
 
     def sizes():
-        layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+        layout = json.loads(chart_spec(at))["layout"]
         return layout.get("font", {}).get("size", 16), layout.get("legend", {}).get("font", {}).get("size", 16)
 
     small = sizes()

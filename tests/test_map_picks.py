@@ -8,12 +8,12 @@ import json
 
 import numpy as np
 
-from helpers import chart_spec, open_app, texts
+from helpers import chart_event, chart_spec, open_app, texts
 
 
 def _pick(at, index: int) -> None:
     """A click on test point `index`, as the chart reports it."""
-    at.session_state["map_chart_0"] = {"selection": {"points": [{"customdata": [index], "x": 0.0, "y": 0.0}]}}
+    at.session_state["map_chart"] = chart_event([{"customdata": [index], "x": 0.0, "y": 0.0}])
     at.run()
     assert not at.exception, at.exception
 
@@ -73,7 +73,7 @@ def test_a_box_on_the_chart_shows_the_first_images_and_leaves_the_figure_as_it_w
     at = open_app()
     drawn = chart_spec(at)
     points = [{"customdata": [i], "x": 0.0, "y": 0.0} for i in range(30)]
-    at.session_state["map_chart_0"] = {"selection": {"points": points, "box": [{"x": [0, 1], "y": [0, 1]}]}}
+    at.session_state["map_chart"] = chart_event(points)
     at.run()
     assert not at.exception
     assert "**30 selected** (first 5)" in texts(at)
@@ -98,7 +98,7 @@ def test_a_pick_survives_a_visit_to_another_page(app_env):
 def test_a_pick_and_a_new_colouring_in_one_run_ring_the_new_pick(app_env):
     at = open_app()
     _pick(at, 7)
-    at.session_state["map_chart_0"] = {"selection": {"points": [{"customdata": [9], "x": 0.0, "y": 0.0}]}}
+    at.session_state["map_chart"] = chart_event([{"customdata": [9], "x": 0.0, "y": 0.0}])
     at.selectbox(key="map_color").set_value("label").run()   # both reach the same run
     assert not at.exception
     assert [cap for img in at.image for cap in img.captions] == ["#9"]

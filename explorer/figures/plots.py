@@ -193,7 +193,7 @@ def _add_selection(fig: go.Figure, coords: np.ndarray, selected: Sequence[int], 
             first = int(np.flatnonzero(split == code)[0])
             fig.add_trace(go.Scattergl(
                 x=coords[rows, 0], y=coords[rows, 1], mode="markers", name="selected", customdata=rows - first,
-                legendgroup=TRAIN_GROUP if code else None, showlegend=not code,
+                legendgroup=TRAIN_GROUP if code else None, showlegend=not code, meta="ring",
                 marker=dict(symbol="circle-open", size=max(14, 3 * size), color="#000000", line=dict(width=2)),
                 # a pick made on the chart since hides these rings (they mark the picks the figure was made with)
                 unselected=dict(marker=dict(opacity=0)),

@@ -137,15 +137,33 @@ def chromium(path: Path | str | None = None):
 
 # ---------------------------------------------------------------- what a page has drawn (JavaScript)
 
+# Every plotly figure on the page, the Map's chart first (it lives in a same-origin iframe, a
+# Streamlit component: explorer/ui/mapchart), each with the offset of its document on the page.
+_PLOTS = """const plots = () => {
+  const out = [];
+  for (const f of document.querySelectorAll('iframe')) {
+    let doc = null;
+    try { doc = f.contentDocument; } catch (e) { continue; }
+    if (!doc) continue;
+    const r = f.getBoundingClientRect();
+    for (const gd of doc.querySelectorAll('.js-plotly-plot')) out.push({gd: gd, dx: r.left, dy: r.top});
+  }
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) out.push({gd: gd, dx: 0, dy: 0});
+  return out;
+};
+"""
+
 # A plotly figure is laid out and holds data.
 PLOT_SHOWN_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  return !!(gd && gd._fullLayout && gd._fullData && gd._fullData.length > 0);
+""" + _PLOTS + """
+  const p = plots()[0];
+  return !!(p && p.gd._fullLayout && p.gd._fullData && p.gd._fullData.length > 0);
 }"""
 
 # A plotly figure is laid out, holds at least `n` points and has drawn them.
 PLOT_DRAWN_JS = """(n) => {
-  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+""" + _PLOTS + """
+  for (const {gd} of plots()) {
     if (!gd._fullLayout || !gd._fullData) continue;
     let k = 0;
     for (const t of gd._fullData) if (t.x && t.visible !== false) k += t.x.length;
@@ -154,11 +172,18 @@ PLOT_DRAWN_JS = """(n) => {
   return false;
 }"""
 
+# The Map page's chart: a Streamlit component, in an iframe titled by its name (explorer/ui/mapchart).
+MAP_FRAME = 'iframe[title="explorer.ui.mapchart.map"]'
+
+# The map's plotly element (the first figure on the page) as a JS expression.
+MAP_JS = "(() => {" + _PLOTS + " const p = plots()[0]; return p ? p.gd : null; })()"
+
 # The screen position (and customdata index) of the point at fraction `at` (default: the middle) of
 # the plotly map's biggest trace of indexed points; it also starts counting the map's draws from
 # now on (plotly_afterplot on this map element; DRAWS_JS reads the count).
 POINT_JS = """(at) => {
-  const gd = document.querySelector('.js-plotly-plot');
+""" + _PLOTS + """
+  const {gd, dx, dy} = plots()[0];
   window.__map = gd; window.__draws = 0;
   gd.on('plotly_afterplot', () => { window.__draws += 1; });
   const fl = gd._fullLayout;
@@ -167,11 +192,11 @@ POINT_JS = """(at) => {
                          .sort((a, b) => b.x.length - a.x.length)[0];
   const box = gd.getBoundingClientRect();
   const i = Math.floor(tr.x.length * (at === undefined || at === null ? 0.5 : at));
-  return {x: box.left + fl._size.l + fl.xaxis.l2p(Number(tr.x[i])),
-          y: box.top + fl._size.t + fl.yaxis.l2p(Number(tr.y[i])), index: Number(tr.customdata[i])};
+  return {x: dx + box.left + fl._size.l + fl.xaxis.l2p(Number(tr.x[i])),
+          y: dy + box.top + fl._size.t + fl.yaxis.l2p(Number(tr.y[i])), index: Number(tr.customdata[i])};
 }"""
 # the map's draws since POINT_JS, a replaced map element counting as one
-DRAWS_JS = "() => window.__draws + (document.querySelector('.js-plotly-plot') === window.__map ? 0 : 1)"
+DRAWS_JS = "() => window.__draws + (" + MAP_JS + " === window.__map ? 0 : 1)"
 
 
 # ---------------------------------------------------------------- Linux /proc

@@ -11,14 +11,16 @@ import streamlit as st
 from explorer.data.loader import to_float
 from explorer.maps import projection
 from explorer.figures.plots import TRAIN_GROUP
-from explorer.ui import cache, exports, factors, help, overlays, present, urlstate, wholemap
+from explorer.ui import cache, exports, factors, help, mapchart, overlays, present, urlstate, wholemap
 from explorer.ui.sidebar import banner
 from explorer.ui.state import Context, context, select, selection
 from explorer.ui.timing import timed
 from explorer.ui.widgets import (MAP_CHOICE, METHOD_TITLES, PLANE_CHOICE, get_map, guarded, map_figure, map_methods,
                                  pair, show_in)
 
-CHART = "map_chart"  # the chart's key is CHART + a generation number, bumped by "Clear"
+CHART = "map_chart"  # the chart's key; its value is its last event (explorer/ui/mapchart)
+CLEARED = "map_cleared"  # how often "Clear" was pressed: the chart drops its marks when this changes
+SEEN = "map_event_seen"  # the token of the chart's last event acted on
 COLORINGS = {
     "predicted": "CNN prediction",
     "label": "True label",
@@ -114,9 +116,7 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
     drawn, notes = overlays.prepare(ctx, proj, layers)
     fig = cache.figure("map.main", (*key, drawn.key), lambda: overlays.draw(
         main_figure(ctx, proj, key, color_by, key[-1], backdrop, key[-2]), drawn, proj.coords, list(ctx.class_names)))
-    new_chart(("map.main", *key, drawn.key))
-    st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
-                    config={"displaylogo": False})
+    mapchart.show(fig, CHART, MAP_HEIGHT, clear=st.session_state.get(CLEARED, 0), config={"displaylogo": False})
     how = "from the cache" if proj.from_cache else f"computed in {proj.seconds:.1f} s"
     settings = ", ".join(f"{k} {v}" for k, v in (proj.params or {}).items())
     exports.map_buttons(fig, proj.coords, ctx.data.labels, ctx.pred, ctx.class_names,
@@ -139,9 +139,7 @@ def whole_map(ctx: Context, w: wholemap.Whole, title: str, layers: overlays.Laye
     key = (ctx.vae_key, ctx.classifier_key, w.proj.method, w.proj.key, w.color_by, tuple(rows), present.font_scale())
     fig = cache.figure("map.whole.layers", (*key, drawn.key),
                        lambda: overlays.draw(base, drawn, view.coords, list(ctx.class_names)))
-    new_chart(("map.whole", *key, drawn.key))
-    st.plotly_chart(fig, key=chart_key(), on_select="rerun", selection_mode=("points", "box", "lasso"),
-                    config={"displaylogo": False})
+    mapchart.show(fig, CHART, MAP_HEIGHT, clear=st.session_state.get(CLEARED, 0), config={"displaylogo": False})
     exports.map_buttons(fig, view.coords, ctx.data.labels, ctx.pred, ctx.class_names,
                         f"{ctx.vae.name}_{w.proj.method}_{w.color_by}_test+train")
     how = "from the cache" if w.proj.from_cache else f"computed in {w.proj.seconds:.1f} s"
@@ -150,28 +148,11 @@ def whole_map(ctx: Context, w: wholemap.Whole, title: str, layers: overlays.Laye
                f"Colour: {({**COLORINGS, **factors.colorings(ctx)})[w.color_by]}." + "".join(f" {n}" for n in notes))
 
 
-def chart_key() -> str:
-    return f"{CHART}_{st.session_state.get('map_chart_gen', 0)}"
-
-
-DRAWN = "map_drawn"  # the key of the figure the chart was last made with, and the chart's key
-
-
-def new_chart(figure_key: tuple) -> None:
-    """Note the figure the chart is about to show. Another figure is another chart to Streamlit
-    (the figure is part of the element's id) whose selection starts empty: that must not read as
-    the person clearing their picks, so the chart's last event is forgotten."""
-    drawn = (chart_key(), figure_key)
-    if st.session_state.get(DRAWN) != drawn:
-        st.session_state[DRAWN] = drawn
-        st.session_state.pop("map_last_event", None)
-
-
 def clear_selection(ctx: Context) -> None:
-    """Forget the picked images; a new chart key also drops the chart's own selection."""
+    """Forget the picked images; the chart is told to drop its own marks and selection."""
     select(ctx.dataset, [])
     wholemap.pick_train(ctx.dataset, [])
-    st.session_state["map_chart_gen"] = st.session_state.get("map_chart_gen", 0) + 1
+    st.session_state[CLEARED] = st.session_state.get(CLEARED, 0) + 1  # the chart drops its own marks
     st.session_state.pop("map_last_event", None)
 
 
@@ -188,33 +169,47 @@ def main_figure(ctx: Context, proj, key: tuple, color_by: str, selected: tuple[i
 
 
 def absorb_selection(ctx: Context) -> bool:
-    """Copy the chart's latest selection into the state: test picks (customdata: the test index)
-    are shared with every page, training picks (the training index, in a trace of the training
-    legend group) stay with the Map page. True when the chart brought a new pick (not a clearing)."""
-    try:
-        points = st.session_state[chart_key()]["selection"]["points"]
-    except (KeyError, TypeError):
-        # no chart state: a first run, or the page was away for a run (Streamlit then drops
-        # the chart's state); that is no clearing, and the chart made next starts empty
+    """Copy the chart's latest event into the state, once: test picks (customdata: the test
+    index) are shared with every page, training picks (the training index, in a trace of the
+    training legend group) stay with the Map page. True when it brought a new pick (not a clearing)."""
+    event = st.session_state.get(CHART)
+    if not isinstance(event, dict):
+        # no event: a first run, or the page was away for a run (Streamlit then drops the
+        # chart's value); that is no clearing
         st.session_state.pop("map_last_event", None)
         return False
+    if event.get("event") is None or event.get("event") == st.session_state.get(SEEN):
+        return False  # acted on already: this is another run of the same page
+    st.session_state[SEEN] = event["event"]
+    picked = _picked(event)
+    last = st.session_state.get("map_last_event")
+    # a pick replaces the selection; an empty one (a double-click, or a lasso around nothing)
+    # clears it, but only when the chart itself had picked something (not a pick from another page)
+    if not picked and not last:
+        return False
+    st.session_state["map_last_event"] = picked
+    select(ctx.dataset, [i for s, i in picked if s == "test"])
+    wholemap.pick_train(ctx.dataset, [i for s, i in picked if s == "train"])
+    return bool(picked)
+
+
+def _picked(event: dict) -> list[tuple[str, int]]:
+    """("test" | "train", index) of each point of a chart event, once each, in order."""
+    try:
+        points = list(event.get("selection", {}).get("points", []))
+    except (AttributeError, TypeError):
+        return []
     picked: list[tuple[str, int]] = []
     for p in points:
-        cd = p.get("customdata")
+        cd = p.get("customdata") if isinstance(p, dict) else None
         if isinstance(cd, (list, tuple)):
             cd = cd[0] if cd else None
-        point = ("train" if p.get("legendgroup") == TRAIN_GROUP else "test", int(cd) if cd is not None else -1)
+        if not isinstance(cd, (int, float)) or isinstance(cd, bool) or cd != cd:
+            continue  # a point of an overlay (a path, a region), not an image
+        point = ("train" if p.get("legendgroup") == TRAIN_GROUP else "test", int(cd))
         if point[1] >= 0 and point not in picked:
             picked.append(point)
-    last = st.session_state.get("map_last_event")
-    # a new pick replaces the selection; an empty one (a double-click, or a lasso around nothing)
-    # clears it, but only when the chart itself had picked something (not a pick from another page)
-    if (picked and picked != last) or (not picked and last):
-        st.session_state["map_last_event"] = picked
-        select(ctx.dataset, [i for s, i in picked if s == "test"])
-        wholemap.pick_train(ctx.dataset, [i for s, i in picked if s == "train"])
-        return bool(picked)
-    return False
+    return picked
 
 
 Rings = tuple[tuple[int, ...], tuple[int, ...]]  # (test indices, training indices) ringed on the map
@@ -222,10 +217,9 @@ RINGED = "map_ringed"  # (dataset, settings, Rings): the picks the map's figure 
 
 
 def ringed(ctx: Context, chart_picked: bool, settings: str) -> Rings:
-    """The picks the map's figure rings. A pick made on the chart itself is shown there by
-    plotly.js (the trace's `selected` style; the old rings hide), so the figure stays as it was:
-    the same figure is the same chart to Streamlit's frontend, which then keeps the map drawn
-    instead of drawing all its points again. Every other run rings the picks as they are, and
+    """The picks the map's figure rings. A pick made on the chart itself is marked there by the
+    chart (explorer/ui/mapchart: a ring drawn as a shape, the old rings gone), so the figure
+    stays as it was: the chart then keeps the map drawn instead of drawing all its points again. Every other run rings the picks as they are, and
     so does a run whose figure changes anyway (`settings`: what else the figure is made from,
     e.g. a colouring changed in the same run as the pick)."""
     kept = st.session_state.get(RINGED)

@@ -1,0 +1,153 @@
+"""The Map page's chart: a plotly figure drawn by our own component, where a click marks its
+point without plotly.js drawing every point again (map.js says why st.plotly_chart cannot).
+
+The component's folder lives in the cache dir, one per version of its files: index.html and
+map.js from here, plotly.min.js from the plotly package (the same plotly.js that plotly.py's
+own HTML export uses) and Streamlit's Source Sans font, so the map's text matches the app's.
+Streamlit serves the folder at /component/explorer.ui.mapchart.map/. Each figure is written
+there once as figures/<id>.json (a hash of its JSON, written atomically, so every replica of a
+served class may write and read the same folder), and the component's arguments only name it:
+a pick's rerun sends a few bytes, not the 70,000 points again.
+
+The value is the last event: {"event": token, "selection": {"points": [{"customdata",
+"legendgroup", "x", "y"}, ...]}}; a new token for each click, box, lasso or double-click.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from explorer.core import atomic
+from explorer.core.paths import cache_dir
+
+_LOG = logging.getLogger(__name__)
+SOURCES = ("index.html", "map.js")
+FIGURES_KEPT = 64       # figure files kept in a folder beyond those written in the last KEEP_S
+KEEP_S = 600.0          # a figure written or shown this recently is never pruned
+_LOCK = threading.Lock()
+_FOLDERS: dict[Path, tuple[Path, Any]] = {}               # cache dir -> (component folder, component)
+_WRITTEN: OrderedDict[int, tuple[Any, str]] = OrderedDict()  # id(figure) -> (figure, its id)
+_WRITTEN_MAX = 32
+
+
+def _parts() -> dict[str, Path]:
+    """What the component's folder holds, by name, and where each comes from."""
+    import plotly
+    import streamlit
+
+    here = Path(__file__).parent
+    media = Path(streamlit.__file__).parent / "static" / "static" / "media"
+    parts = {name: here / name for name in SOURCES}
+    parts["plotly.min.js"] = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    font = sorted(media.glob("SourceSansVF-Upright*.woff2"))
+    if font:  # without it the map's text falls back to the browser's sans-serif
+        parts["font.woff2"] = font[0]
+    return parts
+
+
+def _make_folder(cache: Path) -> Path:
+    """The component's folder for these files in `cache`, filled once (each file atomically)."""
+    parts = _parts()
+    version = hashlib.sha1()
+    for name, source in sorted(parts.items()):
+        version.update(name.encode() + source.read_bytes() if name in SOURCES else f"{name}{source.stat().st_size}".encode())
+    folder = cache / "mapchart" / version.hexdigest()[:12]
+    for name, source in parts.items():
+        if not (folder / name).is_file():
+            atomic.write_bytes(folder / name, source.read_bytes(), fsync=False)
+    (folder / "figures").mkdir(exist_ok=True)
+    return folder
+
+
+def _component():
+    """(folder, component function) for the cache dir now in use; made once per cache dir."""
+    cache = cache_dir()
+    with _LOCK:
+        made = _FOLDERS.get(cache)
+        if made is None:
+            import streamlit.components.v1 as components
+
+            folder = _make_folder(cache)
+            made = _FOLDERS[cache] = (folder, components.declare_component("map", path=str(folder)))
+    return made
+
+
+def figure_id(fig, folder: Path) -> str:
+    """The id of `fig`'s file in `folder`, written there if it is not (figures are shared and
+    never changed once made, so one is serialised once while it is in use)."""
+    with _LOCK:
+        hit = _WRITTEN.get(id(fig))
+    if hit is not None and hit[0] is fig:
+        fid = hit[1]
+        path = folder / "figures" / f"{fid}.json"
+        if path.is_file():
+            _touch(path)
+            return fid
+    text = fig.to_json()
+    fid = hashlib.sha1(text.encode()).hexdigest()[:20]
+    path = folder / "figures" / f"{fid}.json"
+    if path.is_file():
+        _touch(path)
+    else:
+        atomic.write_text(path, text, fsync=False)
+        prune(folder / "figures")
+    with _LOCK:
+        _WRITTEN[id(fig)] = (fig, fid)  # holding the figure keeps its id from being reused
+        while len(_WRITTEN) > _WRITTEN_MAX:
+            _WRITTEN.popitem(last=False)
+    return fid
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)  # in use: the last to be pruned
+    except OSError:
+        pass
+
+
+def prune(figures: Path, kept: int = FIGURES_KEPT, keep_s: float = KEEP_S) -> list[str]:
+    """Remove the oldest figure files beyond the newest `kept`, sparing any used in the last
+    `keep_s` seconds (a browser may still be fetching it); the names removed."""
+    now = time.time()
+    entries = []
+    for p in figures.glob("*.json"):
+        try:
+            entries.append((p.stat().st_mtime, p))
+        except OSError:  # removed meanwhile by another replica
+            continue
+    entries.sort(reverse=True)
+    removed = []
+    for mtime, p in entries[kept:]:
+        if now - mtime > keep_s:
+            p.unlink(missing_ok=True)
+            removed.append(p.name)
+    return removed
+
+
+def figure_json(fid: str) -> str:
+    """The JSON of the figure `fid` as the chart reads it (tests look at what a page drew)."""
+    folder, _ = _component()
+    return (folder / "figures" / f"{fid}.json").read_text(encoding="utf-8")
+
+
+def show(fig, key: str, height: int, clear: int, config: dict | None = None) -> dict | None:
+    """Draw `fig` (`height` px high) as the chart `key`; its last event, or None. A new `clear`
+    count takes the chart's own marks and selection away."""
+    try:
+        folder, component = _component()
+        fid = figure_id(fig, folder)
+    except OSError as e:  # the map is still drawn, without picking
+        _LOG.warning("map chart folder not writable: %s", e)
+        st.plotly_chart(fig, key=f"{key}_plain", config=config or {})
+        st.warning(f"Picking points on this map needs a folder the app can write to, and {e}. "
+                   f"Set EXPLORER_CACHE_DIR to a writable folder and restart the app.")
+        return None
+    return component(figure=fid, height=int(height), clear=int(clear), config=config or {}, key=key, default=None)
