@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 # the test index of the point the chart rings (a shape anchored at a point of the map), or null
 MARKED_JS = """() => {
   const gd = """ + MAP_JS + """;
-  const rings = (gd.layout.shapes || []).filter(s => s.type === 'circle' && s.xsizemode === 'pixel');
+  const rings = (gd.layout.shapes || []).filter(s => s.type === 'circle' && s.line.color === '#000000');
   if (rings.length !== 1) return null;
   for (const t of gd._fullData) {
     if (!t.x || !t.customdata) continue;
@@ -63,6 +63,16 @@ def test_a_click_shows_the_picture_and_leaves_the_map_drawn(page):
             assert page.evaluate(DRAWS_JS) == 0  # the same map element, not drawn again
             assert page.evaluate(MARKED_JS) == picked  # the chart marks the picked point
             assert re.search(rf"[?&]sel={picked}(&|$)", page.url)  # the link holds the pick
+
+    with step(page, "Clear takes the ring away and leaves the map drawn"):
+        page.evaluate(POINT_JS, 0.5)  # counts the map's draws from here
+        page.get_by_role("button", name="Clear").click()
+        expect(page.get_by_text("Nothing selected")).to_be_visible()
+        page.wait_for_function("() => (" + MARKED_JS + ")() === null")
+        page.wait_for_timeout(500)
+        assert page.evaluate(DRAWS_JS) == 0
+        shown = _click(page, 0.5, None)
+        picked = int(shown[1:])
 
     with step(page, "a new figure twice keeps the pick"):
         # another colouring is another chart to Streamlit, whose selection starts empty: the pick stays

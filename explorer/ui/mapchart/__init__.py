@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,8 @@ FIGURES_KEPT = 64       # figure files kept in a folder beyond those written in 
 KEEP_S = 600.0          # a figure written or shown this recently is never pruned
 _LOCK = threading.Lock()
 _FOLDERS: dict[Path, tuple[Path, Any]] = {}               # cache dir -> (component folder, component)
-_WRITTEN: OrderedDict[int, tuple[Any, str]] = OrderedDict()  # id(figure) -> (figure, its id)
-_WRITTEN_MAX = 32
+_WRITTEN: OrderedDict[int, tuple[weakref.ref, str]] = OrderedDict()  # id(figure) -> (a weak ref to it, its id)
+_WRITTEN_MAX = 64
 
 
 def _parts() -> dict[str, Path]:
@@ -85,7 +86,7 @@ def figure_id(fig, folder: Path) -> str:
     never changed once made, so one is serialised once while it is in use)."""
     with _LOCK:
         hit = _WRITTEN.get(id(fig))
-    if hit is not None and hit[0] is fig:
+    if hit is not None and hit[0]() is fig:  # the same figure, not another one now at that address
         fid = hit[1]
         path = folder / "figures" / f"{fid}.json"
         if path.is_file():
@@ -100,7 +101,7 @@ def figure_id(fig, folder: Path) -> str:
         atomic.write_text(path, text, fsync=False)
         prune(folder / "figures")
     with _LOCK:
-        _WRITTEN[id(fig)] = (fig, fid)  # holding the figure keeps its id from being reused
+        _WRITTEN[id(fig)] = (weakref.ref(fig), fid)  # weak: the figure cache decides how long a figure lives
         while len(_WRITTEN) > _WRITTEN_MAX:
             _WRITTEN.popitem(last=False)
     return fid
@@ -132,10 +133,14 @@ def prune(figures: Path, kept: int = FIGURES_KEPT, keep_s: float = KEEP_S) -> li
     return removed
 
 
+def folder() -> Path:
+    """The component's folder for the cache dir now in use (made on first use)."""
+    return _component()[0]
+
+
 def figure_json(fid: str) -> str:
     """The JSON of the figure `fid` as the chart reads it (tests look at what a page drew)."""
-    folder, _ = _component()
-    return (folder / "figures" / f"{fid}.json").read_text(encoding="utf-8")
+    return (folder() / "figures" / f"{fid}.json").read_text(encoding="utf-8")
 
 
 def show(fig, key: str, height: int, clear: int, config: dict | None = None) -> dict | None:

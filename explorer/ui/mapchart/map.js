@@ -59,11 +59,13 @@
     return [];
   }
 
+  // a black ring on a white halo: it shows on dark clusters and light ones alike
   function ring(x, y, size) {
     const r = size / 2;
-    return {type: "circle", xref: "x", yref: "y", xsizemode: "pixel", ysizemode: "pixel",
-            xanchor: x, yanchor: y, x0: -r, x1: r, y0: -r, y1: r,
-            line: {color: "#000000", width: 2}, layer: "above"};
+    const at = {type: "circle", xref: "x", yref: "y", xsizemode: "pixel", ysizemode: "pixel",
+                xanchor: x, yanchor: y, x0: -r, x1: r, y0: -r, y1: r, layer: "above"};
+    return [Object.assign({line: {color: "#FFFFFF", width: 4}}, at),
+            Object.assign({line: {color: "#000000", width: 2}}, at)];
   }
 
   // The figure's ring traces (meta "ring") become shapes: a later click then replaces them
@@ -74,7 +76,7 @@
       if (t.meta !== "ring") continue;
       const xs = values(t.x), ys = values(t.y);
       if (t.marker && typeof t.marker.size === "number") ringSize = t.marker.size;
-      for (let i = 0; i < xs.length; i++) shapes.push(ring(xs[i], ys[i], ringSize));
+      for (let i = 0; i < xs.length; i++) shapes.push(...ring(xs[i], ys[i], ringSize));
       t.x = []; t.y = []; t.customdata = [];
     }
     return shapes;
@@ -96,7 +98,7 @@
       const p = ev && ev.points && ev.points[0];
       if (!p) return;
       send([pointOf(p)]);  // first: the message leaves before anything is drawn
-      setShapes(indexOf(p) >= 0 ? [ring(p.x, p.y, ringSize)] : []);
+      setShapes(indexOf(p) >= 0 ? ring(p.x, p.y, ringSize) : []);
       if (gd.layout.selections && gd.layout.selections.length) Plotly.relayout(gd, {selections: []});
       undim();
     });
@@ -124,7 +126,7 @@
     note.hidden = !text;
   }
 
-  async function load(id, args) {
+  async function load(id, args, theme) {
     loading = id;
     let fig;
     try {
@@ -145,7 +147,9 @@
     layout.clickmode = "event";
     layout.height = args.height;
     delete layout.width;
-    layout.font = Object.assign({}, layout.font, {family: '"Source Sans", sans-serif'});
+    // the app's typeface and text colour (Streamlit's theme, sent with each render)
+    layout.font = Object.assign({}, layout.font, {family: '"Source Sans", sans-serif'},
+                                theme && theme.textColor ? {color: theme.textColor} : {});
     ringShapes = takeRings(fig.data);
     figureShapes = layout.shapes || [];
     layout.shapes = figureShapes.concat(ringShapes);
@@ -161,7 +165,7 @@
     const args = m.args || {};
     post("streamlit:setFrameHeight", {height: args.height});
     if (args.figure !== shown && args.figure !== loading) {
-      load(args.figure, args);
+      load(args.figure, args, m.theme);
     } else if (cleared !== null && args.clear !== cleared && shown === args.figure) {
       clearPicks();
     }
