@@ -78,7 +78,13 @@ def _plane_codes(app_env, train) -> np.ndarray:
 
 
 def test_every_colouring_draws_both_sets(app_env):
-    at = _whole(open_app(method="pca"))
+    """A projected map of both sets (PCA of the 10-D model's codes): every colouring draws every
+    test and every training point. (The app opens on the 2-D model, which sets the method to its
+    plane whatever open_app asked; the 10-D model, lacking a plane, falls back to UMAP.)"""
+    n_test, n_train = len(load_dataset("digits", "test").labels), len(load_dataset("digits", "train").labels)
+    at = open_app(vae="hybrid-10d", root=Path(app_env["EXPLORER_CHECKPOINTS"]))
+    at = _whole(at.segmented_control(key="map_method").set_value("pca").run())
+    assert f"PCA of {n_test:,} test images and {n_train:,} training images" in texts(at)
     for color in ("predicted", "correct", "confidence", "recon_error", "label"):
         at.selectbox(key="map_color").set_value(color).run()
         deadline = time.monotonic() + WAIT_S
@@ -87,7 +93,8 @@ def test_every_colouring_draws_both_sets(app_env):
             time.sleep(0.5)
             at.run()
         assert not at.exception and not at.error, color
-        assert _points(chart_spec(at))["train"] > 0, color
+        assert f"PCA of {n_test:,} test images and {n_train:,} training images" in texts(at), color
+        assert _points(chart_spec(at)) == {"test": n_test, "train": n_train}, color
 
 
 def test_a_whole_map_worked_out_in_the_background_is_kept_as_the_map_of_both_sets_and_found_again(app_env):

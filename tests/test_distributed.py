@@ -194,7 +194,7 @@ def test_every_rank_ends_with_the_same_weights(tmp_path):
     assert told == {"same": True, "moved": True, "steps": STEPS_PER_EPOCH}
 
 
-def _page_job(tmp_path: Path, monkeypatch, name: str, epochs: int):
+def _page_job(tmp_path: Path, monkeypatch, name: str, epochs: int, iwae_k: int = 5):
     """A Train page job of the digits recipe on two gloo processes, started as the page starts it."""
     from explorer.core.config import ModelConfig, TrainConfig
     from explorer.training import jobs
@@ -204,7 +204,7 @@ def _page_job(tmp_path: Path, monkeypatch, name: str, epochs: int):
     model = ModelConfig(kind="vae", image_shape=(1, 8, 8), num_classes=10, latent_dim=2, depth=0)
     train = TrainConfig(dataset="digits", epochs=epochs, batch_size=64, device="cpu", world_size=2)
     out = tmp_path / "ckpts" / "digits" / name
-    return jobs.start(jobs.JobSpec(model=model.to_dict(), train=train.to_dict(), out=str(out), iwae_k=5, threads=1),
+    return jobs.start(jobs.JobSpec(model=model.to_dict(), train=train.to_dict(), out=str(out), iwae_k=iwae_k, threads=1),
                       tmp_path / "runs")
 
 
@@ -271,3 +271,47 @@ def test_a_train_page_job_whose_rank_is_killed_says_so_and_offers_resume(tmp_pat
                                  run.dir.parent), timeout=300)
     assert again.state == "finished", (again.status, (again.dir / "log.txt").read_text()[-3000:])
     assert load_checkpoint(run.out).state.epoch == ckpt.state.epoch + 1
+
+
+def _page_ranks_while_measuring(run, timeout_s: float = 120.0) -> dict[int, int]:
+    """{rank: pid} of a page job's two workers, once rank 0 measures the test-set figures."""
+    from explorer.training import jobs
+
+    ranks: dict[int, int] = {}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run = jobs.get(run.id, run.dir.parent)
+        assert run.active, (run.status, (run.dir / "log.txt").read_text()[-3000:])
+        if run.status.get("pid") and len(ranks) < 2:
+            ranks = _workers(int(stat_fields(run.status["pid"])[1]))
+        if run.state == "evaluating" and len(ranks) == 2:
+            return ranks
+        time.sleep(0.05)
+    raise AssertionError(f"run {run.id} was not measuring within {timeout_s} s")
+
+
+@pytest.mark.parametrize("ending", ["rank 1 killed", "cancel"])
+def test_a_train_page_job_on_two_processes_ended_while_measuring_says_how(tmp_path, monkeypatch, ending):
+    """The last phase, where rank 0 alone measures the test-set figures and torchrun's SIGTERM to
+    the rank left looks like Cancel: a killed rank is named as such (not "cancelled"), a Cancel
+    still says cancelled, and either way the checkpoint keeps every epoch."""
+    from explorer.training import jobs
+
+    # 1,000 importance samples an image: a measuring phase long enough to end in the middle
+    run = _page_job(tmp_path, monkeypatch, f"job-{ending.split()[-1]}", 1, iwae_k=1000)
+    ranks = _page_ranks_while_measuring(run)
+    if ending == "cancel":
+        jobs.cancel(run)
+    else:
+        os.kill(ranks[1], signal.SIGKILL)
+    run = jobs.wait(run, timeout=120)
+    message, log = run.status.get("message", ""), (run.dir / "log.txt").read_text()[-3000:]
+    assert _gone(ranks.values())
+    assert load_checkpoint(run.out).state.epoch == run.status["epoch_done"] == 1
+    assert "metrics" not in run.status, (run.status, log)  # ended in the middle, nothing half-written
+    if ending == "cancel":
+        assert run.state == "cancelled" and message.startswith("cancelled while measuring"), (run.status, log)
+    else:
+        assert run.state == "stopped", (run.status, log)
+        assert message.startswith("a process of this 2-process run stopped (") and "cancelled" not in message
+        assert "keeps all 1 epochs, without test-set figures, and Resume goes on from it" in message

@@ -19,7 +19,7 @@ import numpy as np
 
 from explorer.core.atomic import replacing
 from explorer.core.kinds import is_conditional
-from explorer.training.distributed import from_env
+from explorer.training.distributed import SOLO, from_env
 from explorer.training.jobs import CANCEL_FILE, LOG_FILE, SPEC_FILE, JobSpec, read_status, snapshot_path, write_status
 
 MAP_POINTS = 2000       # test images drawn on the live map
@@ -153,6 +153,9 @@ def _report_lost_peer(rep: _Reporter, run_dir: Path, out: Path, words: str) -> N
         epoch = 0
     kept = (f"the checkpoint keeps epoch {epoch}, and Resume goes on from it" if epoch
             else "no epoch had completed, so there is no checkpoint")
+    if epoch and rep.status.get("state") == "evaluating":  # lost while rank 0 measured the figures
+        kept = (f"the checkpoint keeps all {epoch} epochs, without test-set figures, and Resume goes on from it "
+                "to measure them")
     rep.update(force=True, state="stopped", epoch_done=epoch,
                message=f"{words}; see {run_dir / LOG_FILE} for which and why; {kept}")
 
@@ -199,10 +202,8 @@ def _train_as(group, run_dir: Path, spec: JobSpec, rep: _Reporter, stop: dict) -
     result = train(model_cfg, train_cfg, train_data, test_data, model=model, optimizer_state=start.optimizer_state,
                    state=start.state, on_progress=on_progress, on_epoch_end=on_epoch_end,
                    should_stop=lambda: stop["flag"] or cancel_file.exists(), group=group)
-    if not group.writes:
-        return 0 if result.state.status != "diverged" else 1
     return _report_outcome(rep, spec, model_cfg.kind, out, result.state,
-                           should_stop=lambda: stop["flag"] or cancel_file.exists())
+                           should_stop=lambda: stop["flag"] or cancel_file.exists(), group=group)
 
 
 def _start(spec: JobSpec):
@@ -263,18 +264,18 @@ def _eval_progress(rep: _Reporter, should_stop=lambda: False):
 
 
 def _report_outcome(rep: _Reporter, spec: JobSpec, kind: str, out: Path, st_,
-                    should_stop=lambda: False) -> int:
-    """The run's last status: a finished run is evaluated first (unless cancelled meanwhile).
-    Returns the exit status."""
+                    should_stop=lambda: False, group=SOLO) -> int:
+    """The run's last status: a finished run is evaluated first (unless cancelled meanwhile), by
+    rank 0 while the other ranks wait. Returns the exit status."""
     if st_.status == "finished":
         rep.update(force=True, state="evaluating", message="training done; measuring the test-set figures...",
                    epoch_done=st_.epoch, history=list(st_.history), eta_s=None, phase="evaluating", phase_done=0.0)
-        from explorer.training.evaluate import run_evaluate
-        try:
-            metrics = run_evaluate(out, classifier=spec.classifier if is_conditional(kind) else None,
-                                   iwae_k=spec.iwae_k, overwrite=True,  # new weights: old figures are stale
-                                   progress=_eval_progress(rep, should_stop))
-        except MeasuringCancelled:
+        # every rank meets after the measuring: a rank lost meanwhile fails this barrier, and
+        # _train_child says so, where torchrun's SIGTERM to the ranks left reads as a cancel here
+        metrics = group.rank0_then_wait(_measure, rep, spec, kind, out, should_stop)
+        if not group.writes:
+            return 0
+        if metrics is None:
             rep.update(force=True, state="cancelled", epoch_done=st_.epoch,
                        message=f"cancelled while measuring; the checkpoint keeps all {st_.epoch} epochs, without "
                                "test-set figures (python -m explorer evaluate measures them)")
@@ -288,3 +289,15 @@ def _report_outcome(rep: _Reporter, spec: JobSpec, kind: str, out: Path, st_,
         return 0
     rep.update(force=True, state="diverged", message=st_.message, epoch_done=st_.epoch)
     return 1
+
+
+def _measure(rep: _Reporter, spec: JobSpec, kind: str, out: Path, should_stop) -> dict | None:
+    """The test-set figures of the checkpoint at `out`, written beside it; None when the run was
+    asked to stop meanwhile (nothing written)."""
+    from explorer.training.evaluate import run_evaluate
+    try:
+        return run_evaluate(out, classifier=spec.classifier if is_conditional(kind) else None,
+                            iwae_k=spec.iwae_k, overwrite=True,  # new weights: old figures are stale
+                            progress=_eval_progress(rep, should_stop))
+    except MeasuringCancelled:
+        return None
