@@ -30,15 +30,21 @@ def _figure(n: int = 500, seed: int = 0) -> go.Figure:
 
 
 def test_the_folder_holds_every_file_its_page_loads(cache):
+    import streamlit
+
     folder = mapchart.folder()
     assert folder.parent == cache / "mapchart"
     page = (folder / "index.html").read_text()
-    wanted = re.findall(r'src="([\w.\-]+)"', page) + re.findall(r'url\("([\w.\-]+)"\)', page)
-    assert {"plotly.min.js", "map.js", "font.woff2"} <= set(wanted)
+    script = (folder / "map.js").read_text()
+    wanted = re.findall(r'(?:src|href)="([\w.\-]+)"', page) + re.findall(r'\.src = "([\w.\-]+)"', script)
+    assert {"plotly.min.js", "map.js"} <= set(wanted)
     for name in wanted:
         assert (folder / name).stat().st_size > 0, name
     shipped = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     assert (folder / "plotly.min.js").read_bytes() == shipped.read_bytes()
+    # the font: Streamlit's own file, reached from <base>/component/<name>/index.html
+    font = re.search(r'url\("\.\./\.\./static/media/([^"]+)"\)', page).group(1)
+    assert (Path(streamlit.__file__).parent / "static" / "static" / "media" / font).is_file()
     assert not [p.name for p in folder.iterdir() if ".tmp-" in p.name]  # nothing half-written left
 
 

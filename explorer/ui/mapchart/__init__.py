@@ -2,8 +2,9 @@
 point without plotly.js drawing every point again (map.js says why st.plotly_chart cannot).
 
 The component's folder lives in the cache dir, one per version of its files: index.html and
-map.js from here, plotly.min.js from the plotly package (the same plotly.js that plotly.py's
-own HTML export uses) and Streamlit's Source Sans font, so the map's text matches the app's.
+map.js from here and plotly.min.js from the plotly package (the same plotly.js that plotly.py's
+own HTML export uses); the page takes Streamlit's Source Sans from Streamlit's own files, so the
+map's text matches the app's.
 Streamlit serves the folder at /component/explorer.ui.mapchart.map/. Each figure is written
 there once as figures/<id>.json (a hash of its JSON, written atomically, so every replica of a
 served class may write and read the same folder), and the component's arguments only name it:
@@ -42,25 +43,35 @@ _WRITTEN_MAX = 64
 def _parts() -> dict[str, Path]:
     """What the component's folder holds, by name, and where each comes from."""
     import plotly
-    import streamlit
 
     here = Path(__file__).parent
-    media = Path(streamlit.__file__).parent / "static" / "static" / "media"
     parts = {name: here / name for name in SOURCES}
     parts["plotly.min.js"] = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    font = sorted(media.glob("SourceSansVF-Upright*.woff2"))
-    if font:  # without it the map's text falls back to the browser's sans-serif
-        parts["font.woff2"] = font[0]
     return parts
+
+
+def _font_url() -> str:
+    """Streamlit's Source Sans as the component's page reaches it: the browser has it already
+    (Streamlit's own page preloads it), so the map's text is in the app's typeface at once.
+    Without it the map's text falls back to the browser's sans-serif."""
+    import streamlit
+
+    media = Path(streamlit.__file__).parent / "static" / "static" / "media"
+    font = sorted(media.glob("SourceSansVF-Upright*.woff2"))
+    # the page is at <base>/component/<name>/index.html, Streamlit's files at <base>/static/
+    return f"../../static/media/{font[0].name}" if font else "none"
 
 
 def _make_folder(cache: Path) -> Path:
     """The component's folder for these files in `cache`, filled once (each file atomically)."""
     parts = _parts()
-    version = hashlib.sha1()
+    page = (parts.pop("index.html")).read_text(encoding="utf-8").replace("STREAMLIT_FONT", _font_url())
+    version = hashlib.sha1(page.encode())
     for name, source in sorted(parts.items()):
         version.update(name.encode() + source.read_bytes() if name in SOURCES else f"{name}{source.stat().st_size}".encode())
     folder = cache / "mapchart" / version.hexdigest()[:12]
+    if not (folder / "index.html").is_file():
+        atomic.write_text(folder / "index.html", page, fsync=False)
     for name, source in parts.items():
         if not (folder / name).is_file():
             atomic.write_bytes(folder / name, source.read_bytes(), fsync=False)

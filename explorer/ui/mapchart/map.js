@@ -126,13 +126,35 @@
     note.hidden = !text;
   }
 
+  // plotly.js (4.8 MB, most of a second to run here) is run once the first figure is asked
+  // for, so that the figure's download goes on while it runs
+  let plotly = null;
+  function loadPlotly() {
+    if (plotly === null) {
+      plotly = new Promise((resolve, reject) => {
+        const s = document.createElement("script");
+        s.src = "plotly.min.js";
+        s.onload = resolve;
+        s.onerror = () => reject(new Error("its drawing code, plotly.min.js, did not load"));
+        document.head.appendChild(s);
+      });
+    }
+    return plotly;
+  }
+
+  async function getFigure(id) {
+    const r = await fetch("figures/" + id + ".json");
+    if (!r.ok) throw new Error("the server answered " + r.status);
+    return r.json();
+  }
+
   async function load(id, args, theme) {
     loading = id;
     let fig;
     try {
-      const r = await fetch("figures/" + id + ".json");
-      if (!r.ok) throw new Error("the server answered " + r.status);
-      fig = await r.json();
+      const asked = getFigure(id);
+      await loadPlotly();
+      fig = await asked;
     } catch (err) {
       if (loading === id) {
         loading = null;
@@ -172,8 +194,5 @@
     cleared = args.clear;
   });
 
-  if (typeof Plotly === "undefined") {
-    say("The map's drawing code (plotly.min.js) did not load. Reload the page to try again.");
-  }
   post("streamlit:componentReady", {apiVersion: 1});
 })();
