@@ -36,7 +36,7 @@ def test_the_folder_holds_every_file_its_page_loads(cache):
     assert folder.parent == cache / "mapchart"
     page = (folder / "index.html").read_text()
     script = (folder / "map.js").read_text()
-    wanted = re.findall(r'(?:src|href)="([\w.\-]+)"', page) + re.findall(r'\.src = "([\w.\-]+)"', script)
+    wanted = re.findall(r'(?:src|href)="([\w.\-]+)"', page) + re.findall(r'\.src = url \|\| "([\w.\-]+)"', script)
     assert {"plotly.min.js", "map.js"} <= set(wanted)
     for name in wanted:
         assert (folder / name).stat().st_size > 0, name
@@ -93,3 +93,24 @@ def test_a_cache_dir_that_cannot_be_written_still_shows_the_map(tmp_path, monkey
     assert not at.exception
     assert at.get("plotly_chart"), "the map is drawn without the component"
     assert "EXPLORER_CACHE_DIR" in at.warning[0].value and "writable folder" in at.warning[0].value
+
+
+def test_plotly_js_comes_from_the_apps_static_folder_when_streamlit_serves_it(monkeypatch):
+    """That route sends an ETag, so a browser keeps plotly.js between visits of the Map; the
+    copy keeps the plotly package's file time (a browser judges freshness by it)."""
+    import streamlit as st
+
+    monkeypatch.setattr(mapchart, "_STATIC", {})
+    assert st.get_option("server.enableStaticServing")  # .streamlit/config.toml turns it on
+    url = mapchart.plotly_url()
+    assert url.startswith("../../app/static/plotly-")
+    copy = Path(mapchart.__file__).parent.parent.parent / "static" / url.rsplit("/", 1)[1]
+    shipped = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert copy.read_bytes() == shipped.read_bytes()
+    assert copy.stat().st_mtime == shipped.stat().st_mtime
+    monkeypatch.setattr(mapchart, "_STATIC", {})
+    st.config.set_option("server.enableStaticServing", False)
+    try:
+        assert mapchart.plotly_url() == "plotly.min.js"  # the component's own copy
+    finally:
+        st.config.set_option("server.enableStaticServing", True)

@@ -38,6 +38,7 @@ _LOCK = threading.Lock()
 _FOLDERS: dict[Path, tuple[Path, Any]] = {}               # cache dir -> (component folder, component)
 _WRITTEN: OrderedDict[int, tuple[weakref.ref, str]] = OrderedDict()  # id(figure) -> (a weak ref to it, its id)
 _WRITTEN_MAX = 64
+_STATIC: dict[str, str] = {}  # "plotly": where the chart's page loads plotly.js from
 
 
 def _parts() -> dict[str, Path]:
@@ -77,6 +78,41 @@ def _make_folder(cache: Path) -> Path:
             atomic.write_bytes(folder / name, source.read_bytes(), fsync=False)
     (folder / "figures").mkdir(exist_ok=True)
     return folder
+
+
+STATIC_ROUTE = "../../app/static"  # the app's static folder, as the component's page reaches it
+
+
+def _static_plotly() -> str:
+    """plotly.js copied into the app's static folder (explorer/static/, served by Streamlit at
+    <base>/app/static/ when server.enableStaticServing is on, as .streamlit/config.toml has it);
+    its name. That route answers with an ETag and a Last-Modified (the plotly package's file
+    time, kept), so a browser keeps plotly.js between visits of the Map and runs it from its
+    code cache; the component's own route sends neither, and gzips 4.8 MB on every visit."""
+    import plotly
+
+    source = _parts()["plotly.min.js"]
+    target = Path(__file__).parent.parent.parent / "static" / f"plotly-{plotly.__version__}.min.js"
+    made = source.stat()
+    if not target.is_file() or target.stat().st_size != made.st_size:
+        atomic.write_bytes(target, source.read_bytes(), fsync=False)
+        os.utime(target, (made.st_atime, made.st_mtime))
+    return target.name
+
+
+def plotly_url() -> str:
+    """Where the chart's page loads plotly.js from: the app's static folder when Streamlit
+    serves it and it can be written, else the component's own folder."""
+    if not st.get_option("server.enableStaticServing"):
+        return "plotly.min.js"
+    with _LOCK:
+        if "plotly" not in _STATIC:
+            try:
+                _STATIC["plotly"] = f"{STATIC_ROUTE}/{_static_plotly()}"
+            except OSError as e:  # an installed, read-only package: the component's copy still works
+                _LOG.warning("plotly.js not copied to the app's static folder (%s); using the chart's own copy", e)
+                _STATIC["plotly"] = "plotly.min.js"
+    return _STATIC["plotly"]
 
 
 def _component():
@@ -166,4 +202,5 @@ def show(fig, key: str, height: int, clear: int, config: dict | None = None) -> 
         st.warning(f"Picking points on this map needs a folder the app can write to, and {e}. "
                    f"Set EXPLORER_CACHE_DIR to a writable folder and restart the app.")
         return None
-    return component(figure=fid, height=int(height), clear=int(clear), config=config or {}, key=key, default=None)
+    return component(figure=fid, height=int(height), clear=int(clear), config=config or {}, plotly=plotly_url(),
+                     key=key, default=None)

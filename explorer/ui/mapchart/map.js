@@ -126,14 +126,15 @@
     note.hidden = !text;
   }
 
-  // plotly.js (4.8 MB, most of a second to run here) is run once the first figure is asked
-  // for, so that the figure's download goes on while it runs
+  // plotly.js (4.8 MB, most of a second to run here) is loaded once the first figure is asked
+  // for, so that the figure's download goes on meanwhile; from the app's static folder when the
+  // server says so (args.plotly: kept by the browser between visits), else from beside this page
   let plotly = null;
-  function loadPlotly() {
+  function loadPlotly(url) {
     if (plotly === null) {
       plotly = new Promise((resolve, reject) => {
         const s = document.createElement("script");
-        s.src = "plotly.min.js";
+        s.src = url || "plotly.min.js";
         s.onload = resolve;
         s.onerror = () => reject(new Error("its drawing code, plotly.min.js, did not load"));
         document.head.appendChild(s);
@@ -153,7 +154,7 @@
     let fig;
     try {
       const asked = getFigure(id);
-      await loadPlotly();
+      await loadPlotly(args.plotly);
       fig = await asked;
     } catch (err) {
       if (loading === id) {
