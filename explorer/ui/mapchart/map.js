@@ -113,6 +113,14 @@
       setShapes([]);
       undim();
     });
+    // A double-click in box or lasso mode lets go of everything. Its first click may land on a
+    // point (plotly_click picks it, sent at once: clicks are not held back to wait for a second),
+    // so the letting go is sent after plotly.js has handled both clicks, and comes last.
+    gd.addEventListener("dblclick", () => {
+      const mode = gd._fullLayout && gd._fullLayout.dragmode;
+      if (mode !== "select" && mode !== "lasso") return;
+      setTimeout(() => { send([]); clearPicks(); }, 0);
+    });
   }
 
   function clearPicks() {
