@@ -92,11 +92,33 @@
     Plotly.restyle(gd, {selectedpoints: [null]});  // one redraw, only after a box, lasso or many picks
   }
 
+  // A double-click in box or lasso mode lets go of everything. plotly.js says so itself
+  // (plotly_deselect) only when its two clicks come within its own 300 ms, timed as it handles
+  // them; on a busy machine it hears two clicks instead, and the browser sends no dblclick into
+  // the chart (plotly.js covers the page while a button is down). So a second click on the same
+  // point within 500 ms (the usual double-click time), timed by the events' own time stamps, is
+  // a double-click too. Its first click has picked the point by then: this lets go after it.
+  const DOUBLE_MS = 500;
+  let lastClick = null;
+  function secondClick(ev, p) {
+    const mode = gd._fullLayout && gd._fullLayout.dragmode;
+    const t = ev.event && ev.event.timeStamp !== undefined ? ev.event.timeStamp : performance.now();
+    const second = (mode === "select" || mode === "lasso") && lastClick !== null &&
+                   t - lastClick.t < DOUBLE_MS && lastClick.x === p.x && lastClick.y === p.y;
+    lastClick = second ? null : {t: t, x: p.x, y: p.y};
+    return second;
+  }
+
   function wire() {
     wired = true;
     gd.on("plotly_click", (ev) => {
       const p = ev && ev.points && ev.points[0];
       if (!p) return;
+      if (secondClick(ev, p)) {  // a double-click in box or lasso mode: let go of everything
+        send([]);
+        clearPicks();
+        return;
+      }
       send([pointOf(p)]);  // first: the message leaves before anything is drawn
       setShapes(indexOf(p) >= 0 ? ring(p.x, p.y, ringSize) : []);
       if (gd.layout.selections && gd.layout.selections.length) Plotly.relayout(gd, {selections: []});
@@ -112,14 +134,6 @@
       send([]);
       setShapes([]);
       undim();
-    });
-    // A double-click in box or lasso mode lets go of everything. Its first click may land on a
-    // point (plotly_click picks it, sent at once: clicks are not held back to wait for a second),
-    // so the letting go is sent after plotly.js has handled both clicks, and comes last.
-    gd.addEventListener("dblclick", () => {
-      const mode = gd._fullLayout && gd._fullLayout.dragmode;
-      if (mode !== "select" && mode !== "lasso") return;
-      setTimeout(() => { send([]); clearPicks(); }, 0);
     });
   }
 
