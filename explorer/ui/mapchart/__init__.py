@@ -55,9 +55,7 @@ def _font_url() -> str:
     """Streamlit's Source Sans as the component's page reaches it: the browser has it already
     (Streamlit's own page preloads it), so the map's text is in the app's typeface at once.
     Without it the map's text falls back to the browser's sans-serif."""
-    import streamlit
-
-    media = Path(streamlit.__file__).parent / "static" / "static" / "media"
+    media = Path(st.__file__).parent / "static" / "static" / "media"
     font = sorted(media.glob("SourceSansVF-Upright*.woff2"))
     # the page is at <base>/component/<name>/index.html, Streamlit's files at <base>/static/
     return f"../../static/media/{font[0].name}" if font else "none"

@@ -17,7 +17,6 @@
   let loading = null;      // the id of the figure being fetched
   let cleared = null;      // the last "clear" count seen
   let figureShapes = [];   // the figure's own shapes
-  let ringShapes = [];     // rings of the picks the figure was made with, drawn as shapes
   let ringSize = 14;       // their diameter in px, as the figure's ring traces had it
   let dimmed = false;      // plotly.js styles a selection on some trace (a box, a lasso, many picks)
   let wired = false;
@@ -95,18 +94,13 @@
   // A double-click in box or lasso mode lets go of everything. plotly.js says so itself
   // (plotly_deselect) only when its two clicks come within its own 300 ms, timed as it handles
   // them; on a busy machine it hears two clicks instead, and the browser sends no dblclick into
-  // the chart (plotly.js covers the page while a button is down). So a second click on the same
-  // point within 500 ms (the usual double-click time), timed by the events' own time stamps, is
-  // a double-click too. Its first click has picked the point by then: this lets go after it.
-  const DOUBLE_MS = 500;
-  let lastClick = null;
-  function secondClick(ev, p) {
+  // the chart (plotly.js covers the page while a button is down). The browser counts clicks as
+  // they are made, not as they are handled: the mouse-down plotly.js passes with a click says
+  // (`detail`) it is the second of a double-click. Its first click has picked the point by then:
+  // this lets go after it.
+  function secondClick(ev) {
     const mode = gd._fullLayout && gd._fullLayout.dragmode;
-    const t = ev.event && ev.event.timeStamp !== undefined ? ev.event.timeStamp : performance.now();
-    const second = (mode === "select" || mode === "lasso") && lastClick !== null &&
-                   t - lastClick.t < DOUBLE_MS && lastClick.x === p.x && lastClick.y === p.y;
-    lastClick = second ? null : {t: t, x: p.x, y: p.y};
-    return second;
+    return (mode === "select" || mode === "lasso") && !!ev.event && ev.event.detail >= 2;
   }
 
   function wire() {
@@ -114,15 +108,13 @@
     gd.on("plotly_click", (ev) => {
       const p = ev && ev.points && ev.points[0];
       if (!p) return;
-      if (secondClick(ev, p)) {  // a double-click in box or lasso mode: let go of everything
+      if (secondClick(ev)) {  // a double-click in box or lasso mode: let go of everything
         send([]);
-        clearPicks();
+        mark([]);
         return;
       }
       send([pointOf(p)]);  // first: the message leaves before anything is drawn
-      setShapes(indexOf(p) >= 0 ? ring(p.x, p.y, ringSize) : []);
-      if (gd.layout.selections && gd.layout.selections.length) Plotly.relayout(gd, {selections: []});
-      undim();
+      mark(indexOf(p) >= 0 ? ring(p.x, p.y, ringSize) : []);
     });
     gd.on("plotly_selected", (ev) => {
       if (!ev) return;  // a click in box or lasso mode: plotly_click has it
@@ -132,13 +124,13 @@
     });
     gd.on("plotly_deselect", () => {
       send([]);
-      setShapes([]);
-      undim();
+      mark([]);
     });
   }
 
-  function clearPicks() {
-    setShapes([]);
+  // `shapes` (a ring, or none) as the only marks: any box or lasso and its dimming go
+  function mark(shapes) {
+    setShapes(shapes);
     if (gd.layout.selections && gd.layout.selections.length) Plotly.relayout(gd, {selections: []});
     undim();
   }
@@ -195,9 +187,9 @@
     // the app's typeface and text colour (Streamlit's theme, sent with each render)
     layout.font = Object.assign({}, layout.font, {family: '"Source Sans", sans-serif'},
                                 theme && theme.textColor ? {color: theme.textColor} : {});
-    ringShapes = takeRings(fig.data);
+    const rings = takeRings(fig.data);  // the picks the figure was made with, as shapes
     figureShapes = layout.shapes || [];
-    layout.shapes = figureShapes.concat(ringShapes);
+    layout.shapes = figureShapes.concat(rings);
     await Plotly.react(gd, fig.data, layout, Object.assign({displaylogo: false, responsive: true}, args.config));
     shown = id;
     dimmed = fig.data.some((t) => t.selectedpoints !== undefined && t.selectedpoints !== null);
@@ -212,7 +204,7 @@
     if (args.figure !== shown && args.figure !== loading) {
       load(args.figure, args, m.theme);
     } else if (cleared !== null && args.clear !== cleared && shown === args.figure) {
-      clearPicks();
+      mark([]);
     }
     cleared = args.clear;
   });

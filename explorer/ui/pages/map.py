@@ -116,7 +116,7 @@ def the_map(ctx: Context, method: str, color_by: str, params: dict,
     drawn, notes = overlays.prepare(ctx, proj, layers)
     fig = cache.figure("map.main", (*key, drawn.key), lambda: overlays.draw(
         main_figure(ctx, proj, key, color_by, key[-1], backdrop, key[-2]), drawn, proj.coords, list(ctx.class_names)))
-    mapchart.show(fig, CHART, MAP_HEIGHT, clear=st.session_state.get(CLEARED, 0), config={"displaylogo": False})
+    _chart(fig)
     how = "from the cache" if proj.from_cache else f"computed in {proj.seconds:.1f} s"
     settings = ", ".join(f"{k} {v}" for k, v in (proj.params or {}).items())
     exports.map_buttons(fig, proj.coords, ctx.data.labels, ctx.pred, ctx.class_names,
@@ -139,13 +139,18 @@ def whole_map(ctx: Context, w: wholemap.Whole, title: str, layers: overlays.Laye
     key = (ctx.vae_key, ctx.classifier_key, w.proj.method, w.proj.key, w.color_by, tuple(rows), present.font_scale())
     fig = cache.figure("map.whole.layers", (*key, drawn.key),
                        lambda: overlays.draw(base, drawn, view.coords, list(ctx.class_names)))
-    mapchart.show(fig, CHART, MAP_HEIGHT, clear=st.session_state.get(CLEARED, 0), config={"displaylogo": False})
+    _chart(fig)
     exports.map_buttons(fig, view.coords, ctx.data.labels, ctx.pred, ctx.class_names,
                         f"{ctx.vae.name}_{w.proj.method}_{w.color_by}_test+train")
     how = "from the cache" if w.proj.from_cache else f"computed in {w.proj.seconds:.1f} s"
     st.caption(f"{title} of {counts['test']:,} test images and {counts.get('train', 0):,} training images "
                f"(faint: click \"training set\" in the legend to hide them), {how}. "
                f"Colour: {({**COLORINGS, **factors.colorings(ctx)})[w.color_by]}." + "".join(f" {n}" for n in notes))
+
+
+def _chart(fig) -> None:
+    """The map's chart; its events are read by absorb_selection on the next run."""
+    mapchart.show(fig, CHART, MAP_HEIGHT, clear=st.session_state.get(CLEARED, 0), config={"displaylogo": False})
 
 
 def clear_selection(ctx: Context) -> None:
@@ -219,9 +224,10 @@ RINGED = "map_ringed"  # (dataset, settings, Rings): the picks the map's figure 
 def ringed(ctx: Context, chart_picked: bool, settings: str) -> Rings:
     """The picks the map's figure rings. A pick made on the chart itself is marked there by the
     chart (explorer/ui/mapchart: a ring drawn as a shape, the old rings gone), so the figure
-    stays as it was: the chart then keeps the map drawn instead of drawing all its points again. Every other run rings the picks as they are, and
-    so does a run whose figure changes anyway (`settings`: what else the figure is made from,
-    e.g. a colouring changed in the same run as the pick)."""
+    stays as it was: the chart then keeps the map drawn instead of drawing all its points again.
+    Every other run rings the picks as they are, and so does a run whose figure changes anyway
+    (`settings`: what else the figure is made from, e.g. a colouring changed in the same run as
+    the pick)."""
     kept = st.session_state.get(RINGED)
     if not chart_picked or kept is None or kept[:2] != (ctx.dataset, settings):
         kept = st.session_state[RINGED] = (ctx.dataset, settings, (tuple(selection(ctx.dataset)),
