@@ -36,22 +36,34 @@ def _slider_fragment(run, prefix: str) -> tuple[str, str]:
     return slider_id, fragment
 
 
-async def _runs_after(s: WsSession, *messages: bytes) -> list[tuple[str, list[str], list[tuple[int, ...]], int]]:
-    """Send `messages` back to back; each run that follows as (its page, the fragments it reran,
-    the paths of the main-area elements it drew, how it finished), until the server goes quiet."""
-    for m in messages:
-        await s.ws.send(m)
+async def _runs_after(s: WsSession, *steps: bytes | str) -> list[tuple[str, list[str], list[tuple[int, ...]], int]]:
+    """Send the messages among `steps` in order, back to back, except that a page hash among them
+    holds the messages after it until a run of that page has started; each run that follows as
+    (its page, the fragments it reran, the paths of the main-area elements it drew, how it
+    finished), until the server goes quiet."""
+    pending = list(steps)
+
+    async def send_until_a_wait():
+        while pending and isinstance(pending[0], bytes):
+            await s.ws.send(pending.pop(0))
+
+    await send_until_a_wait()
     runs, current = [], None
     while True:
+        quiet = runs and current is None and not pending
         try:
-            raw = await asyncio.wait_for(s.ws.recv(), timeout=QUIET_S if runs and current is None else RERUN_TIMEOUT_S)
+            raw = await asyncio.wait_for(s.ws.recv(), timeout=QUIET_S if quiet else RERUN_TIMEOUT_S)
         except asyncio.TimeoutError:
+            assert not pending, f"no run of page {pending[0]} started: {runs}"
             return runs
         fwd = ForwardMsg()
         fwd.ParseFromString(raw)
         kind = fwd.WhichOneof("type")
         if kind == "new_session":
             current = [fwd.new_session.page_script_hash, list(fwd.metadata.run.fragment_ids), [], None]
+            if pending and pending[0] == current[0]:
+                pending.pop(0)
+                await send_until_a_wait()
         elif kind == "delta" and current is not None and fwd.metadata.delta_path[:1] == [0]:
             current[2].append(tuple(fwd.metadata.delta_path))
         elif kind == "script_finished" and current is not None:
@@ -103,14 +115,17 @@ def test_a_slider_moved_on_the_page_being_left_leaves_the_new_page_in_place(tiny
 @pytest.mark.e2e
 def test_a_slider_moved_while_the_new_page_is_drawn_redraws_the_whole_page(tiny_checkpoints, tmp_path):
     """Races 2 and 3: on Traverse, a click to Generate and straight back, and a Traverse slider
-    moved meanwhile: its fragment rerun waits behind the page's run that changed the page."""
+    moved meanwhile: its fragment rerun waits behind the page's run that changed the page. Each
+    message goes once the run it must meet has started, so Streamlit can't fold them into one
+    run before the race (it does, under load, when they arrive together)."""
     async def scenario():
         async with _session(url) as s:
             traverse_run = await s.goto("Traverse")
             slider_id, fragment = _slider_fragment(traverse_run, "trav_z")
-            away, back = s.rerun_message(page=s.pages["Generate"]), s.rerun_message()
+            generate = s.pages["Generate"]
+            away, back = s.rerun_message(page=generate), s.rerun_message()
             s.set_slider(slider_id, 1.5)
-            return s.page, await _runs_after(s, away, back, s.rerun_message(fragment))
+            return s.page, await _runs_after(s, away, generate, back, s.page, s.rerun_message(fragment))
 
     with app_server(tiny_checkpoints, tmp_path) as (url, _):
         traverse, runs = asyncio.run(scenario())
@@ -181,20 +196,21 @@ def test_a_fragment_run_starting_keeps_the_page_run_elements_still_queued():
     assert full._browser_queue.flush() == []
 
 
-def test_a_page_change_is_noted_after_every_full_run_and_never_after_a_fragment_run():
-    """Streamlit chains runs inside one call (st.switch_page from a fragment): the flag is kept
-    per run, after each, so a page change made that way counts too."""
+def test_a_page_change_is_noted_as_every_full_run_starts_and_never_for_a_fragment_run():
+    """Streamlit chains runs inside one call (st.switch_page from a fragment) and starts a new
+    ScriptRunner for every full rerun: the flag is kept per session, as each run starts, so a
+    page change made either way counts."""
     from types import SimpleNamespace
 
     from explorer.ui.streamlit_fixes import note_run
 
-    runner = SimpleNamespace()
-    note_run(runner, None, "traverse")                 # the runner's first full run: where from is unknown
-    assert runner._explorer_page_changed is True
-    note_run(runner, ["live"], "traverse")             # a fragment's run: nothing changes
-    assert runner._explorer_page_changed is True
-    note_run(runner, None, "traverse")                 # the same page again
-    assert runner._explorer_page_changed is False
-    note_run(runner, ["panel"], "traverse")            # a fragment's run ...
-    note_run(runner, None, "map")                      # ... that switched page: the chained full run
-    assert runner._explorer_page_changed is True
+    session = SimpleNamespace()
+    note_run(session, None, "traverse")                # the session's first full run: where from is unknown
+    assert session._explorer_page_changed is True
+    note_run(session, ["live"], "traverse")            # a fragment's run: nothing changes
+    assert session._explorer_page_changed is True
+    note_run(session, None, "traverse")                # the same page again
+    assert session._explorer_page_changed is False
+    note_run(session, ["panel"], "traverse")           # a fragment's run ...
+    note_run(session, None, "map")                     # ... that switched page: the chained full run
+    assert session._explorer_page_changed is True

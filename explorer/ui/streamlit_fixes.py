@@ -25,10 +25,16 @@ page (the browser then gets the page whole, with the moved slider's value); and 
 run keeps the messages already queued (its own follow them instead of replacing them). Full
 runs (page switches, widgets outside fragments, st.rerun, st.switch_page) are untouched.
 
+Whether the page just changed is kept per session, on its PagesManager, and noted as each run
+starts: Streamlit starts a new ScriptRunner for every full rerun (runner.fastReruns) and for a
+rerun that comes after the last one stopped, and a run that was stopped for the next one reports
+its end after the next began, with the next one's page.
+
 It wraps private methods of 1.67.0: ScriptRunner._run_script(rerun_data), where RerunData has
-`fragment_id_queue` and `page_script_hash`; ScriptRunner._on_script_finished(ctx, ...), called
-after every run, including the runs Streamlit chains inside one _run_script call (st.rerun,
-st.switch_page); and AppSession._clear_queue(fragment_ids_this_run).
+`fragment_id_queue` and `page_script_hash`; ScriptRunContext.reset(page_script_hash=...,
+fragment_ids_this_run=...), called as every run starts, including the runs Streamlit chains
+inside one _run_script call (st.rerun, st.switch_page, a rerun that stops the run); and
+AppSession._clear_queue(fragment_ids_this_run).
 """
 from __future__ import annotations
 
@@ -38,8 +44,8 @@ import threading
 
 _LOG = logging.getLogger(__name__)
 _MARK = "_explorer_fragment_fixes"
-_PAGE_CHANGED = "_explorer_page_changed"  # on a ScriptRunner: its last full run changed the page
-_LAST_PAGE = "_explorer_last_page"        # on a ScriptRunner: the page of its last full run
+_PAGE_CHANGED = "_explorer_page_changed"  # on a session's PagesManager: its last full run changed the page
+_LAST_PAGE = "_explorer_last_page"        # on a session's PagesManager: the page of its last full run
 _LOCK = threading.Lock()                  # app.py installs from every session's script thread
 _SKIPPED = threading.Event()              # set once another version has been logged
 _NEEDED = {"fragment_id", "fragment_id_queue", "is_fragment_scoped_rerun", "page_script_hash", "page_name"}
@@ -62,6 +68,7 @@ def install() -> bool:
         from streamlit.runtime.app_session import AppSession
         from streamlit.runtime.scriptrunner import script_runner
         from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+        from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
     except ImportError as e:  # a Streamlit without these modules: leave it as it is
         _LOG.warning("Streamlit fragment fixes not installed: %s", e)
         return False
@@ -72,21 +79,21 @@ def install() -> bool:
         if getattr(runner, _MARK, False):
             return True
         run_script = getattr(runner, "_run_script", None)
-        on_finished = getattr(runner, "_on_script_finished", None)
+        reset = getattr(ScriptRunContext, "reset", None)
         clear_queue = getattr(AppSession, "_clear_queue", None)
-        if (None in (run_script, on_finished, clear_queue)
+        if (None in (run_script, reset, clear_queue)
                 or not _NEEDED <= {f.name for f in dataclasses.fields(RerunData)}):
-            _LOG.warning("Streamlit fragment fixes not installed: ScriptRunner, AppSession or RerunData changed")
+            _LOG.warning("Streamlit fragment fixes not installed: ScriptRunner, its context, AppSession "
+                         "or RerunData changed")
             return False
 
         def _run_script(self, rerun_data):  # type: ignore[no-untyped-def]
-            return run_script(self, rerun_to_run(rerun_data, _current_page(self), getattr(self, _PAGE_CHANGED, False)))
+            page, changed = _session_pages(self)
+            return run_script(self, rerun_to_run(rerun_data, page, changed))
 
-        def _on_script_finished(self, ctx, *args, **kwargs):  # type: ignore[no-untyped-def]
-            try:
-                return on_finished(self, ctx, *args, **kwargs)
-            finally:
-                note_run(self, getattr(ctx, "fragment_ids_this_run", None), getattr(ctx, "page_script_hash", ""))
+        def _reset(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            note_run(self.pages_manager, kwargs.get("fragment_ids_this_run"), kwargs.get("page_script_hash", ""))
+            return reset(self, *args, **kwargs)
 
         def _clear_queue(self, fragment_ids_this_run=None):  # type: ignore[no-untyped-def]
             # a fragment run's clear with no fragment named: every queued message stays (it is
@@ -94,24 +101,25 @@ def install() -> bool:
             return clear_queue(self, [] if fragment_ids_this_run else fragment_ids_this_run)
 
         _run_script.__wrapped__ = run_script  # type: ignore[attr-defined]
-        _on_script_finished.__wrapped__ = on_finished  # type: ignore[attr-defined]
+        _reset.__wrapped__ = reset  # type: ignore[attr-defined]
         _clear_queue.__wrapped__ = clear_queue  # type: ignore[attr-defined]
         runner._run_script = _run_script
-        runner._on_script_finished = _on_script_finished
+        ScriptRunContext.reset = _reset
         AppSession._clear_queue = _clear_queue
         setattr(runner, _MARK, True)
         return True
 
 
-def note_run(runner, fragment_ids_this_run, page: str) -> None:  # type: ignore[no-untyped-def]
-    """After each run of `runner`: a full run changed the page when it ended on another page than
-    the runner's last full run, or when it is the runner's first (where it came from is not
-    known here: assume it changed). A fragment's run leaves both as they were."""
+def note_run(session, fragment_ids_this_run, page: str) -> None:  # type: ignore[no-untyped-def]
+    """As each run of a session starts (`session`: its PagesManager): a full run changes the page
+    when it is of another page than the session's last full run, or when it is the session's
+    first (where it came from is not known here: assume it changed). A fragment's run leaves
+    both as they were."""
     if fragment_ids_this_run:
         return
-    last = getattr(runner, _LAST_PAGE, None)
-    setattr(runner, _PAGE_CHANGED, last is None or last != (page or ""))
-    setattr(runner, _LAST_PAGE, page or "")
+    last = getattr(session, _LAST_PAGE, None)
+    setattr(session, _PAGE_CHANGED, last is None or last != (page or ""))
+    setattr(session, _LAST_PAGE, page or "")
 
 
 def rerun_to_run(rerun_data, current_page: str, page_just_changed: bool):  # type: ignore[no-untyped-def]
@@ -127,9 +135,11 @@ def rerun_to_run(rerun_data, current_page: str, page_just_changed: bool):  # typ
                                page_script_hash=current_page, page_name="")
 
 
-def _current_page(runner) -> str:  # type: ignore[no-untyped-def]
-    """The page of the session's last run ("" before its first)."""
+def _session_pages(runner) -> tuple[str, bool]:  # type: ignore[no-untyped-def]
+    """(the page of the session's last run, "" before its first; whether its last full run
+    changed the page)."""
     try:
-        return runner._get_script_run_ctx().page_script_hash or ""
+        pages = runner._get_script_run_ctx().pages_manager
+        return pages.current_page_script_hash or "", bool(getattr(pages, _PAGE_CHANGED, False))
     except Exception:  # noqa: BLE001  no context yet, or Streamlit changed: leave the rerun alone
-        return ""
+        return "", False
