@@ -155,6 +155,33 @@ def test_only_fragment_reruns_from_another_page_or_after_a_page_change_become_fu
     assert rerun_to_run(stale, "", page_just_changed=False) is stale           # before the thread's first run
 
 
+def test_a_slider_moved_on_the_page_being_left_while_the_switch_waits_keeps_the_switch():
+    """Race 4: the click to Traverse waits to start (its runner not yet running) and a Generate
+    slider's rerun is folded into it; the one run that follows must be Traverse's. Upstream
+    makes it a full run of Generate: the session goes back to the page being left."""
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
+
+    from explorer.ui.streamlit_fixes import install
+
+    assert install()
+    requests = ScriptRequests()
+    requests.request_rerun(RerunData(page_script_hash="traverse", query_string="t=1"))
+    requests.request_rerun(RerunData(page_script_hash="generate", query_string="g=2", fragment_id="gen_sliders"))
+    run = requests.on_scriptrunner_ready().rerun_data
+    assert (run.page_script_hash, run.query_string, run.fragment_id_queue) == ("traverse", "t=1", [])
+
+    same = ScriptRequests()                                   # a fragment of the page that reruns
+    same.request_rerun(RerunData(page_script_hash="traverse", query_string="t=1"))
+    same.request_rerun(RerunData(page_script_hash="traverse", query_string="t=2", fragment_id="trav_sliders"))
+    run = same.on_scriptrunner_ready().rerun_data
+    assert (run.page_script_hash, run.query_string, run.fragment_id_queue) == ("traverse", "t=2", [])
+
+    fragments = ScriptRequests()                              # two fragments: Streamlit's own folding
+    fragments.request_rerun(RerunData(page_script_hash="traverse", fragment_id="a"))
+    fragments.request_rerun(RerunData(page_script_hash="traverse", fragment_id="b"))
+    assert fragments.on_scriptrunner_ready().rerun_data.fragment_id_queue == ["a", "b"]
+
+
 class _Session:
     """What AppSession._clear_queue uses of a session: its queue of messages for the browser."""
 

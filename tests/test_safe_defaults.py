@@ -187,13 +187,16 @@ def test_the_streamlit_fixes_leave_another_streamlit_version_alone(monkeypatch, 
     import streamlit
     from streamlit.runtime.app_session import AppSession
     from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequests
     from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
 
     from explorer.ui import streamlit_fixes
 
-    before = (script_runner.ScriptRunner._run_script, ScriptRunContext.reset, AppSession._clear_queue)
+    before = (script_runner.ScriptRunner._run_script, ScriptRunContext.reset, AppSession._clear_queue,
+              ScriptRequests._request_rerun_locked)
     monkeypatch.setattr(streamlit, "__version__", "1.68.0")
     with caplog.at_level("WARNING", logger=streamlit_fixes.__name__):
         assert streamlit_fixes.install() is False
     assert "written for Streamlit 1.67.0, this is 1.68.0" in caplog.text
-    assert (script_runner.ScriptRunner._run_script, ScriptRunContext.reset, AppSession._clear_queue) == before
+    assert (script_runner.ScriptRunner._run_script, ScriptRunContext.reset, AppSession._clear_queue,
+            ScriptRequests._request_rerun_locked) == before

@@ -1,7 +1,7 @@
-"""Work-arounds for three races in Streamlit 1.67.0's fragment reruns that leave a page blank.
+"""Work-arounds for four races in Streamlit 1.67.0's fragment reruns that blank a page or leave it.
 
 Written for Streamlit WRITTEN_FOR (1.67.0); `install()` leaves any other version alone and logs
-it. All three happen when a rerun of one fragment (`st.fragment`, e.g. a slider's part of a
+it. All four happen when a rerun of one fragment (`st.fragment`, e.g. a slider's part of a
 page) is requested while a full run of the page, usually after a page change, has not yet
 reached the browser. `tests/test_page_race.py` drives each over the websocket.
 
@@ -18,12 +18,16 @@ Upstream behaviour in 1.67.0:
 3. When a fragment's run starts, AppSession._clear_queue drops that fragment's messages still
    queued for the browser, including those the page's run just wrote; the browser, drawing the
    new page from scratch, gets element 4 with no element 3 and stops.
+4. A fragment rerun that arrives while a page switch waits to start is folded into it
+   (ScriptRequests) as a full run of the *fragment's* page: a slider moved on the page being
+   left just after the click takes the session back there.
 
 What `install()` changes: a fragment rerun that is tagged with another page than the session's,
 or that comes right after a run that changed the page, runs as a full run of the session's
 page (the browser then gets the page whole, with the moved slider's value); and a fragment's
-run keeps the messages already queued (its own follow them instead of replacing them). Full
-runs (page switches, widgets outside fragments, st.rerun, st.switch_page) are untouched.
+run keeps the messages already queued (its own follow them instead of replacing them); and a
+fragment rerun folded into a waiting page switch keeps the switch's page. Full runs (page
+switches, widgets outside fragments, st.rerun, st.switch_page) are untouched.
 
 Whether the page just changed is kept per session, on its PagesManager, and noted as each run
 starts: Streamlit starts a new ScriptRunner for every full rerun (runner.fastReruns) and for a
@@ -33,8 +37,9 @@ its end after the next began, with the next one's page.
 It wraps private methods of 1.67.0: ScriptRunner._run_script(rerun_data), where RerunData has
 `fragment_id_queue` and `page_script_hash`; ScriptRunContext.reset(page_script_hash=...,
 fragment_ids_this_run=...), called as every run starts, including the runs Streamlit chains
-inside one _run_script call (st.rerun, st.switch_page, a rerun that stops the run); and
-AppSession._clear_queue(fragment_ids_this_run).
+inside one _run_script call (st.rerun, st.switch_page, a rerun that stops the run);
+AppSession._clear_queue(fragment_ids_this_run); and ScriptRequests._request_rerun_locked(new_data)
+with its `_state` and `_rerun_data`, the rerun waiting to start.
 """
 from __future__ import annotations
 
@@ -53,7 +58,7 @@ WRITTEN_FOR = "1.67.0"  # the Streamlit whose private methods these wrap, and wh
 
 
 def install() -> bool:
-    """Wrap the three methods once per process; True when the fixes are in place. Another
+    """Wrap the four methods once per process; True when the fixes are in place. Another
     Streamlit than WRITTEN_FOR is left alone (a log line says so), and so is one whose
     methods are not there."""
     import streamlit
@@ -67,7 +72,7 @@ def install() -> bool:
     try:
         from streamlit.runtime.app_session import AppSession
         from streamlit.runtime.scriptrunner import script_runner
-        from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+        from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
         from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
     except ImportError as e:  # a Streamlit without these modules: leave it as it is
         _LOG.warning("Streamlit fragment fixes not installed: %s", e)
@@ -78,36 +83,72 @@ def install() -> bool:
     with _LOCK:
         if getattr(runner, _MARK, False):
             return True
-        run_script = getattr(runner, "_run_script", None)
-        reset = getattr(ScriptRunContext, "reset", None)
-        clear_queue = getattr(AppSession, "_clear_queue", None)
-        if (None in (run_script, reset, clear_queue)
+        wraps = [(runner, "_run_script", _run_script), (ScriptRunContext, "reset", _reset),
+                 (AppSession, "_clear_queue", _clear_queue), (ScriptRequests, "_request_rerun_locked", _request)]
+        if (any(getattr(cls, name, None) is None for cls, name, _ in wraps)
                 or not _NEEDED <= {f.name for f in dataclasses.fields(RerunData)}):
-            _LOG.warning("Streamlit fragment fixes not installed: ScriptRunner, its context, AppSession "
-                         "or RerunData changed")
+            _LOG.warning("Streamlit fragment fixes not installed: ScriptRunner, its context, its requests, "
+                         "AppSession or RerunData changed")
             return False
-
-        def _run_script(self, rerun_data):  # type: ignore[no-untyped-def]
-            page, changed = _session_pages(self)
-            return run_script(self, rerun_to_run(rerun_data, page, changed))
-
-        def _reset(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            note_run(self.pages_manager, kwargs.get("fragment_ids_this_run"), kwargs.get("page_script_hash", ""))
-            return reset(self, *args, **kwargs)
-
-        def _clear_queue(self, fragment_ids_this_run=None):  # type: ignore[no-untyped-def]
-            # a fragment run's clear with no fragment named: every queued message stays (it is
-            # still a fragment run's clear, so a finished page run's "finished" is kept as it is)
-            return clear_queue(self, [] if fragment_ids_this_run else fragment_ids_this_run)
-
-        _run_script.__wrapped__ = run_script  # type: ignore[attr-defined]
-        _reset.__wrapped__ = reset  # type: ignore[attr-defined]
-        _clear_queue.__wrapped__ = clear_queue  # type: ignore[attr-defined]
-        runner._run_script = _run_script
-        ScriptRunContext.reset = _reset
-        AppSession._clear_queue = _clear_queue
+        for cls, name, wrap in wraps:
+            setattr(cls, name, wrap(getattr(cls, name)))
         setattr(runner, _MARK, True)
         return True
+
+
+def _run_script(run_script):  # type: ignore[no-untyped-def]
+    """ScriptRunner._run_script: races 1 and 2, a fragment rerun that must be a full run."""
+    def wrapped(self, rerun_data):  # type: ignore[no-untyped-def]
+        page, changed = _session_pages(self)
+        return run_script(self, rerun_to_run(rerun_data, page, changed))
+    wrapped.__wrapped__ = run_script  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _reset(reset):  # type: ignore[no-untyped-def]
+    """ScriptRunContext.reset, as every run starts: note whether it changes the page."""
+    def wrapped(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        note_run(self.pages_manager, kwargs.get("fragment_ids_this_run"), kwargs.get("page_script_hash", ""))
+        return reset(self, *args, **kwargs)
+    wrapped.__wrapped__ = reset  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _clear_queue(clear_queue):  # type: ignore[no-untyped-def]
+    """AppSession._clear_queue: race 3. A fragment run's clear with no fragment named: every
+    queued message stays (it is still a fragment run's clear, so a finished page run's
+    "finished" is kept as it is)."""
+    def wrapped(self, fragment_ids_this_run=None):  # type: ignore[no-untyped-def]
+        return clear_queue(self, [] if fragment_ids_this_run else fragment_ids_this_run)
+    wrapped.__wrapped__ = clear_queue  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _request(request_rerun_locked):  # type: ignore[no-untyped-def]
+    """ScriptRequests._request_rerun_locked: race 4, a rerun folded into a waiting one."""
+    from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
+
+    def wrapped(self, new_data):  # type: ignore[no-untyped-def]
+        pending = self._rerun_data if self._state is ScriptRequestType.RERUN else None
+        return request_rerun_locked(self, rerun_to_fold(pending, new_data))
+    wrapped.__wrapped__ = request_rerun_locked  # type: ignore[attr-defined]
+    return wrapped
+
+
+def rerun_to_fold(pending, new_data):  # type: ignore[no-untyped-def]
+    """The rerun to fold into `pending` (the rerun waiting to start, None when none waits): a
+    fragments-only rerun of another page than a waiting full run's takes that run's page and
+    query string. The page switch is what the browser asked for last: the fragment's page is
+    the one being left, and Streamlit would otherwise run the folded full run as that page.
+    Anything else as it came."""
+    fragment_only = bool(new_data.fragment_id or new_data.fragment_id_queue)
+    pending_full = pending is not None and not (pending.fragment_id or pending.fragment_id_queue
+                                                or pending.is_fragment_scoped_rerun)
+    if not (fragment_only and pending_full and pending.page_script_hash
+            and new_data.page_script_hash != pending.page_script_hash):
+        return new_data
+    return dataclasses.replace(new_data, page_script_hash=pending.page_script_hash, page_name=pending.page_name,
+                               query_string=pending.query_string)
 
 
 def note_run(session, fragment_ids_this_run, page: str) -> None:  # type: ignore[no-untyped-def]
