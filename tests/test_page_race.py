@@ -223,21 +223,28 @@ def test_a_fragment_run_starting_keeps_the_page_run_elements_still_queued():
     assert full._browser_queue.flush() == []
 
 
-def test_a_page_change_is_noted_as_every_full_run_starts_and_never_for_a_fragment_run():
+def test_a_page_change_counts_while_its_run_goes_on_and_briefly_after_and_never_for_a_fragment_run():
     """Streamlit chains runs inside one call (st.switch_page from a fragment) and starts a new
-    ScriptRunner for every full rerun: the flag is kept per session, as each run starts, so a
-    page change made either way counts."""
-    from types import SimpleNamespace
+    ScriptRunner for every full rerun: runs are noted per session as they start and end, so a
+    page change made either way counts; a run stopped for the next one ends late and is ignored."""
+    from explorer.ui.streamlit_fixes import SETTLE_S, PageRuns
 
-    from explorer.ui.streamlit_fixes import note_run
-
-    session = SimpleNamespace()
-    note_run(session, None, "traverse")                # the session's first full run: where from is unknown
-    assert session._explorer_page_changed is True
-    note_run(session, ["live"], "traverse")            # a fragment's run: nothing changes
-    assert session._explorer_page_changed is True
-    note_run(session, None, "traverse")                # the same page again
-    assert session._explorer_page_changed is False
-    note_run(session, ["panel"], "traverse")           # a fragment's run ...
-    note_run(session, None, "map")                     # ... that switched page: the chained full run
-    assert session._explorer_page_changed is True
+    runs = PageRuns()
+    first = runs.started(None, "traverse")          # the session's first full run: where from is unknown
+    assert runs.just_changed(now=100.0)              # while it goes on
+    runs.ended(first, now=100.0)
+    assert runs.just_changed(now=100.0 + SETTLE_S / 2)
+    assert not runs.just_changed(now=100.0 + SETTLE_S * 2)  # the browser has had the page by then
+    runs.started(["live"], "traverse")               # a fragment's run: the page stays as it was
+    assert runs.changed
+    runs.started(None, "traverse")                   # the same page again
+    assert not runs.changed and not runs.just_changed(now=200.0)
+    generate = runs.started(None, "generate")        # a click to Generate ...
+    back = runs.started(None, "traverse")            # ... and straight back, on a new runner
+    runs.ended(generate, now=300.0)                  # the stopped run's end comes after: ignored
+    assert runs.just_changed(now=300.0 + SETTLE_S * 10)
+    runs.ended(back, now=301.0)
+    assert runs.just_changed(now=301.0) and not runs.just_changed(now=301.0 + SETTLE_S * 2)
+    runs.started(["panel"], "traverse")              # a fragment's run ...
+    runs.started(None, "map")                        # ... that switched page: the chained full run
+    assert runs.changed

@@ -193,10 +193,10 @@ def test_the_streamlit_fixes_leave_another_streamlit_version_alone(monkeypatch, 
     from explorer.ui import streamlit_fixes
 
     before = (script_runner.ScriptRunner._run_script, ScriptRunContext.reset, AppSession._clear_queue,
-              ScriptRequests._request_rerun_locked)
+              ScriptRequests._request_rerun_locked, script_runner.ScriptRunner._on_script_finished)
     monkeypatch.setattr(streamlit, "__version__", "1.68.0")
     with caplog.at_level("WARNING", logger=streamlit_fixes.__name__):
         assert streamlit_fixes.install() is False
     assert "written for Streamlit 1.67.0, this is 1.68.0" in caplog.text
     assert (script_runner.ScriptRunner._run_script, ScriptRunContext.reset, AppSession._clear_queue,
-            ScriptRequests._request_rerun_locked) == before
+            ScriptRequests._request_rerun_locked, script_runner.ScriptRunner._on_script_finished) == before

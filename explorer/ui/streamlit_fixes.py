@@ -23,22 +23,22 @@ Upstream behaviour in 1.67.0:
    left just after the click takes the session back there.
 
 What `install()` changes: a fragment rerun that is tagged with another page than the session's,
-or that comes right after a run that changed the page, runs as a full run of the session's
-page (the browser then gets the page whole, with the moved slider's value); and a fragment's
+or that comes while a run that changed the page goes on or within SETTLE_S of its end, runs as
+a full run of the session's page (the browser then gets the page whole, with the moved slider's value); and a fragment's
 run keeps the messages already queued (its own follow them instead of replacing them); and a
 fragment rerun folded into a waiting page switch keeps the switch's page. Full runs (page
 switches, widgets outside fragments, st.rerun, st.switch_page) are untouched.
 
-Whether the page just changed is kept per session, on its PagesManager, and noted as each run
-starts: Streamlit starts a new ScriptRunner for every full rerun (runner.fastReruns) and for a
-rerun that comes after the last one stopped, and a run that was stopped for the next one reports
-its end after the next began, with the next one's page.
+Whether the page just changed is kept per session, on its PagesManager (PageRuns), noted as
+each run starts and ends: Streamlit starts a new ScriptRunner for every full rerun
+(runner.fastReruns) and for a rerun that comes after the last one stopped, and a run that was
+stopped for the next one reports its end after the next began, with the next one's page.
 
 It wraps private methods of 1.67.0: ScriptRunner._run_script(rerun_data), where RerunData has
 `fragment_id_queue` and `page_script_hash`; ScriptRunContext.reset(page_script_hash=...,
 fragment_ids_this_run=...), called as every run starts, including the runs Streamlit chains
 inside one _run_script call (st.rerun, st.switch_page, a rerun that stops the run);
-AppSession._clear_queue(fragment_ids_this_run); and ScriptRequests._request_rerun_locked(new_data)
+ScriptRunner._on_script_finished(ctx, ...), called after every run; AppSession._clear_queue(fragment_ids_this_run); and ScriptRequests._request_rerun_locked(new_data)
 with its `_state` and `_rerun_data`, the rerun waiting to start.
 """
 from __future__ import annotations
@@ -46,11 +46,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 
 _LOG = logging.getLogger(__name__)
 _MARK = "_explorer_fragment_fixes"
-_PAGE_CHANGED = "_explorer_page_changed"  # on a session's PagesManager: its last full run changed the page
-_LAST_PAGE = "_explorer_last_page"        # on a session's PagesManager: the page of its last full run
+_RUNS = "_explorer_page_runs"             # on a session's PagesManager: its PageRuns
+_RUN_NUMBER = "_explorer_run_number"      # on a ScriptRunContext: the session's number of its current run
+# A fragment rerun that comes this long after a page-changing run ended runs as a fragment: the
+# browser has had the page by then (race 2 needs both runs in one of its batches). Earlier, or
+# while that run goes on, it runs as the whole page.
+SETTLE_S = 0.5
 _LOCK = threading.Lock()                  # app.py installs from every session's script thread
 _SKIPPED = threading.Event()              # set once another version has been logged
 _NEEDED = {"fragment_id", "fragment_id_queue", "is_fragment_scoped_rerun", "page_script_hash", "page_name"}
@@ -58,7 +63,7 @@ WRITTEN_FOR = "1.67.0"  # the Streamlit whose private methods these wrap, and wh
 
 
 def install() -> bool:
-    """Wrap the four methods once per process; True when the fixes are in place. Another
+    """Wrap the five methods once per process; True when the fixes are in place. Another
     Streamlit than WRITTEN_FOR is left alone (a log line says so), and so is one whose
     methods are not there."""
     import streamlit
@@ -84,6 +89,7 @@ def install() -> bool:
         if getattr(runner, _MARK, False):
             return True
         wraps = [(runner, "_run_script", _run_script), (ScriptRunContext, "reset", _reset),
+                 (runner, "_on_script_finished", _on_script_finished),
                  (AppSession, "_clear_queue", _clear_queue), (ScriptRequests, "_request_rerun_locked", _request)]
         if (any(getattr(cls, name, None) is None for cls, name, _ in wraps)
                 or not _NEEDED <= {f.name for f in dataclasses.fields(RerunData)}):
@@ -108,9 +114,22 @@ def _run_script(run_script):  # type: ignore[no-untyped-def]
 def _reset(reset):  # type: ignore[no-untyped-def]
     """ScriptRunContext.reset, as every run starts: note whether it changes the page."""
     def wrapped(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        note_run(self.pages_manager, kwargs.get("fragment_ids_this_run"), kwargs.get("page_script_hash", ""))
+        runs = page_runs(self.pages_manager)
+        setattr(self, _RUN_NUMBER, runs.started(kwargs.get("fragment_ids_this_run"), kwargs.get("page_script_hash", "")))
         return reset(self, *args, **kwargs)
     wrapped.__wrapped__ = reset  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _on_script_finished(on_finished):  # type: ignore[no-untyped-def]
+    """ScriptRunner._on_script_finished, after every run: note when the session's latest run ended
+    (a run stopped for the next one ends after the next began, and is not the latest)."""
+    def wrapped(self, ctx, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return on_finished(self, ctx, *args, **kwargs)
+        finally:
+            page_runs(ctx.pages_manager).ended(getattr(ctx, _RUN_NUMBER, None), time.monotonic())
+    wrapped.__wrapped__ = on_finished  # type: ignore[attr-defined]
     return wrapped
 
 
@@ -151,16 +170,40 @@ def rerun_to_fold(pending, new_data):  # type: ignore[no-untyped-def]
                                query_string=pending.query_string)
 
 
-def note_run(session, fragment_ids_this_run, page: str) -> None:  # type: ignore[no-untyped-def]
-    """As each run of a session starts (`session`: its PagesManager): a full run changes the page
-    when it is of another page than the session's last full run, or when it is the session's
-    first (where it came from is not known here: assume it changed). A fragment's run leaves
-    both as they were."""
-    if fragment_ids_this_run:
-        return
-    last = getattr(session, _LAST_PAGE, None)
-    setattr(session, _PAGE_CHANGED, last is None or last != (page or ""))
-    setattr(session, _LAST_PAGE, page or "")
+@dataclasses.dataclass
+class PageRuns:
+    """A session's runs as they start and end, kept on its PagesManager: Streamlit starts a new
+    ScriptRunner (and ScriptRunContext) for every full rerun and after a run has ended."""
+
+    last_page: str | None = None  # the page of the latest full run
+    changed: bool = False         # the latest full run is of another page than the one before
+    runs: int = 0                 # runs started
+    ended_at: float | None = None  # time.monotonic() when the latest run ended; None while it runs
+
+    def started(self, fragment_ids_this_run, page: str) -> int:  # type: ignore[no-untyped-def]
+        """A run starts; its number. A full run changes the page when it is of another page than
+        the latest full run, or when it is the session's first (where it came from is not known
+        here: assume it changed). A fragment's run leaves both as they were."""
+        self.runs += 1
+        self.ended_at = None
+        if not fragment_ids_this_run:
+            self.changed = self.last_page is None or self.last_page != (page or "")
+            self.last_page = page or ""
+        return self.runs
+
+    def ended(self, number: int | None, now: float) -> None:
+        """Run `number` ended; only the latest run counts."""
+        if number == self.runs:
+            self.ended_at = now
+
+    def just_changed(self, now: float) -> bool:
+        """The latest full run changed the page, and it goes on or ended under SETTLE_S ago."""
+        return self.changed and (self.ended_at is None or now - self.ended_at < SETTLE_S)
+
+
+def page_runs(pages_manager) -> PageRuns:  # type: ignore[no-untyped-def]
+    """The session's PageRuns (made on first use; setdefault is atomic)."""
+    return vars(pages_manager).setdefault(_RUNS, PageRuns())
 
 
 def rerun_to_run(rerun_data, current_page: str, page_just_changed: bool):  # type: ignore[no-untyped-def]
@@ -177,10 +220,9 @@ def rerun_to_run(rerun_data, current_page: str, page_just_changed: bool):  # typ
 
 
 def _session_pages(runner) -> tuple[str, bool]:  # type: ignore[no-untyped-def]
-    """(the page of the session's last run, "" before its first; whether its last full run
-    changed the page)."""
+    """(the page of the session's last run, "" before its first; whether it just changed)."""
     try:
         pages = runner._get_script_run_ctx().pages_manager
-        return pages.current_page_script_hash or "", bool(getattr(pages, _PAGE_CHANGED, False))
+        return pages.current_page_script_hash or "", page_runs(pages).just_changed(time.monotonic())
     except Exception:  # noqa: BLE001  no context yet, or Streamlit changed: leave the rerun alone
         return "", False
