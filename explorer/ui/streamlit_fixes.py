@@ -24,10 +24,10 @@ Upstream behaviour in 1.67.0:
 
 What `install()` changes: a fragment rerun that is tagged with another page than the session's,
 or that comes while a run that changed the page goes on or within SETTLE_S of its end, runs as
-a full run of the session's page (the browser then gets the page whole, with the moved slider's value); and a fragment's
-run keeps the messages already queued (its own follow them instead of replacing them); and a
-fragment rerun folded into a waiting page switch keeps the switch's page. Full runs (page
-switches, widgets outside fragments, st.rerun, st.switch_page) are untouched.
+a full run of the session's page (the browser then gets the page whole, with the moved slider's
+value); a fragment's run keeps the messages already queued (its own follow them instead of
+replacing them); and a fragment rerun folded into a waiting page switch keeps the switch's page.
+Full runs (page switches, widgets outside fragments, st.rerun, st.switch_page) are untouched.
 
 Whether the page just changed is kept per session, on its PagesManager (PageRuns), noted as
 each run starts and ends: Streamlit starts a new ScriptRunner for every full rerun
@@ -38,12 +38,14 @@ It wraps private methods of 1.67.0: ScriptRunner._run_script(rerun_data), where 
 `fragment_id_queue` and `page_script_hash`; ScriptRunContext.reset(page_script_hash=...,
 fragment_ids_this_run=...), called as every run starts, including the runs Streamlit chains
 inside one _run_script call (st.rerun, st.switch_page, a rerun that stops the run);
-ScriptRunner._on_script_finished(ctx, ...), called after every run; AppSession._clear_queue(fragment_ids_this_run); and ScriptRequests._request_rerun_locked(new_data)
+ScriptRunner._on_script_finished(ctx, ...), called after every run;
+AppSession._clear_queue(fragment_ids_this_run); and ScriptRequests._request_rerun_locked(new_data)
 with its `_state` and `_rerun_data`, the rerun waiting to start.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -104,32 +106,33 @@ def install() -> bool:
 
 def _run_script(run_script):  # type: ignore[no-untyped-def]
     """ScriptRunner._run_script: races 1 and 2, a fragment rerun that must be a full run."""
+    @functools.wraps(run_script)
     def wrapped(self, rerun_data):  # type: ignore[no-untyped-def]
         page, changed = _session_pages(self)
         return run_script(self, rerun_to_run(rerun_data, page, changed))
-    wrapped.__wrapped__ = run_script  # type: ignore[attr-defined]
     return wrapped
 
 
 def _reset(reset):  # type: ignore[no-untyped-def]
     """ScriptRunContext.reset, as every run starts: note whether it changes the page."""
+    @functools.wraps(reset)
     def wrapped(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         runs = page_runs(self.pages_manager)
-        setattr(self, _RUN_NUMBER, runs.started(kwargs.get("fragment_ids_this_run"), kwargs.get("page_script_hash", "")))
+        number = runs.started(kwargs.get("fragment_ids_this_run"), kwargs.get("page_script_hash", ""))
+        setattr(self, _RUN_NUMBER, number)
         return reset(self, *args, **kwargs)
-    wrapped.__wrapped__ = reset  # type: ignore[attr-defined]
     return wrapped
 
 
 def _on_script_finished(on_finished):  # type: ignore[no-untyped-def]
     """ScriptRunner._on_script_finished, after every run: note when the session's latest run ended
     (a run stopped for the next one ends after the next began, and is not the latest)."""
+    @functools.wraps(on_finished)
     def wrapped(self, ctx, *args, **kwargs):  # type: ignore[no-untyped-def]
         try:
             return on_finished(self, ctx, *args, **kwargs)
         finally:
             page_runs(ctx.pages_manager).ended(getattr(ctx, _RUN_NUMBER, None), time.monotonic())
-    wrapped.__wrapped__ = on_finished  # type: ignore[attr-defined]
     return wrapped
 
 
@@ -137,9 +140,9 @@ def _clear_queue(clear_queue):  # type: ignore[no-untyped-def]
     """AppSession._clear_queue: race 3. A fragment run's clear with no fragment named: every
     queued message stays (it is still a fragment run's clear, so a finished page run's
     "finished" is kept as it is)."""
+    @functools.wraps(clear_queue)
     def wrapped(self, fragment_ids_this_run=None):  # type: ignore[no-untyped-def]
         return clear_queue(self, [] if fragment_ids_this_run else fragment_ids_this_run)
-    wrapped.__wrapped__ = clear_queue  # type: ignore[attr-defined]
     return wrapped
 
 
@@ -147,10 +150,10 @@ def _request(request_rerun_locked):  # type: ignore[no-untyped-def]
     """ScriptRequests._request_rerun_locked: race 4, a rerun folded into a waiting one."""
     from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
 
+    @functools.wraps(request_rerun_locked)
     def wrapped(self, new_data):  # type: ignore[no-untyped-def]
         pending = self._rerun_data if self._state is ScriptRequestType.RERUN else None
         return request_rerun_locked(self, rerun_to_fold(pending, new_data))
-    wrapped.__wrapped__ = request_rerun_locked  # type: ignore[attr-defined]
     return wrapped
 
 

@@ -130,8 +130,9 @@
 
   // `shapes` (a ring, or none) as the only marks: any box or lasso and its dimming go
   function mark(shapes) {
-    setShapes(shapes);
-    if (gd.layout.selections && gd.layout.selections.length) Plotly.relayout(gd, {selections: []});
+    const update = {shapes: figureShapes.concat(shapes)};
+    if (gd.layout.selections && gd.layout.selections.length) update.selections = [];
+    Plotly.relayout(gd, update);  // one relayout for both
     undim();
   }
 
